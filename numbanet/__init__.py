@@ -1,0 +1,42 @@
+"""numbanet: PyTorch's beginner API on kernels you can read, and a debugger to watch them.
+
+``import numbanet as torch`` runs tutorial code: tensors, autograd, ``nn``, ``optim``,
+``utils.data``, ``vision``; every kernel is a Numba function (CPU) or numba.cuda kernel
+(GPU). ``numbanet.trace`` records an iteration; ``numbanet.viz`` draws it;
+``numbanet.tui`` steps through it.
+"""
+
+from numbanet import autograd, cuda, trace
+from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from numbanet.device import device
+from numbanet.dtypes import (
+    DType as dtype,
+)
+from numbanet.dtypes import (
+    bool_ as bool,  # noqa: A004 - torch.bool
+)
+from numbanet.dtypes import (
+    double,
+    float32,
+    float64,
+    int32,
+    int64,
+    long,
+    uint8,
+)
+from numbanet.dtypes import (
+    float as float,  # noqa: A004 - torch.float
+)
+from numbanet.functions import (
+    abs, allclose, argmax, argmin, clamp, equal, exp, flatten, is_tensor, log, log_softmax,
+    matmul, max, maximum, mean, min, minimum, mm, numel, permute, pow, relu, reshape, sigmoid,
+    softmax, sqrt, squeeze, std, sum, tanh, transpose, unsqueeze, var,
+)
+from numbanet.random import Generator, initial_seed, manual_seed
+from numbanet.tensor import (
+    Size, Tensor, arange, as_tensor, cat, empty, empty_like, eye, from_numpy, full, full_like,
+    linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, stack,
+    tensor, where, zeros, zeros_like,
+)
+
+__version__ = "0.1.0"

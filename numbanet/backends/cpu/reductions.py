@@ -1,0 +1,165 @@
+"""Reductions — sum, max, min over chosen axes — as Numba kernels.
+
+Every reduction is brought to one shape first: ``(outer, reduced, inner)``. The axes to
+reduce are moved together (a view, or a copy when they are scattered), so the kernel reads
+``x[o, r, i]`` and writes ``out[o, i]``:
+
+- summing the rows of a ``(64, 10)`` matrix is ``(64, 10, 1)`` — inner = 1,
+- summing a bias gradient over the batch, ``(64, 128)`` along axis 0, is ``(1, 64, 128)``:
+  the kernel adds whole rows into one accumulator row, reading memory in order.
+
+Sums of float32 accumulate in float64 so a million small terms do not lose their digits.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from numbanet.backends.launch import launch
+
+PARALLEL_THRESHOLD = 1 << 16
+
+
+@njit(cache=True)
+def sum_middle(x, out):
+    """``out[o, i] = sum over r of x[o, r, i]``, accumulating in float64."""
+    outer, reduced, inner = x.shape
+    accumulator = np.zeros(inner, dtype=np.float64)
+    for o in range(outer):
+        accumulator[:] = 0.0
+        for r in range(reduced):
+            for i in range(inner):
+                accumulator[i] += x[o, r, i]
+        for i in range(inner):
+            out[o, i] = accumulator[i]
+
+
+@njit(cache=True, parallel=True)
+def sum_middle_parallel(x, out):
+    """:func:`sum_middle` with the outer rows split across cores."""
+    outer, reduced, inner = x.shape
+    for o in prange(outer):
+        for i in range(inner):
+            total = 0.0
+            for r in range(reduced):
+                total += x[o, r, i]
+            out[o, i] = total
+
+
+@njit(cache=True)
+def sum_flat_chunks(x, partial):
+    """Sum of a flat array in ``len(partial)`` chunks (whole-tensor ``sum()``)."""
+    chunks = partial.size
+    size = x.size
+    step = (size + chunks - 1) // chunks
+    for c in range(chunks):
+        total = 0.0
+        end = (c + 1) * step if (c + 1) * step < size else size
+        for i in range(c * step, end):
+            total += x[i]
+        partial[c] = total
+
+
+@njit(cache=True, parallel=True)
+def sum_flat_chunks_parallel(x, partial):
+    """:func:`sum_flat_chunks`, one chunk per thread."""
+    chunks = partial.size
+    size = x.size
+    step = (size + chunks - 1) // chunks
+    for c in prange(chunks):
+        total = 0.0
+        end = (c + 1) * step if (c + 1) * step < size else size
+        for i in range(c * step, end):
+            total += x[i]
+        partial[c] = total
+
+
+@njit(cache=True)
+def extreme_middle(x, find_max, values, indices):
+    """For each ``(o, i)``: the largest (or smallest) ``x[o, r, i]`` over r, and its r.
+
+    The first occurrence wins ties; a NaN wins over any number, as in PyTorch.
+    """
+    outer, reduced, inner = x.shape
+    for o in range(outer):
+        for i in range(inner):
+            best = x[o, 0, i]
+            best_index = 0
+            for r in range(1, reduced):
+                value = x[o, r, i]
+                if best != best:  # NaN already found: it stays
+                    break
+                better = value > best if find_max else value < best
+                if better or value != value:
+                    best = value
+                    best_index = r
+            values[o, i] = best
+            indices[o, i] = best_index
+
+
+def _to_outer_reduced_inner(array, axes):
+    """View (or copy) ``array`` as ``(outer, reduced, inner)`` for the given axes."""
+    ndim = array.ndim
+    axes = sorted(axes)
+    consecutive = axes == list(range(axes[0], axes[-1] + 1))
+    if not consecutive:  # bring the reduced axes to the end, then inner = 1
+        kept = [a for a in range(ndim) if a not in axes]
+        array = np.ascontiguousarray(array.transpose(kept + axes))
+        axes = list(range(len(kept), ndim))
+    shape = array.shape
+    outer = math.prod(shape[: axes[0]])
+    reduced = math.prod(shape[axes[0] : axes[-1] + 1])
+    inner = math.prod(shape[axes[-1] + 1 :])
+    return array.reshape(outer, reduced, inner)
+
+
+def _result_shape(shape, axes, keepdim):
+    if keepdim:
+        return tuple(1 if a in axes else n for a, n in enumerate(shape))
+    return tuple(n for a, n in enumerate(shape) if a not in axes)
+
+
+def sum(array, axes, keepdim):  # noqa: A001 - the contract's name
+    """Sum over ``axes`` (a tuple of non-negative ints; every axis when empty)."""
+    axes = tuple(axes) if axes else tuple(range(array.ndim))
+    result_dtype = np.int64 if array.dtype.kind in "biu" else array.dtype
+    if array.ndim == 0:
+        return array.astype(result_dtype)
+    shape = _result_shape(array.shape, axes, keepdim)
+    if len(axes) == array.ndim:  # everything: chunked partial sums, then add the chunks
+        flat = np.ascontiguousarray(array).reshape(-1)
+        parallel = flat.size >= PARALLEL_THRESHOLD
+        partial = np.zeros(8 if parallel else 1, dtype=np.float64)
+        launch(sum_flat_chunks_parallel if parallel else sum_flat_chunks, flat, partial)
+        return np.array(partial.sum(), dtype=result_dtype).reshape(shape)
+    x3 = _to_outer_reduced_inner(array, axes)
+    out = np.empty((x3.shape[0], x3.shape[2]), dtype=result_dtype)
+    if x3.shape[0] >= 64 and x3.size >= PARALLEL_THRESHOLD:
+        launch(sum_middle_parallel, x3, out)
+    else:
+        launch(sum_middle, x3, out)
+    return out.reshape(shape)
+
+
+def _extreme(array, axis, keepdim, find_max):
+    if array.size == 0:
+        raise IndexError("max(): Expected reduction dim to have non-zero size.")
+    if array.ndim == 0:
+        return array.copy(), np.zeros((), dtype=np.int64)
+    x3 = _to_outer_reduced_inner(array, (axis,))
+    values = np.empty((x3.shape[0], x3.shape[2]), dtype=array.dtype)
+    indices = np.empty((x3.shape[0], x3.shape[2]), dtype=np.int64)
+    launch(extreme_middle, x3, find_max, values, indices)
+    shape = _result_shape(array.shape, (axis,), keepdim)
+    return values.reshape(shape), indices.reshape(shape)
+
+
+def max(array, axis, keepdim):  # noqa: A001 - the contract's name
+    """Largest value along ``axis`` and the index of its first occurrence."""
+    return _extreme(array, axis, keepdim, True)
+
+
+def min(array, axis, keepdim):  # noqa: A001 - the contract's name
+    """Smallest value along ``axis`` and the index of its first occurrence."""
+    return _extreme(array, axis, keepdim, False)

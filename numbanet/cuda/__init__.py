@@ -1,0 +1,68 @@
+"""``numbanet.cuda``: is a GPU there, how many, which one — as ``torch.cuda``.
+
+Under ``NUMBA_ENABLE_CUDASIM=1`` numba simulates one GPU in Python, so these report a
+device and the CUDA backend runs (slowly) without one — that is how CI tests the kernels.
+"""
+
+from __future__ import annotations
+
+
+def is_available() -> bool:
+    """True when numba.cuda finds a GPU (or the simulator is switched on)."""
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # a missing driver raises on some systems instead of returning False
+        return False
+
+
+def device_count() -> int:
+    if not is_available():
+        return 0
+    from numba import cuda
+
+    return len(cuda.gpus)
+
+
+def current_device() -> int:
+    _require_available()
+    from numba import cuda
+
+    return cuda.get_current_device().id
+
+
+def get_device_name(device: int | None = None) -> str:
+    _require_available()
+    from numba import cuda
+
+    name = cuda.get_current_device().name
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def synchronize() -> None:
+    """Wait until every kernel launched so far has finished (for honest timings)."""
+    if is_available():
+        from numba import cuda
+
+        cuda.synchronize()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed GPU randomness too (numbanet draws it from the one default generator)."""
+    from numbanet.random import manual_seed as seed_everything
+
+    seed_everything(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def _require_available() -> None:
+    if not is_available():
+        raise RuntimeError(
+            "CUDA is not available: numba.cuda found no GPU and driver. Use device='cpu' "
+            "(e.g. device = 'cuda' if numbanet.cuda.is_available() else 'cpu'), or set "
+            "NUMBA_ENABLE_CUDASIM=1 before importing numbanet to run the CUDA kernels in "
+            "numba's simulator. `numbanet doctor` explains what is missing."
+        )

@@ -1,0 +1,56 @@
+"""Reductions: sum, mean, max, min — and how a gradient flows back through them."""
+
+from numbanet.autograd.function import Function
+
+
+class Sum(Function):
+    """out = sum of a over dims (all of them when dims is empty)
+
+    Gradient: d out/d a_i = 1 for every summed element: the upstream gradient is copied
+    (broadcast) back over the summed dims
+    """
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        ctx.input_shape, ctx.dims, ctx.keepdim = a.shape, dims, keepdim
+        ctx.mark_for_trace(dim=list(dims) or None, keepdim=keepdim)
+        return a._backend.sum(a._data, dims, keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        dims = ctx.dims or tuple(range(len(ctx.input_shape)))
+        if not ctx.keepdim:
+            kept_shape = tuple(1 if i in dims else n for i, n in enumerate(ctx.input_shape))
+            grad = grad.reshape(kept_shape)
+        return grad.expand(ctx.input_shape), None, None
+
+
+class MaxAlongDim(Function):
+    """values, indices = max (or min) of a along dim
+
+    Gradient: the upstream gradient goes to the element that was the maximum, 0 elsewhere
+    """
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, find_max):
+        kernel = a._backend.max if find_max else a._backend.min
+        values, indices = kernel(a._data, dim, keepdim)
+        ctx.input_shape, ctx.dim, ctx.keepdim = a.shape, dim, keepdim
+        ctx.save_for_backward(ctx.wrap(indices))
+        ctx.mark_for_trace(dim=dim, keepdim=keepdim)
+        return values, indices
+
+    @classmethod
+    def op_name(cls) -> str:
+        return "MaxAlongDim"
+
+    @staticmethod
+    def backward(ctx, grad_values, grad_indices=None):
+        from numbanet.tensor import zeros
+
+        (indices,) = ctx.saved_tensors
+        if not ctx.keepdim:
+            grad_values = grad_values.unsqueeze(ctx.dim)
+            indices = indices.unsqueeze(ctx.dim)
+        grad = zeros(ctx.input_shape, dtype=grad_values.dtype, device=grad_values.device)
+        return grad.scatter_add(ctx.dim, indices, grad_values), None, None, None

@@ -1,0 +1,445 @@
+"""Recording what one training iteration does, event by event.
+
+Usage::
+
+    with numbanet.trace.record() as trace:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    trace.events        # forward, backward and optimizer events, in execution order
+    trace.save("step.json"); Trace.load("step.json")
+
+A :class:`Trace` is a plain record — the graph renderer (``numbanet.viz``) and the stepper
+(``numbanet.tui``) read it and never reach into autograd. Recording is opt-in: while no
+trace is recording, the hooks in ``Function.apply``, the backward engine, ``Module.__call__``
+and the optimizers cost one ``is None`` check each.
+
+Events link to each other by ``node_id`` (this trace's own counter, never ``id()``):
+
+- a forward event's inputs name the event that produced them (``producer_node_id``),
+- a backward event names the forward event it differentiates (``forward_node_id``) and the
+  events whose gradients flowed into it (``input_node_ids``),
+- an ``AccumulateGrad`` event lists each gradient contribution reaching a leaf and the sum.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from numbanet.backends import launch as _launch
+
+FULL_VALUES_LIMIT = 64  # tensors with at most this many elements are copied whole
+SAMPLE_SIZE = 32  # large tensors keep this many evenly spaced values ...
+HISTOGRAM_BINS = 16  # ... and a histogram of all their finite values
+
+_active: Trace | None = None  # the recording trace, if any (read by the hooks)
+_lock = threading.Lock()
+
+
+@dataclass
+class TensorRecord:
+    """A copy of one tensor at the moment it was recorded."""
+
+    tensor_id: int
+    shape: list[int]
+    dtype: str
+    device: str
+    role: str  # input | parameter | activation | gradient | saved | state
+    name: str | None = None  # parameter name such as "fc1.weight"
+    producer_node_id: int | None = None  # the event that produced it, if recorded
+    values: list | float | None = None  # all values, for small tensors
+    stats: dict = field(default_factory=dict)  # numel, min, max, mean, std, nan, inf
+    sample: list[float] = field(default_factory=list)  # evenly spaced values (large)
+    histogram: dict | None = None  # {"edges": [...], "counts": [...]} (large)
+    requires_grad: bool = False
+
+    @property
+    def numel(self) -> int:
+        return int(math.prod(self.shape))
+
+
+@dataclass
+class KernelRecord:
+    """One kernel launch: which Numba function ran, where, and how long it took."""
+
+    name: str  # qualified name, e.g. numbanet.backends.cpu.matmul.matmul_kernel
+    device: str
+    compilation: str  # compiled now | loaded from cache | already in memory
+    seconds: float
+    grid: list[int] | None = None
+    block: list[int] | None = None
+    source_file: str | None = None
+    source_line: int | None = None
+
+
+@dataclass
+class GradientContribution:
+    """One gradient flowing into a tensor, and the backward event that sent it."""
+
+    from_node_id: int | None  # None: the seed gradient passed to backward()
+    gradient: TensorRecord
+
+
+@dataclass
+class ParameterUpdate:
+    """What an optimizer did to one parameter: after = before + update."""
+
+    name: str
+    before: TensorRecord
+    gradient: TensorRecord | None
+    update: TensorRecord
+    after: TensorRecord
+
+
+@dataclass
+class Event:
+    """One node of the iteration: a forward op, a backward op or an optimizer update."""
+
+    node_id: int
+    phase: str  # forward | backward | optimizer
+    op: str  # "matmul", "ReluBackward", "AccumulateGrad", "Adam.step", ...
+    module_path: str = ""  # e.g. "Net.fc1"
+    inputs: list[TensorRecord | None] = field(default_factory=list)
+    outputs: list[TensorRecord | None] = field(default_factory=list)
+    saved: list[TensorRecord] = field(default_factory=list)
+    kernels: list[KernelRecord] = field(default_factory=list)
+    source: str = ""  # "lesson.py:12: x = self.fc1(x)"
+    seconds: float = 0.0
+    forward_node_id: int | None = None  # backward: the forward event it differentiates
+    input_node_ids: list[int | None] = field(default_factory=list)  # edges into this node
+    contributions: list[GradientContribution] = field(default_factory=list)
+    updates: list[ParameterUpdate] = field(default_factory=list)
+    formula: str = ""  # forward formula and gradient, from the op's docstring
+    attributes: dict = field(default_factory=dict)  # op arguments: dim, stride, lr, ...
+
+
+@dataclass
+class Trace:
+    """The events of a recording, in execution order, plus the names of parameters."""
+
+    events: list[Event] = field(default_factory=list)
+    parameter_names: dict[int, str] = field(default_factory=dict)  # tensor id -> name
+    metadata: dict = field(default_factory=dict)
+
+    # ---- lookups used by the renderer and the stepper -------------------------------
+    def by_phase(self, phase: str) -> list[Event]:
+        return [event for event in self.events if event.phase == phase]
+
+    def event(self, node_id: int) -> Event:
+        for candidate in self.events:
+            if candidate.node_id == node_id:
+                return candidate
+        raise KeyError(f"no event with node id {node_id} in this trace")
+
+    # ---- JSON -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": "numbanet-trace",
+            "version": 1,
+            "events": [asdict(event) for event in self.events],
+            "parameter_names": {str(k): v for k, v in self.parameter_names.items()},
+            "metadata": self.metadata,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the trace as JSON (NaN and Inf are kept, as JSON's NaN/Infinity)."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Trace:
+        if data.get("format") != "numbanet-trace":
+            raise ValueError("not a numbanet trace: the 'format' field is missing or wrong")
+        return cls(
+            events=[_event_from_dict(item) for item in data["events"]],
+            parameter_names={int(k): v for k, v in data["parameter_names"].items()},
+            metadata=data.get("metadata", {}),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Trace:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    # ---- recording (called by the hooks) ------------------------------------------------
+    def __post_init__(self):
+        self._next_node_id = 0
+        self._producer: dict[int, int] = {}  # tensor id -> node id of its producer
+        self._forward_of_autograd_node: dict[int, int] = {}  # autograd node -> event
+        self._backward_of_autograd_node: dict[int, int] = {}
+        self._pending_kernels: list[KernelRecord] = []
+        self.module_stack: list[str] = []
+
+    def _new_node_id(self) -> int:
+        node_id = self._next_node_id
+        self._next_node_id += 1
+        return node_id
+
+    def _take_kernels(self) -> list[KernelRecord]:
+        kernels, self._pending_kernels = self._pending_kernels, []
+        return kernels
+
+    def _on_kernel(self, kernel, grid, block, compilation, seconds) -> None:
+        self._pending_kernels.append(_kernel_record(kernel, grid, block, compilation, seconds))
+
+    def tensor_record(self, tensor, role: str) -> TensorRecord:
+        name = self.parameter_names.get(tensor._uid)
+        if name is not None and role == "input":
+            role = "parameter"
+        return _tensor_record(tensor, role, name, self._producer.get(tensor._uid))
+
+    def record_forward(self, function, inputs, outputs, ctx, seconds: float) -> None:
+        """Called by ``Function.apply`` after the forward of one op."""
+        node_id = self._new_node_id()
+        event = Event(
+            node_id=node_id,
+            phase="forward",
+            op=function.op_name(),
+            module_path=".".join(self.module_stack),
+            inputs=[self.tensor_record(t, "input") if _is_tensor(t) else None for t in inputs],
+            outputs=[self.tensor_record(t, "activation") for t in outputs],
+            saved=[self.tensor_record(t, "saved") for t in getattr(ctx, "_saved", ()) or ()
+                   if _is_tensor(t)],
+            kernels=self._take_kernels(),
+            source=user_source_line(),
+            seconds=seconds,
+            formula=function.formula(),
+            attributes=dict(getattr(ctx, "trace_attributes", {}) or {}),
+        )
+        event.input_node_ids = [r.producer_node_id if r else None for r in event.inputs]
+        for tensor in outputs:
+            self._producer[tensor._uid] = node_id
+        if ctx is not None and getattr(ctx, "node_id", None) is not None:
+            self._forward_of_autograd_node[ctx.node_id] = node_id
+        self.events.append(event)
+
+    def backward_node_id(self, autograd_node_id: int) -> int | None:
+        return self._backward_of_autograd_node.get(autograd_node_id)
+
+    def record_backward(self, node, grad_outputs, grad_inputs, senders, seconds) -> int:
+        """Called by the engine after one backward node ran; returns its event id."""
+        node_id = self._new_node_id()
+        forward_id = self._forward_of_autograd_node.get(node.node_id)
+        forward_event = self.event(forward_id) if forward_id is not None else None
+        event = Event(
+            node_id=node_id,
+            phase="backward",
+            op=node.backward_name(),
+            module_path=forward_event.module_path if forward_event else "",
+            inputs=[self.tensor_record(g, "gradient") if _is_tensor(g) else None
+                    for g in grad_outputs],
+            outputs=[self.tensor_record(g, "gradient") if _is_tensor(g) else None
+                     for g in grad_inputs],
+            saved=[self.tensor_record(t, "saved") for t in node._saved or () if _is_tensor(t)],
+            kernels=self._take_kernels(),
+            source=forward_event.source if forward_event else "",
+            seconds=seconds,
+            forward_node_id=forward_id,
+            input_node_ids=list(senders),
+            formula=node.function.formula(),
+        )
+        self._backward_of_autograd_node[node.node_id] = node_id
+        self.events.append(event)
+        return node_id
+
+    def record_accumulate(self, leaf, contributions, total) -> int:
+        """A leaf's gradient: each (sender node id, gradient) contribution and their sum."""
+        node_id = self._new_node_id()
+        name = self.parameter_names.get(leaf._uid)
+        event = Event(
+            node_id=node_id,
+            phase="backward",
+            op="AccumulateGrad",
+            module_path=name.rsplit(".", 1)[0] if name and "." in name else "",
+            inputs=[self.tensor_record(g, "gradient") for _, g in contributions],
+            outputs=[_tensor_record(leaf.grad, "gradient", name, None)],
+            saved=[self.tensor_record(leaf, "parameter" if name else "input")],
+            kernels=self._take_kernels(),
+            input_node_ids=[sender for sender, _ in contributions],
+            contributions=[GradientContribution(sender, self.tensor_record(g, "gradient"))
+                           for sender, g in contributions],
+            formula="leaf.grad += sum of the incoming gradients",
+            attributes={"parameter": name} if name else {},
+        )
+        self.events.append(event)
+        return node_id
+
+    def record_optimizer(self, optimizer_name: str, updates: list[ParameterUpdate],
+                         attributes: dict, seconds: float) -> None:
+        """Called by ``Optimizer.step`` with one :class:`ParameterUpdate` per parameter."""
+        self.events.append(Event(
+            node_id=self._new_node_id(),
+            phase="optimizer",
+            op=f"{optimizer_name}.step",
+            inputs=[u.before for u in updates],
+            outputs=[u.after for u in updates],
+            kernels=self._take_kernels(),
+            source=user_source_line(),
+            seconds=seconds,
+            updates=updates,
+            attributes=attributes,
+        ))
+
+
+def active() -> Trace | None:
+    """The trace that is recording now, or None."""
+    return _active
+
+
+@contextmanager
+def record(model=None):
+    """Record every forward op, backward node and optimizer update inside the block.
+
+    Pass ``model`` (an ``nn.Module``) to have its parameters named in the trace
+    (``fc1.weight``); parameters of modules called inside the block are named anyway.
+    """
+    global _active
+    with _lock:
+        if _active is not None:
+            raise RuntimeError("a trace is already recording; traces do not nest")
+        trace = Trace()
+        if model is not None:
+            name_parameters(trace, model)
+        _active = trace
+        _launch.set_listener(trace._on_kernel)
+    try:
+        yield trace
+    finally:
+        with _lock:
+            _active = None
+            _launch.set_listener(None)
+
+
+def name_parameters(trace: Trace, model) -> None:
+    """Remember the qualified name of every parameter of ``model`` (for labels)."""
+    for name, parameter in model.named_parameters():
+        trace.parameter_names.setdefault(parameter._uid, name)
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _is_tensor(value) -> bool:
+    return hasattr(value, "_uid") and hasattr(value, "_data")
+
+
+def _to_json_number(value) -> float:
+    return float(value)
+
+
+def _tensor_record(tensor, role: str, name: str | None, producer: int | None) -> TensorRecord:
+    host = np.asarray(tensor.numpy() if tensor.device.type == "cpu" else tensor.cpu().numpy())
+    record = TensorRecord(
+        tensor_id=tensor._uid,
+        shape=list(host.shape),
+        dtype=str(tensor.dtype).replace("numbanet.", ""),
+        device=str(tensor.device),
+        role=role,
+        name=name,
+        producer_node_id=producer,
+        requires_grad=bool(tensor.requires_grad),
+    )
+    as_float = host.astype(np.float64, copy=False).ravel()
+    finite = as_float[np.isfinite(as_float)]
+    record.stats = {
+        "numel": int(as_float.size),
+        "min": float(finite.min()) if finite.size else float("nan"),
+        "max": float(finite.max()) if finite.size else float("nan"),
+        "mean": float(finite.mean()) if finite.size else float("nan"),
+        "std": float(finite.std()) if finite.size else float("nan"),
+        "nan": int(np.isnan(as_float).sum()),
+        "inf": int(np.isinf(as_float).sum()),
+    }
+    if host.size <= FULL_VALUES_LIMIT:
+        record.values = host.tolist()
+    else:
+        positions = np.linspace(0, as_float.size - 1, SAMPLE_SIZE).astype(np.int64)
+        record.sample = [_to_json_number(v) for v in as_float[positions]]
+        if finite.size:
+            counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
+            record.histogram = {"edges": edges.tolist(), "counts": counts.tolist()}
+    return record
+
+
+def _kernel_record(kernel, grid, block, compilation, seconds) -> KernelRecord:
+    python_function = getattr(kernel, "py_func", None) or getattr(kernel, "__wrapped__", None)
+    python_function = python_function or kernel
+    module = getattr(python_function, "__module__", "") or ""
+    name = getattr(python_function, "__qualname__", None) or getattr(kernel, "__name__", "?")
+    try:
+        source_file = inspect.getsourcefile(python_function)
+        source_line = inspect.getsourcelines(python_function)[1]
+    except (TypeError, OSError):
+        source_file, source_line = None, None
+    return KernelRecord(
+        name=f"{module}.{name}" if module else name,
+        device="cpu" if grid is None else "cuda",
+        compilation=compilation,
+        seconds=seconds,
+        grid=list(grid) if isinstance(grid, tuple) else ([grid] if grid is not None else None),
+        block=list(block) if isinstance(block, tuple) else (
+            [block] if block is not None else None),
+        source_file=source_file,
+        source_line=source_line,
+    )
+
+
+def _sub_records(cls, data):
+    return cls(**data) if data is not None else None
+
+
+def _event_from_dict(data: dict) -> Event:
+    data = dict(data)
+    data["inputs"] = [_sub_records(TensorRecord, r) for r in data["inputs"]]
+    data["outputs"] = [_sub_records(TensorRecord, r) for r in data["outputs"]]
+    data["saved"] = [TensorRecord(**r) for r in data["saved"]]
+    data["kernels"] = [KernelRecord(**k) for k in data["kernels"]]
+    data["contributions"] = [
+        GradientContribution(c["from_node_id"], TensorRecord(**c["gradient"]))
+        for c in data["contributions"]
+    ]
+    data["updates"] = [
+        ParameterUpdate(
+            name=u["name"],
+            before=TensorRecord(**u["before"]),
+            gradient=_sub_records(TensorRecord, u["gradient"]),
+            update=TensorRecord(**u["update"]),
+            after=TensorRecord(**u["after"]),
+        )
+        for u in data["updates"]
+    ]
+    return Event(**data)
+
+
+_PACKAGE_DIRS = tuple(
+    str(Path(__file__).resolve().parent.parent / name) + os.sep
+    for name in ("numbanet", "viz", "tui")
+)
+
+
+def user_source_line(skip_prefixes: tuple[str, ...] = _PACKAGE_DIRS) -> str:
+    """``"file.py:LINE: code"`` of the innermost stack frame outside numbanet itself."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        resolved = os.path.realpath(filename)
+        if not resolved.startswith(skip_prefixes) and "importlib" not in filename:
+            import linecache
+
+            code = linecache.getline(filename, frame.f_lineno).strip()
+            return f"{os.path.basename(filename)}:{frame.f_lineno}: {code}"
+        frame = frame.f_back
+    return ""
+
+
+def timer() -> float:
+    return time.perf_counter()
