@@ -30,7 +30,6 @@ import math
 import os
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -107,7 +106,7 @@ class Event:
     """One node of the iteration: a forward op, a backward op or an optimizer update."""
 
     node_id: int
-    phase: str  # forward | backward | optimizer
+    phase: str  # forward | loss | backward | optimizer
     op: str  # "matmul", "ReluBackward", "AccumulateGrad", "Adam.step", ...
     module_path: str = ""  # e.g. "Net.fc1"
     inputs: list[TensorRecord | None] = field(default_factory=list)
@@ -178,6 +177,7 @@ class Trace:
         self._backward_of_autograd_node: dict[int, int] = {}
         self._pending_kernels: list[KernelRecord] = []
         self.module_stack: list[str] = []
+        self.stage = "forward"  # forward ops recorded now belong to this phase (or "loss")
 
     def _new_node_id(self) -> int:
         node_id = self._next_node_id
@@ -202,7 +202,7 @@ class Trace:
         node_id = self._new_node_id()
         event = Event(
             node_id=node_id,
-            phase="forward",
+            phase=self.stage,
             op=function.op_name(),
             module_path=".".join(self.module_stack),
             inputs=[self.tensor_record(t, "input") if _is_tensor(t) else None for t in inputs],
@@ -332,10 +332,6 @@ def _is_tensor(value) -> bool:
     return hasattr(value, "_uid") and hasattr(value, "_data")
 
 
-def _to_json_number(value) -> float:
-    return float(value)
-
-
 def _tensor_record(tensor, role: str, name: str | None, producer: int | None) -> TensorRecord:
     host = np.asarray(tensor.numpy() if tensor.device.type == "cpu" else tensor.cpu().numpy())
     record = TensorRecord(
@@ -363,7 +359,7 @@ def _tensor_record(tensor, role: str, name: str | None, producer: int | None) ->
         record.values = host.tolist()
     else:
         positions = np.linspace(0, as_float.size - 1, SAMPLE_SIZE).astype(np.int64)
-        record.sample = [_to_json_number(v) for v in as_float[positions]]
+        record.sample = [float(v) for v in as_float[positions]]
         if finite.size:
             counts, edges = np.histogram(finite, bins=HISTOGRAM_BINS)
             record.histogram = {"edges": edges.tolist(), "counts": counts.tolist()}
@@ -440,6 +436,3 @@ def user_source_line(skip_prefixes: tuple[str, ...] = _PACKAGE_DIRS) -> str:
         frame = frame.f_back
     return ""
 
-
-def timer() -> float:
-    return time.perf_counter()

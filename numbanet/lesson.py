@@ -1,0 +1,114 @@
+"""Lessons: plain Python files that say what one training iteration does.
+
+The graph renderer (``numbanet graph LESSON.py``) and the stepper (``numbanet step
+LESSON.py``) both run a lesson. A lesson file defines, at module level:
+
+``model``
+    an ``nn.Module``.
+``criterion`` (or ``loss_fn``)
+    ``criterion(outputs, targets)`` returns the scalar loss.
+``optimizer``
+    an optimizer over ``model.parameters()``.
+``batch(iteration)``
+    returns ``(inputs, targets)`` for iteration 0, 1, 2, ... (or define module-level
+    ``inputs`` and ``targets`` used for every iteration).
+
+Optional: ``title`` and ``description`` (shown by the stepper). Anything else in the file —
+imports, helper functions, data generation — is ordinary Python. Run with
+``import numbanet as torch`` so the file reads as PyTorch. The built-in lesson,
+``numbanet/lessons/spirals.py``, is an example to copy.
+"""
+
+from __future__ import annotations
+
+import runpy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from numbanet import trace as trace_module
+
+BUILTIN_LESSON = Path(__file__).resolve().parent / "lessons" / "spirals.py"
+
+
+class LessonError(Exception):
+    """A lesson file that cannot be run: what is missing and how to fix it."""
+
+
+@dataclass
+class Lesson:
+    model: object
+    criterion: Callable
+    optimizer: object
+    batch: Callable[[int], tuple]
+    title: str
+    description: str = ""
+    path: Path | None = None
+    history: list[dict] = field(default_factory=list)  # one summary per recorded iteration
+
+
+def load_lesson(path: str | Path | None = None) -> Lesson:
+    """Run a lesson file (the built-in one when ``path`` is None) and collect its parts."""
+    path = Path(path) if path is not None else BUILTIN_LESSON
+    if not path.is_file():
+        raise LessonError(f"lesson file not found: {path}")
+    try:
+        namespace = runpy.run_path(str(path), run_name="__lesson__")
+    except Exception as error:
+        raise LessonError(f"running {path.name} failed: {type(error).__name__}: {error}") \
+            from error
+    criterion = namespace.get("criterion", namespace.get("loss_fn"))
+    batch = namespace.get("batch")
+    if batch is None and "inputs" in namespace and "targets" in namespace:
+        fixed = (namespace["inputs"], namespace["targets"])
+
+        def batch(iteration: int) -> tuple:
+            return fixed
+
+    missing = [name for name, value in (("model", namespace.get("model")),
+                                        ("criterion (or loss_fn)", criterion),
+                                        ("optimizer", namespace.get("optimizer")),
+                                        ("batch(iteration) or inputs/targets", batch))
+               if value is None]
+    if missing:
+        raise LessonError(
+            f"{path.name} does not define {', '.join(missing)}. A lesson defines model, "
+            "criterion, optimizer and batch(iteration) -> (inputs, targets); see "
+            f"{BUILTIN_LESSON} for an example.")
+    return Lesson(
+        model=namespace["model"],
+        criterion=criterion,
+        optimizer=namespace["optimizer"],
+        batch=batch,
+        title=namespace.get("title", path.stem),
+        description=namespace.get("description", ""),
+        path=path,
+    )
+
+
+def record_iteration(lesson: Lesson, iteration: int | None = None) -> trace_module.Trace:
+    """Run one training iteration of ``lesson`` under a trace and return the trace.
+
+    Phases: the model's ops are ``forward``, the criterion's ops ``loss``, then
+    ``backward`` nodes and one ``optimizer`` event per ``step()``.
+    """
+    iteration = len(lesson.history) if iteration is None else iteration
+    inputs, targets = lesson.batch(iteration)
+    start = time.perf_counter()
+    with trace_module.record(model=lesson.model) as trace:
+        lesson.optimizer.zero_grad()
+        outputs = lesson.model(inputs)
+        trace.stage = "loss"
+        loss = lesson.criterion(outputs, targets)
+        trace.stage = "forward"
+        loss.backward()
+        lesson.optimizer.step()
+    gradient_norm = sum(
+        float((p.grad * p.grad).sum().item()) for p in lesson.model.parameters()
+        if p.grad is not None) ** 0.5
+    summary = {"iteration": iteration, "loss": float(loss.item()),
+               "gradient_norm": gradient_norm, "seconds": time.perf_counter() - start}
+    lesson.history.append(summary)
+    trace.metadata.update(summary, lesson=lesson.title)
+    return trace

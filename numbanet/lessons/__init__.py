@@ -1,0 +1,1 @@
+"""Built-in lessons (plain Python files run by numbanet.lesson)."""
