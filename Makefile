@@ -1,0 +1,40 @@
+# Two commands for a fresh machine with only Python >= 3.10:
+#   make demo   - the stepper on its built-in offline lesson (installs first)
+#   make test   - ruff, the whole test suite, then the CUDA kernels under numba's simulator
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-cpu test-cuda lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("numbanet needs Python >= 3.10") if sys.version_info < (3, 10) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/numbanet step
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+
+test-cpu: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not cuda"
+
+# The simulator must be switched on before numba is imported: its own pytest process.
+test-cuda: $(STAMP)
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q -m cuda
+
+test: lint test-cpu test-cuda
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
