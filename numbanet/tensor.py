@@ -373,7 +373,7 @@ class Tensor:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require "
                                "gradient")
         if self.grad_fn is not None:
-            hooks = self.grad_fn.output_hooks.setdefault(self._output_index, [])
+            hooks = self.grad_fn.hooks_for_output(self._output_index)
         else:
             if self._hooks is None:
                 self._hooks = []

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from types import MappingProxyType
 
 from numbanet import trace as _trace
 from numbanet.autograd import grad_mode
@@ -44,17 +45,20 @@ class Node:
     attribute the forward stored on ``ctx`` (``ctx.stride = 2``).
     """
 
+    # Defaults live on the class, so creating a node (once per op call) sets two fields.
+    next_edges: list = ()  # per input: (kind, target, output index) or None
+    input_meta: list = ()  # per input: (shape, numpy dtype) or None
+    needs_input_grad: tuple[bool, ...] = ()
+    _saved: tuple = ()
+    _saved_versions: tuple = ()
+    output_hooks: dict = MappingProxyType({})  # output index -> hooks (made on first use)
+    trace_attributes: dict = MappingProxyType({})
+    view_of = None  # a view op's input: its output shares the input's version counter
+    released = False
+
     def __init__(self, function: type[Function]):
         self.function = function
         self.node_id = next(_node_ids)  # our own counter: never id(), which gets reused
-        self.next_edges: list = []  # per input: (kind, target) with kind node|leaf|None
-        self.input_meta: list = []  # per input: (shape, numpy dtype) or None
-        self.needs_input_grad: tuple[bool, ...] = ()
-        self._saved: tuple | None = ()
-        self._saved_versions: tuple = ()
-        self.output_hooks: dict[int, list] = {}
-        self.trace_attributes: dict = {}
-        self.released = False
 
     # ---- the ctx API used by forward/backward rules -----------------------------------
     def save_for_backward(self, *tensors) -> None:
@@ -93,7 +97,11 @@ class Node:
 
     def mark_for_trace(self, **attributes) -> None:
         """Op arguments worth showing in the trace (stride, dim, ...)."""
-        self.trace_attributes.update(attributes)
+        self.__dict__.setdefault("trace_attributes", {}).update(attributes)
+
+    def hooks_for_output(self, index: int) -> list:
+        """The (mutable) list of gradient hooks of output ``index``."""
+        return self.__dict__.setdefault("output_hooks", {}).setdefault(index, [])
 
     def release(self) -> None:
         """Free what backward needed (after a backward without ``retain_graph``)."""
@@ -129,7 +137,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        Tensor = _tensor_class()
+        Tensor = _Tensor or _tensor_class()
         ctx = Node(cls)
         requires_grad = False
         if grad_mode._mode.enabled:
@@ -138,37 +146,45 @@ class Function:
                     requires_grad = True
                     break
         recording = _trace._active
-        start = time.perf_counter() if recording is not None else 0.0
-        raw = cls.forward(ctx, *args)
-        outputs = _wrap_outputs(Tensor, raw, ctx)
+        if recording is None:
+            raw = cls.forward(ctx, *args)
+        else:
+            start = time.perf_counter()
+            raw = cls.forward(ctx, *args)
+            seconds = time.perf_counter() - start
+        if type(raw) is tuple:
+            outputs = tuple(_wrap_output(Tensor, item, ctx) for item in raw)
+        else:
+            outputs = (_wrap_output(Tensor, raw, ctx),)
         if requires_grad:
             _connect(ctx, args, outputs, Tensor)
         if recording is not None:
-            recording.record_forward(cls, args, outputs, ctx, time.perf_counter() - start)
-        return outputs[0] if len(outputs) == 1 and not isinstance(raw, tuple) else outputs
+            recording.record_forward(cls, args, outputs, ctx, seconds)
+        return outputs if type(raw) is tuple else outputs[0]
+
+
+_Tensor = None
 
 
 def _tensor_class():
-    from numbanet.tensor import Tensor
+    """``numbanet.tensor.Tensor``, looked up once (the modules import each other)."""
+    global _Tensor
+    if _Tensor is None:
+        from numbanet.tensor import Tensor
 
-    return Tensor
+        _Tensor = Tensor
+    return _Tensor
 
 
-def _wrap_outputs(Tensor, raw, ctx: Node) -> tuple:
-    """Turn what forward returned (arrays or Tensors) into fresh output Tensors.
+def _wrap_output(Tensor, item, ctx: Node):
+    """A fresh output Tensor around what forward returned (an array or a Tensor).
 
     A view op sets ``ctx.view_of = input``: its output then shares the input's version
     counter, so an in-place change through either one is seen by both.
     """
-    items = raw if isinstance(raw, tuple) else (raw,)
-    view_of = getattr(ctx, "view_of", None)
-    outputs = []
-    for item in items:
-        if isinstance(item, Tensor):
-            outputs.append(Tensor._from_data(item._data, base=item))
-        else:
-            outputs.append(Tensor._from_data(item, base=view_of))
-    return tuple(outputs)
+    if isinstance(item, Tensor):
+        return Tensor._from_data(item._data, base=item)
+    return Tensor._from_data(item, base=ctx.view_of)
 
 
 def _connect(ctx: Node, args, outputs, Tensor) -> None:

@@ -209,15 +209,21 @@ def _strided_apply(kernel, arrays, out, *leading_args):
         launch(kernel, *leading_args, *[a[index] for a in broadcast], out[index])
 
 
+def _flat(array):
+    return array if array.ndim == 1 else array.reshape(-1)
+
+
 def _binary(op, a, b, out, result_dtype=None):
-    shape = np.broadcast_shapes(a.shape, b.shape)
+    same_shape = a.shape == b.shape
     if out is None:
-        out = np.empty(shape, dtype=result_dtype or np.result_type(a, b))
-    if (a.shape == b.shape == out.shape and a.flags.c_contiguous and b.flags.c_contiguous
-            and out.flags.c_contiguous):
+        shape = a.shape if same_shape else np.broadcast_shapes(a.shape, b.shape)
+        dtype = result_dtype or (a.dtype if a.dtype == b.dtype else np.result_type(a, b))
+        out = np.empty(shape, dtype=dtype)
+    if (same_shape and a.shape == out.shape and a.flags.c_contiguous
+            and b.flags.c_contiguous and out.flags.c_contiguous):
         kernel = binary_contiguous_parallel if out.size >= PARALLEL_THRESHOLD else (
             binary_contiguous)
-        launch(kernel, op, a.reshape(-1), b.reshape(-1), out.reshape(-1))
+        launch(kernel, op, _flat(a), _flat(b), _flat(out))
     else:
         _strided_apply(binary_strided, (a, b), out, op)
     return out
@@ -229,7 +235,7 @@ def _unary(op, a, out, result_dtype=None):
     if a.flags.c_contiguous and out.flags.c_contiguous and a.shape == out.shape:
         kernel = unary_contiguous_parallel if out.size >= PARALLEL_THRESHOLD else (
             unary_contiguous)
-        launch(kernel, op, a.reshape(-1), out.reshape(-1))
+        launch(kernel, op, _flat(a), _flat(out))
     else:
         _strided_apply(unary_strided, (a,), out, op)
     return out

@@ -1,0 +1,187 @@
+"""Autograd semantics a learner meets: accumulation, retain_graph, no_grad, hooks, grad()."""
+
+import numpy as np
+import pytest
+
+import numbanet as nb
+from numbanet.autograd import Function, grad, gradcheck
+
+
+def test_gradients_accumulate_until_zeroed():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+    x.grad.zero_()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_fan_out_contributions_are_summed():
+    x = nb.tensor([2.0], requires_grad=True)
+    y = x * x + x * 3  # dy/dx = 2x + 3
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [7.0])
+
+
+def test_backward_twice_raises_without_retain_graph():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
+def test_retain_graph_allows_second_backward():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
+
+
+def test_no_grad_builds_no_graph_and_enable_grad_restores():
+    x = nb.tensor([1.0], requires_grad=True)
+    with nb.no_grad():
+        y = x * 2
+        with nb.enable_grad():
+            z = x * 2
+    assert y.grad_fn is None and not y.requires_grad
+    assert z.grad_fn is not None
+
+    @nb.no_grad()
+    def evaluate(t):
+        return t * 2
+
+    assert evaluate(x).grad_fn is None
+
+
+def test_backward_of_non_scalar_needs_gradient():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    with pytest.raises(RuntimeError, match="scalar outputs"):
+        y.backward()
+    y.backward(nb.tensor([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 30.0])
+
+
+def test_broadcast_gradient_is_summed_to_operand_shape():
+    w = nb.ones(3, requires_grad=True)
+    x = nb.ones(4, 3)
+    (x * w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [4.0, 4.0, 4.0])
+
+
+def test_hooks_see_and_replace_gradients():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    y = x * 2
+    y.register_hook(lambda g: seen.append(g.numpy().copy()))
+    handle = x.register_hook(lambda g: g * 10)
+    y.sum().backward()
+    np.testing.assert_allclose(seen[0], [1.0, 1.0])
+    np.testing.assert_allclose(x.grad.numpy(), [20.0, 20.0])
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_retain_grad_keeps_non_leaf_gradient():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    (y * y).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [6.0, 12.0])
+
+
+def test_autograd_grad_returns_without_touching_dot_grad():
+    x = nb.tensor([3.0], requires_grad=True)
+    y = x * x
+    (dx,) = grad(y, x)
+    np.testing.assert_allclose(dx.numpy(), [6.0])
+    assert x.grad is None
+
+
+def test_autograd_grad_of_intermediate():
+    x = nb.tensor([3.0], requires_grad=True)
+    h = x * 2
+    y = h * h
+    (dh,) = grad(y, h)
+    np.testing.assert_allclose(dh.numpy(), [12.0])
+
+
+def test_inplace_change_of_saved_tensor_raises():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = y * y  # saves y
+    with nb.no_grad():
+        y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_inplace_on_leaf_requiring_grad_raises():
+    x = nb.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        x.add_(1)
+    with nb.no_grad():
+        x.add_(1)
+    assert x.item() == 2.0
+
+
+def test_views_share_version_counter():
+    x = nb.zeros(4)
+    view = x[1:3]
+    view.fill_(5)
+    assert x._version == view._version == 1
+    np.testing.assert_allclose(x.numpy(), [0, 5, 5, 0])
+
+
+def test_custom_function():
+    class Cube(Function):
+        """out = x^3
+
+        Gradient: 3 x^2
+        """
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            return grad_output * 3 * x * x
+
+    x = nb.tensor([1.0, 2.0], dtype=nb.float64, requires_grad=True)
+    assert gradcheck(Cube.apply, (x,))
+    Cube.apply(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 12.0])
+
+
+def test_gradcheck_catches_a_wrong_rule():
+    class WrongSquare(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            return grad_output * x  # missing the factor 2
+
+    x = nb.tensor([1.0, 2.0], dtype=nb.float64, requires_grad=True)
+    with pytest.raises(AssertionError, match="Jacobian mismatch"):
+        gradcheck(WrongSquare.apply, (x,))
+    assert not gradcheck(WrongSquare.apply, (x,), raise_exception=False)
+
+
+def test_detach_and_requires_grad_flags():
+    x = nb.ones(2, requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.grad_fn is None and d.is_leaf
+    with pytest.raises(RuntimeError, match="floating point"):
+        nb.tensor([1, 2]).requires_grad_()
