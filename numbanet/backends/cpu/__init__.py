@@ -8,6 +8,7 @@ from .elementwise import (
     logical_or, lt, maximum, minimum, mul, ne, neg, pow, relu, relu_backward, sigmoid,
     sigmoid_backward, sign, sqrt, sub, tanh, tanh_backward, where,
 )
+from .indexing import gather, scatter_add
 from .matmul import matmul
 from .memory import arange, astype, contiguous, copy_into, empty, fill, from_host, full, to_host
 from .reductions import max, min, sum
