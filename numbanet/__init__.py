@@ -6,8 +6,12 @@
 ``numbanet.tui`` steps through it.
 """
 
-from numbanet import autograd, cuda, trace
-from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from numbanet.compile_progress import ensure_writable_cache
+
+ensure_writable_cache()  # before any kernel module is imported
+
+from numbanet import autograd, cuda, trace  # noqa: E402
+from numbanet.autograd import enable_grad  # noqa: E402 - after the cache setup, is_grad_enabled, no_grad, set_grad_enabled
 from numbanet.device import device
 from numbanet.dtypes import (
     DType as dtype,
@@ -28,15 +32,67 @@ from numbanet.dtypes import (
     float as float,  # noqa: A004 - torch.float
 )
 from numbanet.functions import (
-    abs, allclose, argmax, argmin, clamp, equal, exp, flatten, is_tensor, log, log_softmax,
-    matmul, max, maximum, mean, min, minimum, mm, numel, permute, pow, relu, reshape, sigmoid,
-    softmax, sqrt, squeeze, std, sum, tanh, transpose, unsqueeze, var,
+    abs,
+    allclose,
+    argmax,
+    argmin,
+    clamp,
+    equal,
+    exp,
+    flatten,
+    is_tensor,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mm,
+    numel,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    std,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
 )
 from numbanet.random import Generator, initial_seed, manual_seed
 from numbanet.tensor import (
-    Size, Tensor, arange, as_tensor, cat, empty, empty_like, eye, from_numpy, full, full_like,
-    linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, stack,
-    tensor, where, zeros, zeros_like,
+    Size,
+    Tensor,
+    arange,
+    as_tensor,
+    cat,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    stack,
+    tensor,
+    where,
+    zeros,
+    zeros_like,
 )
 
 __version__ = "0.1.0"

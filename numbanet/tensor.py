@@ -892,10 +892,10 @@ class Tensor:
         if left is not self:
             raise op_error(RuntimeError, op, f"result type {left.dtype} can't be cast to the "
                            f"desired output type {self.dtype}")
-        _broadcast_shape(op, self.shape, right.shape)
-        if np.broadcast_shapes(self.shape, right.shape) != self.shape:
+        broadcast = _broadcast_shape(op, self.shape, right.shape)
+        if broadcast != self.shape:
             raise op_error(RuntimeError, op, f"output with shape {list(self.shape)} doesn't "
-                           f"match the broadcast shape {list(np.broadcast_shapes(self.shape, right.shape))}")
+                           f"match the broadcast shape {list(broadcast)}")
         getattr(self._backend, kernel_name)(self._data, right._data, out=self._data)
         self._version_box[0] += 1
         return self
