@@ -1,0 +1,108 @@
+"""``numbanet step --headless``: the stepper's nodes as plain lines, for scripts and diffs.
+
+One line per node of each iteration, in execution order — the same order and the same
+index the terminal app shows — with the phase, op, module, output shape and a value
+summary::
+
+    # iteration 0: Two spirals ...  loss 0.6931  gradient norm 0.4125
+       0  forward    Matmul            Sequential.0    [16, 16]     mean 0.01 std 0.5 ...
+
+With ``--json`` every line is a JSON object instead: ``{"type": "iteration", ...}`` once
+per iteration, then ``{"type": "node", ...}`` per node (with the full statistics, and the
+values of small tensors), so ``jq`` or a notebook can pick it apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import TextIO
+
+from numbanet.trace import Event, Trace
+
+from .recorder import TraceSource
+from .tensor_text import format_number, main_output, output_shape_text, summary_text
+
+
+def event_line(index: int, event: Event) -> str:
+    """The text line of one node: index, phase, op, module, output shape, value summary."""
+    return (f"{index:>4}  {event.phase:<9}  {event.op:<22} {event.module_path or '-':<16} "
+            f"{output_shape_text(event):<12} {summary_text(main_output(event))}")
+
+
+def iteration_line(iteration: int, trace: Trace) -> str:
+    """The header line of one iteration: lesson title, loss and gradient norm."""
+    metadata = trace.metadata
+    parts = [f"# iteration {iteration}: {metadata.get('lesson', '')}".rstrip()]
+    for key, label in (("loss", "loss"), ("gradient_norm", "gradient norm")):
+        if key in metadata:
+            parts.append(f"{label} {format_number(metadata[key])}")
+    return "  ".join(parts) + f"  ({len(trace.events)} nodes)"
+
+
+def _finite_or_text(value):
+    """JSON has no NaN: write non-finite numbers as the strings "nan", "inf", "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return format_number(value)
+    if isinstance(value, list):
+        return [_finite_or_text(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite_or_text(item) for key, item in value.items()}
+    return value
+
+
+def event_record(iteration: int, index: int, event: Event) -> dict:
+    """The JSON object of one node."""
+    output = main_output(event)
+    return _finite_or_text({
+        "type": "node",
+        "iteration": iteration,
+        "index": index,
+        "node_id": event.node_id,
+        "phase": event.phase,
+        "op": event.op,
+        "module": event.module_path,
+        "shape": output.shape if output is not None else None,
+        "dtype": output.dtype if output is not None else None,
+        "device": output.device if output is not None else None,
+        "stats": output.stats if output is not None else {},
+        "values": output.values if output is not None else None,
+        "parameters_updated": [update.name for update in event.updates],
+    })
+
+
+def iteration_record(iteration: int, trace: Trace) -> dict:
+    """The JSON object that opens one iteration."""
+    return _finite_or_text({"type": "iteration", "iteration": iteration,
+                            "nodes": len(trace.events), **trace.metadata})
+
+
+def print_trace(trace: Trace, iteration: int, as_json: bool, stream: TextIO) -> None:
+    """Write one iteration: its header, then one line per node."""
+    if as_json:
+        stream.write(json.dumps(iteration_record(iteration, trace)) + "\n")
+        for index, event in enumerate(trace.events):
+            stream.write(json.dumps(event_record(iteration, index, event)) + "\n")
+    else:
+        stream.write(iteration_line(iteration, trace) + "\n")
+        for index, event in enumerate(trace.events):
+            stream.write(event_line(index, event) + "\n")
+    stream.flush()
+
+
+def run_headless(source: TraceSource, iterations: int = 1, as_json: bool = False,
+                 stream: TextIO | None = None) -> int:
+    """Record ``iterations`` iterations of ``source`` (or load its saved trace) and print them.
+
+    Each iteration is printed as soon as it is recorded, so a long run streams.
+    Returns the process exit status.
+    """
+    stream = stream or sys.stdout
+    if source.replays_saved_trace:
+        for iteration, trace in enumerate(source.first_traces()):
+            print_trace(trace, iteration, as_json, stream)
+        return 0
+    for iteration in range(iterations):
+        print_trace(source.record_next(), iteration, as_json, stream)
+    return 0
