@@ -10,27 +10,13 @@ from numbanet.compile_progress import ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
 
-from numbanet import autograd, cuda, trace  # noqa: E402
-from numbanet.autograd import enable_grad  # noqa: E402 - after the cache setup, is_grad_enabled, no_grad, set_grad_enabled
+from numbanet import autograd, cuda, trace
+from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from numbanet.device import device
-from numbanet.dtypes import (
-    DType as dtype,
-)
-from numbanet.dtypes import (
-    bool_ as bool,  # noqa: A004 - torch.bool
-)
-from numbanet.dtypes import (
-    double,
-    float32,
-    float64,
-    int32,
-    int64,
-    long,
-    uint8,
-)
-from numbanet.dtypes import (
-    float as float,  # noqa: A004 - torch.float
-)
+from numbanet.dtypes import DType as dtype
+from numbanet.dtypes import bool_ as bool  # noqa: A004 - PyTorch's name: torch.bool
+from numbanet.dtypes import double, float32, float64, int32, int64, long, uint8
+from numbanet.dtypes import float as float  # noqa: A004 - PyTorch's name: torch.float
 from numbanet.functions import (
     abs,
     allclose,
