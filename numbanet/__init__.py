@@ -10,7 +10,7 @@ from numbanet.compile_progress import ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
 
-from numbanet import autograd, cuda, trace
+from numbanet import autograd, cuda, trace, utils
 from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from numbanet.device import device
 from numbanet.dtypes import DType as dtype
@@ -53,6 +53,7 @@ from numbanet.functions import (
     var,
 )
 from numbanet.random import Generator, initial_seed, manual_seed
+from numbanet.serialization import load, save
 from numbanet.tensor import (
     Size,
     Tensor,

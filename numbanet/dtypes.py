@@ -33,15 +33,20 @@ float32 = DType("float32", np.float32)
 float64 = DType("float64", np.float64)
 int64 = DType("int64", np.int64)
 int32 = DType("int32", np.int32)
+int16 = DType("int16", np.int16)
+int8 = DType("int8", np.int8)
+float16 = DType("float16", np.float16)
 uint8 = DType("uint8", np.uint8)
 bool_ = DType("bool", np.bool_)
 float = float32  # noqa: A001 - PyTorch spells these aliases the same way
 double = float64
 long = int64
 
-_BY_NUMPY = {d.numpy: d for d in (float32, float64, int64, int32, uint8, bool_)}
-_BY_NAME = {d.name: d for d in (float32, float64, int64, int32, uint8, bool_)}
-_BY_NAME.update({"float": float32, "double": float64, "long": int64, "int": int32})
+_ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)
+_BY_NUMPY = {d.numpy: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+_BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64,
+                 "int": int32, "short": int16})
 
 DEFAULT_FLOAT = float32
 
@@ -64,8 +69,5 @@ def as_dtype(value) -> DType:
     numpy_dtype = np.dtype(value)
     if numpy_dtype in _BY_NUMPY:
         return _BY_NUMPY[numpy_dtype]
-    if numpy_dtype.kind == "f":
-        return float32 if numpy_dtype.itemsize <= 4 else float64
-    if numpy_dtype.kind in "iu":
-        return int64
-    raise TypeError(f"numbanet has no dtype for {value!r}")
+    raise TypeError(f"numbanet has no dtype for {value!r}; supported: "
+                    f"{', '.join(d.name for d in _ALL)}")

@@ -993,8 +993,10 @@ class _RemovableHandle:
 def _numpy_dtype_for(data, dtype) -> np.dtype | None:
     if dtype is not None:
         return dtypes.as_dtype(dtype).numpy
-    if isinstance(data, np.ndarray):
+    if isinstance(data, np.ndarray) and data.dtype.kind in "fb":
         return dtypes.as_dtype(data.dtype).numpy
+    if isinstance(data, np.ndarray) and data.dtype in (np.uint8, np.int8, np.int16, np.int32):
+        return data.dtype
     flat = np.asarray(data)
     if flat.dtype.kind == "f":
         return dtypes.DEFAULT_FLOAT.numpy

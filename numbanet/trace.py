@@ -178,6 +178,7 @@ class Trace:
         self._pending_kernels: list[KernelRecord] = []
         self.module_stack: list[str] = []
         self.stage = "forward"  # forward ops recorded now belong to this phase (or "loss")
+        self.suspended = False  # True while a backward rule runs: its ops are not nodes
 
     def _new_node_id(self) -> int:
         node_id = self._next_node_id
@@ -199,6 +200,8 @@ class Trace:
 
     def record_forward(self, function, inputs, outputs, ctx, seconds: float) -> None:
         """Called by ``Function.apply`` after the forward of one op."""
+        if self.suspended:  # an op inside a backward rule: its kernels join that node
+            return
         node_id = self._new_node_id()
         event = Event(
             node_id=node_id,
@@ -333,7 +336,7 @@ def _is_tensor(value) -> bool:
 
 
 def _tensor_record(tensor, role: str, name: str | None, producer: int | None) -> TensorRecord:
-    host = np.asarray(tensor.numpy() if tensor.device.type == "cpu" else tensor.cpu().numpy())
+    host = np.asarray(tensor._host())
     record = TensorRecord(
         tensor_id=tensor._uid,
         shape=list(host.shape),

@@ -109,10 +109,16 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                     captured[key] = grad
                 grad_outputs.append(grad)
             start = time.perf_counter()
-            grad_inputs = node.function.backward(node, *grad_outputs)
-            if not isinstance(grad_inputs, tuple):
-                grad_inputs = (grad_inputs,)
-            grad_inputs = _fit_to_inputs(node, grad_inputs)
+            if recording is not None:
+                recording.suspended = True
+            try:
+                grad_inputs = node.function.backward(node, *grad_outputs)
+                if not isinstance(grad_inputs, tuple):
+                    grad_inputs = (grad_inputs,)
+                grad_inputs = _fit_to_inputs(node, grad_inputs)
+            finally:
+                if recording is not None:
+                    recording.suspended = False
             event_id = None
             if recording is not None:
                 event_id = recording.record_backward(
@@ -136,7 +142,15 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
             if not retain_graph:
                 node.release()
         for leaf, contributions in leaf_contributions.values():
-            _accumulate_leaf(leaf, contributions, capture, captured, recording)
+            if recording is not None:
+                recording.suspended = True
+            try:
+                _accumulate_leaf(leaf, contributions, capture, captured)
+            finally:
+                if recording is not None:
+                    recording.suspended = False
+            if recording is not None and not capture:
+                recording.record_accumulate(leaf, contributions, leaf.grad)
     return captured
 
 
@@ -160,7 +174,7 @@ def _fit_to_inputs(node, grad_inputs) -> tuple:
     return tuple(fitted)
 
 
-def _accumulate_leaf(leaf, contributions, capture, captured, recording) -> None:
+def _accumulate_leaf(leaf, contributions, capture, captured) -> None:
     total = None
     for _, grad in contributions:
         total = _add(total, grad)
@@ -177,5 +191,3 @@ def _accumulate_leaf(leaf, contributions, capture, captured, recording) -> None:
         leaf.grad = total.clone() if len(contributions) == 1 else total
     else:
         leaf.grad = leaf.grad + total
-    if recording is not None:
-        recording.record_accumulate(leaf, contributions, leaf.grad)

@@ -1,0 +1,83 @@
+"""The trace hook: one event per forward op and backward node, linked by our own ids."""
+
+import numpy as np
+
+import numbanet as nb
+from numbanet import trace
+from numbanet.trace import Trace
+
+
+def record_small_graph():
+    w = nb.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    x = nb.tensor([[1.0, 1.0]])
+    with trace.record() as recorded:
+        hidden = x @ w
+        loss = (hidden.relu() * w.sum()).sum()  # w reaches the loss twice
+        loss.backward()
+    return recorded, w
+
+
+def test_forward_and_backward_events_are_linked():
+    recorded, _ = record_small_graph()
+    forward = recorded.by_phase("forward")
+    backward = recorded.by_phase("backward")
+    assert [e.op for e in forward] == ["Matmul", "Relu", "Sum", "Mul", "Sum"]
+    assert {e.op for e in backward} >= {"MatmulBackward", "ReluBackward", "MulBackward",
+                                        "AccumulateGrad"}
+    ids = [e.node_id for e in recorded.events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    relu = forward[1]
+    assert relu.input_node_ids == [forward[0].node_id]
+    relu_backward = next(e for e in backward if e.op == "ReluBackward")
+    assert relu_backward.forward_node_id == relu.node_id
+    assert relu_backward.inputs[0].shape == [1, 2]
+    assert "max(0, a)" in relu_backward.formula
+    assert relu.kernels and "relu" not in relu.kernels[0].name or relu.kernels[0].seconds >= 0
+    assert relu.source.startswith("test_trace.py:")
+
+
+def test_leaf_reached_twice_lists_each_contribution_and_the_sum():
+    recorded, w = record_small_graph()
+    accumulate = [e for e in recorded.events if e.op == "AccumulateGrad"]
+    assert len(accumulate) == 1
+    contributions = accumulate[0].contributions
+    assert len(contributions) == 2
+    total = sum(np.array(c.gradient.values) for c in contributions)
+    np.testing.assert_allclose(total, w.grad.numpy())
+    np.testing.assert_allclose(accumulate[0].outputs[0].values, w.grad.numpy())
+
+
+def test_kernel_records_name_the_numba_function():
+    recorded, _ = record_small_graph()
+    matmul = recorded.by_phase("forward")[0]
+    kernel = matmul.kernels[0]
+    assert kernel.name.startswith("numbanet.backends.cpu.")
+    assert kernel.device == "cpu" and kernel.source_file.endswith(".py")
+    assert kernel.compilation in ("compiled now", "loaded from cache", "already in memory")
+
+
+def test_large_tensors_keep_statistics_sample_and_histogram():
+    with trace.record() as recorded:
+        nb.ones(1000) * 3
+    output = recorded.events[0].outputs[0]
+    assert output.values is None and output.stats["mean"] == 3.0
+    assert len(output.sample) == trace.SAMPLE_SIZE and output.histogram is not None
+
+
+def test_nan_is_counted_so_it_can_be_traced_to_its_node():
+    with trace.record() as recorded:
+        x = nb.tensor([-1.0, 4.0])
+        y = x.sqrt()
+        (y * 2).sum()
+    first_nan = next(e for e in recorded.events if e.outputs[0].stats["nan"])
+    assert first_nan.op == "Sqrt"
+
+
+def test_nothing_recorded_outside_the_block_and_json_round_trip(tmp_path):
+    recorded, _ = record_small_graph()
+    count = len(recorded.events)
+    nb.ones(2) + 1
+    assert len(recorded.events) == count and trace.active() is None
+    path = tmp_path / "trace.json"
+    recorded.save(path)
+    assert Trace.load(path).to_dict() == recorded.to_dict()
