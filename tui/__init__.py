@@ -1,1 +1,62 @@
-"""(being written)"""
+"""``numbanet step``: step through one training iteration, node by node, in the terminal.
+
+Usage::
+
+    numbanet step                    # the built-in lesson (two spirals, offline)
+    numbanet step my_lesson.py       # your lesson: model, criterion, optimizer, batch()
+    numbanet step exported.json      # replay a trace written by the export key
+    numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
+
+Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
+in ``stepper.py`` and the headless printer in ``headless.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numbanet step",
+        description="Record one training iteration of a lesson and step through it: "
+                    "forward, loss, backward, optimizer.")
+    parser.add_argument("lesson", nargs="?", default=None,
+                        help="a lesson file (.py) or a saved trace (.json); "
+                             "default: the built-in two-spirals lesson")
+    parser.add_argument("--headless", action="store_true",
+                        help="print one line per node instead of opening the terminal UI")
+    parser.add_argument("--json", action="store_true",
+                        help="with --headless: print JSON lines")
+    parser.add_argument("--iterations", type=int, default=1, metavar="N",
+                        help="record N iterations (default 1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``numbanet step`` with ``argv`` (the arguments after ``step``)."""
+    arguments = build_parser().parse_args(argv)
+    if arguments.iterations < 1:
+        print("numbanet step: --iterations must be at least 1", file=sys.stderr)
+        return 2
+    from numbanet.lesson import LessonError
+
+    from .recorder import TraceSource
+
+    source = TraceSource(arguments.lesson)
+    if arguments.lesson is not None and not source.path.is_file():
+        print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
+        return 2
+    if arguments.headless or arguments.json:
+        from .headless import run_headless
+
+        try:
+            return run_headless(source, arguments.iterations, as_json=arguments.json)
+        except LessonError as error:
+            print(f"numbanet step: {error}", file=sys.stderr)
+            return 1
+    from .app import StepperApp
+
+    StepperApp(source, iterations=arguments.iterations).run()
+    return 0

@@ -1,0 +1,400 @@
+"""``numbanet step``: a debugger for one training iteration, in the terminal.
+
+The app records an iteration of a lesson — forward, loss, backward, optimizer — and lets
+you replay it node by node. It is put together from three pieces:
+
+- a :class:`~numbanet.tui.stepper.Stepper`, the cursor over the recorded traces (all the
+  navigation logic lives there, and is tested without a terminal);
+- the widgets in ``widgets/`` (timeline, module tree, detail, chain-rule and kernel panes,
+  sparklines), each told what to show by :meth:`StepperApp.show_current`;
+- Textual workers (``@work(thread=True)``) that record iterations and export graphs, so
+  the interface keeps answering keys while Numba compiles.
+
+Every key is a ``Binding`` to an ``action_*`` method; the help screen and the command
+palette list the same bindings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Header
+
+from numbanet.trace import Trace
+
+from .commands import StepperCommands
+from .recorder import TraceSource
+from .stepper import PHASES, Breakpoint, Position, Stepper
+from .widgets.breakpoint_prompt import BreakpointPrompt
+from .widgets.chain_rule_pane import ChainRulePane
+from .widgets.detail_pane import DetailPane
+from .widgets.help_screen import HelpScreen
+from .widgets.history_sparklines import HistorySparklines
+from .widgets.kernel_pane import KernelPane
+from .widgets.module_tree import ModuleTree
+from .widgets.recording_progress import RecordingProgress
+from .widgets.timeline import Timeline
+
+
+def _navigation(key: str, action: str, description: str, tooltip: str, show: bool = True):
+    """A key that works whatever panel has focus (``priority``), shown in the footer."""
+    return Binding(key, action, description, show=show, priority=True, tooltip=tooltip)
+
+
+class StepperApp(App):
+    """Replay recorded training iterations node by node.
+
+    ``source`` says where traces come from (a lesson file, the built-in lesson, or a saved
+    trace). ``traces`` skips recording and replays the given ones. ``iterations`` is how
+    many to record before the first node is shown. ``show_timings=False`` hides wall times
+    and compiled-or-cached, which change from run to run (for snapshot tests).
+    ``export_directory`` is where the export key writes (the current directory by default).
+    """
+
+    TITLE = "numbanet step"
+    CSS_PATH = "numbanet.tcss"
+    COMMANDS = App.COMMANDS | {StepperCommands}
+
+    BINDINGS = [
+        _navigation("n,right", "next_node", "Next", "next node (into the next phase at its "
+                    "end, into the next iteration after the optimizer)"),
+        _navigation("p,left", "previous_node", "Back", "previous node (a replay: nothing "
+                    "runs again)"),
+        _navigation("1", "phase('forward')", "Forward", "jump to the first forward node"),
+        _navigation("2", "phase('loss')", "Loss", "jump to the first node of the loss"),
+        _navigation("3", "phase('backward')", "Backward", "jump to the first backward node"),
+        _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
+        _navigation("i", "step_into", "Into", "step into the next submodule call"),
+        _navigation("o", "step_out", "Out", "step out: to the first node after this "
+                    "module's call returns"),
+        _navigation("b", "set_breakpoint", "Break", "set a breakpoint: op name, "
+                    "'module NAME' or 'nan'"),
+        _navigation("c", "continue", "Continue", "run to the next breakpoint"),
+        _navigation("N", "next_iteration", "Next iter", "next iteration (records one more "
+                    "when at the newest)"),
+        _navigation("P", "previous_iteration", "Prev iter", "previous recorded iteration",
+                    show=False),
+        _navigation("g,home", "first_node", "First", "first node of this iteration",
+                    show=False),
+        _navigation("G,end", "last_node", "Last", "last node of this iteration", show=False),
+        _navigation("backspace", "go_back", "Go back", "back to where you were before the "
+                    "last jump", show=False),
+        _navigation("R", "restart", "Restart", "reload the lesson file and record from a "
+                    "fresh model", show=False),
+        _navigation("k", "toggle_kernel", "Kernel", "show or hide the kernel pane"),
+        _navigation("e", "export", "Export", "write the graph SVG (current node "
+                    "highlighted) and the trace JSON to the current directory"),
+        _navigation("question_mark", "help", "Help", "all keys and panels"),
+        _navigation("q", "quit", "Quit", "quit"),
+    ]
+
+    def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
+                 iterations: int = 1, show_timings: bool = True,
+                 export_directory: str | Path | None = None):
+        super().__init__()
+        self.source = source or TraceSource()
+        self.stepper = Stepper()
+        self.initial_traces = traces
+        self.iterations = max(1, iterations)
+        self.show_timings = show_timings
+        self.export_directory = Path(export_directory) if export_directory else None
+        self.recording = False
+
+    # ---- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield RecordingProgress(id="progress")
+        with Horizontal(id="body"):
+            with Vertical(id="navigation"):
+                yield Timeline(id="timeline")
+                yield ModuleTree(id="modules")
+            with Vertical(id="inspection"):
+                yield DetailPane(id="detail")
+                yield ChainRulePane(id="chain-rule")
+                yield KernelPane(show_timings=self.show_timings, id="kernel")
+        yield HistorySparklines(id="history")
+        yield Footer()
+
+    PANEL_TITLES = {"#timeline": "Timeline", "#modules": "Modules", "#detail": "Node",
+                    "#chain-rule": "Chain rule", "#kernel": "Kernel (k hides)"}
+
+    def on_mount(self) -> None:
+        for selector, title in self.PANEL_TITLES.items():
+            self.query_one(selector).border_title = title
+        self.query_one("#body").display = False
+        self.query_one("#history").display = False
+        if self.initial_traces is not None:
+            self.traces_ready(self.initial_traces)
+        else:
+            self.record_first_iterations()
+
+    # ---- workers: recording off the event loop ------------------------------------------
+    @work(thread=True, exclusive=True, group="recording", exit_on_error=False)
+    def record_first_iterations(self) -> None:
+        """Load the lesson and record the first iteration(s), reporting compilations."""
+        from numbanet.compile_progress import report_compilation
+
+        progress = self.query_one(RecordingProgress)
+
+        def on_compile(stage: str, kernel_name: str) -> None:
+            if stage == "start":
+                self.call_from_thread(progress.set_detail, f"compiling {kernel_name}")
+
+        self.recording = True
+        try:
+            with report_compilation(on_compile):
+                traces = self.source.first_traces(self.iterations)
+        except Exception as error:  # a broken lesson: say why, keep the app up
+            self.call_from_thread(progress.show_error, f"{type(error).__name__}: {error}")
+            return
+        finally:
+            self.recording = False
+        self.call_from_thread(self.traces_ready, traces)
+
+    @work(thread=True, exclusive=True, group="recording", exit_on_error=False)
+    def record_another_iteration(self) -> None:
+        """Record one more iteration of the lesson and move to it."""
+        self.recording = True
+        try:
+            trace = self.source.record_next()
+        except Exception as error:
+            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}",
+                                  title="Recording failed", severity="error")
+            return
+        finally:
+            self.recording = False
+        self.call_from_thread(self.iteration_recorded, trace)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export_current(self, trace: Trace, iteration: int, index: int, node_id: int) -> None:
+        """Write the trace JSON, then the graph SVG with node ``node_id`` highlighted."""
+        directory = self.export_directory or Path.cwd()
+        stem = f"numbanet-iteration{iteration + 1}-node{index}"
+        written, problems = [], []
+        trace_path = directory / f"numbanet-iteration{iteration + 1}.json"
+        trace.save(trace_path)
+        written.append(trace_path.name)
+        try:
+            from numbanet import viz
+
+            graph = viz.draw(trace, view="both", highlight=node_id)
+            svg_path = directory / f"{stem}.svg"
+            viz.save(graph, svg_path)
+            written.insert(0, svg_path.name)
+        except Exception as error:  # the trace is written even when the graph is not
+            problems.append(f"graph not written: {type(error).__name__}: {error}")
+        self.call_from_thread(self.notify, "\n".join(
+            [f"wrote {' and '.join(written)} in {directory}"] + problems),
+            title="Export", severity="warning" if problems else "information")
+
+    # ---- arriving traces ---------------------------------------------------------------------
+    def traces_ready(self, traces: list[Trace]) -> None:
+        """The first traces are in: hide the progress banner and show the first node."""
+        self.stepper.reset(traces)
+        self.query_one(RecordingProgress).display = False
+        self.query_one("#body").display = True
+        self.query_one("#history").display = True
+        self.title = self.source.title if self.initial_traces is None else (
+            traces[0].metadata.get("lesson", "numbanet step") if traces else "numbanet step")
+        self.show_iteration()
+        self.query_one(Timeline).focus()
+
+    def iteration_recorded(self, trace: Trace) -> None:
+        self.stepper.add_trace(trace)
+        self.stepper.next_iteration()
+        self.show_iteration()
+        self.notify(f"recorded iteration {len(self.stepper.traces)}: "
+                    f"loss {trace.metadata.get('loss', float('nan')):.4g}", timeout=3)
+
+    # ---- showing the current node -------------------------------------------------------------
+    def show_iteration(self) -> None:
+        """Refill the timeline and module tree for the current iteration."""
+        trace = self.stepper.trace
+        self.query_one(Timeline).show_trace(trace)
+        self.query_one(ModuleTree).show_trace(
+            trace, f"iteration {self.stepper.position.iteration + 1}")
+        self.query_one(HistorySparklines).show_history(self.stepper.traces,
+                                                       self.stepper.position.iteration)
+        self.show_current()
+
+    def show_current(self) -> None:
+        """Point every panel at the stepper's current node."""
+        stepper = self.stepper
+        index, event, trace = stepper.position.index, stepper.event, stepper.trace
+        forward = stepper.forward_event_of(event)
+        backward = stepper.backward_event_of(event) if event.phase in ("forward", "loss") \
+            else None
+        self.query_one(Timeline).show_position(index)
+        self.query_one(ModuleTree).show_position(index)
+        self.query_one(DetailPane).show(index, event, trace, forward, backward)
+        self.query_one(ChainRulePane).show(event, trace, forward, backward)
+        kernel_pane = self.query_one(KernelPane)
+        if kernel_pane.display:
+            kernel_pane.show(event)
+        breakpoints = ", ".join(b.describe() for b in stepper.breakpoints)
+        self.sub_title = (f"iteration {stepper.position.iteration + 1}/{len(stepper.traces)}"
+                          f" · node {index + 1}/{len(trace.events)} · {event.phase}"
+                          + (f" · breakpoints: {breakpoints}" if breakpoints else ""))
+
+    def _moved(self, moved: bool, otherwise: str) -> None:
+        """Show the new node, or tell the user why nothing moved."""
+        if moved:
+            self.show_current()
+        else:
+            self.notify(otherwise, timeout=3)
+
+    def _iteration_moved(self, moved: bool, otherwise: str) -> None:
+        if moved:
+            self.show_iteration()
+        else:
+            self.notify(otherwise, timeout=3)
+
+    # ---- which keys work now ------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys pass through to dialogs; navigation waits until a trace is recorded."""
+        if isinstance(self.screen, ModalScreen):
+            return False  # let the dialog's input have the letters and arrows
+        if action in ("quit", "help", "command_palette"):
+            return True
+        if self.stepper.is_empty:
+            return None  # shown greyed out in the footer
+        if action == "restart" and self.source.replays_saved_trace:
+            return None  # a saved trace has no lesson file to read again
+        return True
+
+    # ---- actions: one per binding --------------------------------------------------------------
+    def action_next_node(self) -> None:
+        iteration = self.stepper.position.iteration
+        moved = self.stepper.next()
+        if moved and self.stepper.position.iteration != iteration:
+            self.show_iteration()
+            return
+        self._moved(moved, "last node of the newest iteration — N records another")
+
+    def action_previous_node(self) -> None:
+        iteration = self.stepper.position.iteration
+        moved = self.stepper.previous()
+        if moved and self.stepper.position.iteration != iteration:
+            self.show_iteration()
+            return
+        self._moved(moved, "this is the first node")
+
+    def action_phase(self, phase: str) -> None:
+        assert phase in PHASES
+        self._moved(self.stepper.jump_to_phase(phase), f"this iteration has no {phase} node")
+
+    def action_step_into(self) -> None:
+        self._moved(self.stepper.step_into(), "nothing to step into: this is the last node")
+
+    def action_step_out(self) -> None:
+        self._moved(self.stepper.step_out(),
+                    "not inside a module call, or nothing runs after it in this iteration")
+
+    def action_first_node(self) -> None:
+        self._moved(self.stepper.first(), "already at the first node")
+
+    def action_last_node(self) -> None:
+        self._moved(self.stepper.last(), "already at the last node")
+
+    def action_go_back(self) -> None:
+        iteration = self.stepper.position.iteration
+        moved = self.stepper.go_back()
+        if moved and self.stepper.position.iteration != iteration:
+            self.show_iteration()
+        else:
+            self._moved(moved, "no earlier jump to go back from")
+
+    def action_set_breakpoint(self) -> None:
+        current = [b.describe() for b in self.stepper.breakpoints]
+        self.push_screen(BreakpointPrompt(current), self._breakpoint_entered)
+
+    def _breakpoint_entered(self, text: str | None) -> None:
+        if text is None:
+            return
+        if text.lower() == "clear":
+            self.stepper.breakpoints.clear()
+            self.notify("breakpoints cleared", timeout=3)
+        else:
+            try:
+                breakpoint = Breakpoint.parse(text)
+            except ValueError as error:
+                self.notify(str(error), title="Breakpoint not set", severity="error")
+                return
+            self.stepper.breakpoints.append(breakpoint)
+            self.notify(f"breakpoint: {breakpoint.describe()} — press c to run to it",
+                        timeout=3)
+        self.show_current()
+
+    def action_continue(self) -> None:
+        if not self.stepper.breakpoints:
+            self.action_set_breakpoint()
+            return
+        iteration = self.stepper.position.iteration
+        hit = self.stepper.run_to_breakpoint()
+        if hit is None:
+            self.notify("no breakpoint matches after this node in the recorded iterations "
+                        "(N records another)", timeout=4)
+            return
+        if self.stepper.position.iteration != iteration:
+            self.show_iteration()
+        else:
+            self.show_current()
+        self.notify(f"stopped at breakpoint {hit.describe()}", timeout=3)
+
+    def action_next_iteration(self) -> None:
+        if self.stepper.next_iteration():
+            self.show_iteration()
+        elif self.source.replays_saved_trace:
+            self.notify("a saved trace holds one iteration: there is no model to run again")
+        elif self.recording:
+            self.notify("still recording the previous iteration…", timeout=3)
+        else:
+            self.notify(f"recording iteration {len(self.stepper.traces) + 1}…", timeout=3)
+            self.record_another_iteration()
+
+    def action_previous_iteration(self) -> None:
+        self._iteration_moved(self.stepper.previous_iteration(), "this is the first iteration")
+
+    def action_restart(self) -> None:
+        """Read the lesson file again and record from a fresh model (history cleared)."""
+        if self.recording:
+            self.notify("still recording…", timeout=3)
+            return
+        self.source.restart()
+        self.stepper.reset([])
+        self.query_one("#body").display = False
+        self.query_one("#history").display = False
+        self.query_one(RecordingProgress).display = True
+        self.record_first_iterations()
+
+    def action_toggle_kernel(self) -> None:
+        kernel_pane = self.query_one(KernelPane)
+        kernel_pane.display = not kernel_pane.display
+        if kernel_pane.display:
+            kernel_pane.show(self.stepper.event)
+
+    def action_export(self) -> None:
+        position = self.stepper.position
+        self.export_current(self.stepper.trace, position.iteration, position.index,
+                            self.stepper.event.node_id)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.BINDINGS))
+
+    # ---- the panels' own navigation -------------------------------------------------------------
+    def on_timeline_node_chosen(self, message: Timeline.NodeChosen) -> None:
+        self._go_to_index(message.index)
+
+    def on_module_tree_node_chosen(self, message: ModuleTree.NodeChosen) -> None:
+        self._go_to_index(message.index)
+
+    def _go_to_index(self, index: int) -> None:
+        if self.stepper.is_empty or index == self.stepper.position.index:
+            return
+        if self.stepper.go_to(Position(self.stepper.position.iteration, index)):
+            self.show_current()

@@ -1,0 +1,195 @@
+"""The chain-rule pane: backpropagation at one node, written with the real numbers.
+
+Every backward node applies the chain rule once. If the forward op computed
+``out = f(a, b)`` and the loss is ``L``, then for each input
+
+    ∂L/∂a  =  ∂L/∂out  ×  ∂out/∂a
+    (gradient passed down) = (upstream gradient) × (local derivative)
+
+The upstream gradient is what the backward node received; the local derivative is the op's
+``Gradient:`` rule (its docstring); the result is what it sends to the node that produced
+``a``. For an elementwise op the pane picks one element and shows the multiplication with
+its actual values, with the local derivative worked out as result ÷ upstream (only for
+elementwise ops: for a matmul or a softmax each output depends on many inputs, and that
+quotient would mean nothing).
+
+Where several paths reach the same leaf (a weight used twice, a parameter shared by two
+layers) the contributions are *added* — the ``AccumulateGrad`` node — and the pane shows
+each one and their sum. For a forward node it points to the backward node that will apply
+the rule; for an optimizer step it states the update rule.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+from rich.console import Group
+from rich.text import Text
+from textual.widgets import Static
+
+from numbanet.trace import SAMPLE_SIZE, Event, TensorRecord, Trace
+
+from ..tensor_text import flat_values, format_number, shape_text, summary_text
+
+
+@cache
+def elementwise_op_names() -> frozenset[str]:
+    """Ops whose output element i depends only on input element i (add, relu, exp, ...).
+
+    For them, ``∂L/∂a ÷ ∂L/∂out`` taken element by element *is* the local derivative.
+    The list is read from ``numbanet.ops.elementwise``, so a new elementwise op counts
+    without an edit here; dropout (a mask times a scale) is elementwise too.
+    """
+    from numbanet.autograd.function import Function
+    from numbanet.ops import elementwise
+
+    names = {value.op_name() for value in vars(elementwise).values()
+             if isinstance(value, type) and issubclass(value, Function) and value is not Function}
+    return frozenset(names | {"Dropout"})
+
+
+def gradient_rule(formula: str) -> str:
+    """The ``Gradient:`` line of an op's docstring (empty when it has none)."""
+    for line in formula.splitlines():
+        if line.strip().startswith("Gradient:"):
+            return line.strip().removeprefix("Gradient:").strip()
+    return ""
+
+
+def forward_rule(formula: str) -> str:
+    """The first line of an op's docstring: its forward formula."""
+    return formula.strip().splitlines()[0] if formula.strip() else ""
+
+
+def paired_values(first: TensorRecord, second: TensorRecord) -> list[tuple[tuple, float, float]]:
+    """``(index, first value, second value)`` at the positions both records kept.
+
+    Two tensors of one shape keep their values at the same flat positions: all of them
+    when small, the same evenly spaced sample when large (see ``numbanet.trace``).
+    """
+    if first.shape != second.shape or first.numel == 0:
+        return []
+    if first.values is not None and second.values is not None:
+        positions = np.arange(first.numel)
+    elif first.values is None and second.values is None:
+        positions = np.linspace(0, first.numel - 1, SAMPLE_SIZE).astype(np.int64)
+    else:
+        return []
+    shape = tuple(first.shape) or (1,)
+    return [(tuple(int(i) for i in np.unravel_index(position, shape)), a, b)
+            for position, a, b in zip(positions, flat_values(first), flat_values(second),
+                                      strict=False)]
+
+
+def element_example(upstream: TensorRecord, passed_down: TensorRecord) -> str:
+    """``at [0, 1]: 0.2 × 1 = 0.2`` for the first element with a nonzero upstream gradient."""
+    for index, up, down in paired_values(upstream, passed_down):
+        if up != 0 and np.isfinite(up) and np.isfinite(down):
+            where = "[" + ", ".join(str(i) for i in index) + "]"
+            return (f"at {where}: {format_number(up)} × {format_number(down / up)} "
+                    f"= {format_number(down)}   (local derivative = {format_number(down / up)})")
+    return ""
+
+
+def broadcast_note(upstream: TensorRecord, passed_down: TensorRecord) -> str:
+    """A note when the input was broadcast, so its gradient is a sum over the copies."""
+    small, large = passed_down.shape, upstream.shape
+    if len(small) > len(large) or passed_down.numel >= upstream.numel:
+        return ""
+    aligned = large[len(large) - len(small):]
+    if all(s in (1, n) for s, n in zip(small, aligned, strict=True)):
+        return "summed over the axes this input was broadcast along"
+    return ""
+
+
+def input_name(forward: Event | None, position: int) -> str:
+    """A name for the forward op's input ``position``: a parameter's name, else ``input N``."""
+    if forward is not None and position < len(forward.inputs):
+        record = forward.inputs[position]
+        if record is not None and record.name:
+            return record.name
+    return f"input {position}"
+
+
+def backward_lines(event: Event, forward: Event | None) -> list[Text]:
+    """The chain rule at a backward node: one equation per input that receives a gradient."""
+    upstream = next((record for record in event.inputs if record is not None), None)
+    lines = [Text.assemble(("Chain rule", "bold"), "  ∂L/∂input = ∂L/∂output × ∂output/∂input")]
+    formula = event.formula or (forward.formula if forward else "")
+    if formula:
+        lines.append(Text(f"  forward: {forward_rule(formula)}", style="italic"))
+        if gradient_rule(formula):
+            lines.append(Text(f"  local derivative: {gradient_rule(formula)}", style="italic"))
+    if upstream is None:
+        return lines + [Text("  no upstream gradient arrived", style="dim")]
+    seed = not upstream.shape and flat_values(upstream) == [1.0]
+    forward_op = forward.op if forward is not None else event.op.removesuffix("Backward")
+    elementwise = forward_op in elementwise_op_names()
+    lines.append(Text.assemble(
+        "  upstream ∂L/∂output ", (shape_text(upstream), "bold"), " = ", summary_text(upstream),
+        ("   (the seed: ∂L/∂L = 1)" if seed else "", "dim")))
+    for position, passed_down in enumerate(event.outputs):
+        if passed_down is None:
+            continue
+        name = input_name(forward, position)
+        lines.append(Text.assemble(
+            "  ", (f"∂L/∂{name} ", "bold"), (shape_text(passed_down), "bold"), " = ",
+            f"∂L/∂output {shape_text(upstream)} × ∂output/∂{name}", " = ",
+            summary_text(passed_down)))
+        example = element_example(upstream, passed_down) if elementwise else ""
+        for note in (example, broadcast_note(upstream, passed_down)):
+            if note:
+                lines.append(Text(f"      {note}", style="green"))
+    return lines
+
+
+def accumulate_lines(event: Event, trace: Trace) -> list[Text]:
+    """A fan-in: each gradient contribution, and their sum in ``.grad``."""
+    leaf = event.attributes.get("parameter", "this leaf")
+    count = len(event.contributions)
+    lines = [Text.assemble(("Fan-in", "bold"), f"  {count} gradient"
+                           f"{'s' if count != 1 else ''} reach {leaf}; .grad += their sum")]
+    for contribution in event.contributions:
+        sender = "seed" if contribution.from_node_id is None else next(
+            (f"#{i} {e.op}" for i, e in enumerate(trace.events)
+             if e.node_id == contribution.from_node_id), f"node {contribution.from_node_id}")
+        lines.append(Text(f"  + from {sender:<22} {shape_text(contribution.gradient)} "
+                          f"{summary_text(contribution.gradient)}"))
+    total = next((record for record in event.outputs if record is not None), None)
+    if total is not None:
+        lines.append(Text(f"  = .grad {' ' * 20}{shape_text(total)} {summary_text(total)}",
+                          style="bold"))
+        firsts = [flat_values(c.gradient)[0] for c in event.contributions
+                  if c.gradient.shape == total.shape and flat_values(c.gradient)]
+        if len(firsts) == count and count > 1 and total.values is not None:
+            addition = " + ".join(format_number(v) for v in firsts)
+            lines.append(Text(f"      first element: {addition} = "
+                              f"{format_number(flat_values(total)[0])}", style="green"))
+    return lines
+
+
+class ChainRulePane(Static):
+    """Backpropagation at the current node, with shapes and numbers."""
+
+    def show(self, event: Event, trace: Trace, forward: Event | None,
+             backward: Event | None) -> None:
+        """Explain the chain rule for ``event`` (see the module docstring)."""
+        if event.op == "AccumulateGrad":
+            lines = accumulate_lines(event, trace)
+        elif event.phase == "backward":
+            lines = backward_lines(event, forward)
+        elif event.phase == "optimizer":
+            rule = ", ".join(f"{k}={v}" for k, v in event.attributes.items())
+            lines = [Text.assemble(("Update", "bold"), "  parameter ← parameter + update, "
+                                   "where the update comes from the gradient"),
+                     Text(f"  {rule}", style="dim")]
+        elif backward is not None:
+            index = trace.events.index(backward)
+            lines = [Text.assemble(("Chain rule", "bold"), f"  applied later, at #{index} "
+                                   f"{backward.op} in the backward pass")]
+        else:
+            lines = [Text.assemble(("Chain rule", "bold"),
+                                   "  no gradient flows through this node "
+                                   "(none of its inputs requires grad)")]
+        self.update(Group(*lines))

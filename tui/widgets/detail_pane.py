@@ -1,0 +1,195 @@
+"""The detail pane: everything the trace recorded about the current node.
+
+What it shows depends on the kind of node:
+
+- a **forward** (or loss) op: its inputs and outputs — shape, dtype, device and values —
+  the tensors it saved for backward, and the gradients its backward twin computed later;
+- a **backward** node: the upstream gradient that arrived, the gradients it passed down to
+  each input of the forward op, and the saved tensors it used;
+- an **AccumulateGrad** node: each gradient contribution reaching the leaf, and the sum;
+- an **optimizer** step: each parameter before, the update, and after.
+
+Small tensors are shown in full; large ones as statistics and a histogram of unicode bars.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from numbanet.trace import Event, TensorRecord, Trace
+
+from ..tensor_text import (
+    describe,
+    flat_values,
+    format_number,
+    histogram_bars,
+    histogram_range,
+    statistics_text,
+    summary_text,
+    values_text,
+)
+from ..theme import phase_style
+
+
+def origin_text(record: TensorRecord, trace: Trace) -> str:
+    """Where a tensor came from: a parameter's name, the node that made it, or its role."""
+    if record.name:
+        return f"parameter {record.name}" if record.role != "gradient" else record.name
+    if record.producer_node_id is not None:
+        try:
+            producer = trace.event(record.producer_node_id)
+            return f"from #{trace.events.index(producer)} {producer.op}"
+        except KeyError:
+            return f"from node {record.producer_node_id}"
+    return record.role
+
+
+def tensor_block(label: str, record: TensorRecord | None, note: str = "") -> RenderableType:
+    """A tensor as a heading line and its values (small) or statistics and histogram (large)."""
+    if record is None:
+        return Text.assemble(("  " + label, "bold"), ("  none (no gradient flows here)", "dim"))
+    heading = Text.assemble(("  " + label, "bold"), "  ", describe(record),
+                            (f"  {note}" if note else "", "dim"))
+    if record.values is not None:
+        body = Text("    " + values_text(record).replace("\n", "\n    "))
+    else:
+        low, high = histogram_range(record)
+        body = Text.assemble(
+            "    ", statistics_text(record), "\n    ",
+            (f"{format_number(low)} ", "dim"), (histogram_bars(record), "cyan"),
+            (f" {format_number(high)}", "dim"), ("  histogram of all values", "dim"))
+    return Group(heading, body)
+
+
+def section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def event_heading(index: int, event: Event) -> Text:
+    """``#12 MatmulBackward  backward  in Net.fc1``."""
+    return Text.assemble(
+        (f"#{index} {event.op}", "bold reverse"), "  ",
+        (event.phase, phase_style(event.phase)),
+        f"  in {event.module_path}" if event.module_path else "  (outside any module)")
+
+
+def forward_sections(event: Event, trace: Trace, backward: Event | None) -> list:
+    """Inputs, outputs, saved tensors and — from the backward twin — gradients."""
+    parts: list = [section("Inputs")]
+    parts += [tensor_block(f"input {i}", record,
+                           origin_text(record, trace) if record is not None else "")
+              for i, record in enumerate(event.inputs) if record is not None]
+    parts.append(section("Outputs"))
+    parts += [tensor_block(f"output {i}", record) for i, record in enumerate(event.outputs)]
+    if event.saved:
+        parts.append(section("Saved for backward"))
+        parts += [tensor_block(f"saved {i}", record) for i, record in enumerate(event.saved)]
+    if backward is not None:
+        where = f"computed by #{trace.events.index(backward)} {backward.op}"
+        parts.append(section(f"Gradients ({where})"))
+        parts += [tensor_block("∂L/∂output", record) for record in backward.inputs]
+        parts += [tensor_block(f"∂L/∂input {i}", record)
+                  for i, record in enumerate(backward.outputs)
+                  if i < len(event.inputs) and event.inputs[i] is not None]
+    return parts
+
+
+def backward_sections(event: Event, trace: Trace, forward: Event | None) -> list:
+    """The upstream gradient, the gradients passed down, and the saved tensors used."""
+    parts: list = []
+    if forward is not None:
+        parts.append(Text(f"differentiates #{trace.events.index(forward)} {forward.op} "
+                          "(its forward op)", style="italic"))
+    parts.append(section("Upstream gradient arriving (∂L/∂output)"))
+    parts += [tensor_block(f"∂L/∂output {i}", record) for i, record in enumerate(event.inputs)]
+    parts.append(section("Gradients passed down (∂L/∂input)"))
+    for i, record in enumerate(event.outputs):
+        note = ""
+        if forward is not None and i < len(forward.inputs) and forward.inputs[i] is not None:
+            note = "for " + origin_text(forward.inputs[i], trace)
+        parts.append(tensor_block(f"∂L/∂input {i}", record, note))
+    if event.saved:
+        parts.append(section("Saved tensors used"))
+        parts += [tensor_block(f"saved {i}", record) for i, record in enumerate(event.saved)]
+    return parts
+
+
+def accumulate_sections(event: Event, trace: Trace) -> list:
+    """Each contribution to a leaf's gradient, and the gradient it ends up with."""
+    leaf = event.attributes.get("parameter", "the leaf tensor")
+    parts: list = [section(f"Gradient contributions reaching {leaf}")]
+    for contribution in event.contributions:
+        sender = ("the seed of backward()" if contribution.from_node_id is None
+                  else origin_text_of_node(contribution.from_node_id, trace))
+        parts.append(tensor_block("contribution", contribution.gradient, f"from {sender}"))
+    parts.append(section("Accumulated gradient (.grad)"))
+    parts += [tensor_block(".grad", record) for record in event.outputs]
+    return parts
+
+
+def origin_text_of_node(node_id: int, trace: Trace) -> str:
+    try:
+        sender = trace.event(node_id)
+    except KeyError:
+        return f"node {node_id}"
+    return f"#{trace.events.index(sender)} {sender.op}"
+
+
+def optimizer_sections(event: Event) -> list:
+    """Per parameter: before, gradient, update and after (after = before + update)."""
+    parts: list = [section("Parameters updated (after = before + update)")]
+    for update in event.updates:
+        parts.append(Text(f"  {update.name}", style="bold"))
+        for label, record in (("before", update.before), ("gradient", update.gradient),
+                              ("update", update.update), ("after", update.after)):
+            parts.append(Text(f"    {label:<9}{summary_text(record)}"))
+        example = update_example(update.before, update.update, update.after)
+        if example:
+            parts.append(Text(f"    {example}", style="italic"))
+    return parts
+
+
+def update_example(before: TensorRecord, update: TensorRecord, after: TensorRecord) -> str:
+    """``at [0]: 0.5 + -0.02 = 0.48`` — one element of the update, with real numbers."""
+    if not (before.shape == update.shape == after.shape) or before.values is None:
+        return ""
+    first = [flat_values(record)[0] for record in (before, update, after)]
+    return (f"first element: {format_number(first[0])} + ({format_number(first[1])}) "
+            f"= {format_number(first[2])}")
+
+
+class DetailPane(VerticalScroll):
+    """A scrolling pane describing the current node; call :meth:`show` to change it."""
+
+    def compose(self):
+        yield Static(id="detail-body")
+
+    def show(self, index: int, event: Event, trace: Trace,
+             forward: Event | None, backward: Event | None) -> None:
+        """Describe ``event``, the node at ``index`` of ``trace``.
+
+        ``forward`` is the forward op a backward node differentiates; ``backward`` the
+        backward node of a forward op (either may be None).
+        """
+        parts: list = [event_heading(index, event)]
+        if event.source:
+            parts.append(Text(event.source, style="dim"))
+        if event.attributes:
+            parts.append(Text("  ".join(f"{key}={value}" for key, value
+                                        in event.attributes.items()), style="dim"))
+        if event.formula:
+            parts += [section("Formula (from the op's docstring)"),
+                      Text("  " + event.formula.replace("\n", "\n  "), style="italic")]
+        if event.phase == "optimizer":
+            parts += optimizer_sections(event)
+        elif event.op == "AccumulateGrad":
+            parts += accumulate_sections(event, trace)
+        elif event.phase == "backward":
+            parts += backward_sections(event, trace, forward)
+        else:
+            parts += forward_sections(event, trace, backward)
+        self.query_one("#detail-body", Static).update(Group(*parts))
+        self.scroll_home(animate=False)

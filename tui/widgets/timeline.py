@@ -1,0 +1,62 @@
+"""The timeline: every node of the iteration in execution order, one row each.
+
+The highlighted row is the stepper's current node. Moving the row cursor (arrow keys,
+mouse) moves the stepper there, and the stepper's moves move the cursor — the app keeps
+the two in step through :class:`Timeline.NodeChosen`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from numbanet.trace import Trace
+
+from ..tensor_text import output_shape_text
+from ..theme import phase_style
+
+
+class Timeline(DataTable):
+    """A table of the nodes of one recorded iteration: #, phase, op, module, output."""
+
+    @dataclass
+    class NodeChosen(Message):
+        """The user moved the row cursor to the node at ``index``."""
+
+        index: int
+
+    def __init__(self, **kwargs):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._shown_index: int | None = None
+
+    def on_mount(self) -> None:
+        self.add_columns("#", "phase", "op", "module", "output")
+
+    def show_trace(self, trace: Trace) -> None:
+        """Fill the table with ``trace``'s events."""
+        self.clear()
+        self._shown_index = None
+        for index, event in enumerate(trace.events):
+            self.add_row(
+                Text(str(index), justify="right"),
+                Text(event.phase, style=phase_style(event.phase)),
+                event.op,
+                event.module_path or "-",
+                output_shape_text(event),
+            )
+
+    def show_position(self, index: int) -> None:
+        """Put the cursor on row ``index`` (and scroll it into view)."""
+        self._shown_index = index
+        self.move_cursor(row=index)
+
+    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        message.stop()
+        # Highlights arrive as messages, after the fact: one that no longer matches the
+        # cursor is stale, and one that matches show_position's row was not the user.
+        if message.cursor_row == self.cursor_row != self._shown_index:
+            self._shown_index = message.cursor_row
+            self.post_message(self.NodeChosen(message.cursor_row))
