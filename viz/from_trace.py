@@ -1,0 +1,403 @@
+"""A recorded iteration (a :class:`~numbanet.trace.Trace`) as a :class:`Picture`.
+
+The forward graph
+    One node per forward op (``phase`` ``forward`` or ``loss``); an arrow from the op that
+    produced each input (``producer_node_id``) — or from a *leaf* node when nothing in the
+    trace produced it: a parameter (``fc1.weight``), an input or a target.
+
+The backward graph
+    One node per backward op and one per ``AccumulateGrad`` (where a parameter's gradient
+    lands); an arrow from each node that sent it a gradient (``input_node_ids``). With
+    ``show_saved`` each backward op also gets an orange node listing what its forward op
+    saved for it.
+
+Both
+    The two, side by side, with a dashed line from each forward op to its backward op
+    (``forward_node_id``) and from each parameter to its ``AccumulateGrad``, plus the
+    optimizer step that reads the gradients.
+
+Modules become clusters: ``module_path`` ``Net.fc1`` draws a box ``fc1`` inside a box
+``Net``. The loss's ops sit in a red ``loss`` cluster. ``depth=N`` keeps N levels of
+clusters and draws each module one level deeper as a single node, so a ResNet can be seen
+as its blocks. In the backward view a backward op sits in the cluster of its forward op;
+in both views the clusters frame the forward graph only and each backward op is drawn in
+line with its forward op, to its right — two module boxes per layer would be clutter.
+
+The forward graph is the ops recorded before the first backward event: ops that backward
+rules or the optimizer run internally are how those nodes work, not part of the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from numbanet.trace import Event, TensorRecord, Trace
+
+from . import labels
+from .picture import DrawnEdge, DrawnNode, Picture
+
+FORWARD_PHASES = ("forward", "loss")
+
+
+@dataclass
+class _ModuleGroup:
+    """Consecutive forward events of one collapsed module call."""
+
+    name: str  # m<first event id>
+    path: tuple[str, ...]  # the collapsed module's full path
+    events: list[Event] = field(default_factory=list)
+    parameters: list[TensorRecord] = field(default_factory=list)
+    backward_events: list[Event] = field(default_factory=list)
+
+
+def picture_from_trace(trace: Trace, view: str, depth: int | None,
+                       show_saved: bool = True) -> Picture:
+    """Build the picture of ``trace`` for ``view`` = ``forward``, ``backward`` or ``both``."""
+    builder = _TraceBuilder(trace, depth, show_saved)
+    builder.place_forward()
+    if view in ("forward", "both"):
+        builder.draw_forward()
+    if view in ("backward", "both"):
+        builder.draw_backward(link_to_forward=view == "both")
+    if view == "both":
+        builder.draw_optimizer()
+    return builder.picture
+
+
+def _split_events(trace: Trace) -> tuple[list[Event], list[Event], list[Event]]:
+    first_backward = next((i for i, e in enumerate(trace.events) if e.phase == "backward"),
+                          len(trace.events))
+    forward = [e for e in trace.events[:first_backward] if e.phase in FORWARD_PHASES]
+    backward = [e for e in trace.events if e.phase == "backward"]
+    optimizer = [e for e in trace.events if e.phase == "optimizer"]
+    return forward, backward, optimizer
+
+
+class _TraceBuilder:
+    """Walks the events once per graph; every loop is a plain ``for`` (no recursion)."""
+
+    def __init__(self, trace: Trace, depth: int | None, show_saved: bool):
+        self.trace = trace
+        self.depth = depth
+        self.show_saved = show_saved
+        self.picture = Picture()
+        self.forward, self.backward, self.optimizer = _split_events(trace)
+        self.forward_by_id = {e.node_id: e for e in self.forward}
+        self.drawn_forward: dict[int, str] = {}  # forward event id -> drawn node name
+        self.groups: dict[str, _ModuleGroup] = {}
+        self.cluster_of_event: dict[int, tuple[str, ...]] = {}
+        self.leaf_cluster: dict[int, tuple[str, ...]] = {}  # tensor id -> cluster
+        self.leaf_absorbed: dict[int, str] = {}  # tensor id -> group that hides it
+        self.drawn_backward: dict[int, str] = {}  # backward event id -> drawn node name
+
+    # ---- where each forward event goes --------------------------------------------------
+    def _module_path(self, event: Event) -> tuple[str, ...]:
+        path = tuple(event.module_path.split(".")) if event.module_path else ()
+        if event.phase == "loss":
+            if not path:
+                path = ("loss",)
+            self.picture.loss_clusters.add(path[:1])
+        return path
+
+    def place_forward(self) -> None:
+        """Decide the cluster or collapsed group of every forward event and leaf tensor."""
+        previous_key, group = None, None
+        for event in self.forward:
+            path = self._module_path(event)
+            if self.depth is not None and len(path) > self.depth:
+                key = path[: self.depth + 1]
+                if key != previous_key:  # a new call of the collapsed module
+                    group = _ModuleGroup(f"m{event.node_id}", key)
+                    self.groups[group.name] = group
+                group.events.append(event)
+                self.drawn_forward[event.node_id] = group.name
+                self.cluster_of_event[event.node_id] = key[:-1]
+                previous_key = key
+            else:
+                self.drawn_forward[event.node_id] = f"n{event.node_id}"
+                self.cluster_of_event[event.node_id] = path
+                previous_key = None
+            for cluster_length in range(1, len(path) + 1):
+                self.picture.cluster_labels.setdefault(
+                    path[:cluster_length], self._cluster_label(path[:cluster_length]))
+        self._place_leaves()
+
+    def _cluster_label(self, path: tuple[str, ...]) -> str:
+        """The module path (``Net.fc1``), as the stepper shows it; ``loss: ...`` for the
+        criterion."""
+        if path[:1] in self.picture.loss_clusters:
+            return "loss" if path == ("loss",) else f"loss: {'.'.join(path)}"
+        return ".".join(path)
+
+    def _place_leaves(self) -> None:
+        """A parameter sits in the cluster of its first consumer (or inside its collapsed
+        module); inputs and targets sit at the top level."""
+        consumers: dict[int, list[str]] = {}
+        for event in self.forward:
+            for record in self._leaf_inputs(event):
+                consumers.setdefault(record.tensor_id, []).append(
+                    self.drawn_forward[event.node_id])
+                if record.tensor_id in self.leaf_cluster:
+                    continue
+                is_parameter = record.role == "parameter" or record.name
+                cluster = self.cluster_of_event[event.node_id] if is_parameter else ()
+                self.leaf_cluster[record.tensor_id] = cluster
+        for tensor_id, users in consumers.items():
+            first = users[0]
+            if (self.leaf_cluster[tensor_id] and first in self.groups
+                    and all(user == first for user in users)):
+                self.leaf_absorbed[tensor_id] = first  # a parameter used inside one module
+
+    def _leaf_inputs(self, event: Event) -> list[TensorRecord]:
+        """The inputs of ``event`` that no drawn forward event produced."""
+        return [r for r in event.inputs
+                if r is not None and r.producer_node_id not in self.forward_by_id]
+
+    # ---- forward ------------------------------------------------------------------------
+    def draw_forward(self) -> None:
+        picture = self.picture
+        for event in self.forward:
+            name = self.drawn_forward[event.node_id]
+            if name in self.groups:
+                self._extend_group(self.groups[name], event)
+            else:
+                picture.add_node(DrawnNode(
+                    name, "activation", self._forward_label(event),
+                    self.cluster_of_event[event.node_id],
+                    labels.tooltip(f"{name}: {event.op}", event.source,
+                                   event.formula.splitlines()[0] if event.formula else ""),
+                    (event.node_id,)))
+            for record in event.inputs:
+                if record is None:
+                    continue
+                if record.producer_node_id in self.forward_by_id:
+                    picture.add_edge(self.drawn_forward[record.producer_node_id], name, "data")
+                elif record.tensor_id not in self.leaf_absorbed:
+                    leaf = self._add_leaf(record, event)
+                    picture.add_edge(leaf, name, "data")
+        for group in self.groups.values():
+            picture.add_node(DrawnNode(
+                group.name, "module", self._group_label(group), group.path[:-1],
+                labels.tooltip(f"{group.name}: module {'.'.join(group.path)}",
+                               group.events[0].source),
+                tuple(e.node_id for e in group.events)))
+
+    def _extend_group(self, group: _ModuleGroup, event: Event) -> None:
+        for record in self._leaf_inputs(event):
+            if self.leaf_absorbed.get(record.tensor_id) == group.name and \
+                    record.tensor_id not in {p.tensor_id for p in group.parameters}:
+                group.parameters.append(record)
+
+    def _add_leaf(self, record: TensorRecord, consumer: Event) -> str:
+        name = f"t{record.tensor_id}"
+        is_parameter = record.role == "parameter" or bool(record.name)
+        if record.name:
+            title = record.name
+        elif consumer.phase == "loss":
+            title = "target"
+        else:
+            title = "input"
+        rows = labels.tensor_rows(record)
+        if record.requires_grad and not is_parameter:
+            rows.append("requires_grad=True")
+        self.picture.add_node(DrawnNode(
+            name, "parameter" if is_parameter else "input", labels.node_label(title, rows),
+            self.leaf_cluster.get(record.tensor_id, ()),
+            labels.tooltip(f"{name}: {title}", f"tensor {record.tensor_id}")))
+        return name
+
+    def _forward_label(self, event: Event) -> str:
+        title = event.op
+        arguments = labels.attributes_text(event.attributes)
+        outputs = [r for r in event.outputs if r is not None]
+        rows = labels.tensor_rows(outputs[0]) if outputs else []
+        if len(outputs) > 1:
+            rows.append(f"(+{len(outputs) - 1} more outputs)")
+        return labels.node_label(title, [arguments], rows)
+
+    def _group_label(self, group: _ModuleGroup) -> str:
+        ops = _counted([e.op for e in group.events])
+        last_outputs = [r for r in group.events[-1].outputs if r is not None]
+        output_rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
+        parameter_rows = [f"{p.name or 'tensor'} {labels.shape_text(p.shape)}"
+                          for p in group.parameters]
+        return labels.node_label(".".join(group.path), [ops], output_rows, parameter_rows)
+
+    # ---- backward -----------------------------------------------------------------------
+    def _backward_target(self, event: Event) -> tuple[str, tuple[str, ...]]:
+        """(drawn name, cluster) of a backward event: its own node, or a collapsed one."""
+        if event.op == "AccumulateGrad" and event.saved:
+            leaf = event.saved[0].tensor_id
+            if leaf in self.leaf_absorbed:
+                group = self.groups[self.leaf_absorbed[leaf]]
+                return f"{group.name}b", group.path[:-1]
+            cluster = self.leaf_cluster.get(leaf)
+            if cluster is None:
+                cluster = self._parameter_cluster(event)
+            return f"n{event.node_id}", cluster
+        forward_name = self.drawn_forward.get(event.forward_node_id)
+        if forward_name in self.groups:
+            group = self.groups[forward_name]
+            return f"{group.name}b", group.path[:-1]
+        cluster = self.cluster_of_event.get(event.forward_node_id)
+        if cluster is None:
+            cluster = tuple(event.module_path.split(".")) if event.module_path else ()
+        return f"n{event.node_id}", cluster
+
+    def _parameter_cluster(self, event: Event) -> tuple[str, ...]:
+        """A parameter never seen in the forward graph: the cluster named by its prefix."""
+        name = event.attributes.get("parameter") or ""
+        path = tuple(name.split(".")[:-1])
+        return path if path in self.picture.cluster_labels else ()
+
+    def draw_backward(self, link_to_forward: bool) -> None:
+        picture = self.picture
+        collapsed: dict[str, list[Event]] = {}
+        for event in self.backward:
+            name, cluster = self._backward_target(event)
+            cluster = () if link_to_forward else cluster  # see the module docstring
+            self.drawn_backward[event.node_id] = name
+            if name.startswith("m"):
+                collapsed.setdefault(name, []).append(event)
+                continue
+            kind = "leaf_gradient" if event.op == "AccumulateGrad" else "gradient"
+            label = (self._accumulate_label(event) if kind == "leaf_gradient"
+                     else self._backward_label(event))
+            picture.add_node(DrawnNode(
+                name, kind, label, cluster,
+                labels.tooltip(f"{name}: {event.op}", event.source, _gradient_line(event)),
+                (event.node_id,)))
+            if self.show_saved and event.saved and kind == "gradient":
+                saved_name = f"s{event.node_id}"
+                picture.add_node(DrawnNode(
+                    saved_name, "saved", self._saved_label(event), cluster,
+                    labels.tooltip(f"{saved_name}: saved for {event.op}")))
+                picture.add_edge(saved_name, name, "saved")
+                picture.same_rank.append((name, saved_name))
+        for name, events in collapsed.items():
+            group = self.groups[name[:-1]]
+            picture.add_node(DrawnNode(
+                name, "gradient", self._collapsed_backward_label(group, events),
+                () if link_to_forward else group.path[:-1],
+                labels.tooltip(f"{name}: backward of {'.'.join(group.path)}"),
+                tuple(e.node_id for e in events)))
+        for event in self.backward:
+            name = self.drawn_backward[event.node_id]
+            for sender in event.input_node_ids:
+                if sender in self.drawn_backward:
+                    picture.add_edge(self.drawn_backward[sender], name, "gradient")
+            if link_to_forward:
+                self._link(event, name)
+
+    def _link(self, event: Event, backward_name: str) -> None:
+        """Dashed line from a forward op (or a parameter) to the backward node of it, the
+        two drawn side by side (the backward graph mirrors the forward one, so these rank
+        constraints never contradict the arrows)."""
+        if event.op == "AccumulateGrad" and event.saved:
+            forward_name = f"t{event.saved[0].tensor_id}"
+            if forward_name not in self.picture.nodes:
+                return
+        elif event.forward_node_id in self.drawn_forward:
+            forward_name = self.drawn_forward[event.forward_node_id]
+        else:
+            return
+        if DrawnEdge(forward_name, backward_name, "link") not in self.picture.edges:
+            self.picture.add_edge(forward_name, backward_name, "link")
+            self.picture.same_rank.append((forward_name, backward_name))
+
+    def _input_description(self, forward: Event | None, index: int) -> str:
+        """How a backward op's output gradient is named: by the forward input it is for."""
+        if forward is None or index >= len(forward.inputs) or forward.inputs[index] is None:
+            return f"input {index}"
+        record = forward.inputs[index]
+        if record.name:
+            return record.name
+        producer = self.forward_by_id.get(record.producer_node_id)
+        if producer is not None:
+            return f"{producer.op} n{producer.node_id}"
+        return "input" if record.producer_node_id is None else f"input {index}"
+
+    def _backward_label(self, event: Event) -> str:
+        forward = self.forward_by_id.get(event.forward_node_id)
+        rows = []
+        if None in event.input_node_ids and event.inputs and event.inputs[0] is not None:
+            rows.append("seed: " + labels.value_rows(event.inputs[0].stats,
+                                                     event.inputs[0].values)[0])
+        for index, gradient in enumerate(event.outputs):
+            if gradient is not None:
+                rows.append(labels.gradient_row(self._input_description(forward, index),
+                                                gradient))
+        return labels.node_label(event.op, rows)
+
+    def _accumulate_label(self, event: Event) -> str:
+        leaf = event.saved[0] if event.saved else None
+        name = event.attributes.get("parameter") or (leaf.name if leaf else None) or "input"
+        rows = [f"{name}.grad", *labels.tensor_rows(event.outputs[0], with_dtype=False)] \
+            if event.outputs and event.outputs[0] is not None else [f"{name}.grad"]
+        total = [f"sum of {len(event.contributions)} gradients"] \
+            if len(event.contributions) > 1 else []
+        return labels.node_label("AccumulateGrad", rows, total)
+
+    def _saved_label(self, event: Event) -> str:
+        forward = self.forward_by_id.get(event.forward_node_id)
+        input_ids = {r.tensor_id for r in forward.inputs if r} if forward else set()
+        output_ids = {r.tensor_id for r in forward.outputs if r} if forward else set()
+        rows = []
+        for record in event.saved:
+            producer = self.forward_by_id.get(record.producer_node_id)
+            if record.name:
+                what = record.name
+            elif record.tensor_id in output_ids:
+                what = "its output"
+            elif producer is not None:
+                what = f"output of {producer.op} n{producer.node_id}"
+            elif record.tensor_id in input_ids:
+                what = "input"
+            else:
+                what = "computed in forward"
+            rows.append(f"{what} {labels.shape_text(record.shape)}")
+        return labels.node_label("saved for backward", rows)
+
+    def _collapsed_backward_label(self, group: _ModuleGroup, events: list[Event]) -> str:
+        gradients = [e.outputs[0] for e in events
+                     if e.op == "AccumulateGrad" and e.outputs and e.outputs[0] is not None]
+        rows = [f"{record.name or 'leaf'}.grad {labels.shape_text(record.shape)}"
+                for record in gradients]
+        return labels.node_label(f"{'.'.join(group.path)} backward",
+                             [_counted([e.op for e in events])], rows)
+
+    # ---- optimizer ----------------------------------------------------------------------
+    def draw_optimizer(self) -> None:
+        accumulate_of_parameter = {
+            event.attributes.get("parameter"): self.drawn_backward.get(event.node_id)
+            for event in self.backward if event.op == "AccumulateGrad"}
+        for event in self.optimizer:
+            name = f"n{event.node_id}"
+            largest = max((max(abs(u.update.stats.get("min", 0.0)),
+                               abs(u.update.stats.get("max", 0.0)))
+                           for u in event.updates), default=0.0)
+            rows = [f"{len(event.updates)} parameters updated",
+                    f"largest change {labels.number(largest)}"]
+            self.picture.add_node(DrawnNode(
+                name, "optimizer",
+                labels.node_label(event.op, [labels.attributes_text(event.attributes)], rows),
+                (), labels.tooltip(f"{name}: {event.op}", event.source), (event.node_id,)))
+            for update in event.updates:
+                source = accumulate_of_parameter.get(update.name)
+                if source is not None:
+                    self.picture.add_edge(source, name, "update")
+
+
+def _counted(names: list[str]) -> str:
+    """``Matmul, Add x2`` — each name once, with its count when above one."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
+
+
+def _gradient_line(event: Event) -> str:
+    for line in event.formula.splitlines():
+        if line.strip().lower().startswith("gradient"):
+            return line.strip()
+    return ""

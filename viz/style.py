@@ -1,0 +1,141 @@
+"""How each kind of node and edge looks, and the legend that explains it.
+
+A graph is easier to read when colour carries meaning. Every node has one *kind*:
+
+==================  ==================================================================
+kind                what it is
+==================  ==================================================================
+``parameter``       a learnable tensor (``fc1.weight``): what the optimizer changes
+``input``           data fed to the model or the loss (inputs, targets)
+``activation``      a forward op and the tensor it produced
+``saved``           tensors a forward op kept for its backward (``ctx.save_for_backward``)
+``gradient``        a backward op: turns the gradient of its output into gradients of its
+                    inputs (the chain rule)
+``leaf_gradient``   ``AccumulateGrad``: where gradients land in ``parameter.grad``
+``optimizer``       the optimizer's update of every parameter
+``module``          a whole module drawn as one box (``depth=`` collapsed it)
+==================  ==================================================================
+
+Edges have kinds too: ``data`` (forward values), ``gradient`` (backward values), ``link``
+(a forward op and its backward op, drawn dashed), ``saved`` (dotted, from what was saved to
+the backward op that reads it) and ``update`` (a gradient to the optimizer).
+
+The palette is pastel (ColorBrewer Pastel1/Set3) so black text stays readable, and no two
+kinds that sit next to each other share a hue.
+"""
+
+from __future__ import annotations
+
+# Monospace, because Graphviz sizes each box from its estimate of the text width: every
+# monospace font (Courier, DejaVu Sans Mono, Menlo) is 0.6 em per character, so the text
+# fits its box in any viewer, and the numbers in a column line up.
+FONT = "Courier"
+TITLE_FONT = "Courier-Bold"
+
+NODE_FILL = {
+    "input": "#ccebc5",  # pastel green: data from outside
+    "parameter": "#b3cde3",  # pastel blue: learnable weights
+    "activation": "#fff2ae",  # pastel yellow: forward values
+    "saved": "#fdcdac",  # pastel orange: kept for backward
+    "gradient": "#f4cae4",  # pastel pink: backward ops
+    "leaf_gradient": "#decbe4",  # pastel purple: parameter.grad
+    "optimizer": "#e5d8bd",  # pastel brown: the update
+    "module": "#f2f2f2",  # light grey: a collapsed module
+}
+
+LEGEND_TEXT = {
+    "input": "input / target data",
+    "parameter": "parameter (learnable)",
+    "activation": "forward op -> activation",
+    "saved": "saved for backward",
+    "gradient": "backward op -> gradients",
+    "leaf_gradient": "AccumulateGrad -> param.grad",
+    "optimizer": "optimizer step",
+    "module": "collapsed module (--depth)",
+}
+
+EDGE_STYLE = {
+    "data": {"color": "#404040"},
+    "gradient": {"color": "#c51b7d", "dir": "back"},  # written head-first: see graph.py
+    "link": {"color": "#9e9e9e", "style": "dashed", "dir": "none"},
+    "saved": {"color": "#e6550d", "style": "dotted", "dir": "back", "arrowtail": "odot"},
+    "update": {"color": "#8c6d31", "style": "dashed"},
+}
+
+LEGEND_EDGE_TEXT = {
+    "data": "black arrow: values flow forward",
+    "gradient": "pink arrow: gradients flow backward",
+    "link": "dashed grey: an op and its backward",
+    "saved": "dotted orange: saved tensor read by backward",
+    "update": "dashed brown: gradient used by the optimizer",
+}
+
+HIGHLIGHT = {"color": "#d62728", "penwidth": "4"}
+
+GRAPH_ATTRIBUTES = {
+    "rankdir": "TB",
+    "fontname": FONT,
+    "fontsize": "12",
+    "nodesep": "0.3",
+    "ranksep": "0.35",
+    "newrank": "true",  # rank nodes globally, so clusters do not distort the layout
+}
+
+NODE_ATTRIBUTES = {
+    "shape": "box",
+    "style": "filled,rounded",
+    "fontname": FONT,
+    "fontsize": "11",
+    "color": "#5a5a5a",
+    "penwidth": "1",
+}
+
+EDGE_ATTRIBUTES = {"arrowsize": "0.7", "penwidth": "1.2"}
+
+# Nested module clusters alternate two light backgrounds, so each level stands out.
+CLUSTER_FILLS = ("#fbfbfb", "#eef3f8")
+LOSS_CLUSTER_FILL = "#fff0f0"
+
+
+def node_attributes(kind: str, highlighted: bool = False) -> dict[str, str]:
+    """DOT attributes of one node of ``kind`` (a bold red border when highlighted)."""
+    attributes = {"fillcolor": NODE_FILL[kind]}
+    if kind == "module":
+        attributes["peripheries"] = "2"
+    if highlighted:
+        attributes.update(HIGHLIGHT)
+    return attributes
+
+
+def cluster_attributes(depth: int, label: str, is_loss: bool) -> dict[str, str]:
+    """DOT attributes of a module cluster nested ``depth`` levels deep (0 = outermost)."""
+    return {
+        "label": label,
+        "labeljust": "l",
+        "style": "rounded,filled",
+        "color": "#c44e52" if is_loss else "#7f8c9b",
+        "fillcolor": LOSS_CLUSTER_FILL if is_loss else CLUSTER_FILLS[depth % 2],
+        "fontname": TITLE_FONT,
+        "fontsize": "12",
+    }
+
+
+def add_legend(graph, node_kinds: list[str], edge_kinds: list[str],
+               with_highlight: bool) -> None:
+    """Add a "Legend" cluster with one sample node per kind shown in ``graph``.
+
+    The sample nodes are named ``legend_<kind>`` so that code counting the graph's own
+    nodes can skip them. ``rank=same`` lays them out in one row; nodes without edges go to
+    the top rank, so the legend is the first thing a reader sees.
+    """
+    with graph.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="Legend", labeljust="l", style="rounded", color="#bdbdbd",
+                    fontname=TITLE_FONT, fontsize="11", rank="same")
+        legend.attr("node", fontsize="10", shape="box", style="filled,rounded")
+        for kind in node_kinds:
+            legend.node(f"legend_{kind}", LEGEND_TEXT[kind], **node_attributes(kind))
+        if with_highlight:
+            legend.node("legend_highlight", "current node", fillcolor="white", **HIGHLIGHT)
+        if edge_kinds:
+            text = "\\l".join(LEGEND_EDGE_TEXT[kind] for kind in edge_kinds) + "\\l"
+            legend.node("legend_edges", text, shape="plaintext", style="")
