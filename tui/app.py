@@ -50,7 +50,8 @@ class StepperApp(App):
     """Replay recorded training iterations node by node.
 
     ``source`` says where traces come from (a lesson file, the built-in lesson, or a saved
-    trace). ``traces`` skips recording and replays the given ones. ``iterations`` is how
+    trace). ``traces`` replays the given ones instead, with no lesson to record more
+    (unless a ``source`` is given as well). ``iterations`` is how
     many to record before the first node is shown. ``show_timings=False`` hides wall times
     and compiled-or-cached, which change from run to run (for snapshot tests).
     ``export_directory`` is where the export key writes (the current directory by default).
@@ -97,13 +98,18 @@ class StepperApp(App):
                  iterations: int = 1, show_timings: bool = True,
                  export_directory: str | Path | None = None):
         super().__init__()
-        self.source = source or TraceSource()
+        self.source = source if source is not None or traces is not None else TraceSource()
         self.stepper = Stepper()
         self.initial_traces = traces
         self.iterations = max(1, iterations)
         self.show_timings = show_timings
         self.export_directory = Path(export_directory) if export_directory else None
         self.recording = False
+
+    @property
+    def can_record(self) -> bool:
+        """Whether there is a lesson to run more iterations of."""
+        return self.source is not None and not self.source.replays_saved_trace
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -199,8 +205,10 @@ class StepperApp(App):
         self.query_one(RecordingProgress).display = False
         self.query_one("#body").display = True
         self.query_one("#history").display = True
-        self.title = self.source.title if self.initial_traces is None else (
-            traces[0].metadata.get("lesson", "numbanet step") if traces else "numbanet step")
+        if self.source is not None:
+            self.title = self.source.title
+        elif traces:
+            self.title = traces[0].metadata.get("lesson", "numbanet step")
         self.show_iteration()
         self.query_one(Timeline).focus()
 
@@ -263,7 +271,7 @@ class StepperApp(App):
             return True
         if self.stepper.is_empty:
             return None  # shown greyed out in the footer
-        if action == "restart" and self.source.replays_saved_trace:
+        if action == "restart" and not self.can_record:
             return None  # a saved trace has no lesson file to read again
         return True
 
@@ -349,8 +357,9 @@ class StepperApp(App):
     def action_next_iteration(self) -> None:
         if self.stepper.next_iteration():
             self.show_iteration()
-        elif self.source.replays_saved_trace:
-            self.notify("a saved trace holds one iteration: there is no model to run again")
+        elif not self.can_record:
+            self.notify("this is the last recorded iteration, and there is no lesson to run "
+                        "again (a saved trace)", timeout=4)
         elif self.recording:
             self.notify("still recording the previous iteration…", timeout=3)
         else:

@@ -74,8 +74,8 @@ def event_record(iteration: int, index: int, event: Event) -> dict:
 
 def iteration_record(iteration: int, trace: Trace) -> dict:
     """The JSON object that opens one iteration."""
-    return _finite_or_text({"type": "iteration", "iteration": iteration,
-                            "nodes": len(trace.events), **trace.metadata})
+    return _finite_or_text({**trace.metadata, "type": "iteration", "iteration": iteration,
+                            "nodes": len(trace.events)})
 
 
 def print_trace(trace: Trace, iteration: int, as_json: bool, stream: TextIO) -> None:

@@ -49,17 +49,24 @@ def elementwise_op_names() -> frozenset[str]:
     return frozenset(names | {"Dropout"})
 
 
+def _paragraphs(formula: str) -> list[str]:
+    """The docstring's paragraphs, each joined into one line."""
+    return [" ".join(line.strip() for line in block.splitlines())
+            for block in formula.strip().split("\n\n") if block.strip()]
+
+
 def gradient_rule(formula: str) -> str:
-    """The ``Gradient:`` line of an op's docstring (empty when it has none)."""
-    for line in formula.splitlines():
-        if line.strip().startswith("Gradient:"):
-            return line.strip().removeprefix("Gradient:").strip()
+    """The ``Gradient:`` paragraph of an op's docstring (empty when it has none)."""
+    for paragraph in _paragraphs(formula):
+        if paragraph.startswith("Gradient:"):
+            return paragraph.removeprefix("Gradient:").strip()
     return ""
 
 
 def forward_rule(formula: str) -> str:
-    """The first line of an op's docstring: its forward formula."""
-    return formula.strip().splitlines()[0] if formula.strip() else ""
+    """The first paragraph of an op's docstring: its forward formula."""
+    paragraphs = _paragraphs(formula)
+    return paragraphs[0] if paragraphs else ""
 
 
 def paired_values(first: TensorRecord, second: TensorRecord) -> list[tuple[tuple, float, float]]:

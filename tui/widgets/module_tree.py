@@ -58,11 +58,18 @@ class ModuleTree(Tree[int]):
         leaf = self._leaves.get(index)
         if leaf is None:
             return
+        closed = []
         ancestor = leaf.parent
         while ancestor is not None:
-            ancestor.expand()
+            if not ancestor.is_expanded:
+                closed.append(ancestor)
             ancestor = ancestor.parent
-        self.call_after_refresh(self.move_cursor, leaf)
+        if not closed:
+            self.move_cursor(leaf)
+            return
+        for node in closed:
+            node.expand()
+        self.call_after_refresh(self.move_cursor, leaf)  # its line is known after the redraw
 
     def on_tree_node_selected(self, message: Tree.NodeSelected) -> None:
         message.stop()

@@ -1,0 +1,96 @@
+"""``numbanet step --headless``: one line (or one JSON object) per node, for scripts."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from numbanet.tui import main
+from numbanet.tui.headless import event_line, print_trace, run_headless
+from numbanet.tui.recorder import TraceSource
+from tui_traces import synthetic_iteration
+
+from numbanet.trace import Trace
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_text_lines_have_index_phase_op_module_shape_and_values():
+    stream = io.StringIO()
+    print_trace(synthetic_iteration(), 0, as_json=False, stream=stream)
+    header, *lines = stream.getvalue().splitlines()
+    assert header.startswith("# iteration 0: synthetic") and "loss 0.5" in header
+    assert len(lines) == 14
+    assert lines[0].split()[:5] == ["0", "forward", "Matmul", "Net.fc1", "[1,"]
+    assert lines[0].endswith("[1, 1]")  # a two-element output is printed in full
+    assert lines[6].split()[:5] == ["6", "loss", "NllLoss", "Loss", "scalar"]
+    assert lines[13].split()[:6] == ["13", "optimizer", "SGD.step", "-", "1", "params"]
+
+
+def test_large_tensors_are_summarised_by_statistics():
+    trace = synthetic_iteration()
+    trace.events[0].outputs[0].values = None  # as the trace stores a large tensor
+    line = event_line(0, trace.events[0])
+    assert "mean 1 std 0 min 1 max 1" in line
+
+
+def test_json_lines_parse_and_keep_nan_as_text():
+    stream = io.StringIO()
+    print_trace(synthetic_iteration(with_nan=True), 3, as_json=True, stream=stream)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert records[0] == {"type": "iteration", "iteration": 3, "nodes": 14,
+                          "lesson": "synthetic", "loss": 0.5, "gradient_norm": 0.45}
+    relu = records[1 + 2]
+    assert relu["type"] == "node" and relu["op"] == "Relu" and relu["index"] == 2
+    assert relu["shape"] == [1, 2] and relu["stats"]["nan"] == 1
+    assert relu["values"] == [[1.5, "nan"]]
+    assert records[-1]["parameters_updated"] == ["fc1.weight"]
+
+
+def test_a_saved_trace_is_replayed(tmp_path):
+    path = tmp_path / "saved.json"
+    synthetic_iteration().save(path)
+    stream = io.StringIO()
+    assert run_headless(TraceSource(path), iterations=5, stream=stream) == 0
+    assert stream.getvalue().count("# iteration") == 1  # a saved trace holds one
+
+
+def test_main_rejects_a_missing_file_and_bad_iterations(capsys):
+    assert main(["--headless", "no_such_lesson.py"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["--headless", "--iterations", "0"]) == 2
+
+
+def test_main_reports_a_broken_lesson(tmp_path, capsys):
+    lesson = tmp_path / "broken.py"
+    lesson.write_text("model = None\n")
+    assert main(["--headless", str(lesson)]) == 1
+    assert "does not define" in capsys.readouterr().err
+
+
+def test_headless_records_a_real_lesson(capsys):
+    assert main(["--headless", "--iterations", "2",
+                 str(EXAMPLES / "lesson_linear_regression.py")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    headers = [line for line in lines if line.startswith("# iteration")]
+    assert len(headers) == 2
+    phases = {line.split()[1] for line in lines if not line.startswith("#")}
+    assert phases == {"forward", "loss", "backward", "optimizer"}
+
+
+def test_headless_json_of_a_real_lesson_matches_the_trace(capsys):
+    assert main(["--headless", "--json", str(EXAMPLES / "lesson_linear_regression.py")]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    nodes = [record for record in records if record["type"] == "node"]
+    assert records[0]["nodes"] == len(nodes)
+    assert [node["index"] for node in nodes] == list(range(len(nodes)))
+    optimizer = [node for node in nodes if node["phase"] == "optimizer"]
+    assert sorted(optimizer[0]["parameters_updated"]) == ["bias", "weight"]
+
+
+@pytest.mark.parametrize("lesson", ["lesson_mlp.py", "lesson_cnn.py"])
+def test_example_lessons_record_all_four_phases(lesson):
+    trace = TraceSource(EXAMPLES / lesson).record_next()
+    assert isinstance(trace, Trace)
+    assert {event.phase for event in trace.events} == {"forward", "loss", "backward",
+                                                        "optimizer"}
