@@ -1,0 +1,176 @@
+"""Training-step benchmark: numbanet vs PyTorch CPU on the tutorials' two MNIST models.
+
+One *step* is what the training loop does per batch: ``zero_grad``, forward, loss,
+``backward``, ``optimizer.step``. Each model is warmed up (Numba compiles or loads its
+kernels on the first steps), then timed step by step; the table gives the median, so a
+stray pause of the machine does not move it.
+
+- MLP 784-128-10 (Linear, ReLU, Linear, LogSoftmax + NLLLoss), batch 64, Adam
+- the tutorial CNN (conv 1->32, conv 32->64, max-pool, dropout, fc 9216->128->10,
+  log_softmax + CrossEntropyLoss), batch 64, SGD with momentum 0.5
+
+PyTorch runs in the same process right after numbanet, on the same inputs, when it is
+installed (``pip install torch``); without it the table has numbanet's times only. Both use
+the same number of threads: Numba's thread count (all cores unless ``NUMBA_NUM_THREADS``
+says otherwise) is passed to ``torch.set_num_threads``.
+
+    python benchmarks/bench_training.py                   # both models, both libraries
+    python benchmarks/bench_training.py --profile mlp     # where numbanet's step spends time
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+BATCH_SIZE = 64
+
+
+def mlp(nn):
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10), nn.LogSoftmax(dim=1)
+    )
+
+
+def cnn(nn, flatten):
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, 1)
+            self.conv2 = nn.Conv2d(32, 64, 3, 1)
+            self.dropout1 = nn.Dropout2d(0.25)
+            self.dropout2 = nn.Dropout2d(0.5)
+            self.fc1 = nn.Linear(9216, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = nn.functional.relu(self.conv1(x))
+            x = nn.functional.relu(self.conv2(x))
+            x = nn.functional.max_pool2d(x, 2)
+            x = self.dropout1(x)
+            x = flatten(x, 1)
+            x = nn.functional.relu(self.fc1(x))
+            x = self.dropout2(x)
+            return nn.functional.log_softmax(self.fc2(x), dim=1)
+
+    return CNN()
+
+
+def training_step(library, model_name: str, images: np.ndarray, labels: np.ndarray) -> Callable:
+    """A closure running one training step of ``model_name`` in ``library`` (a torch-like
+    module: numbanet or torch)."""
+    library.manual_seed(0)
+    nn = library.nn
+    if model_name == "mlp":
+        model, criterion = mlp(nn), nn.NLLLoss()
+        optimizer = library.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        model, criterion = cnn(nn, library.flatten), nn.CrossEntropyLoss()
+        optimizer = library.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+    model.train()
+    inputs, targets = library.from_numpy(images), library.from_numpy(labels)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        loss = criterion(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # wait for the result, as a training loop printing the loss does
+
+    return step
+
+
+def median_step_seconds(step: Callable, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def batch(model_name: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((BATCH_SIZE, 1, 28, 28)).astype(np.float32)
+    labels = rng.integers(0, 10, BATCH_SIZE).astype(np.int64)
+    return images, labels
+
+
+def profile(model_name: str, steps: int, top: int) -> None:
+    import numbanet
+
+    step = training_step(numbanet, model_name, *batch(model_name))
+    for _ in range(3):
+        step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    print(f"numbanet {model_name} step, {steps} steps, by own time:")
+    stats.sort_stats("tottime").print_stats(top)
+    print("by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=["mlp", "cnn"], default=["mlp", "cnn"])
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per model")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--profile", choices=["mlp", "cnn"],
+                        help="cProfile numbanet's step of this model instead")
+    parser.add_argument("--top", type=int, default=30, help="rows of the profile")
+    args = parser.parse_args()
+    if args.profile:
+        profile(args.profile, args.steps, args.top)
+        return
+
+    import numba
+
+    import numbanet
+
+    threads = numba.get_num_threads()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        torch = None
+
+    rows = []
+    for model_name in args.models:
+        images, labels = batch(model_name)
+        ours = median_step_seconds(training_step(numbanet, model_name, images, labels),
+                                   args.warmup, args.steps)
+        theirs = None
+        if torch is not None:
+            theirs = median_step_seconds(training_step(torch, model_name, images, labels),
+                                         args.warmup, args.steps)
+        rows.append((model_name, ours, theirs))
+
+    torch_note = (f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+                  if torch is not None else "PyTorch not installed")
+    print(f"median training step, batch {BATCH_SIZE}, {args.steps} steps after {args.warmup} "
+          f"warm-up; numbanet on {threads} Numba threads; {torch_note}")
+    names = {"mlp": "MLP 784-128-10, Adam", "cnn": "tutorial CNN, SGD momentum"}
+    header = f"{'model':<28} {'numbanet ms':>12} {'PyTorch ms':>11} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    for model_name, ours, theirs in rows:
+        theirs_text = f"{theirs * 1e3:11.2f}" if theirs is not None else f"{'-':>11}"
+        ratio = f"{ours / theirs:6.1f}x" if theirs is not None else f"{'-':>7}"
+        print(f"{names[model_name]:<28} {ours * 1e3:12.2f} {theirs_text} {ratio}")
+
+
+if __name__ == "__main__":
+    main()
