@@ -271,13 +271,20 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
               inplace: bool = False) -> Tensor:
     """Zero whole channels: each (sample, channel) plane of an (N, C, H, W) input is kept
-    (scaled by 1/(1-p)) or zeroed together."""
+    (scaled by 1/(1-p)) or zeroed together. As in PyTorch, a 3-D input is read as (N, C, L)
+    and a 2-D one as (N, C) — with a warning, since both are probably mistakes."""
     _check_probability(p)
     if input.dim() not in (3, 4):
         warnings.warn(f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is "
                       "deprecated and will result in an error in a future release. To retain "
-                      "the behavior and silence this warning, please use dropout instead.",
-                      stacklevel=2)
+                      "the behavior and silence this warning, please use dropout instead. "
+                      "Note that dropout2d exists to provide channel-wise dropout on inputs "
+                      "with 2 spatial dimensions, a channel dimension, and an optional batch "
+                      "dimension (i.e. 3D or 4D inputs).", stacklevel=3)
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim.", stacklevel=3)
     if not training or p == 0.0:
         return input
     mask_shape = tuple(input.shape[:2]) + (1,) * (input.dim() - 2)

@@ -149,7 +149,7 @@ class Module:
             if registries is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call "
                                      "(call super().__init__() first in your __init__)")
-            self._forget(name)
+            self._forget(name, keep=self._parameters)
             self._parameters[name] = value
         elif registries is not None and name in self._parameters:
             if value is not None:
@@ -160,7 +160,7 @@ class Module:
             if registries is None:
                 raise AttributeError("cannot assign module before Module.__init__() call "
                                      "(call super().__init__() first in your __init__)")
-            self._forget(name)
+            self._forget(name, keep=self._modules)
             self._modules[name] = value
         elif registries is not None and name in self._modules:
             if value is not None:
@@ -175,12 +175,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
-        """Remove ``name`` from every registry and the instance dict (before re-binding)."""
+    def _forget(self, name: str, keep: dict) -> None:
+        """Remove ``name`` from the instance dict and every registry but ``keep`` (where it
+        is about to be re-bound, keeping its place in the order)."""
         self.__dict__.pop(name, None)
-        self._parameters.pop(name, None)
-        self._buffers.pop(name, None)
-        self._modules.pop(name, None)
+        for registry in (self._parameters, self._buffers, self._modules):
+            if registry is not keep:
+                registry.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def __getattr__(self, name: str):
