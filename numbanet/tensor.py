@@ -272,6 +272,21 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """``copy.deepcopy(t)``: a new leaf of the same class (a Parameter stays one) with
+        copies of the values and of ``.grad`` — what ``copy.deepcopy(model.state_dict())``
+        and ``copy.deepcopy(model)`` rely on to snapshot weights."""
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol; copy a result with "
+                               "t.detach().clone()")
+        copied = type(self)._from_data(self._backend.astype(self._data, self._data.dtype),
+                                       requires_grad=self.requires_grad)
+        memo[id(self)] = copied
+        if self.grad is not None:
+            copied.grad = self.grad.__deepcopy__(memo)
+        return copied
+
     def __repr__(self) -> str:
         body = np.array2string(self._host(), separator=", ", precision=4,
                                prefix="tensor(", threshold=200)
