@@ -1,0 +1,78 @@
+"""GFLOP/s of numbanet's CPU matmul against numpy's BLAS (and PyTorch when installed).
+
+    python benchmarks/bench_matmul.py [--repeats 30] [--dtype float32]
+
+A product (n, k) @ (k, m) costs 2·n·k·m floating-point operations. Each contender runs in
+turn, round after round, so a background process slows them all alike; the table shows the
+median over all runs (and the best run in brackets), and numbanet's speed as a fraction of
+numpy's. The first two shapes are an MLP's first layer on a batch of 64 and 256 MNIST
+images; the third is the classic square benchmark.
+"""
+
+import argparse
+import time
+from importlib import import_module
+
+import numpy as np
+
+# the kernel module (the package re-exports the function under the same name)
+cpu_matmul = import_module("numbanet.backends.cpu.matmul").matmul
+
+SHAPES = [(64, 784, 128), (256, 784, 128), (1024, 1024, 1024)]
+
+
+def contenders(a: np.ndarray, b: np.ndarray) -> dict:
+    """name -> a function computing ``a @ b`` once."""
+    runs = {"numbanet": lambda: cpu_matmul(a, b), "numpy": lambda: a @ b}
+    try:
+        import torch
+    except ImportError:
+        return runs
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    runs["torch"] = lambda: ta @ tb
+    return runs
+
+
+def measure(n: int, k: int, m: int, dtype, repeats: int) -> dict:
+    """name -> (median, best) GFLOP/s over ``repeats`` interleaved runs."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, k)).astype(dtype)
+    b = rng.standard_normal((k, m)).astype(dtype)
+    runs = contenders(a, b)
+    np.testing.assert_allclose(runs["numbanet"](), a @ b, rtol=1e-3, atol=1e-3)
+    seconds = {name: [] for name in runs}
+    for run in runs.values():  # warm up: compile, fault in pages, start thread pools
+        run()
+    rounds = max(1, repeats // 5)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            for _ in range(5):
+                start = time.perf_counter()
+                run()
+                seconds[name].append(time.perf_counter() - start)
+    flops = 2.0 * n * k * m
+    return {name: (flops / np.median(times) / 1e9, flops / np.min(times) / 1e9)
+            for name, times in seconds.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30, help="runs per contender")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    arguments = parser.parse_args()
+    dtype = np.dtype(arguments.dtype)
+
+    results = {shape: measure(*shape, dtype, arguments.repeats) for shape in SHAPES}
+    names = list(next(iter(results.values())))
+    header = f"{'shape (n, k, m)':<20}" + "".join(f"{name + ' GFLOP/s':>24}" for name in names)
+    print(f"{dtype} matmul, median (best) of {arguments.repeats} runs")
+    print(header + f"{'numbanet / numpy':>22}")
+    for shape, speeds in results.items():
+        cells = "".join(f"{f'{median:.1f} ({best:.1f})':>24}" for median, best in speeds.values())
+        ratios = [ours / theirs for ours, theirs in zip(speeds["numbanet"], speeds["numpy"],
+                                                        strict=True)]
+        print(f"{str(shape):<20}{cells}{f'{ratios[0]:.2f} ({ratios[1]:.2f})':>22}")
+
+
+if __name__ == "__main__":
+    main()

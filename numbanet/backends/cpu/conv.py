@@ -1,0 +1,381 @@
+"""2-D convolution (PyTorch's ``conv2d``, really a cross-correlation) and its gradients.
+
+``y[n, o, oh, ow] = bias[o] + sum over c, i, j of
+weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outside the image
+(the padding) counting as 0.
+
+**Convolution as matrix multiplication.** Flatten the weights to ``W`` of shape
+``(O, C*kh*kw)`` and each output position's receptive field (its *patch*, ``C*kh*kw``
+input values) to a vector: every output value is then the dot product of a row of ``W``
+with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is the
+register-blocked dot-product kernel of :mod:`numbanet.backends.cpu.matmul`
+(:func:`~numbanet.backends.cpu.matmul.dot_tile`), which needs both operands of a dot
+product contiguous in memory:
+
+- forward: patches gathered as *rows* ``patches[position, (c, i, j)]`` play the role of
+  matmul's packed columns of B; ``y[n] (O, positions) = W @ patches.T``. Gathering a chunk
+  of patches right before multiplying it keeps it in cache.
+- input gradient: ``cols (C*kh*kw, positions) = W.T @ grad_y[n]``, then *col2im* adds each
+  column back onto the input pixels its patch came from (overlapping patches add up: a
+  pixel used by several outputs gets the gradient of each).
+- weight gradient: ``grad_W (O, C*kh*kw) = sum over n of grad_y[n] @ cols(x[n]).T``, with
+  the patches laid out as *columns* so that both operands run along positions.
+
+When a patch is short (a 3x3 kernel on a 1-channel image: 9 numbers) a dot product is
+too short to vectorise, so that forward pass sums the other way round ("axpy", see
+:func:`conv_forward_small_patch_image`). Work is split across cores by image (and, in the
+forward pass, by chunks of positions).
+"""
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from numbanet.backends.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile, pack_columns
+from numbanet.backends.cpu.pool import as_pair
+from numbanet.backends.launch import launch
+
+PATCH_CHUNK_BYTES = 256 * 1024  # gathered patches one forward task multiplies: half of L2
+PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
+SHORT_PATCH = 32  # patches shorter than this use the "axpy" forward (see below)
+
+
+@njit(cache=True)
+def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
+                      position_start, patches):
+    """im2col, one row per position: ``patches[q, (c*kh + i)*kw + j] =
+    image[c, oh*sh - ph + i, ow*sw - pw + j]`` where ``position_start + q = oh*out_w + ow``
+    (0 where that pixel is padding)."""
+    channels, height, width = image.shape
+    zero = patches.dtype.type(0)
+    for q in range(patches.shape[0]):
+        oh = (position_start + q) // out_w
+        ow = (position_start + q) % out_w
+        top = oh * stride_h - pad_h
+        left = ow * stride_w - pad_w
+        row = patches[q]
+        column = 0
+        for c in range(channels):
+            for i in range(kernel_h):
+                h = top + i
+                for j in range(kernel_w):
+                    w = left + j
+                    inside = 0 <= h < height and 0 <= w < width
+                    row[column] = image[c, h, w] if inside else zero
+                    column += 1
+
+
+@njit(cache=True)
+def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                         out_w, cols):
+    """im2col, one column per position: ``cols[(c*kh + i)*kw + j, oh*out_w + ow] =
+    image[c, oh*sh - ph + i, ow*sw - pw + j]`` (0 where that pixel is padding).
+
+    For a fixed ``(c, i, j, oh)`` the values along ``ow`` come from one image row, read
+    with step ``sw``: a contiguous copy when the stride is 1.
+    """
+    channels, height, width = image.shape
+    zero = cols.dtype.type(0)
+    row = 0
+    for c in range(channels):
+        for i in range(kernel_h):
+            for j in range(kernel_w):
+                for oh in range(out_h):
+                    h = oh * stride_h - pad_h + i
+                    out = cols[row, oh * out_w : (oh + 1) * out_w]
+                    for ow in range(out_w):
+                        w = ow * stride_w - pad_w + j
+                        inside = 0 <= h < height and 0 <= w < width
+                        out[ow] = image[c, h, w] if inside else zero
+                row += 1
+
+
+@njit(cache=True)
+def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                          out_h, out_w, image):
+    """col2im, the adjoint of :func:`gather_patch_columns`: ``image[c, h, w] +=
+    cols[(c*kh + i)*kw + j, oh*out_w + ow]`` for every patch entry that came from pixel
+    ``(c, h, w)``; entries that came from padding are dropped."""
+    channels, height, width = image.shape
+    row = 0
+    for c in range(channels):
+        for i in range(kernel_h):
+            for j in range(kernel_w):
+                for oh in range(out_h):
+                    h = oh * stride_h - pad_h + i
+                    if 0 <= h < height:
+                        source = cols[row, oh * out_w : (oh + 1) * out_w]
+                        target = image[c, h]
+                        for ow in range(out_w):
+                            w = ow * stride_w - pad_w + j
+                            if 0 <= w < width:
+                                target[w] += source[ow]
+                row += 1
+
+
+@njit(cache=True)
+def conv_forward_task(task, x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
+                      stride_w, pad_h, pad_w, out_w, chunk_positions):
+    """Task ``task``: one chunk of output positions of one image, all output channels.
+
+    ``weights`` is (O, C*kh*kw), ``y`` is (N, O, positions). The chunk's patches are
+    gathered into rows, then multiplied 4 channels x 3 positions at a time.
+    """
+    positions = y.shape[2]
+    chunks = (positions + chunk_positions - 1) // chunk_positions
+    n = task // chunks
+    chunk = task % chunks
+    start = chunk * chunk_positions
+    stop = min(positions, start + chunk_positions)
+    patches = np.empty((stop - start, weights.shape[1]), dtype=y.dtype)
+    gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
+                      start, patches)
+    image_out = y[n]
+    for o in range(0, weights.shape[0], TILE_ROWS):
+        for p in range(start, stop, TILE_COLS):
+            dot_tile(weights, patches, image_out, o, p, p - start)
+    if has_bias:
+        for o in range(weights.shape[0]):
+            image_out[o, start:stop] += bias[o]
+
+
+@njit(cache=True)
+def conv_forward(x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h, stride_w,
+                 pad_h, pad_w, out_w, chunk_positions):
+    """``y[n] = weights @ patches(x[n]).T (+ bias)`` for every image, on one thread."""
+    chunks = (y.shape[2] + chunk_positions - 1) // chunk_positions
+    for task in range(y.shape[0] * chunks):
+        conv_forward_task(task, x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
+                          stride_w, pad_h, pad_w, out_w, chunk_positions)
+
+
+@njit(cache=True, parallel=True)
+def conv_forward_parallel(x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
+                          stride_w, pad_h, pad_w, out_w, chunk_positions):
+    """:func:`conv_forward` with the (image, chunk) tasks split across cores."""
+    chunks = (y.shape[2] + chunk_positions - 1) // chunk_positions
+    for task in prange(y.shape[0] * chunks):
+        conv_forward_task(task, x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
+                          stride_w, pad_h, pad_w, out_w, chunk_positions)
+
+
+@njit(cache=True)
+def conv_forward_small_patch_image(image, weights, bias, image_out, kernel_h, kernel_w,
+                                   stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+    """The forward pass of one image when patches are short (e.g. 3x3 on one channel).
+
+    A dot product of 9 numbers is too short to vectorise well, so the sum runs the other
+    way: ``y[o, :] = bias[o] + sum over q of W[o, q] * cols[q, :]``, each term a whole row
+    of positions scaled and added at once (an "axpy", 8 positions per instruction).
+    """
+    patch_size = weights.shape[1]
+    cols = np.empty((patch_size, out_h * out_w), dtype=image_out.dtype)
+    gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                         out_w, cols)
+    for o in range(weights.shape[0]):
+        row = image_out[o]
+        row[:] = bias[o]
+        for q in range(patch_size):
+            weight = weights[o, q]
+            source = cols[q]
+            for p in range(row.size):
+                row[p] += weight * source[p]
+
+
+@njit(cache=True)
+def conv_forward_small_patch(x, weights, bias, y, kernel_h, kernel_w, stride_h, stride_w,
+                             pad_h, pad_w, out_h, out_w):
+    """:func:`conv_forward_small_patch_image` for every image, on one thread."""
+    for n in range(x.shape[0]):
+        conv_forward_small_patch_image(x[n], weights, bias, y[n], kernel_h, kernel_w,
+                                       stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+
+
+@njit(cache=True, parallel=True)
+def conv_forward_small_patch_parallel(x, weights, bias, y, kernel_h, kernel_w, stride_h,
+                                      stride_w, pad_h, pad_w, out_h, out_w):
+    """:func:`conv_forward_small_patch` with the images split across cores."""
+    for n in prange(x.shape[0]):
+        conv_forward_small_patch_image(x[n], weights, bias, y[n], kernel_h, kernel_w,
+                                       stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+
+
+@njit(cache=True)
+def conv_input_grad_image(grad_y_image, weights_t, grad_x_image, kernel_h, kernel_w,
+                          stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+    """Gradient for one image: ``cols = W.T @ grad_y`` then col2im into ``grad_x_image``.
+
+    ``grad_y_image`` is (O, positions) and ``weights_t`` is ``W.T``, (C*kh*kw, O). The
+    dot products run over output channels, so ``grad_y``'s columns are packed into rows
+    first, exactly as matmul packs the columns of B.
+    """
+    channels_out, positions = grad_y_image.shape
+    packed = np.empty((positions, channels_out), dtype=grad_y_image.dtype)
+    pack_columns(grad_y_image, 0, positions, packed)
+    cols = np.empty((weights_t.shape[0], positions), dtype=grad_y_image.dtype)
+    for r in range(0, weights_t.shape[0], TILE_ROWS):
+        for p in range(0, positions, TILE_COLS):
+            dot_tile(weights_t, packed, cols, r, p, p)
+    grad_x_image[...] = 0
+    scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                          out_w, grad_x_image)
+
+
+@njit(cache=True)
+def conv_input_grad(grad_y, weights_t, grad_x, kernel_h, kernel_w, stride_h, stride_w,
+                    pad_h, pad_w, out_h, out_w):
+    """:func:`conv_input_grad_image` for every image, on one thread."""
+    for n in range(grad_y.shape[0]):
+        conv_input_grad_image(grad_y[n], weights_t, grad_x[n], kernel_h, kernel_w, stride_h,
+                              stride_w, pad_h, pad_w, out_h, out_w)
+
+
+@njit(cache=True, parallel=True)
+def conv_input_grad_parallel(grad_y, weights_t, grad_x, kernel_h, kernel_w, stride_h,
+                             stride_w, pad_h, pad_w, out_h, out_w):
+    """:func:`conv_input_grad` with the images split across cores (each image's gradient
+    is written by one task only, so overlapping patches never race)."""
+    for n in prange(grad_y.shape[0]):
+        conv_input_grad_image(grad_y[n], weights_t, grad_x[n], kernel_h, kernel_w, stride_h,
+                              stride_w, pad_h, pad_w, out_h, out_w)
+
+
+@njit(cache=True)
+def conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_w,
+                           stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+    """``partials[group] = sum over this group's images n of grad_y[n] @ cols(x[n]).T``.
+
+    ``grad_y`` is (N, O, positions); ``partials`` is (groups, O, C*kh*kw). Each image's
+    product is a sum over its positions, so both operands are laid out along positions:
+    ``grad_y[n]`` already is, and the patches are gathered as columns.
+    """
+    images, channels_out, positions = grad_y.shape
+    patch_size = partials.shape[2]
+    cols = np.empty((patch_size, positions), dtype=grad_y.dtype)
+    product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
+    total = partials[group]
+    total[...] = 0
+    for n in range(group * images // groups, (group + 1) * images // groups):
+        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                             out_h, out_w, cols)
+        for o in range(0, channels_out, TILE_ROWS):
+            for r in range(0, patch_size, TILE_COLS):
+                dot_tile(grad_y[n], cols, product, o, r, r)
+        total += product
+
+
+@njit(cache=True)
+def conv_weight_grad(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                     pad_w, out_h, out_w):
+    """:func:`conv_weight_grad_group` for every group of images, on one thread."""
+    groups = partials.shape[0]
+    for group in range(groups):
+        conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_w,
+                               stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+
+
+@njit(cache=True, parallel=True)
+def conv_weight_grad_parallel(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w,
+                              pad_h, pad_w, out_h, out_w):
+    """:func:`conv_weight_grad` with the groups split across cores; each group sums into
+    its own partial, and the partials are added at the end (no two threads add into one
+    weight)."""
+    groups = partials.shape[0]
+    for group in prange(groups):
+        conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_w,
+                               stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+
+
+def _output_size(x_shape, weight_shape, stride, padding) -> tuple[int, int]:
+    _, channels, height, width = x_shape
+    _, weight_channels, kernel_h, kernel_w = weight_shape
+    if channels != weight_channels:
+        raise ValueError(f"conv2d: input has {channels} channels but the weight expects "
+                         f"{weight_channels} (weight shape {tuple(weight_shape)})")
+    (stride_h, stride_w), (pad_h, pad_w) = as_pair(stride), as_pair(padding)
+    out_h = (height + 2 * pad_h - kernel_h) // stride_h + 1
+    out_w = (width + 2 * pad_w - kernel_w) // stride_w + 1
+    if out_h <= 0 or out_w <= 0:
+        raise ValueError(f"conv2d: a {kernel_h}x{kernel_w} kernel does not fit in a "
+                         f"{height}x{width} input with padding {(pad_h, pad_w)}")
+    return out_h, out_w
+
+
+def _geometry(weight_shape, stride, padding) -> tuple[int, ...]:
+    """``(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w)``, the kernels' arguments."""
+    return (int(weight_shape[2]), int(weight_shape[3])) + as_pair(stride) + as_pair(padding)
+
+
+def _is_large(multiply_adds: int) -> bool:
+    return multiply_adds >= PARALLEL_THRESHOLD and get_num_threads() > 1
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                   stride=1, padding=0) -> np.ndarray:
+    """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C, kh, kw), plus ``bias`` (O,)
+    if given: returns (N, O, Ho, Wo), ``Ho = (H + 2*pad_h - kh) // stride_h + 1``.
+
+    ``stride`` and ``padding`` are ints or (h, w) pairs, here and in the gradients."""
+    out_h, out_w = _output_size(x.shape, weight.shape, stride, padding)
+    batch = x.shape[0]
+    channels_out = weight.shape[0]
+    dtype = np.result_type(x.dtype, weight.dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
+    has_bias = bias is not None
+    bias = np.ascontiguousarray(bias if has_bias else np.zeros(channels_out), dtype=dtype)
+    y = np.empty((batch, channels_out, out_h * out_w), dtype=dtype)
+    geometry = _geometry(weight.shape, stride, padding)
+    large = _is_large(y.size * weights.shape[1])
+    if y.size and weights.shape[1] < SHORT_PATCH:
+        kernel = conv_forward_small_patch_parallel if large else conv_forward_small_patch
+        launch(kernel, x, weights, bias, y, *geometry, out_h, out_w)
+    elif y.size:
+        patch_bytes = weights.shape[1] * dtype.itemsize
+        chunk = max(TILE_COLS, PATCH_CHUNK_BYTES // patch_bytes // TILE_COLS * TILE_COLS)
+        kernel = conv_forward_parallel if large else conv_forward
+        launch(kernel, x, weights, bias, has_bias, y, *geometry, out_w, chunk)
+    return y.reshape(batch, channels_out, out_h, out_w)
+
+
+def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int, ...],
+                      stride=1, padding=0) -> np.ndarray:
+    """d loss / d x for ``y = conv2d(x, weight)``: shape ``x_shape``.
+
+    ``grad_x[n, c, h, w] = sum of grad_y[n, o, oh, ow] * weight[o, c, i, j]`` over every
+    output position whose patch read pixel ``(h, w)`` through weight tap ``(i, j)``.
+    """
+    out_h, out_w = _output_size(x_shape, weight.shape, stride, padding)
+    batch, channels_out = grad_y.shape[:2]
+    dtype = grad_y.dtype
+    grad_y = np.ascontiguousarray(grad_y).reshape(batch, channels_out, out_h * out_w)
+    weights_t = np.ascontiguousarray(np.asarray(weight, dtype=dtype).reshape(channels_out, -1).T)
+    grad_x = np.zeros(x_shape, dtype=dtype)
+    if grad_y.size:
+        large = _is_large(grad_y.size * weights_t.shape[0]) and batch > 1
+        kernel = conv_input_grad_parallel if large else conv_input_grad
+        launch(kernel, grad_y, weights_t, grad_x, *_geometry(weight.shape, stride, padding),
+               out_h, out_w)
+    return grad_x
+
+
+def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[int, ...],
+                       stride=1, padding=0) -> np.ndarray:
+    """d loss / d weight for ``y = conv2d(x, weight)``: shape ``weight_shape``.
+
+    ``grad_weight[o, c, i, j] = sum over n, oh, ow of
+    grad_y[n, o, oh, ow] * x[n, c, oh*sh - ph + i, ow*sw - pw + j]``.
+    """
+    out_h, out_w = _output_size(x.shape, weight_shape, stride, padding)
+    batch, channels_out = grad_y.shape[:2]
+    dtype = grad_y.dtype
+    grad_y = np.ascontiguousarray(grad_y).reshape(batch, channels_out, out_h * out_w)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    patch_size = int(np.prod(weight_shape[1:]))
+    large = _is_large(grad_y.size * patch_size)
+    groups = max(1, min(batch, get_num_threads())) if large else 1
+    partials = np.zeros((groups, channels_out, patch_size), dtype=dtype)
+    if grad_y.size:
+        kernel = conv_weight_grad_parallel if large else conv_weight_grad
+        launch(kernel, grad_y, x, partials, *_geometry(weight_shape, stride, padding), out_h,
+               out_w)
+    return partials.sum(axis=0).reshape(weight_shape)

@@ -1,0 +1,260 @@
+"""Fused optimizer updates: one pass over a parameter and its state, in place.
+
+Each kernel applies PyTorch's update rule (``torch.optim.SGD``, ``Adam``, ``RMSprop``)
+element by element. Written as separate array operations an Adam step would read and
+write each array several times; fused, it reads every element once and writes it once.
+Every element's update is independent of the others, so large parameters are split
+across cores.
+
+Hyperparameters are converted to the parameter's dtype before the kernel runs (complements
+such as ``1 - beta1`` are computed first, in double precision), so a float32 model is
+updated in float32 arithmetic with the same constants as PyTorch. Arrays are updated in
+place through flat views, which is why they must be C-contiguous.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from numbanet.backends.launch import launch
+
+PARALLEL_THRESHOLD = 1 << 16  # elements below which one thread is faster
+
+
+@njit(cache=True, inline="always")
+def lerp(start, end, weight):
+    """``start + weight * (end - start)``, evaluated as PyTorch's ``lerp`` does (from the
+    nearer end, so the result is exact at weight 0 and 1)."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+@njit(cache=True, inline="always")
+def sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, nesterov,
+                weight_decay, first_step):
+    """SGD for element ``i``:
+
+    ``g = grad + weight_decay * param``;
+    with momentum, ``buf = g`` on the first step, else ``buf = momentum * buf +
+    (1 - dampening) * g``, and the step direction is ``g + momentum * buf`` (Nesterov)
+    or ``buf``; finally ``param -= lr * direction``.
+    """
+    g = grad[i]
+    if weight_decay != 0:
+        g = g + weight_decay * param[i]
+    if momentum != 0:
+        if first_step:
+            b = g
+        else:
+            b = momentum * buffer[i] + one_minus_dampening * g
+        buffer[i] = b
+        g = g + momentum * b if nesterov else b
+    param[i] = param[i] - lr * g
+
+
+@njit(cache=True)
+def sgd_kernel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
+               weight_decay, first_step):
+    """:func:`sgd_element` for every element of the flat arrays."""
+    for i in range(param.size):
+        sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, nesterov,
+                    weight_decay, first_step)
+
+
+@njit(cache=True, parallel=True)
+def sgd_kernel_parallel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
+                        weight_decay, first_step):
+    """:func:`sgd_kernel` with the elements split across cores."""
+    for i in prange(param.size):
+        sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, nesterov,
+                    weight_decay, first_step)
+
+
+@njit(cache=True, inline="always")
+def adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1, beta2,
+                 one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
+    """Adam for element ``i`` (``t`` = step count, from 1):
+
+    ``g = grad + weight_decay * param``;
+    ``m = beta1 * m + (1 - beta1) * g`` (first moment, written ``m + (1 - beta1)(g - m)``
+    as PyTorch's ``lerp``); ``v = beta2 * v + (1 - beta2) * g^2`` (second moment);
+    ``param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)``.
+    The two ``1 - beta^t`` factors undo the bias of m and v towards their zero start.
+    """
+    g = grad[i]
+    if weight_decay != 0:
+        g = g + weight_decay * param[i]
+    m = lerp(exp_avg[i], g, one_minus_beta1)
+    v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+    exp_avg[i] = m
+    exp_avg_sq[i] = v
+    denominator = math.sqrt(v) / bias_correction2_sqrt + eps
+    param[i] = param[i] - step_size * (m / denominator)
+
+
+@njit(cache=True)
+def adam_kernel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1, beta2,
+                one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
+    """:func:`adam_element` for every element of the flat arrays."""
+    for i in range(param.size):
+        adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1, beta2,
+                     one_minus_beta2, eps, weight_decay, bias_correction2_sqrt)
+
+
+@njit(cache=True, parallel=True)
+def adam_kernel_parallel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1,
+                         beta2, one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
+    """:func:`adam_kernel` with the elements split across cores."""
+    for i in prange(param.size):
+        adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1, beta2,
+                     one_minus_beta2, eps, weight_decay, bias_correction2_sqrt)
+
+
+@njit(cache=True, inline="always")
+def rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
+                    one_minus_alpha, eps, weight_decay, momentum, centered):
+    """RMSprop for element ``i``:
+
+    ``g = grad + weight_decay * param``; ``s = alpha * s + (1 - alpha) * g^2``;
+    ``avg = sqrt(s) + eps``, or, centered, ``a = alpha * a + (1 - alpha) * g`` and
+    ``avg = sqrt(s - a^2) + eps`` (the variance instead of the raw second moment);
+    with momentum ``buf = momentum * buf + g / avg`` and ``param -= lr * buf``,
+    without it ``param -= lr * g / avg``.
+    """
+    g = grad[i]
+    if weight_decay != 0:
+        g = g + weight_decay * param[i]
+    s = square_avg[i] * alpha + one_minus_alpha * g * g
+    square_avg[i] = s
+    if centered:
+        a = lerp(grad_avg[i], g, one_minus_alpha)
+        grad_avg[i] = a
+        avg = math.sqrt(s - a * a) + eps
+    else:
+        avg = math.sqrt(s) + eps
+    if momentum > 0:
+        b = buffer[i] * momentum + g / avg
+        buffer[i] = b
+        param[i] = param[i] - lr * b
+    else:
+        param[i] = param[i] - lr * (g / avg)
+
+
+@njit(cache=True)
+def rmsprop_kernel(param, grad, square_avg, buffer, grad_avg, lr, alpha, one_minus_alpha,
+                   eps, weight_decay, momentum, centered):
+    """:func:`rmsprop_element` for every element of the flat arrays."""
+    for i in range(param.size):
+        rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
+                        one_minus_alpha, eps, weight_decay, momentum, centered)
+
+
+@njit(cache=True, parallel=True)
+def rmsprop_kernel_parallel(param, grad, square_avg, buffer, grad_avg, lr, alpha,
+                            one_minus_alpha, eps, weight_decay, momentum, centered):
+    """:func:`rmsprop_kernel` with the elements split across cores."""
+    for i in prange(param.size):
+        rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
+                        one_minus_alpha, eps, weight_decay, momentum, centered)
+
+
+def _flat(name: str, array: np.ndarray, param: np.ndarray) -> np.ndarray:
+    """``array`` as a flat, writable view, after checking it can be updated in place."""
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous to be updated in place")
+    if array.shape != param.shape or array.dtype != param.dtype:
+        raise ValueError(f"{name} has shape {array.shape} and dtype {array.dtype}; expected "
+                         f"the parameter's {param.shape} and {param.dtype}")
+    return array.reshape(-1)
+
+
+def _flat_param(param: np.ndarray) -> np.ndarray:
+    if not param.flags.c_contiguous:
+        raise ValueError("the parameter must be C-contiguous to be updated in place")
+    if param.dtype.kind != "f":
+        raise ValueError(f"optimizers update floating-point parameters, got {param.dtype}")
+    return param.reshape(-1)
+
+
+def _flat_grad(grad: np.ndarray, param: np.ndarray) -> np.ndarray:
+    """The gradient read as a flat array of the parameter's dtype (a copy only if needed)."""
+    return np.ascontiguousarray(np.broadcast_to(grad, param.shape), dtype=param.dtype).reshape(-1)
+
+
+def _unused_state(param: np.ndarray) -> np.ndarray:
+    """A stand-in for an optional state array that this configuration never reads."""
+    return np.empty(0, dtype=param.dtype)
+
+
+def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray | None,
+               lr: float, momentum: float, dampening: float, nesterov: bool,
+               weight_decay: float, first_step: bool) -> None:
+    """One ``torch.optim.SGD`` step, in place on ``param`` (and ``momentum_buffer``).
+
+    ``momentum_buffer`` may be None only when ``momentum == 0``; on ``first_step`` it is
+    set to the (weight-decayed) gradient, as PyTorch does.
+    """
+    flat_param = _flat_param(param)
+    if momentum != 0:
+        if momentum_buffer is None:
+            raise ValueError("sgd_update with momentum needs a momentum_buffer")
+        buffer = _flat("momentum_buffer", momentum_buffer, param)
+    else:
+        buffer = _unused_state(param)
+    scalar = param.dtype.type
+    kernel = sgd_kernel_parallel if param.size >= PARALLEL_THRESHOLD else sgd_kernel
+    launch(kernel, flat_param, _flat_grad(grad, param), buffer, scalar(lr), scalar(momentum),
+           scalar(1 - dampening), bool(nesterov), scalar(weight_decay), bool(first_step))
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
+                exp_avg_sq: np.ndarray, lr: float, beta1: float, beta2: float, eps: float,
+                weight_decay: float, step: int) -> None:
+    """One ``torch.optim.Adam`` step (``step`` counts from 1), in place on ``param``,
+    ``exp_avg`` and ``exp_avg_sq``.
+
+    The bias corrections are computed once here, in double precision, as PyTorch does.
+    """
+    if step < 1:
+        raise ValueError(f"adam_update: step counts from 1, got {step}")
+    flat_param = _flat_param(param)
+    first = _flat("exp_avg", exp_avg, param)
+    second = _flat("exp_avg_sq", exp_avg_sq, param)
+    step_size = lr / (1 - beta1**step)
+    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+    scalar = param.dtype.type
+    kernel = adam_kernel_parallel if param.size >= PARALLEL_THRESHOLD else adam_kernel
+    launch(kernel, flat_param, _flat_grad(grad, param), first, second, scalar(step_size),
+           scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
+           scalar(weight_decay), scalar(bias_correction2_sqrt))
+
+
+def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,
+                   momentum_buffer: np.ndarray | None, grad_avg: np.ndarray | None,
+                   lr: float, alpha: float, eps: float, weight_decay: float,
+                   momentum: float, centered: bool) -> None:
+    """One ``torch.optim.RMSprop`` step, in place on ``param`` and its state.
+
+    ``momentum_buffer`` is needed when ``momentum > 0``, ``grad_avg`` when ``centered``.
+    """
+    flat_param = _flat_param(param)
+    squares = _flat("square_avg", square_avg, param)
+    if momentum > 0:
+        if momentum_buffer is None:
+            raise ValueError("rmsprop_update with momentum needs a momentum_buffer")
+        buffer = _flat("momentum_buffer", momentum_buffer, param)
+    else:
+        buffer = _unused_state(param)
+    if centered:
+        if grad_avg is None:
+            raise ValueError("rmsprop_update with centered=True needs grad_avg")
+        average = _flat("grad_avg", grad_avg, param)
+    else:
+        average = _unused_state(param)
+    scalar = param.dtype.type
+    kernel = rmsprop_kernel_parallel if param.size >= PARALLEL_THRESHOLD else rmsprop_kernel
+    launch(kernel, flat_param, _flat_grad(grad, param), squares, buffer, average, scalar(lr),
+           scalar(alpha), scalar(1 - alpha), scalar(eps), scalar(weight_decay),
+           scalar(momentum), bool(centered))

@@ -1,0 +1,240 @@
+"""Softmax, log-softmax, the negative log-likelihood loss, and their gradients, row by row.
+
+Every kernel here works on a 2-D array ``(rows, classes)`` and treats each row on its own:
+row ``i`` is sample ``i`` of a batch, its columns the scores of the classes. Rows are
+independent, so large batches split their rows across cores with ``prange``.
+
+Numerical stability: ``exp(1000)`` overflows, yet softmax only depends on differences of
+the scores, ``softmax(x) = softmax(x - c)`` for any ``c``. Subtracting the row's maximum
+``m`` makes every exponent ``<= 0``, so each ``exp`` lies in ``(0, 1]`` and their sum in
+``[1, classes]``: nothing overflows, and ``log`` of the sum never sees 0.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from numbanet.backends.launch import launch
+
+PARALLEL_THRESHOLD = 1 << 15  # elements below which one thread is faster
+
+
+@njit(cache=True, inline="always")
+def row_max_and_exp_sum(row):
+    """``(m, s)`` with ``m = max_j row[j]`` and ``s = sum_j exp(row[j] - m)``."""
+    largest = row[0]
+    for j in range(1, row.size):
+        if row[j] > largest:
+            largest = row[j]
+    total = row.dtype.type(0)
+    for j in range(row.size):
+        total += math.exp(row[j] - largest)
+    return largest, total
+
+
+@njit(cache=True, inline="always")
+def log_softmax_row(row, out):
+    """``out[j] = row[j] - m - log(sum_k exp(row[k] - m))`` = ``log(softmax(row)[j])``."""
+    largest, total = row_max_and_exp_sum(row)
+    log_normaliser = largest + math.log(total)
+    for j in range(row.size):
+        out[j] = row[j] - log_normaliser
+
+
+@njit(cache=True, inline="always")
+def softmax_row(row, out):
+    """``out[j] = exp(row[j] - m) / sum_k exp(row[k] - m)``."""
+    largest, total = row_max_and_exp_sum(row)
+    scale = 1 / total
+    for j in range(row.size):
+        out[j] = math.exp(row[j] - largest) * scale
+
+
+@njit(cache=True, inline="always")
+def log_softmax_backward_row(grad, output, out):
+    """Gradient of log-softmax for one row, from its output ``y = log softmax(x)``.
+
+    ``d y_j / d x_k = [j == k] - softmax_k``, so
+    ``grad_x_k = grad_k - exp(y_k) * sum_j grad_j``.
+    """
+    grad_sum = grad.dtype.type(0)
+    for j in range(grad.size):
+        grad_sum += grad[j]
+    for k in range(grad.size):
+        out[k] = grad[k] - math.exp(output[k]) * grad_sum
+
+
+@njit(cache=True, inline="always")
+def softmax_backward_row(grad, output, out):
+    """Gradient of softmax for one row, from its output ``s = softmax(x)``.
+
+    ``d s_j / d x_k = s_j ([j == k] - s_k)``, so
+    ``grad_x_k = s_k (grad_k - sum_j grad_j s_j)``.
+    """
+    weighted_sum = grad.dtype.type(0)
+    for j in range(grad.size):
+        weighted_sum += grad[j] * output[j]
+    for k in range(grad.size):
+        out[k] = output[k] * (grad[k] - weighted_sum)
+
+
+# One serial and one parallel driver per row operation. The operation is a compile-time
+# constant in each, so the row function is inlined with no per-element cost.
+
+
+@njit(cache=True)
+def log_softmax_rows(x, out):
+    """:func:`log_softmax_row` for every row of ``x``."""
+    for i in range(x.shape[0]):
+        log_softmax_row(x[i], out[i])
+
+
+@njit(cache=True, parallel=True)
+def log_softmax_rows_parallel(x, out):
+    """:func:`log_softmax_rows` with the rows split across cores."""
+    for i in prange(x.shape[0]):
+        log_softmax_row(x[i], out[i])
+
+
+@njit(cache=True)
+def softmax_rows(x, out):
+    """:func:`softmax_row` for every row of ``x``."""
+    for i in range(x.shape[0]):
+        softmax_row(x[i], out[i])
+
+
+@njit(cache=True, parallel=True)
+def softmax_rows_parallel(x, out):
+    """:func:`softmax_rows` with the rows split across cores."""
+    for i in prange(x.shape[0]):
+        softmax_row(x[i], out[i])
+
+
+@njit(cache=True)
+def log_softmax_backward_rows(grad, output, out):
+    """:func:`log_softmax_backward_row` for every row."""
+    for i in range(grad.shape[0]):
+        log_softmax_backward_row(grad[i], output[i], out[i])
+
+
+@njit(cache=True, parallel=True)
+def log_softmax_backward_rows_parallel(grad, output, out):
+    """:func:`log_softmax_backward_rows` with the rows split across cores."""
+    for i in prange(grad.shape[0]):
+        log_softmax_backward_row(grad[i], output[i], out[i])
+
+
+@njit(cache=True)
+def softmax_backward_rows(grad, output, out):
+    """:func:`softmax_backward_row` for every row."""
+    for i in range(grad.shape[0]):
+        softmax_backward_row(grad[i], output[i], out[i])
+
+
+@njit(cache=True, parallel=True)
+def softmax_backward_rows_parallel(grad, output, out):
+    """:func:`softmax_backward_rows` with the rows split across cores."""
+    for i in prange(grad.shape[0]):
+        softmax_backward_row(grad[i], output[i], out[i])
+
+
+@njit(cache=True)
+def first_invalid_target(targets, num_classes):
+    """The position of the first target outside ``[0, num_classes)``, or -1 if none."""
+    for i in range(targets.size):
+        if not 0 <= targets[i] < num_classes:
+            return i
+    return -1
+
+
+@njit(cache=True)
+def nll_loss_rows_kernel(log_probs, targets, out):
+    """``out[i] = -log_probs[i, targets[i]]``: the loss of each sample.
+
+    ``log_probs`` holds log-probabilities, so this is ``-log p(correct class)``: 0 for a
+    certain, correct prediction, growing without bound as that probability goes to 0.
+    """
+    for i in range(targets.size):
+        out[i] = -log_probs[i, targets[i]]
+
+
+@njit(cache=True)
+def nll_loss_backward_kernel(grad_rows, targets, out):
+    """``out[i, targets[i]] = -grad_rows[i]``, every other entry 0 (``out`` arrives zeroed).
+
+    The loss of row ``i`` reads one entry, ``-log_probs[i, t_i]``, so its derivative is
+    -1 there and 0 everywhere else, times the upstream gradient of that row's loss.
+    """
+    for i in range(targets.size):
+        out[i, targets[i]] = -grad_rows[i]
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D (rows, classes) array, got shape {x.shape}")
+    return np.ascontiguousarray(x)
+
+
+def _apply_rows(serial, parallel, *arrays) -> np.ndarray:
+    arrays = [_rows(a) for a in arrays]
+    out = np.empty_like(arrays[0])
+    if out.size:
+        kernel = parallel if out.size >= PARALLEL_THRESHOLD else serial
+        launch(kernel, *arrays, out)
+    return out
+
+
+def _check_targets(targets: np.ndarray, num_classes: int) -> np.ndarray:
+    targets = np.ascontiguousarray(targets, dtype=np.int64).reshape(-1)
+    bad = launch(first_invalid_target, targets, num_classes)
+    if bad >= 0:
+        raise IndexError(f"Target {targets[bad]} is out of bounds: class indices must lie "
+                         f"in [0, {num_classes}) for {num_classes} classes (sample {bad})")
+    return targets
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-softmax of each row: ``x[i, j] - log(sum_k exp(x[i, k]))``, computed stably."""
+    return _apply_rows(log_softmax_rows, log_softmax_rows_parallel, x)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax of each row: ``exp(x[i, j]) / sum_k exp(x[i, k])``, computed stably."""
+    return _apply_rows(softmax_rows, softmax_rows_parallel, x)
+
+
+def log_softmax_backward(grad: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """``grad - exp(output) * rowsum(grad)``, with ``output`` the forward's log-softmax."""
+    return _apply_rows(log_softmax_backward_rows, log_softmax_backward_rows_parallel, grad,
+                       output)
+
+
+def softmax_backward(grad: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """``output * (grad - rowsum(grad * output))``, with ``output`` the forward's softmax."""
+    return _apply_rows(softmax_backward_rows, softmax_backward_rows_parallel, grad, output)
+
+
+def nll_loss_rows(log_probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-sample negative log-likelihood ``-log_probs[i, targets[i]]``, shape (rows,).
+
+    Raises ``IndexError`` when a target is not a class index in ``[0, classes)``.
+    """
+    log_probs = _rows(log_probs)
+    targets = _check_targets(targets, log_probs.shape[1])
+    if targets.size != log_probs.shape[0]:
+        raise ValueError(f"nll_loss: {log_probs.shape[0]} rows of log-probabilities but "
+                         f"{targets.size} targets")
+    out = np.empty(targets.size, dtype=log_probs.dtype)
+    launch(nll_loss_rows_kernel, log_probs, targets, out)
+    return out
+
+
+def nll_loss_backward(grad_rows: np.ndarray, targets: np.ndarray, num_classes: int,
+                      dtype) -> np.ndarray:
+    """d loss / d log_probs: an (rows, classes) array, ``-grad_rows[i]`` at ``[i, t_i]``."""
+    targets = _check_targets(targets, num_classes)
+    grad_rows = np.ascontiguousarray(np.broadcast_to(grad_rows, targets.shape), dtype=dtype)
+    out = np.zeros((targets.size, num_classes), dtype=dtype)
+    launch(nll_loss_backward_kernel, grad_rows, targets, out)
+    return out
