@@ -58,6 +58,7 @@ def _scalar_dtype(tensor_dtype: np.dtype, value) -> np.dtype:
 
 def _broadcast_shape(op: str, first: tuple, second: tuple) -> tuple:
     """PyTorch's broadcasting rule, with an error naming the op, shapes and your line."""
+    first, second = tuple(first), tuple(second)  # the CUDA simulator's shapes aren't tuples
     if first == second:
         return first
     result = []
