@@ -506,3 +506,41 @@ def test_trace_records_module_paths_and_parameter_names():
     assert recorded.module_stack == []
     cross_entropy = next(e for e in recorded.events if e.op == "CrossEntropy")
     assert "softmax" in cross_entropy.formula and cross_entropy.kernels
+
+
+@pytest.mark.cuda
+def test_model_on_cuda_matches_cpu_values_and_gradients():
+    if not nb.cuda.is_available():
+        pytest.skip("needs a GPU or NUMBA_ENABLE_CUDASIM=1")
+    nb.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Dropout2d(0.5), nn.Flatten(), nn.Linear(8, 3)).eval()
+    x, labels = nb.randn(2, 1, 4, 4), nb.tensor([0, 2])
+    weight = nb.tensor([1.0, 2.0, 0.5])
+
+    def loss_of(model, device):
+        scores = model(x.to(device))
+        targets = labels.to(device)
+        return (F.cross_entropy(scores, targets, weight=weight.to(device))
+                + F.nll_loss(F.log_softmax(scores, 1), nb.tensor([-100, 1], device=device)))
+
+    cpu_loss = loss_of(net, "cpu")
+    cpu_loss.backward()
+    cpu_grads = [p.grad.numpy().copy() for p in net.parameters()]
+    first_weight = net[0].weight
+    assert net.cuda() is net and net[0].weight is first_weight
+    assert first_weight.is_cuda and first_weight.grad.is_cuda
+    net.zero_grad()
+    cuda_loss = loss_of(net, "cuda")
+    cuda_loss.backward()
+    assert np.isclose(cuda_loss.item(), cpu_loss.item(), atol=1e-5)
+    for expected, parameter in zip(cpu_grads, net.parameters(), strict=True):
+        assert np.allclose(parameter.grad.cpu().numpy(), expected, atol=1e-5)
+    copy_on_cpu = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                nn.Dropout2d(0.5), nn.Flatten(), nn.Linear(8, 3))
+    copy_on_cpu.load_state_dict(net.state_dict())
+    assert np.allclose(copy_on_cpu[5].bias.detach().numpy(), net[5].bias.detach().cpu().numpy())
+    net.train()
+    nb.manual_seed(1)
+    dropped = net[3](nb.ones(4, 6, 1, 1, device="cuda")).cpu().numpy()
+    assert set(np.unique(dropped)) <= {0.0, 2.0}
