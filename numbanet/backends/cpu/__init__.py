@@ -3,6 +3,8 @@
 Exports exactly the names of :data:`numbanet.backends.contract.KERNEL_CONTRACT`.
 """
 
+from .conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
+from .dropout import dropout_mask
 from .elementwise import (
     abs,
     add,
@@ -39,7 +41,17 @@ from .elementwise import (
 from .indexing import gather, scatter_add
 from .matmul import matmul
 from .memory import arange, astype, contiguous, copy_into, empty, fill, from_host, full, to_host
+from .optimizers import adam_update, rmsprop_update, sgd_update
+from .pool import max_pool2d_backward, max_pool2d_forward
 from .reductions import max, min, sum
+from .softmax import (
+    log_softmax,
+    log_softmax_backward,
+    nll_loss_backward,
+    nll_loss_rows,
+    softmax,
+    softmax_backward,
+)
 from .views import basic_index, broadcast_to, permute, reshape
 
 DEVICE_TYPE = "cpu"
