@@ -67,6 +67,8 @@ def draw(source, view: str = "both", depth: int | None = None,
         raise ValueError(f"depth must be 0 or more (or None for every op), not {depth}")
     if isinstance(source, Trace):
         picture = picture_from_trace(source, view, depth, show_saved)
+        fewer = ("collapse modules with depth=1 (numbanet graph --depth 1), draw one half "
+                 "with view='forward' (--view forward)")
     elif hasattr(source, "grad_fn") and hasattr(source, "_uid"):
         if view == "forward":
             raise ValueError(
@@ -74,14 +76,15 @@ def draw(source, view: str = "both", depth: int | None = None,
                 "(with numbanet.trace.record() as trace: ...) and draw(trace, "
                 "view='forward') to see the forward graph")
         picture = picture_from_tensor(source, params, show_saved)
+        fewer = "leave out saved tensors with show_saved=False, draw a recorded trace " \
+                "with depth=1"
     else:
         raise TypeError(f"draw() takes a numbanet Trace or Tensor, not {type(source).__name__}")
     if len(picture.nodes) > max_nodes:
         raise ValueError(
             f"this graph has {len(picture.nodes)} nodes, more than max_nodes={max_nodes}: "
-            "Graphviz would take very long and the picture would be unreadable. Collapse "
-            "modules with depth=1 (numbanet graph --depth 1), draw one half with "
-            "view='forward' (--view forward), or raise max_nodes.")
+            f"Graphviz would take very long and the picture would be unreadable. To draw "
+            f"fewer: {fewer}, or raise max_nodes.")
     return to_digraph(picture, _highlighted_name(picture, highlight), legend)
 
 

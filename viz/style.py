@@ -59,7 +59,7 @@ EDGE_STYLE = {
     "gradient": {"color": "#c51b7d", "dir": "back"},  # written head-first: see graph.py
     "link": {"color": "#9e9e9e", "style": "dashed", "dir": "none"},
     "saved": {"color": "#e6550d", "style": "dotted", "dir": "back", "arrowtail": "odot"},
-    "update": {"color": "#8c6d31", "style": "dashed"},
+    "update": {"color": "#8c6d31", "style": "dashed", "constraint": "false"},
 }
 
 LEGEND_EDGE_TEXT = {

@@ -1,0 +1,193 @@
+"""The ``numbanet`` command.
+
+::
+
+    numbanet graph LESSON.py -o graph.svg [--view forward|backward|both] [--depth N]
+    numbanet graph --demo -o graph.svg     # the built-in two-spirals lesson
+    numbanet graph trace.json -o graph.svg # a trace saved earlier (Trace.save, the stepper)
+    numbanet doctor                        # what works here, what does not, how to fix it
+    numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
+
+``graph`` runs one training iteration of the lesson under :func:`numbanet.trace.record`
+(see :mod:`numbanet.lesson`) and draws it with :func:`numbanet.viz.draw`. The first run
+compiles Numba kernels, which takes a while; the command says so instead of looking frozen.
+Exit status: 0 done, 1 rendering failed, 2 bad input (no lesson, a broken lesson, a graph
+too large to draw).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _say(message: str) -> None:
+    """A progress line on stderr. In a terminal it first clears the line, which may hold
+    the live "compiling kernels" counter."""
+    clear = "\r\x1b[K" if sys.stderr.isatty() else ""
+    print(f"{clear}numbanet: {message}", file=sys.stderr, flush=True)
+
+
+def _graph_parser(subparsers) -> None:
+    from numbanet.viz import DEFAULT_MAX_NODES, VIEWS
+
+    parser = subparsers.add_parser(
+        "graph", help="draw the computation graph of one training iteration (SVG/PNG/DOT)",
+        description="Record one training iteration of a lesson and draw its forward and "
+                    "backward graph.")
+    parser.add_argument("lesson", nargs="?", type=Path,
+                        help="a lesson file (.py, see numbanet.lesson) or a saved trace "
+                             "(.json)")
+    parser.add_argument("--demo", action="store_true",
+                        help="the built-in lesson (a small MLP on two spirals) instead of "
+                             "a file")
+    parser.add_argument("-o", "--output", type=Path, default=Path("graph.svg"),
+                        help="output file; .svg, .png (needs system Graphviz), .dot or .gv "
+                             "(default: graph.svg)")
+    parser.add_argument("--view", choices=VIEWS, default="both",
+                        help="forward graph, backward graph, or both side by side "
+                             "(default: both)")
+    parser.add_argument("--depth", type=int, default=None, metavar="N",
+                        help="keep N levels of module boxes and draw deeper modules as one "
+                             "node each (0: the whole model as one node)")
+    parser.add_argument("--iteration", type=int, default=0, metavar="I",
+                        help="which iteration's batch to record (default 0)")
+    parser.add_argument("--highlight", type=int, default=None, metavar="NODE_ID",
+                        help="draw trace node NODE_ID with a thick red border")
+    parser.add_argument("--no-saved", action="store_true",
+                        help="leave out the tensors saved for backward")
+    parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
+                        help=f"refuse graphs with more nodes (default {DEFAULT_MAX_NODES})")
+    parser.add_argument("--renderer", choices=("auto", "dot", "wasm"), default=None,
+                        help="system Graphviz (dot) or Graphviz compiled to WebAssembly "
+                             "(wasm); default: dot when installed")
+    parser.add_argument("--save-trace", type=Path, default=None, metavar="FILE.json",
+                        help="also save the recorded trace as JSON")
+    parser.set_defaults(handler=run_graph)
+
+
+def _record_lesson(path: Path | None, iteration: int):
+    """Load the lesson and record one iteration, telling the user while Numba compiles."""
+    from numbanet import compile_progress
+    from numbanet.lesson import load_lesson, record_iteration
+
+    compile_progress.ensure_writable_cache()
+    compiled: list[str] = []
+    live = sys.stderr.isatty()  # a terminal: one line, rewritten per kernel
+
+    def on_compile(stage: str, name: str) -> None:
+        if stage != "start":
+            return
+        compiled.append(name)
+        if live:
+            print(f"\rnumbanet: compiling kernels (first run only)... {len(compiled)}: "
+                  f"{name[:40]:<40}", end="", file=sys.stderr, flush=True)
+        elif len(compiled) == 1:
+            _say("compiling kernels (first run only; cached afterwards)...")
+
+    start = time.perf_counter()
+    with compile_progress.report_compilation(on_compile):
+        _say(f"loading lesson {path.name if path else 'two spirals (built in)'}")
+        lesson = load_lesson(path)
+        _say(f"recording iteration {iteration}: forward, loss, backward, optimizer step")
+        trace = record_iteration(lesson, iteration)
+    if compiled:
+        _say(f"compiled {len(compiled)} kernels in {time.perf_counter() - start:.1f} s "
+             "(cached for next time)")
+    _say(f"recorded {len(trace.events)} events; loss {trace.metadata.get('loss', 0.0):.4g}")
+    return trace
+
+
+def run_graph(arguments: argparse.Namespace) -> int:
+    """``numbanet graph``: record (or load) a trace, draw it, write the file."""
+    from numbanet.lesson import LessonError
+    from numbanet.trace import Trace
+    from numbanet.viz import RenderingError, describe_renderer, draw, save
+
+    if (arguments.lesson is None) == (not arguments.demo):
+        print("numbanet graph: error: name a lesson file (or a trace .json), or pass --demo "
+              "for the built-in lesson", file=sys.stderr)
+        return 2
+    try:
+        if arguments.lesson is not None and arguments.lesson.suffix.lower() == ".json":
+            trace = Trace.load(arguments.lesson)
+            _say(f"loaded {len(trace.events)} events from {arguments.lesson}")
+        else:
+            trace = _record_lesson(None if arguments.demo else arguments.lesson,
+                                   arguments.iteration)
+        if arguments.save_trace:
+            trace.save(arguments.save_trace)
+            _say(f"saved the trace to {arguments.save_trace}")
+        graph = draw(trace, view=arguments.view, depth=arguments.depth,
+                     highlight=arguments.highlight, max_nodes=arguments.max_nodes,
+                     show_saved=not arguments.no_saved)
+    except (LessonError, ValueError, OSError) as error:
+        print(f"numbanet graph: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        if arguments.output.suffix.lower() in (".svg", ".png"):
+            _say(f"rendering {graph.node_count} nodes with {describe_renderer(arguments.renderer)}")
+        save(graph, arguments.output, renderer=arguments.renderer)
+    except (RenderingError, ValueError) as error:
+        print(f"numbanet graph: error: {error}", file=sys.stderr)
+        return 1
+    _say(f"wrote {arguments.output}")
+    return 0
+
+
+def _doctor_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="check Python, Numba, CUDA, the kernel cache and Graphviz",
+        description="Check every part numbanet needs and say how to fix what is broken.")
+    parser.set_defaults(handler=lambda arguments: _run_doctor())
+
+
+def _run_doctor() -> int:
+    from numbanet.doctor import main as doctor_main
+
+    return doctor_main()
+
+
+# ---- numbanet step: owned by the stepper (numbanet.tui) ------------------------------------
+def _step_parser(subparsers) -> None:
+    """List ``step`` in ``numbanet --help``; :func:`main` hands its arguments over before
+    argparse sees them (the stepper parses its own options: ``numbanet step --help``)."""
+    subparsers.add_parser("step", add_help=False,
+                          help="step through one training iteration in the terminal "
+                               "(numbanet step --help)")
+
+
+def run_step(argv: list[str]) -> int:
+    """``numbanet step ARGS``: ``numbanet.tui.main(ARGS)``, imported only when used, so
+    ``numbanet graph`` and ``numbanet doctor`` work without Textual."""
+    from numbanet import tui
+
+    return tui.main(argv) or 0
+# ---- end of numbanet step -------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numbanet",
+        description="numbanet: PyTorch's API on Numba kernels you can read, and tools to "
+                    "watch a training iteration.")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _graph_parser(subparsers)
+    _step_parser(subparsers)
+    _doctor_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``numbanet`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["step"]:
+        return run_step(argv[1:])
+    arguments = build_parser().parse_args(argv)
+    return arguments.handler(arguments) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
