@@ -339,8 +339,9 @@ class Module:
         """Training mode (dropout active) for this module and all its children."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        self.training = mode
+        for child in self.children():
+            child.train(mode)  # through the method, so a child's own override runs
         return self
 
     def eval(self) -> Module:
@@ -440,7 +441,9 @@ class Module:
         ``copy.deepcopy`` to keep a snapshot)."""
         if destination is None:
             destination = OrderedDict()
-        for module_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
+        # A module shared by two parents is saved under both names, as in PyTorch.
+        for module_prefix, module in self.named_modules(prefix=prefix.rstrip("."),
+                                                        remove_duplicate=False):
             dotted = module_prefix + "." if module_prefix else ""
             for name, parameter in module._parameters.items():
                 if parameter is not None:
