@@ -82,4 +82,6 @@ from numbanet.tensor import (
     zeros_like,
 )
 
+from numbanet import nn, optim  # noqa: E402 - after the names they import
+
 __version__ = "0.1.0"

@@ -108,11 +108,37 @@ class Node:
         self._saved = ()
         self.released = True
 
+    @property
+    def next_functions(self) -> tuple:
+        """PyTorch's view of the graph edges: ``((node or AccumulateGrad, index), ...)``."""
+        edges = []
+        for edge in self.next_edges:
+            if edge is None:
+                edges.append((None, 0))
+            elif edge[0] == "node":
+                edges.append((edge[1], edge[2]))
+            else:
+                edges.append((AccumulateGrad(edge[1]), 0))
+        return tuple(edges)
+
+    def name(self) -> str:
+        return self.backward_name()
+
     def backward_name(self) -> str:
         return f"{self.function.op_name()}Backward"
 
     def __repr__(self) -> str:
         return f"<{self.backward_name()} node {self.node_id}>"
+
+
+class AccumulateGrad:
+    """The end of a path in the graph: a leaf whose ``.grad`` receives the gradient."""
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
 
 
 class Function:
