@@ -17,6 +17,9 @@ back *up* the backward graph (pink arrows), so each backward op sits level with 
 op it differentiates, joined by a dashed grey line. Colours are explained by the legend
 drawn with every graph (see :mod:`numbanet.viz.style`).
 
+Every node and edge carries its kind as an SVG ``class`` (``node gradient``,
+``edge link``), so a page can restyle them with CSS.
+
 Gradient edges are written to DOT reversed, ``receiver -> sender [dir=back]``: the arrow
 still points the way the gradient goes, but Graphviz ranks the receiver *above* the sender,
 which is what mirrors the backward graph next to the forward one. ``rank=same`` then puts
@@ -112,19 +115,20 @@ def to_digraph(picture: Picture, highlight: str | None = None,
     for node in picture.nodes.values():
         target = clusters[node.cluster] if node.cluster else graph
         attributes = style.node_attributes(node.kind, highlighted=node.name == highlight)
+        attributes.update({"id": node.name, "class": node.kind})  # for CSS and tests
         if node.tooltip:
             attributes["tooltip"] = node.tooltip
-        target.node(node.name, node.label, id=node.name, **attributes)
+        target.node(node.name, node.label, _attributes=attributes)
     # Attach the deepest clusters first, so each is complete when its parent takes it.
     for path in sorted(cluster_paths, key=len, reverse=True):
         parent = clusters[path[:-1]] if len(path) > 1 else graph
         parent.subgraph(clusters[path])
     for edge in picture.edges:
-        attributes = dict(style.EDGE_STYLE[edge.kind])
+        attributes = {**style.EDGE_STYLE[edge.kind], "class": edge.kind}
         if edge.kind in ("gradient", "saved"):  # reversed on purpose: see the docstring
-            graph.edge(edge.head, edge.tail, **attributes)
+            graph.edge(edge.head, edge.tail, _attributes=attributes)
         else:
-            graph.edge(edge.tail, edge.head, **attributes)
+            graph.edge(edge.tail, edge.head, _attributes=attributes)
     for forward_name, backward_name in picture.same_rank:
         graph.body.append(f"\t{{rank=same; {forward_name}; {backward_name}}}\n")
     if legend:
