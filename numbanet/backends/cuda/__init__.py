@@ -1,0 +1,152 @@
+"""The CUDA backend: every name of the kernel contract as numba.cuda kernels.
+
+Arrays are numba ``DeviceNDArray``s (``FakeCUDAArray``s under the CUDA simulator, enabled by
+``NUMBA_ENABLE_CUDASIM=1`` before numba is imported). Each function below launches its
+kernels through :func:`numbanet.backends.launch.launch`, so a recording trace sees every
+kernel with its grid and block.
+
+Where to read what:
+
+- ``layout.py``       strides, views over shared memory, launch sizes
+- ``strided.py``      how one elementwise device function becomes kernels for any layout
+- ``memory.py``       allocate, fill, arange, copy, convert, host <-> device
+- ``views.py``        reshape, permute, broadcast_to, basic_index (no copies)
+- ``elementwise.py``  arithmetic, comparisons, activations and their backward rules
+- ``reductions.py``   sum / max / min with shared-memory tree reductions
+- ``matmul.py``       tiled, register-blocked matrix multiplication
+- ``indexing.py``     gather and atomic scatter-add
+- ``softmax.py``      (log-)softmax and their gradients, a block per row
+- ``loss.py``         negative log-likelihood rows and gradient
+- ``conv.py``         im2col / col2im convolution and its gradients
+- ``pool.py``         max pooling with argmax, and its backward pass
+- ``dropout.py``      masks from per-thread xoroshiro128+ generators
+- ``optimizers.py``   fused SGD, Adam and RMSprop updates
+"""
+
+from numbanet.backends.cuda.conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
+from numbanet.backends.cuda.dropout import dropout_mask
+from numbanet.backends.cuda.elementwise import (
+    abs,
+    add,
+    clamp,
+    clamp_backward,
+    div,
+    eq,
+    exp,
+    ge,
+    gt,
+    le,
+    log,
+    logical_and,
+    logical_not,
+    logical_or,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    sign,
+    sqrt,
+    sub,
+    tanh,
+    tanh_backward,
+    where,
+)
+from numbanet.backends.cuda.indexing import gather, scatter_add
+from numbanet.backends.cuda.loss import nll_loss_backward, nll_loss_rows
+from numbanet.backends.cuda.matmul import matmul
+from numbanet.backends.cuda.memory import (
+    arange,
+    astype,
+    contiguous,
+    copy_into,
+    empty,
+    fill,
+    from_host,
+    full,
+    to_host,
+)
+from numbanet.backends.cuda.optimizers import adam_update, rmsprop_update, sgd_update
+from numbanet.backends.cuda.pool import max_pool2d_backward, max_pool2d_forward
+from numbanet.backends.cuda.reductions import max, min, sum
+from numbanet.backends.cuda.softmax import (
+    log_softmax,
+    log_softmax_backward,
+    softmax,
+    softmax_backward,
+)
+from numbanet.backends.cuda.views import basic_index, broadcast_to, permute, reshape
+
+__all__ = [  # the contract's names, in its order (tests/test_backend_contract.py checks)
+    "empty",
+    "full",
+    "arange",
+    "from_host",
+    "to_host",
+    "astype",
+    "contiguous",
+    "copy_into",
+    "fill",
+    "reshape",
+    "permute",
+    "broadcast_to",
+    "basic_index",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "maximum",
+    "minimum",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "sign",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "logical_not",
+    "clamp",
+    "where",
+    "relu_backward",
+    "sigmoid_backward",
+    "tanh_backward",
+    "clamp_backward",
+    "sum",
+    "max",
+    "min",
+    "matmul",
+    "gather",
+    "scatter_add",
+    "log_softmax",
+    "softmax",
+    "log_softmax_backward",
+    "softmax_backward",
+    "nll_loss_rows",
+    "nll_loss_backward",
+    "conv2d_forward",
+    "conv2d_input_grad",
+    "conv2d_weight_grad",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "dropout_mask",
+    "sgd_update",
+    "adam_update",
+    "rmsprop_update",
+]
