@@ -9,8 +9,9 @@ stray pause of the machine does not move it.
 - the tutorial CNN (conv 1->32, conv 32->64, max-pool, dropout, fc 9216->128->10,
   log_softmax + CrossEntropyLoss), batch 64, SGD with momentum 0.5
 
-PyTorch runs in the same process right after numbanet, on the same inputs, when it is
-installed (``pip install torch``); without it the table has numbanet's times only. Both use
+PyTorch runs in the same process on the same inputs, when it is installed (``pip install
+torch``), its steps taking turns with numbanet's; without it the table has numbanet's times
+only. Both use
 the same number of threads: Numba's thread count (all cores unless ``NUMBA_NUM_THREADS``
 says otherwise) is passed to ``torch.set_num_threads``.
 
@@ -86,18 +87,23 @@ def training_step(library, model_name: str, images: np.ndarray, labels: np.ndarr
     return step
 
 
-def median_step_seconds(step: Callable, warmup: int, steps: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
+def median_step_seconds(steps_by_library: list[Callable], warmup: int,
+                        steps: int) -> list[float]:
+    """Median seconds per step of each closure, timed in turns (A, B, A, B, ...) so that a
+    busy spell of the machine slows both libraries alike."""
+    for step in steps_by_library:
+        for _ in range(warmup):
+            step()
+    times = [[] for _ in steps_by_library]
     for _ in range(steps):
-        started = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for step, samples in zip(steps_by_library, times, strict=True):
+            started = time.perf_counter()
+            step()
+            samples.append(time.perf_counter() - started)
+    return [statistics.median(samples) for samples in times]
 
 
-def batch(model_name: str) -> tuple[np.ndarray, np.ndarray]:
+def batch() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     images = rng.standard_normal((BATCH_SIZE, 1, 28, 28)).astype(np.float32)
     labels = rng.integers(0, 10, BATCH_SIZE).astype(np.int64)
@@ -107,7 +113,7 @@ def batch(model_name: str) -> tuple[np.ndarray, np.ndarray]:
 def profile(model_name: str, steps: int, top: int) -> None:
     import numbanet
 
-    step = training_step(numbanet, model_name, *batch(model_name))
+    step = training_step(numbanet, model_name, *batch())
     for _ in range(3):
         step()
     profiler = cProfile.Profile()
@@ -149,14 +155,11 @@ def main() -> None:
 
     rows = []
     for model_name in args.models:
-        images, labels = batch(model_name)
-        ours = median_step_seconds(training_step(numbanet, model_name, images, labels),
-                                   args.warmup, args.steps)
-        theirs = None
-        if torch is not None:
-            theirs = median_step_seconds(training_step(torch, model_name, images, labels),
-                                         args.warmup, args.steps)
-        rows.append((model_name, ours, theirs))
+        images, labels = batch()
+        libraries = [numbanet] if torch is None else [numbanet, torch]
+        steps = [training_step(library, model_name, images, labels) for library in libraries]
+        medians = median_step_seconds(steps, args.warmup, args.steps)
+        rows.append((model_name, medians[0], medians[1] if torch is not None else None))
 
     torch_note = (f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
                   if torch is not None else "PyTorch not installed")

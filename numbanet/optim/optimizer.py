@@ -217,8 +217,9 @@ class Optimizer:
         if step is None:
             step = Tensor._from_data(np.zeros((), dtype=np.float32))
             state["step"] = step
-        step._data += 1
-        return int(step._data)
+        count = step._data.item() + 1  # plain Python arithmetic: a ufunc on a 0-d array
+        step._data[()] = count  # costs ten times more, once per parameter per step
+        return int(count)
 
     # ---- saving and resuming -------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
