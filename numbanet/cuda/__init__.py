@@ -29,7 +29,7 @@ def current_device() -> int:
     _require_available()
     from numba import cuda
 
-    return cuda.get_current_device().id
+    return getattr(cuda.get_current_device(), "id", 0)  # the simulator's device has no id
 
 
 def get_device_name(device: int | None = None) -> str:
