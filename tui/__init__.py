@@ -14,6 +14,7 @@ in ``stepper.py`` and the headless printer in ``headless.py``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         except LessonError as error:
             print(f"numbanet step: {error}", file=sys.stderr)
             return 1
+        except BrokenPipeError:  # piped into `head`, which has seen enough: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     from .app import StepperApp
 
     StepperApp(source, iterations=arguments.iterations).run()

@@ -70,9 +70,10 @@ class StepperApp(App):
         _navigation("2", "phase('loss')", "Loss", "jump to the first node of the loss"),
         _navigation("3", "phase('backward')", "Backward", "jump to the first backward node"),
         _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
-        _navigation("i", "step_into", "Into", "step into the next submodule call"),
+        _navigation("i", "step_into", "Into", "step into the next submodule call",
+                    show=False),
         _navigation("o", "step_out", "Out", "step out: to the first node after this "
-                    "module's call returns"),
+                    "module's call returns", show=False),
         _navigation("b", "set_breakpoint", "Break", "set a breakpoint: op name, "
                     "'module NAME' or 'nan'"),
         _navigation("c", "continue", "Continue", "run to the next breakpoint"),
@@ -124,7 +125,7 @@ class StepperApp(App):
                 yield ChainRulePane(id="chain-rule")
                 yield KernelPane(show_timings=self.show_timings, id="kernel")
         yield HistorySparklines(id="history")
-        yield Footer()
+        yield Footer(compact=True)
 
     PANEL_TITLES = {"#timeline": "Timeline", "#modules": "Modules", "#detail": "Node",
                     "#chain-rule": "Chain rule", "#kernel": "Kernel (k hides)"}

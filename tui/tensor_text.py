@@ -21,7 +21,7 @@ def format_number(value: float) -> str:
     """Four significant digits: ``0.01234``, ``-1.5``, ``1.2e+04``, ``nan``."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return f"{value:.4g}"
+    return f"{value + 0.0:.4g}"  # + 0.0 turns -0.0 into 0.0
 
 
 def shape_text(record: TensorRecord | None) -> str:

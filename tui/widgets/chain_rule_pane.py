@@ -26,6 +26,7 @@ from functools import cache
 import numpy as np
 from rich.console import Group
 from rich.text import Text
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from numbanet.trace import SAMPLE_SIZE, Event, TensorRecord, Trace
@@ -120,12 +121,21 @@ def input_name(forward: Event | None, position: int) -> str:
 
 
 def backward_lines(event: Event, forward: Event | None) -> list[Text]:
-    """The chain rule at a backward node: one equation per input that receives a gradient."""
+    """The chain rule at a backward node: one equation per input that receives a gradient.
+
+    Laid out as::
+
+        ∂L/∂output   [16, 2]                                  (what arrived)
+            mean 0 std 0.031 min -0.033 max 0.033
+        ∂L/∂input 0  [16, 2]  = ∂L/∂output × ∂output/∂input 0  (what is passed down)
+            mean 0 std 0.031 min -0.033 max 0.033
+            at [0, 0]: 0.0293 × 1 = 0.0293                    (elementwise ops only)
+    """
     upstream = next((record for record in event.inputs if record is not None), None)
     lines = [Text.assemble(("Chain rule", "bold"), "  ∂L/∂input = ∂L/∂output × ∂output/∂input")]
     formula = event.formula or (forward.formula if forward else "")
     if formula:
-        lines.append(Text(f"  forward: {forward_rule(formula)}", style="italic"))
+        lines.append(Text(f"  forward:          {forward_rule(formula)}", style="italic"))
         if gradient_rule(formula):
             lines.append(Text(f"  local derivative: {gradient_rule(formula)}", style="italic"))
     if upstream is None:
@@ -133,17 +143,19 @@ def backward_lines(event: Event, forward: Event | None) -> list[Text]:
     seed = not upstream.shape and flat_values(upstream) == [1.0]
     forward_op = forward.op if forward is not None else event.op.removesuffix("Backward")
     elementwise = forward_op in elementwise_op_names()
-    lines.append(Text.assemble(
-        "  upstream ∂L/∂output ", (shape_text(upstream), "bold"), " = ", summary_text(upstream),
-        ("   (the seed: ∂L/∂L = 1)" if seed else "", "dim")))
-    for position, passed_down in enumerate(event.outputs):
-        if passed_down is None:
-            continue
-        name = input_name(forward, position)
-        lines.append(Text.assemble(
-            "  ", (f"∂L/∂{name} ", "bold"), (shape_text(passed_down), "bold"), " = ",
-            f"∂L/∂output {shape_text(upstream)} × ∂output/∂{name}", " = ",
-            summary_text(passed_down)))
+    names = {position: f"∂L/∂{input_name(forward, position)}"
+             for position, record in enumerate(event.outputs) if record is not None}
+    width = max([len("∂L/∂output"), *(len(name) for name in names.values())]) + 2
+    lines += [Text.assemble(("  " + "∂L/∂output".ljust(width), "bold"), shape_text(upstream),
+                            ("   the seed: ∂L/∂L = 1" if seed else "   arrived from above",
+                             "dim")),
+              Text(f"      {summary_text(upstream)}")]
+    for position, name in names.items():
+        passed_down = event.outputs[position]
+        lines += [Text.assemble(("  " + name.ljust(width), "bold"),
+                                f"{shape_text(passed_down)}  = ∂L/∂output × "
+                                f"∂output/∂{name.removeprefix('∂L/∂')}"),
+                  Text(f"      {summary_text(passed_down)}")]
         example = element_example(upstream, passed_down) if elementwise else ""
         for note in (example, broadcast_note(upstream, passed_down)):
             if note:
@@ -176,8 +188,11 @@ def accumulate_lines(event: Event, trace: Trace) -> list[Text]:
     return lines
 
 
-class ChainRulePane(Static):
+class ChainRulePane(VerticalScroll):
     """Backpropagation at the current node, with shapes and numbers."""
+
+    def compose(self):
+        yield Static(id="chain-rule-body")
 
     def show(self, event: Event, trace: Trace, forward: Event | None,
              backward: Event | None) -> None:
@@ -199,4 +214,5 @@ class ChainRulePane(Static):
             lines = [Text.assemble(("Chain rule", "bold"),
                                    "  no gradient flows through this node "
                                    "(none of its inputs requires grad)")]
-        self.update(Group(*lines))
+        self.query_one("#chain-rule-body", Static).update(Group(*lines))
+        self.scroll_home(animate=False)

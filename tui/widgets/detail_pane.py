@@ -14,7 +14,12 @@ Small tensors are shown in full; large ones as statistics and a histogram of uni
 
 from __future__ import annotations
 
+import inspect
+import math
+
 from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -28,7 +33,6 @@ from ..tensor_text import (
     histogram_bars,
     histogram_range,
     statistics_text,
-    summary_text,
     values_text,
 )
 from ..theme import phase_style
@@ -139,13 +143,19 @@ def origin_text_of_node(node_id: int, trace: Trace) -> str:
 
 
 def optimizer_sections(event: Event) -> list:
-    """Per parameter: before, gradient, update and after (after = before + update)."""
+    """Per parameter, a table of before, gradient, update and after (after = before + update)."""
     parts: list = [section("Parameters updated (after = before + update)")]
     for update in event.updates:
-        parts.append(Text(f"  {update.name}", style="bold"))
+        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+        table.add_column(update.name, style="bold", min_width=10)
+        for statistic in ("mean", "std", "min", "max"):
+            table.add_column(statistic, justify="right")
         for label, record in (("before", update.before), ("gradient", update.gradient),
                               ("update", update.update), ("after", update.after)):
-            parts.append(Text(f"    {label:<9}{summary_text(record)}"))
+            if record is not None:
+                table.add_row(label, *(format_number(record.stats.get(statistic, math.nan))
+                                       for statistic in ("mean", "std", "min", "max")))
+        parts += [Text(""), Padding(table, (0, 0, 0, 2))]
         example = update_example(update.before, update.update, update.after)
         if example:
             parts.append(Text(f"    {example}", style="italic"))
@@ -153,12 +163,12 @@ def optimizer_sections(event: Event) -> list:
 
 
 def update_example(before: TensorRecord, update: TensorRecord, after: TensorRecord) -> str:
-    """``at [0]: 0.5 + -0.02 = 0.48`` — one element of the update, with real numbers."""
-    if not (before.shape == update.shape == after.shape) or before.values is None:
+    """``first element: 0.5 + (-0.02) = 0.48`` with six digits, so a small step shows."""
+    values = [flat_values(record) for record in (before, update, after)]
+    if not (before.shape == update.shape == after.shape) or not all(values):
         return ""
-    first = [flat_values(record)[0] for record in (before, update, after)]
-    return (f"first element: {format_number(first[0])} + ({format_number(first[1])}) "
-            f"= {format_number(first[2])}")
+    first = [record_values[0] for record_values in values]  # flat element 0 is always kept
+    return f"first element: {first[0]:.6g} + ({first[1]:.6g}) = {first[2]:.6g}"
 
 
 class DetailPane(VerticalScroll):
@@ -182,7 +192,8 @@ class DetailPane(VerticalScroll):
                                         in event.attributes.items()), style="dim"))
         if event.formula:
             parts += [section("Formula (from the op's docstring)"),
-                      Text("  " + event.formula.replace("\n", "\n  "), style="italic")]
+                      Text("  " + inspect.cleandoc(event.formula).replace("\n", "\n  "),
+                           style="italic")]
         if event.phase == "optimizer":
             parts += optimizer_sections(event)
         elif event.op == "AccumulateGrad":

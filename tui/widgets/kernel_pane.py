@@ -66,7 +66,10 @@ def launch_text(launches: list[KernelRecord], show_timings: bool) -> Text:
 
 
 class KernelPane(VerticalScroll):
-    """The kernels of the current node with their sources; toggled by the ``k`` key."""
+    """The kernels of the current node with their sources; toggled by the ``k`` key.
+
+    Long source lines wrap (under their line number), so nothing is cut off.
+    """
 
     def __init__(self, show_timings: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -96,6 +99,6 @@ class KernelPane(VerticalScroll):
                 parts.append(Text(f"  {display_path(launches[0].source_file)}:{first_line}",
                                   style="dim"))
                 parts.append(Syntax(code, "python", line_numbers=True, start_line=first_line,
-                                    theme="monokai", word_wrap=False))
+                                    theme="monokai", word_wrap=True))
         self.query_one("#kernel-body", Static).update(Group(*parts))
         self.scroll_home(animate=False)

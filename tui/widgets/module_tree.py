@@ -39,10 +39,19 @@ class ModuleTree(Tree[int]):
         self.root.set_label(title)
         self._leaves.clear()
         modules: dict[str, TreeNode[int]] = {"": self.root}
+        forward_ops: dict[str, list[str]] = {}
         for index, event in enumerate(trace.events):
             parent = self._module_node(modules, event.module_path)
             label = Text.assemble((f"{index:>3} ", "dim"), (event.op, phase_style(event.phase)))
             self._leaves[index] = parent.add_leaf(label, data=index)
+            if event.phase in ("forward", "loss") and event.module_path:
+                ops = forward_ops.setdefault(event.module_path, [])
+                if event.op not in ops:
+                    ops.append(event.op)
+        for path, ops in forward_ops.items():  # "0  Permute Matmul Add": a Linear layer
+            name = path.rpartition(".")[2]
+            modules[path].set_label(Text.assemble((name, "bold"), ("  " + " ".join(ops[:4]),
+                                                                   "dim")))
         self.root.expand()
 
     def _module_node(self, modules: dict[str, TreeNode[int]], path: str) -> TreeNode[int]:

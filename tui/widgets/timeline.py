@@ -19,8 +19,14 @@ from ..tensor_text import output_shape_text
 from ..theme import phase_style
 
 
+def short_module_path(path: str) -> str:
+    """``Net.fc1`` -> ``fc1``: every layer of one model shares the root, so the table drops
+    it (the module tree shows whole paths); a lone root such as ``CrossEntropyLoss`` stays."""
+    return path.partition(".")[2] or path or "-"
+
+
 class Timeline(DataTable):
-    """A table of the nodes of one recorded iteration: #, phase, op, module, output."""
+    """A table of the nodes of one recorded iteration: #, phase, op, output shape, module."""
 
     @dataclass
     class NodeChosen(Message):
@@ -33,7 +39,7 @@ class Timeline(DataTable):
         self._shown_index: int | None = None
 
     def on_mount(self) -> None:
-        self.add_columns("#", "phase", "op", "module", "output")
+        self.add_columns("#", "phase", "op", "output", "module")
 
     def show_trace(self, trace: Trace) -> None:
         """Fill the table with ``trace``'s events."""
@@ -44,8 +50,8 @@ class Timeline(DataTable):
                 Text(str(index), justify="right"),
                 Text(event.phase, style=phase_style(event.phase)),
                 event.op,
-                event.module_path or "-",
                 output_shape_text(event),
+                short_module_path(event.module_path),
             )
 
     def show_position(self, index: int) -> None:
