@@ -12,10 +12,13 @@ stray pause of the machine does not move it.
 PyTorch runs in the same process on the same inputs, when it is installed (``pip install
 torch``), its steps taking turns with numbanet's; without it the table has numbanet's times
 only. Both use
-the same number of threads: Numba's thread count (all cores unless ``NUMBA_NUM_THREADS``
-says otherwise) is passed to ``torch.set_num_threads``.
+the same number of threads: Numba's thread count (all cores unless ``NUMBA_NUM_THREADS`` or
+``--threads`` says otherwise) is passed to ``torch.set_num_threads``. On a machine busy with
+other work, parallel kernels of both libraries wait for descheduled threads; ``--threads 1``
+gives steadier figures there.
 
     python benchmarks/bench_training.py                   # both models, both libraries
+    python benchmarks/bench_training.py --threads 1       # one core each
     python benchmarks/bench_training.py --profile mlp     # where numbanet's step spends time
 """
 
@@ -111,21 +114,48 @@ def batch() -> tuple[np.ndarray, np.ndarray]:
 
 
 def profile(model_name: str, steps: int, top: int) -> None:
+    """Where numbanet's step spends its time: kernels (timed at each launch) against
+    everything else (Python: Tensor methods, Function.apply, the backward engine, argument
+    checks), then cProfile's view of the Python side."""
     import numbanet
+    from numbanet.backends import launch
 
     step = training_step(numbanet, model_name, *batch())
     for _ in range(3):
         step()
+    step_seconds = median_step_seconds([step], 0, steps)[0]
+
+    kernel_seconds: dict[str, list[float]] = {}
+
+    def on_kernel(kernel, grid, block, compilation, seconds) -> None:
+        python_function = getattr(kernel, "py_func", kernel)
+        name = f"{python_function.__module__.rsplit('.', 1)[-1]}.{python_function.__name__}"
+        kernel_seconds.setdefault(name, []).append(seconds)
+
+    launch.set_listener(on_kernel)
+    try:
+        for _ in range(steps):
+            step()
+    finally:
+        launch.set_listener(None)
+    in_kernels = sum(sum(times) for times in kernel_seconds.values()) / steps
+    launches = sum(len(times) for times in kernel_seconds.values()) / steps
+    print(f"numbanet {model_name} step: {step_seconds * 1e3:.2f} ms (median of {steps}); "
+          f"{launches:.0f} kernel launches taking {in_kernels * 1e3:.2f} ms "
+          f"({100 * in_kernels / step_seconds:.0f}%), the rest Python and numpy glue")
+    print(f"{'kernel':<44} {'calls':>6} {'ms/step':>8}")
+    by_time = sorted(kernel_seconds.items(), key=lambda item: -sum(item[1]))
+    for name, times in by_time[:top]:
+        print(f"{name:<44} {len(times) / steps:6.0f} {sum(times) / steps * 1e3:8.3f}")
+
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(steps):
         step()
     profiler.disable()
-    stats = pstats.Stats(profiler).strip_dirs()
-    print(f"numbanet {model_name} step, {steps} steps, by own time:")
-    stats.sort_stats("tottime").print_stats(top)
-    print("by cumulative time:")
-    stats.sort_stats("cumulative").print_stats(top)
+    print(f"\ncProfile of {steps} steps (its own overhead inflates the Python side), by own "
+          "time:")
+    pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(top)
 
 
 def main() -> None:
@@ -136,16 +166,20 @@ def main() -> None:
     parser.add_argument("--profile", choices=["mlp", "cnn"],
                         help="cProfile numbanet's step of this model instead")
     parser.add_argument("--top", type=int, default=30, help="rows of the profile")
+    parser.add_argument("--threads", type=int,
+                        help="threads for both libraries (default: Numba's, all cores)")
     args = parser.parse_args()
-    if args.profile:
-        profile(args.profile, args.steps, args.top)
-        return
 
     import numba
 
     import numbanet
 
+    if args.threads:
+        numba.set_num_threads(args.threads)
     threads = numba.get_num_threads()
+    if args.profile:
+        profile(args.profile, args.steps, args.top)
+        return
     try:
         import torch
 
