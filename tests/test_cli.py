@@ -62,6 +62,7 @@ def test_graph_of_a_lesson_file_then_of_its_saved_trace(lesson_file, tmp_path):
     source = dot_file.read_text()
     assert "cluster_Sequential" in source
     assert len(re.findall(r"class=module", source)) == 3  # Linear, Tanh, Linear
+    assert "Sequential.0: Linear" in source and "Sequential.1: Tanh" in source
     assert "Backward" not in source  # the forward view only
 
     trace = Trace.load(trace_file)

@@ -13,6 +13,7 @@ node), ``style.py`` (colours and legend), ``render.py`` (DOT -> SVG/PNG) and
 ``netgraph.py`` (notebook display).
 """
 
+from .from_trace import MODULE_TYPES, module_types
 from .graph import DEFAULT_MAX_NODES, VIEWS, draw, to_digraph
 from .netgraph import NetGraph
 from .render import (
@@ -26,7 +27,7 @@ from .render import (
 )
 
 __all__ = [
-    "DEFAULT_MAX_NODES", "VIEWS", "NetGraph", "RENDERER_VARIABLE", "RenderingError",
-    "choose_renderer", "describe_renderer", "draw", "render_png", "render_svg", "save",
-    "to_digraph",
+    "DEFAULT_MAX_NODES", "MODULE_TYPES", "VIEWS", "NetGraph", "RENDERER_VARIABLE", "RenderingError",
+    "choose_renderer", "describe_renderer", "draw", "module_types", "render_png",
+    "render_svg", "save", "to_digraph",
 ]

@@ -23,6 +23,10 @@ as its blocks. In the backward view a backward op sits in the cluster of its for
 in both views the clusters frame the forward graph only and each backward op is drawn in
 line with its forward op, to its right — two module boxes per layer would be clutter.
 
+Clusters are named by module path; when ``trace.metadata["module_types"]`` maps paths to
+class names (see :func:`module_types`; ``numbanet graph`` records it) they read
+``Sequential.0: Linear``.
+
 The forward graph is the ops recorded before the first backward event: ops that backward
 rules or the optimizer run internally are how those nodes work, not part of the model.
 """
@@ -37,6 +41,25 @@ from . import labels
 from .picture import DrawnEdge, DrawnNode, Picture
 
 FORWARD_PHASES = ("forward", "loss")
+MODULE_TYPES = "module_types"  # Trace.metadata key: module path -> class name
+
+
+def module_types(model) -> dict[str, str]:
+    """``{"Net": "Net", "Net.fc1": "Linear", ...}`` for ``trace.metadata["module_types"]``,
+    so clusters read ``Net.fc1: Linear``. Paths are built as the trace builds them: the
+    outermost module's class name, then attribute names."""
+    root = type(model).__name__
+    types = {root: root}
+    for name, module in model.named_modules():
+        if name:
+            types[f"{root}.{name}"] = type(module).__name__
+    return types
+
+
+def _module_name(path: tuple[str, ...], types: dict[str, str]) -> str:
+    name = ".".join(path)
+    kind = types.get(name)
+    return f"{name}: {kind}" if kind and kind != path[-1] else name
 
 
 @dataclass
@@ -89,6 +112,7 @@ class _TraceBuilder:
         self.leaf_cluster: dict[int, tuple[str, ...]] = {}  # tensor id -> cluster
         self.leaf_absorbed: dict[int, str] = {}  # tensor id -> group that hides it
         self.drawn_backward: dict[int, str] = {}  # backward event id -> drawn node name
+        self.module_types: dict[str, str] = trace.metadata.get(MODULE_TYPES, {})
 
     # ---- where each forward event goes --------------------------------------------------
     def _module_path(self, event: Event) -> tuple[str, ...]:
@@ -123,11 +147,11 @@ class _TraceBuilder:
         self._place_leaves()
 
     def _cluster_label(self, path: tuple[str, ...]) -> str:
-        """The module path (``Net.fc1``), as the stepper shows it; ``loss: ...`` for the
-        criterion."""
+        """The module path as the stepper shows it, with the module's class when the trace
+        knows it (``Net.fc1: Linear``); ``loss: ...`` for the criterion."""
         if path[:1] in self.picture.loss_clusters:
             return "loss" if path == ("loss",) else f"loss: {'.'.join(path)}"
-        return ".".join(path)
+        return _module_name(path, self.module_types)
 
     def _place_leaves(self) -> None:
         """A parameter sits in the cluster of its first consumer (or inside its collapsed
@@ -207,7 +231,7 @@ class _TraceBuilder:
         return name
 
     def _forward_label(self, event: Event) -> str:
-        title = event.op
+        title = _title(event)
         arguments = labels.attributes_text(event.attributes)
         outputs = [r for r in event.outputs if r is not None]
         rows = labels.tensor_rows(outputs[0]) if outputs else []
@@ -221,7 +245,8 @@ class _TraceBuilder:
         output_rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
         parameter_rows = [f"{p.name or 'tensor'} {labels.shape_text(p.shape)}"
                           for p in group.parameters]
-        return labels.node_label(".".join(group.path), [ops], output_rows, parameter_rows)
+        return labels.node_label(_module_name(group.path, self.module_types), [ops],
+                                 output_rows, parameter_rows)
 
     # ---- backward -----------------------------------------------------------------------
     def _backward_target(self, event: Event) -> tuple[str, tuple[str, ...]]:
@@ -314,7 +339,7 @@ class _TraceBuilder:
             return record.name
         producer = self.forward_by_id.get(record.producer_node_id)
         if producer is not None:
-            return f"{producer.op} n{producer.node_id}"
+            return _title(producer)
         return "input" if record.producer_node_id is None else f"input {index}"
 
     def _backward_label(self, event: Event) -> str:
@@ -327,7 +352,7 @@ class _TraceBuilder:
             if gradient is not None:
                 rows.append(labels.gradient_row(self._input_description(forward, index),
                                                 gradient))
-        return labels.node_label(event.op, rows)
+        return labels.node_label(_title(event), rows)
 
     def _accumulate_label(self, event: Event) -> str:
         leaf = event.saved[0] if event.saved else None
@@ -336,7 +361,7 @@ class _TraceBuilder:
             if event.outputs and event.outputs[0] is not None else [f"{name}.grad"]
         total = [f"sum of {len(event.contributions)} gradients"] \
             if len(event.contributions) > 1 else []
-        return labels.node_label("AccumulateGrad", rows, total)
+        return labels.node_label(_title(event), rows, total)
 
     def _saved_label(self, event: Event) -> str:
         forward = self.forward_by_id.get(event.forward_node_id)
@@ -350,7 +375,7 @@ class _TraceBuilder:
             elif record.tensor_id in output_ids:
                 what = "its output"
             elif producer is not None:
-                what = f"output of {producer.op} n{producer.node_id}"
+                what = f"output of {_title(producer)}"
             elif record.tensor_id in input_ids:
                 what = "input"
             else:
@@ -373,6 +398,8 @@ class _TraceBuilder:
             for event in self.backward if event.op == "AccumulateGrad"}
         for event in self.optimizer:
             name = f"n{event.node_id}"
+            settings = {key: value for key, value in event.attributes.items()
+                        if value not in (0, None, False)}  # dampening=0 is no news
             largest = max((max(abs(u.update.stats.get("min", 0.0)),
                                abs(u.update.stats.get("max", 0.0)))
                            for u in event.updates), default=0.0)
@@ -380,12 +407,17 @@ class _TraceBuilder:
                     f"largest change {labels.number(largest)}"]
             self.picture.add_node(DrawnNode(
                 name, "optimizer",
-                labels.node_label(event.op, [labels.attributes_text(event.attributes)], rows),
+                labels.node_label(_title(event), [labels.attributes_text(settings)], rows),
                 (), labels.tooltip(f"{name}: {event.op}", event.source), (event.node_id,)))
             for update in event.updates:
                 source = accumulate_of_parameter.get(update.name)
                 if source is not None:
                     self.picture.add_edge(source, name, "update")
+
+
+def _title(event: Event) -> str:
+    """``Matmul (n3)``: the op and its node id, which the stepper and other labels use."""
+    return f"{event.op} (n{event.node_id})"
 
 
 def _counted(names: list[str]) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 # monospace font (Courier, DejaVu Sans Mono, Menlo) is 0.6 em per character, so the text
 # fits its box in any viewer, and the numbers in a column line up.
 FONT = "Courier"
-TITLE_FONT = "Courier-Bold"
+TITLE_FONT = "Courier"  # not Courier-Bold: Graphviz underestimates its width
 
 NODE_FILL = {
     "input": "#ccebc5",  # pastel green: data from outside
@@ -116,7 +116,7 @@ def cluster_attributes(depth: int, label: str, is_loss: bool) -> dict[str, str]:
         "color": "#c44e52" if is_loss else "#7f8c9b",
         "fillcolor": LOSS_CLUSTER_FILL if is_loss else CLUSTER_FILLS[depth % 2],
         "fontname": TITLE_FONT,
-        "fontsize": "12",
+        "fontsize": "13",
     }
 
 
