@@ -61,7 +61,9 @@ class StepperApp(App):
     CSS_PATH = "numbanet.tcss"
     COMMANDS = App.COMMANDS | {StepperCommands}
 
-    BINDINGS = [
+    BINDINGS = [  # the footer shows them in this order, as far as the terminal is wide
+        _navigation("question_mark", "help", "Help", "all keys and panels"),
+        _navigation("q", "quit", "Quit", "quit"),
         _navigation("n,right", "next_node", "Next", "next node (into the next phase at its "
                     "end, into the next iteration after the optimizer)"),
         _navigation("p,left", "previous_node", "Back", "previous node (a replay: nothing "
@@ -91,8 +93,6 @@ class StepperApp(App):
         _navigation("k", "toggle_kernel", "Kernel", "show or hide the kernel pane"),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
-        _navigation("question_mark", "help", "Help", "all keys and panels"),
-        _navigation("q", "quit", "Quit", "quit"),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
