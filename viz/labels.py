@@ -91,7 +91,7 @@ def tensor_rows(tensor, with_dtype: bool = True) -> list[str]:
     return [head, *value_rows(tensor.stats, tensor.values)]
 
 
-MAX_ATTRIBUTE = 20  # longer argument values (a random seed, a long list) are left out
+MAX_ATTRIBUTE = 16  # longer argument values (a random seed, a long list) are left out
 
 
 def attributes_text(attributes: dict) -> str:

@@ -88,6 +88,7 @@ NODE_ATTRIBUTES = {
     "fontsize": "11",
     "color": "#5a5a5a",
     "penwidth": "1",
+    "margin": "0.15,0.06",  # inches; a little more than the default, for wider fonts
 }
 
 EDGE_ATTRIBUTES = {"arrowsize": "0.7", "penwidth": "1.2"}
@@ -131,7 +132,7 @@ def add_legend(graph, node_kinds: list[str], edge_kinds: list[str],
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="Legend", labeljust="l", style="rounded", color="#bdbdbd",
                     fontname=TITLE_FONT, fontsize="11", rank="same")
-        legend.attr("node", fontsize="10", shape="box", style="filled,rounded")
+        legend.attr("node", fontsize="11", shape="box", style="filled,rounded")
         for kind in node_kinds:
             legend.node(f"legend_{kind}", LEGEND_TEXT[kind], **node_attributes(kind))
         if with_highlight:
