@@ -388,7 +388,7 @@ class _TraceBuilder:
                      if e.op == "AccumulateGrad" and e.outputs and e.outputs[0] is not None]
         rows = [f"{record.name or 'leaf'}.grad {labels.shape_text(record.shape)}"
                 for record in gradients]
-        return labels.node_label(f"{'.'.join(group.path)} backward",
+        return labels.node_label(f"{_module_name(group.path, self.module_types)} backward",
                              [_counted([e.op for e in events])], rows)
 
     # ---- optimizer ----------------------------------------------------------------------
