@@ -230,6 +230,7 @@ def test_depth_collapses_modules_into_one_node_each(mlp_run):
     whole = viz.draw(trace, depth=0)
     assert clusters_of(whole) == set()
     assert len(nodes_of(whole, "module")) == 2  # the model and the loss
+    assert nodes_of(whole, "parameter") == [] and len(nodes_of(whole, "input")) == 2
 
 
 def test_depth_on_the_cnn_keeps_the_top_module(cnn_run):

@@ -70,7 +70,6 @@ class _ModuleGroup:
     path: tuple[str, ...]  # the collapsed module's full path
     events: list[Event] = field(default_factory=list)
     parameters: list[TensorRecord] = field(default_factory=list)
-    backward_events: list[Event] = field(default_factory=list)
 
 
 def picture_from_trace(trace: Trace, view: str, depth: int | None,
@@ -100,7 +99,6 @@ class _TraceBuilder:
     """Walks the events once per graph; every loop is a plain ``for`` (no recursion)."""
 
     def __init__(self, trace: Trace, depth: int | None, show_saved: bool):
-        self.trace = trace
         self.depth = depth
         self.show_saved = show_saved
         self.picture = Picture()
@@ -110,6 +108,7 @@ class _TraceBuilder:
         self.groups: dict[str, _ModuleGroup] = {}
         self.cluster_of_event: dict[int, tuple[str, ...]] = {}
         self.leaf_cluster: dict[int, tuple[str, ...]] = {}  # tensor id -> cluster
+        self.parameter_ids: set[int] = set()
         self.leaf_absorbed: dict[int, str] = {}  # tensor id -> group that hides it
         self.drawn_backward: dict[int, str] = {}  # backward event id -> drawn node name
         self.module_types: dict[str, str] = trace.metadata.get(MODULE_TYPES, {})
@@ -163,12 +162,14 @@ class _TraceBuilder:
                     self.drawn_forward[event.node_id])
                 if record.tensor_id in self.leaf_cluster:
                     continue
-                is_parameter = record.role == "parameter" or record.name
+                is_parameter = record.role == "parameter" or bool(record.name)
+                if is_parameter:
+                    self.parameter_ids.add(record.tensor_id)
                 cluster = self.cluster_of_event[event.node_id] if is_parameter else ()
                 self.leaf_cluster[record.tensor_id] = cluster
         for tensor_id, users in consumers.items():
             first = users[0]
-            if (self.leaf_cluster[tensor_id] and first in self.groups
+            if (tensor_id in self.parameter_ids and first in self.groups
                     and all(user == first for user in users)):
                 self.leaf_absorbed[tensor_id] = first  # a parameter used inside one module
 
