@@ -45,15 +45,6 @@ from numbanet import trace as _trace
 from numbanet.autograd import enable_grad, no_grad
 from numbanet.tensor import Tensor, zeros_like
 
-
-class _RequiredParameter:
-    """Marks a hyper-parameter every group must set (PyTorch's ``optim.optimizer.required``)."""
-
-    def __repr__(self) -> str:
-        return "<required parameter>"
-
-
-required = _RequiredParameter()
 _UNORDERED_PARAMETERS = ("optimizer parameters need to be organized in ordered collections, but "
                          "the ordering of tensors in sets will change between runs. Please use "
                          "a list instead.")
@@ -107,9 +98,6 @@ class Optimizer:
                 raise ValueError("can't optimize a non-leaf Tensor (optimize the leaf it was "
                                  "computed from, or use .detach().requires_grad_())")
         for name, default in self.defaults.items():
-            if default is required and name not in param_group:
-                raise ValueError("parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
             param_group.setdefault(name, default)
         params = param_group["params"]
         if len(params) != len({id(p) for p in params}):
@@ -171,7 +159,7 @@ class Optimizer:
     def _recorded_step(self, recording: _trace.Trace) -> None:
         """``step()`` while a trace records: the same updates, plus one optimizer event."""
         updates = []
-        start = time.perf_counter()
+        seconds = 0.0  # in the updates themselves, not in taking the snapshots
         for group in self.param_groups:
             for param in group["params"]:
                 grad = param.grad
@@ -180,7 +168,9 @@ class Optimizer:
                 name = recording.parameter_names.get(param._uid) or f"parameter {len(updates)}"
                 before_values = np.array(param._host(), copy=True)
                 gradient = _snapshot(recording, grad._host(), grad, "gradient", name)
+                started = time.perf_counter()
                 self._update(param, grad, self.state[param], group)
+                seconds += time.perf_counter() - started
                 param._version_box[0] += 1
                 after_values = param._host()
                 updates.append(_trace.ParameterUpdate(
@@ -195,8 +185,7 @@ class Optimizer:
                       if key != "params"}
         if len(self.param_groups) > 1:
             attributes["param_groups"] = len(self.param_groups)
-        recording.record_optimizer(type(self).__name__, updates, attributes,
-                                   time.perf_counter() - start)
+        recording.record_optimizer(type(self).__name__, updates, attributes, seconds)
 
     # ---- helpers for subclasses --------------------------------------------------------
     @staticmethod
