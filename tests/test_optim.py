@@ -508,3 +508,29 @@ def test_a_recorded_step_adds_one_optimizer_event():
     assert any("sgd" in kernel.name for kernel in event.kernels)
     restored = numbanet.trace.Trace.from_dict(trace.to_dict())
     assert restored.by_phase("optimizer")[0].updates[0].name == "fc.weight"
+
+
+# ---- on the GPU ----------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("RMSprop", {"centered": True, "momentum": 0.5}),
+])
+def test_cuda_updates_match_the_cpu(name, kwargs):
+    if not numbanet.cuda.is_available():
+        pytest.skip("no CUDA device (and NUMBA_ENABLE_CUDASIM is not set)")
+    initial, gradients = random_problem()
+    expected = run_numbanet(name, kwargs, initial, gradients[:3])[-1]
+    params = [numbanet.tensor(value, device="cuda", requires_grad=True) for value in initial]
+    optimizer = getattr(optim, name)(params, **kwargs)
+    for step_gradients in gradients[:3]:
+        for param, gradient in zip(params, step_gradients, strict=True):
+            param.grad = numbanet.tensor(gradient, device="cuda")
+        optimizer.step()
+    assert all(value.is_cuda for state in optimizer.state.values() for key, value in
+               state.items() if key != "step")
+    for param, want in zip(params, expected, strict=True):
+        np.testing.assert_allclose(param.detach().cpu().numpy(), want, rtol=1e-5, atol=1e-6)
