@@ -119,7 +119,7 @@ async def test_detail_and_chain_rule_show_the_backward_nodes_shapes_and_gradient
         assert "[[0.2 0. ]]" in detail  # the gradient passed down: zero where relu was off
         chain = pane_text(app, "#chain-rule")
         assert "local derivative: d out/d x = 1 if x > 0 else 0" in chain
-        assert "at [0, 0]: 0.2 × 1 = 0.2" in chain
+        assert "at [0, 0]: upstream 0.2 × local 1 = 0.2" in chain
 
 
 @run_app_test

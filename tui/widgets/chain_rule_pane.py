@@ -50,15 +50,15 @@ def elementwise_op_names() -> frozenset[str]:
     return frozenset(names | {"Dropout"})
 
 
-def _paragraphs(formula: str) -> list[str]:
-    """The docstring's paragraphs, each joined into one line."""
+def formula_paragraphs(formula: str) -> list[str]:
+    """An op docstring's paragraphs, each joined into one line (the terminal re-wraps)."""
     return [" ".join(line.strip() for line in block.splitlines())
             for block in formula.strip().split("\n\n") if block.strip()]
 
 
 def gradient_rule(formula: str) -> str:
     """The ``Gradient:`` paragraph of an op's docstring (empty when it has none)."""
-    for paragraph in _paragraphs(formula):
+    for paragraph in formula_paragraphs(formula):
         if paragraph.startswith("Gradient:"):
             return paragraph.removeprefix("Gradient:").strip()
     return ""
@@ -66,7 +66,7 @@ def gradient_rule(formula: str) -> str:
 
 def forward_rule(formula: str) -> str:
     """The first paragraph of an op's docstring: its forward formula."""
-    paragraphs = _paragraphs(formula)
+    paragraphs = formula_paragraphs(formula)
     return paragraphs[0] if paragraphs else ""
 
 
@@ -91,12 +91,12 @@ def paired_values(first: TensorRecord, second: TensorRecord) -> list[tuple[tuple
 
 
 def element_example(upstream: TensorRecord, passed_down: TensorRecord) -> str:
-    """``at [0, 1]: 0.2 × 1 = 0.2`` for the first element with a nonzero upstream gradient."""
+    """``at [0, 1]: upstream 0.2 × local 1 = 0.2``, at the first nonzero upstream element."""
     for index, up, down in paired_values(upstream, passed_down):
         if up != 0 and np.isfinite(up) and np.isfinite(down):
             where = "[" + ", ".join(str(i) for i in index) + "]"
-            return (f"at {where}: {format_number(up)} × {format_number(down / up)} "
-                    f"= {format_number(down)}   (local derivative = {format_number(down / up)})")
+            return (f"at {where}: upstream {format_number(up)} × local "
+                    f"{format_number(down / up)} = {format_number(down)}")
     return ""
 
 
@@ -129,7 +129,7 @@ def backward_lines(event: Event, forward: Event | None) -> list[Text]:
             mean 0 std 0.031 min -0.033 max 0.033
         ∂L/∂input 0  [16, 2]  = ∂L/∂output × ∂output/∂input 0  (what is passed down)
             mean 0 std 0.031 min -0.033 max 0.033
-            at [0, 0]: 0.0293 × 1 = 0.0293                    (elementwise ops only)
+            at [0, 0]: upstream 0.0293 × local 1 = 0.0293     (elementwise ops only)
     """
     upstream = next((record for record in event.inputs if record is not None), None)
     lines = [Text.assemble(("Chain rule", "bold"), "  ∂L/∂input = ∂L/∂output × ∂output/∂input")]

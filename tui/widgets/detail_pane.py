@@ -14,7 +14,6 @@ Small tensors are shown in full; large ones as statistics and a histogram of uni
 
 from __future__ import annotations
 
-import inspect
 import math
 
 from rich.console import Group, RenderableType
@@ -36,6 +35,7 @@ from ..tensor_text import (
     values_text,
 )
 from ..theme import phase_style
+from .chain_rule_pane import formula_paragraphs
 
 
 def origin_text(record: TensorRecord, trace: Trace) -> str:
@@ -51,6 +51,15 @@ def origin_text(record: TensorRecord, trace: Trace) -> str:
     return record.role
 
 
+def destination_text(forward_input: TensorRecord, trace: Trace) -> str:
+    """Where the gradient of a forward input goes next: its producer, or the leaf itself."""
+    if forward_input.name:
+        return f"goes to parameter {forward_input.name}"
+    if forward_input.producer_node_id is not None:
+        return f"goes back to the node that made this input: {origin_text(forward_input, trace)}"
+    return f"goes to the {forward_input.role} tensor"
+
+
 def tensor_block(label: str, record: TensorRecord | None, note: str = "") -> RenderableType:
     """A tensor as a heading line and its values (small) or statistics and histogram (large)."""
     if record is None:
@@ -64,7 +73,7 @@ def tensor_block(label: str, record: TensorRecord | None, note: str = "") -> Ren
         body = Text.assemble(
             "    ", statistics_text(record), "\n    ",
             (f"{format_number(low)} ", "dim"), (histogram_bars(record), "cyan"),
-            (f" {format_number(high)}", "dim"), ("  histogram of all values", "dim"))
+            (f" {format_number(high)}", "dim"), ("  histogram", "dim"))
     return Group(heading, body)
 
 
@@ -113,7 +122,7 @@ def backward_sections(event: Event, trace: Trace, forward: Event | None) -> list
     for i, record in enumerate(event.outputs):
         note = ""
         if forward is not None and i < len(forward.inputs) and forward.inputs[i] is not None:
-            note = "for " + origin_text(forward.inputs[i], trace)
+            note = destination_text(forward.inputs[i], trace)
         parts.append(tensor_block(f"∂L/∂input {i}", record, note))
     if event.saved:
         parts.append(section("Saved tensors used"))
@@ -190,10 +199,10 @@ class DetailPane(VerticalScroll):
         if event.attributes:
             parts.append(Text("  ".join(f"{key}={value}" for key, value
                                         in event.attributes.items()), style="dim"))
-        if event.formula:
-            parts += [section("Formula (from the op's docstring)"),
-                      Text("  " + inspect.cleandoc(event.formula).replace("\n", "\n  "),
-                           style="italic")]
+        if event.formula and event.phase != "backward":  # backward: the chain-rule pane
+            parts.append(section("Formula (from the op's docstring)"))
+            parts += [Text(f"  {paragraph}", style="italic")
+                      for paragraph in formula_paragraphs(event.formula)]
         if event.phase == "optimizer":
             parts += optimizer_sections(event)
         elif event.op == "AccumulateGrad":
