@@ -10,7 +10,7 @@ from numbanet.compile_progress import ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
 
-from numbanet import autograd, cuda, trace, utils
+from numbanet import autograd, cuda, nn, optim, trace, utils  # noqa: E402 - after the names they import
 from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from numbanet.device import device
 from numbanet.dtypes import DType as dtype
@@ -81,7 +81,5 @@ from numbanet.tensor import (
     zeros,
     zeros_like,
 )
-
-from numbanet import nn, optim  # noqa: E402 - after the names they import
 
 __version__ = "0.1.0"

@@ -72,7 +72,6 @@ def _record_lesson(path: Path | None, iteration: int):
     """Load the lesson and record one iteration, telling the user while Numba compiles."""
     from numbanet import compile_progress
     from numbanet.lesson import load_lesson, record_iteration
-    from numbanet.viz import MODULE_TYPES, module_types
 
     compile_progress.ensure_writable_cache()
     compiled: list[str] = []
@@ -94,7 +93,6 @@ def _record_lesson(path: Path | None, iteration: int):
         lesson = load_lesson(path)
         _say(f"recording iteration {iteration}: forward, loss, backward, optimizer step")
         trace = record_iteration(lesson, iteration)
-    trace.metadata.setdefault(MODULE_TYPES, module_types(lesson.model))  # "fc1: Linear"
     if compiled:
         _say(f"compiled {len(compiled)} kernels in {time.perf_counter() - start:.1f} s "
              "(cached for next time)")

@@ -24,6 +24,7 @@ Events link to each other by ``node_id`` (this trace's own counter, never ``id()
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -322,10 +323,27 @@ def record(model=None):
             _launch.set_listener(None)
 
 
+MODULE_TYPES = "module_types"  # Trace.metadata key: module path -> class name
+
+
+def module_types(model) -> dict[str, str]:
+    """``{"Net": "Net", "Net.fc1": "Linear", ...}``: each module path (as the trace builds
+    it: the outermost module's class name, then attribute names) and its class."""
+    root = type(model).__name__
+    types = {root: root}
+    for name, module in model.named_modules():
+        if name:
+            types[f"{root}.{name}"] = type(module).__name__
+    return types
+
+
 def name_parameters(trace: Trace, model) -> None:
-    """Remember the qualified name of every parameter of ``model`` (for labels)."""
+    """Remember the qualified name of every parameter of ``model`` and the class of every
+    module path (for labels: "Net.fc1: Linear", "fc1.weight")."""
     for name, parameter in model.named_parameters():
         trace.parameter_names.setdefault(parameter._uid, name)
+    for path, kind in module_types(model).items():
+        trace.metadata.setdefault(MODULE_TYPES, {}).setdefault(path, kind)
 
 
 # ---- helpers ---------------------------------------------------------------------------
@@ -369,7 +387,10 @@ def _tensor_record(tensor, role: str, name: str | None, producer: int | None) ->
     return record
 
 
-def _kernel_record(kernel, grid, block, compilation, seconds) -> KernelRecord:
+@functools.cache
+def _kernel_identity(kernel) -> tuple[str, str | None, int | None]:
+    """(qualified name, source file, first line) of a kernel — looked up once per kernel,
+    since reading source files costs milliseconds."""
     python_function = getattr(kernel, "py_func", None) or getattr(kernel, "__wrapped__", None)
     python_function = python_function or kernel
     module = getattr(python_function, "__module__", "") or ""
@@ -379,8 +400,13 @@ def _kernel_record(kernel, grid, block, compilation, seconds) -> KernelRecord:
         source_line = inspect.getsourcelines(python_function)[1]
     except (TypeError, OSError):
         source_file, source_line = None, None
+    return (f"{module}.{name}" if module else name), source_file, source_line
+
+
+def _kernel_record(kernel, grid, block, compilation, seconds) -> KernelRecord:
+    name, source_file, source_line = _kernel_identity(kernel)
     return KernelRecord(
-        name=f"{module}.{name}" if module else name,
+        name=name,
         device="cpu" if grid is None else "cuda",
         compilation=compilation,
         seconds=seconds,

@@ -13,7 +13,8 @@ node), ``style.py`` (colours and legend), ``render.py`` (DOT -> SVG/PNG) and
 ``netgraph.py`` (notebook display).
 """
 
-from .from_trace import MODULE_TYPES, module_types
+from numbanet.trace import MODULE_TYPES, module_types
+
 from .graph import DEFAULT_MAX_NODES, VIEWS, draw, to_digraph
 from .netgraph import NetGraph
 from .render import (

@@ -24,7 +24,7 @@ in both views the clusters frame the forward graph only and each backward op is 
 line with its forward op, to its right — two module boxes per layer would be clutter.
 
 Clusters are named by module path; when ``trace.metadata["module_types"]`` maps paths to
-class names (see :func:`module_types`; ``numbanet graph`` records it) they read
+class names (``numbanet.trace.record(model)`` records it) they read
 ``Sequential.0: Linear``.
 
 The forward graph is the ops recorded before the first backward event: ops that backward
@@ -35,27 +35,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from numbanet.trace import Event, TensorRecord, Trace
+from numbanet.trace import MODULE_TYPES, Event, TensorRecord, Trace
 
 from . import labels
 from .picture import DrawnEdge, DrawnNode, Picture
 
 FORWARD_PHASES = ("forward", "loss")
-MODULE_TYPES = "module_types"  # Trace.metadata key: module path -> class name
-
-
-def module_types(model) -> dict[str, str]:
-    """``{"Net": "Net", "Net.fc1": "Linear", ...}`` for ``trace.metadata["module_types"]``,
-    so clusters read ``Net.fc1: Linear``. Paths are built as the trace builds them: the
-    outermost module's class name, then attribute names."""
-    root = type(model).__name__
-    types = {root: root}
-    for name, module in model.named_modules():
-        if name:
-            types[f"{root}.{name}"] = type(module).__name__
-    return types
-
-
 def _module_name(path: tuple[str, ...], types: dict[str, str]) -> str:
     name = ".".join(path)
     kind = types.get(name)
