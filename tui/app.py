@@ -115,7 +115,7 @@ class StepperApp(App):
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield RecordingProgress(id="progress")
+        yield RecordingProgress(self.iterations, id="progress")
         with Horizontal(id="body"):
             with Vertical(id="navigation"):
                 yield Timeline(id="timeline")

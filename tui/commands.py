@@ -22,7 +22,7 @@ class StepperCommands(Provider):
             if binding.description and binding.action not in seen:
                 seen.add(binding.action)
                 keys = binding.key.replace("question_mark", "?")
-                commands.append((binding.description, f"{binding.tooltip}  [{keys}]",
+                commands.append((binding.description, f"{binding.tooltip} (key {keys})",
                                  binding.action))
         return commands
 

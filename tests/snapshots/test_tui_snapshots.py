@@ -1,6 +1,7 @@
 """Pictures of the stepper's main screens, compared with approved SVGs (pytest-textual-snapshot).
 
-After an intended change of the interface, run
+After an intended change of the interface — or of what it shows: the built-in lesson, an
+op's docstring, the source of the matmul kernel — run
 ``pytest tests/snapshots --snapshot-update``, look at the new SVGs in
 ``tests/snapshots/__snapshots__/`` (a browser shows them) and commit them.
 

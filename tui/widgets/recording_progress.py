@@ -17,10 +17,15 @@ COMPILING_MESSAGE = "compiling kernels (first run only)…"
 class RecordingProgress(Vertical):
     """A loading indicator with a message underneath."""
 
+    def __init__(self, iterations: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.iterations = iterations
+
     def compose(self):
+        what = ("one training iteration" if self.iterations == 1
+                else f"{self.iterations} training iterations")
         yield LoadingIndicator()
-        yield Static(f"Recording one training iteration — {COMPILING_MESSAGE}",
-                     id="progress-message")
+        yield Static(f"Recording {what} — {COMPILING_MESSAGE}", id="progress-message")
         yield Static("", id="progress-detail")
 
     def set_detail(self, text: str) -> None:
