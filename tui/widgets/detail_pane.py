@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from numbanet.trace import Event, TensorRecord, Trace
+from numbanet.trace import MODULE_TYPES, Event, TensorRecord, Trace
 
 from ..tensor_text import (
     describe,
@@ -81,12 +81,13 @@ def section(title: str) -> Text:
     return Text(f"\n{title}", style="bold underline")
 
 
-def event_heading(index: int, event: Event) -> Text:
-    """``#12 MatmulBackward  backward  in Net.fc1``."""
-    return Text.assemble(
-        (f"#{index} {event.op}", "bold reverse"), "  ",
-        (event.phase, phase_style(event.phase)),
-        f"  in {event.module_path}" if event.module_path else "  (outside any module)")
+def event_heading(index: int, event: Event, trace: Trace) -> Text:
+    """``#12 MatmulBackward  backward  in Net.fc1 (Linear)``."""
+    kind = trace.metadata.get(MODULE_TYPES, {}).get(event.module_path)
+    where = f"  in {event.module_path}" + (f" ({kind})" if kind else "") \
+        if event.module_path else "  (outside any module)"
+    return Text.assemble((f"#{index} {event.op}", "bold reverse"), "  ",
+                         (event.phase, phase_style(event.phase)), where)
 
 
 def forward_sections(event: Event, trace: Trace, backward: Event | None) -> list:
@@ -193,7 +194,7 @@ class DetailPane(VerticalScroll):
         ``forward`` is the forward op a backward node differentiates; ``backward`` the
         backward node of a forward op (either may be None).
         """
-        parts: list = [event_heading(index, event)]
+        parts: list = [event_heading(index, event, trace)]
         if event.source:
             parts.append(Text(event.source, style="dim"))
         if event.attributes:

@@ -1,6 +1,6 @@
 """The module tree: the model's modules, and under each the nodes that ran inside it.
 
-``Net.fc1`` becomes ``Net`` > ``fc1``; a module lists its forward ops and, from the
+``Net.fc1`` becomes ``Net`` > ``fc1  Linear``; a module lists its forward ops and, from the
 backward pass, the gradient nodes that differentiate them — so opening ``fc1`` shows what
 the layer computed and how its gradients were computed. Nodes outside any module (the
 optimizer step, ops on raw tensors) hang from the root.
@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from numbanet.trace import Trace
+from numbanet.trace import MODULE_TYPES, Trace
 
 from ..theme import phase_style
 
@@ -48,10 +48,12 @@ class ModuleTree(Tree[int]):
                 ops = forward_ops.setdefault(event.module_path, [])
                 if event.op not in ops:
                     ops.append(event.op)
-        for path, ops in forward_ops.items():  # "0  Permute Matmul Add": a Linear layer
-            name = path.rpartition(".")[2]
-            modules[path].set_label(Text.assemble((name, "bold"), ("  " + " ".join(ops[:4]),
-                                                                   "dim")))
+        classes = trace.metadata.get(MODULE_TYPES, {})
+        for path, node in modules.items():
+            if path:  # "fc1  Linear", or, for a trace without classes, its ops
+                hint = classes.get(path) or " ".join(forward_ops.get(path, [])[:4])
+                node.set_label(Text.assemble((path.rpartition(".")[2], "bold"),
+                                             ("  " + hint, "dim")))
         self.root.expand()
 
     def _module_node(self, modules: dict[str, TreeNode[int]], path: str) -> TreeNode[int]:
