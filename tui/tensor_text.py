@@ -43,10 +43,11 @@ def flat_values(record: TensorRecord) -> list[float]:
     return [float(v) for v in np.asarray(record.values, dtype=np.float64).ravel()]
 
 
-def values_text(record: TensorRecord) -> str:
-    """Every value of a small tensor, laid out like numpy prints it (4 decimals)."""
+def values_text(record: TensorRecord, width: int = 72) -> str:
+    """Every value of a small tensor, laid out like numpy prints it (4 decimals), in lines
+    of at most ``width`` characters."""
     array = np.asarray(record.values, dtype=np.float64)
-    return np.array2string(array, precision=4, suppress_small=True, max_line_width=72)
+    return np.array2string(array, precision=4, suppress_small=True, max_line_width=width)
 
 
 def nonfinite_text(record: TensorRecord) -> str:

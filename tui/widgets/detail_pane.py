@@ -15,8 +15,9 @@ Small tensors are shown in full; large ones as statistics and a histogram of uni
 from __future__ import annotations
 
 import math
+import textwrap
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -60,6 +61,20 @@ def destination_text(forward_input: TensorRecord, trace: Trace) -> str:
     return f"goes to the {forward_input.role} tensor"
 
 
+class ValuesView:
+    """A small tensor's values, wrapped by numpy to the width the pane has when drawn
+    (so rows break between numbers, and again on every resize)."""
+
+    INDENT = 4
+
+    def __init__(self, record: TensorRecord):
+        self.record = record
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        text = values_text(self.record, max(24, options.max_width - self.INDENT))
+        yield Text(textwrap.indent(text, " " * self.INDENT))
+
+
 def tensor_block(label: str, record: TensorRecord | None, note: str = "") -> RenderableType:
     """A tensor as a heading line and its values (small) or statistics and histogram (large)."""
     if record is None:
@@ -67,7 +82,7 @@ def tensor_block(label: str, record: TensorRecord | None, note: str = "") -> Ren
     heading = Text.assemble(("  " + label, "bold"), "  ", describe(record),
                             (f"  {note}" if note else "", "dim"))
     if record.values is not None:
-        body = Text("    " + values_text(record).replace("\n", "\n    "))
+        body = ValuesView(record)
     else:
         low, high = histogram_range(record)
         body = Text.assemble(

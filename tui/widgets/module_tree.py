@@ -51,9 +51,10 @@ class ModuleTree(Tree[int]):
         classes = trace.metadata.get(MODULE_TYPES, {})
         for path, node in modules.items():
             if path:  # "fc1  Linear", or, for a trace without classes, its ops
+                name = path.rpartition(".")[2]
                 hint = classes.get(path) or " ".join(forward_ops.get(path, [])[:4])
-                node.set_label(Text.assemble((path.rpartition(".")[2], "bold"),
-                                             ("  " + hint, "dim")))
+                node.set_label(Text.assemble((name, "bold"),
+                                             ("  " + hint if hint != name else "", "dim")))
         self.root.expand()
 
     def _module_node(self, modules: dict[str, TreeNode[int]], path: str) -> TreeNode[int]:
