@@ -351,3 +351,22 @@ def test_json_written_by_export_is_a_trace_file(tmp_path):
     trace = synthetic_iteration()
     trace.save(tmp_path / "t.json")
     assert json.loads((tmp_path / "t.json").read_text())["format"] == "numbanet-trace"
+
+
+@pytest.mark.cuda
+@run_app_test
+async def test_kernel_pane_shows_a_cuda_launch_configuration():
+    import numbanet
+    from numbanet import trace as tracing
+
+    inputs = numbanet.randn(4, 3).to("cuda")
+    weight = numbanet.randn(3, 2).to("cuda").requires_grad_()
+    with tracing.record() as trace:
+        (inputs @ weight).relu().sum().backward()
+    app = StepperApp(traces=[trace], show_timings=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("k")
+        kernel = pane_text(app, "#kernel")
+        assert "device cuda" in kernel and "grid [1, 1, 1] × block [16, 16]" in kernel
+        assert "def matmul_kernel" in kernel
+        assert "cuda" in pane_text(app, "#detail")
