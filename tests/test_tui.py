@@ -359,6 +359,9 @@ async def test_kernel_pane_shows_a_cuda_launch_configuration():
     import numbanet
     from numbanet import trace as tracing
 
+    if not numbanet.cuda.is_available():
+        pytest.skip("needs a GPU or NUMBA_ENABLE_CUDASIM=1")
+
     inputs = numbanet.randn(4, 3).to("cuda")
     weight = numbanet.randn(3, 2).to("cuda").requires_grad_()
     with tracing.record() as trace:
