@@ -16,6 +16,7 @@ palette list the same bindings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import work
@@ -138,6 +139,7 @@ class StepperApp(App):
         if self.initial_traces is not None:
             self.traces_ready(self.initial_traces)
         else:
+            self.recording = True
             self.record_first_iterations()
 
     # ---- workers: recording off the event loop ------------------------------------------
@@ -152,7 +154,6 @@ class StepperApp(App):
             if stage == "start":
                 self.call_from_thread(progress.set_detail, f"compiling {kernel_name}")
 
-        self.recording = True
         try:
             with report_compilation(on_compile):
                 traces = self.source.first_traces(self.iterations)
@@ -166,7 +167,6 @@ class StepperApp(App):
     @work(thread=True, exclusive=True, group="recording", exit_on_error=False)
     def record_another_iteration(self) -> None:
         """Record one more iteration of the lesson and move to it."""
-        self.recording = True
         try:
             trace = self.source.record_next()
         except Exception as error:
@@ -250,18 +250,18 @@ class StepperApp(App):
                           f" · node {index + 1}/{len(trace.events)} · {event.phase}"
                           + (f" · breakpoints: {breakpoints}" if breakpoints else ""))
 
-    def _moved(self, moved: bool, otherwise: str) -> None:
-        """Show the new node, or tell the user why nothing moved."""
-        if moved:
-            self.show_current()
-        else:
+    def _move(self, move: Callable[[], object], otherwise: str):
+        """Run one stepper move and show where it went — refilling the lists when it changed
+        iteration — or tell the user why nothing moved. Returns what the move returned."""
+        iteration = self.stepper.position.iteration
+        result = move()
+        if not result:
             self.notify(otherwise, timeout=3)
-
-    def _iteration_moved(self, moved: bool, otherwise: str) -> None:
-        if moved:
+        elif self.stepper.position.iteration != iteration:
             self.show_iteration()
         else:
-            self.notify(otherwise, timeout=3)
+            self.show_current()
+        return result
 
     # ---- which keys work now ------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -278,45 +278,31 @@ class StepperApp(App):
 
     # ---- actions: one per binding --------------------------------------------------------------
     def action_next_node(self) -> None:
-        iteration = self.stepper.position.iteration
-        moved = self.stepper.next()
-        if moved and self.stepper.position.iteration != iteration:
-            self.show_iteration()
-            return
-        self._moved(moved, "last node of the newest iteration — N records another")
+        self._move(self.stepper.next, "last node of the newest iteration — N records another")
 
     def action_previous_node(self) -> None:
-        iteration = self.stepper.position.iteration
-        moved = self.stepper.previous()
-        if moved and self.stepper.position.iteration != iteration:
-            self.show_iteration()
-            return
-        self._moved(moved, "this is the first node")
+        self._move(self.stepper.previous, "this is the first node")
 
     def action_phase(self, phase: str) -> None:
         assert phase in PHASES
-        self._moved(self.stepper.jump_to_phase(phase), f"this iteration has no {phase} node")
+        self._move(lambda: self.stepper.jump_to_phase(phase),
+                   f"this iteration has no {phase} node")
 
     def action_step_into(self) -> None:
-        self._moved(self.stepper.step_into(), "nothing to step into: this is the last node")
+        self._move(self.stepper.step_into, "nothing to step into: this is the last node")
 
     def action_step_out(self) -> None:
-        self._moved(self.stepper.step_out(),
-                    "not inside a module call, or nothing runs after it in this iteration")
+        self._move(self.stepper.step_out,
+                   "not inside a module call, or nothing runs after it in this iteration")
 
     def action_first_node(self) -> None:
-        self._moved(self.stepper.first(), "already at the first node")
+        self._move(self.stepper.first, "already at the first node")
 
     def action_last_node(self) -> None:
-        self._moved(self.stepper.last(), "already at the last node")
+        self._move(self.stepper.last, "already at the last node")
 
     def action_go_back(self) -> None:
-        iteration = self.stepper.position.iteration
-        moved = self.stepper.go_back()
-        if moved and self.stepper.position.iteration != iteration:
-            self.show_iteration()
-        else:
-            self._moved(moved, "no earlier jump to go back from")
+        self._move(self.stepper.go_back, "no earlier jump to go back from")
 
     def action_set_breakpoint(self) -> None:
         current = [b.describe() for b in self.stepper.breakpoints]
@@ -343,17 +329,10 @@ class StepperApp(App):
         if not self.stepper.breakpoints:
             self.action_set_breakpoint()
             return
-        iteration = self.stepper.position.iteration
-        hit = self.stepper.run_to_breakpoint()
-        if hit is None:
-            self.notify("no breakpoint matches after this node in the recorded iterations "
-                        "(N records another)", timeout=4)
-            return
-        if self.stepper.position.iteration != iteration:
-            self.show_iteration()
-        else:
-            self.show_current()
-        self.notify(f"stopped at breakpoint {hit.describe()}", timeout=3)
+        hit = self._move(self.stepper.run_to_breakpoint, "no breakpoint matches after this "
+                         "node in the recorded iterations (N records another)")
+        if hit:
+            self.notify(f"stopped at breakpoint {hit.describe()}", timeout=3)
 
     def action_next_iteration(self) -> None:
         if self.stepper.next_iteration():
@@ -365,10 +344,11 @@ class StepperApp(App):
             self.notify("still recording the previous iteration…", timeout=3)
         else:
             self.notify(f"recording iteration {len(self.stepper.traces) + 1}…", timeout=3)
+            self.recording = True  # set here, not in the worker: a second N must see it
             self.record_another_iteration()
 
     def action_previous_iteration(self) -> None:
-        self._iteration_moved(self.stepper.previous_iteration(), "this is the first iteration")
+        self._move(self.stepper.previous_iteration, "this is the first iteration")
 
     def action_restart(self) -> None:
         """Read the lesson file again and record from a fresh model (history cleared)."""
@@ -380,6 +360,7 @@ class StepperApp(App):
         self.query_one("#body").display = False
         self.query_one("#history").display = False
         self.query_one(RecordingProgress).display = True
+        self.recording = True
         self.record_first_iterations()
 
     def action_toggle_kernel(self) -> None:
