@@ -263,7 +263,7 @@ class Trace:
             node_id=node_id,
             phase="backward",
             op="AccumulateGrad",
-            module_path=name.rsplit(".", 1)[0] if name and "." in name else "",
+            module_path=self._module_of_parameter(name),
             inputs=[self.tensor_record(g, "gradient") for _, g in contributions],
             outputs=[_tensor_record(leaf.grad, "gradient", name, None)],
             saved=[self.tensor_record(leaf, "parameter" if name else "input")],
@@ -276,6 +276,14 @@ class Trace:
         )
         self.events.append(event)
         return node_id
+
+    def _module_of_parameter(self, name: str | None) -> str:
+        """Module path of a parameter named ``fc1.weight``: ``Net.fc1`` (as forward nodes)."""
+        if not name:
+            return ""
+        root = next(iter(self.metadata.get(MODULE_TYPES, {})), "")
+        owner = name.rsplit(".", 1)[0] if "." in name else ""
+        return ".".join(part for part in (root, owner) if part)
 
     def record_optimizer(self, optimizer_name: str, updates: list[ParameterUpdate],
                          attributes: dict, seconds: float) -> None:
@@ -445,19 +453,28 @@ def _event_from_dict(data: dict) -> Event:
     return Event(**data)
 
 
-_PACKAGE_DIRS = tuple(
-    str(Path(__file__).resolve().parent.parent / name) + os.sep
-    for name in ("numbanet", "viz", "tui")
-)
+def _library_dirs() -> tuple[str, ...]:
+    """Folders whose frames are never "the user's line": numbanet, viz, tui, the standard
+    library and installed packages (a Textual worker thread, runpy, ...)."""
+    import sysconfig
+
+    own = [Path(__file__).resolve().parent.parent / name for name in ("numbanet", "viz", "tui")]
+    paths = sysconfig.get_paths()
+    system = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    return tuple(os.path.realpath(p) + os.sep for p in [*own, *system])
 
 
-def user_source_line(skip_prefixes: tuple[str, ...] = _PACKAGE_DIRS) -> str:
-    """``"file.py:LINE: code"`` of the innermost stack frame outside numbanet itself."""
+_LIBRARY_DIRS = _library_dirs()
+
+
+def user_source_line(skip_prefixes: tuple[str, ...] = _LIBRARY_DIRS) -> str:
+    """``"file.py:LINE: code"`` of the innermost stack frame outside numbanet and the
+    libraries it runs under; ``""`` when there is none (e.g. code run by a worker thread)."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
         resolved = os.path.realpath(filename)
-        if not resolved.startswith(skip_prefixes) and "importlib" not in filename:
+        if not resolved.startswith(skip_prefixes) and not filename.startswith("<"):
             import linecache
 
             code = linecache.getline(filename, frame.f_lineno).strip()

@@ -5,12 +5,12 @@ import json
 from pathlib import Path
 
 import pytest
-from numbanet.tui import main
-from numbanet.tui.headless import event_line, print_trace, run_headless
-from numbanet.tui.recorder import TraceSource
 from tui_traces import synthetic_iteration
 
 from numbanet.trace import Trace
+from numbanet.tui import main
+from numbanet.tui.headless import event_line, print_trace, run_headless
+from numbanet.tui.recorder import TraceSource
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,8 +1,9 @@
 """The stepper's navigation over hand-made traces (no Textual, no recording)."""
 
 import pytest
-from numbanet.tui.stepper import PHASES, Breakpoint, Position, Stepper, module_contains
 from tui_traces import synthetic_iteration
+
+from numbanet.tui.stepper import PHASES, Breakpoint, Position, Stepper, module_contains
 
 
 @pytest.fixture

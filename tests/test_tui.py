@@ -12,6 +12,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from textual.widgets import LoadingIndicator, Sparkline, Static
+from tui_traces import synthetic_iteration
+
+from numbanet.trace import Trace
 from numbanet.tui.app import StepperApp
 from numbanet.tui.recorder import TraceSource
 from numbanet.tui.stepper import PHASES, Position
@@ -19,11 +24,6 @@ from numbanet.tui.widgets.help_screen import HelpScreen
 from numbanet.tui.widgets.kernel_pane import KernelPane
 from numbanet.tui.widgets.module_tree import ModuleTree
 from numbanet.tui.widgets.recording_progress import COMPILING_MESSAGE, RecordingProgress
-from rich.console import Console
-from textual.widgets import LoadingIndicator, Sparkline, Static
-from tui_traces import synthetic_iteration
-
-from numbanet.trace import Trace
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SIZE = (140, 45)

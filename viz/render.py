@@ -16,6 +16,8 @@ variable ``NUMBANET_GRAPHVIZ_RENDERER=dot|wasm|auto`` (the tests force ``wasm``)
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import shutil
 import subprocess
@@ -113,6 +115,7 @@ def _run_wasm(source: str) -> bytes:
     with _wasm_lock:
         if _wasm_backend is None:
             _wasm_backend = _new_wasm_backend(WasmtimeBackend)
+            atexit.register(_release_wasm_backend)
         try:
             return _wasm_backend.render(source, format="svg", engine="dot")
         except RenderError as error:
@@ -125,6 +128,14 @@ def _run_wasm(source: str) -> bytes:
                 "long for the WebAssembly build. Draw fewer nodes (depth=1, view='forward', "
                 f"show_saved=False) or {INSTALL_GRAPHVIZ}, whose dot has a bigger stack."
             ) from error
+
+
+def _release_wasm_backend() -> None:
+    """Drop the WebAssembly instance before interpreter shutdown: wasmtime's finalizers
+    print "Exception ignored" errors when they run after its own module is torn down."""
+    global _wasm_backend
+    _wasm_backend = None
+    gc.collect()
 
 
 def render_svg(graph, renderer: str | None = None) -> str:

@@ -11,6 +11,7 @@ kernel cache), and notifications are cleared before each picture is taken.
 """
 
 import pytest
+
 from numbanet.tui.app import StepperApp
 from numbanet.tui.recorder import TraceSource
 

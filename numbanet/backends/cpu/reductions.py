@@ -18,7 +18,7 @@ from numba import njit, prange
 
 from numbanet.backends.launch import launch
 
-PARALLEL_THRESHOLD = 1 << 16
+PARALLEL_THRESHOLD = 1 << 20  # below this, starting threads costs more than it saves
 
 
 @njit(cache=True)
