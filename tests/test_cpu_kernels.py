@@ -252,6 +252,7 @@ CONV_CASES = [  # x shape, weight shape, stride, padding
     ((1, 2, 9, 8), (5, 2, 4, 3), (2, 3), (2, 1)),
     ((3, 4, 5, 5), (1, 4, 1, 1), (2, 2), (0, 0)),
     ((2, 5, 8, 7), (3, 5, 2, 4), (3, 1), (1, 2)),
+    ((2, 3, 5, 4), (2, 3, 1, 2), (1, 1), (1, 1)),  # stride 1, padding >= kernel: col2im
     ((8, 4, 16, 16), (8, 4, 3, 3), (1, 1), (1, 1)),  # above the parallel threshold
     ((8, 1, 18, 18), (16, 1, 3, 3), (1, 1), (0, 0)),  # parallel, short patches
 ]

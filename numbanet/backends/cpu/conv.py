@@ -30,7 +30,7 @@ forward pass, by chunks of positions).
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbanet.backends.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile, pack_columns
+from numbanet.backends.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile
 from numbanet.backends.cpu.pool import as_pair
 from numbanet.backends.launch import launch
 
@@ -64,6 +64,15 @@ def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_
                     column += 1
 
 
+@njit(cache=True, inline="always")
+def inside_range(out_size, stride, pad, offset, size):
+    """The outputs ``o`` in ``[first, stop)`` whose input ``o*stride - pad + offset`` lies
+    inside ``[0, size)``: computing them once keeps bounds checks out of the inner loops."""
+    first = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
+    stop = min(out_size, (size - 1 + pad - offset) // stride + 1)
+    return first, max(first, stop)
+
+
 @njit(cache=True)
 def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
                          out_w, cols):
@@ -74,18 +83,18 @@ def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
     with step ``sw``: a contiguous copy when the stride is 1.
     """
     channels, height, width = image.shape
-    zero = cols.dtype.type(0)
+    cols[...] = 0
     row = 0
     for c in range(channels):
         for i in range(kernel_h):
+            oh_first, oh_stop = inside_range(out_h, stride_h, pad_h, i, height)
             for j in range(kernel_w):
-                for oh in range(out_h):
-                    h = oh * stride_h - pad_h + i
+                ow_first, ow_stop = inside_range(out_w, stride_w, pad_w, j, width)
+                for oh in range(oh_first, oh_stop):
+                    source = image[c, oh * stride_h - pad_h + i]
                     out = cols[row, oh * out_w : (oh + 1) * out_w]
-                    for ow in range(out_w):
-                        w = ow * stride_w - pad_w + j
-                        inside = 0 <= h < height and 0 <= w < width
-                        out[ow] = image[c, h, w] if inside else zero
+                    for ow in range(ow_first, ow_stop):
+                        out[ow] = source[ow * stride_w - pad_w + j]
                 row += 1
 
 
@@ -99,17 +108,54 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
     row = 0
     for c in range(channels):
         for i in range(kernel_h):
+            oh_first, oh_stop = inside_range(out_h, stride_h, pad_h, i, height)
             for j in range(kernel_w):
-                for oh in range(out_h):
-                    h = oh * stride_h - pad_h + i
-                    if 0 <= h < height:
-                        source = cols[row, oh * out_w : (oh + 1) * out_w]
-                        target = image[c, h]
-                        for ow in range(out_w):
-                            w = ow * stride_w - pad_w + j
-                            if 0 <= w < width:
-                                target[w] += source[ow]
+                ow_first, ow_stop = inside_range(out_w, stride_w, pad_w, j, width)
+                for oh in range(oh_first, oh_stop):
+                    target = image[c, oh * stride_h - pad_h + i]
+                    source = cols[row, oh * out_w : (oh + 1) * out_w]
+                    for ow in range(ow_first, ow_stop):
+                        target[ow * stride_w - pad_w + j] += source[ow]
                 row += 1
+
+
+@njit(cache=True, fastmath=True)
+def combine_rows(coefficients, rows, out):
+    """``out[r, :] = sum over k of coefficients[k, r] * rows[k, :]``, i.e.
+    ``out = coefficients.T @ rows``, for short sums (9 or 64 terms here).
+
+    A dot product that short is mostly overhead, so this product runs the other way
+    ("axpy"): whole rows of ``rows`` are scaled and added into rows of ``out``, 8
+    positions per instruction. Two output rows are built at once, so each value loaded
+    from ``rows`` serves two multiply-adds, and four terms are summed in registers before
+    an output value is loaded and stored again.
+    """
+    terms = coefficients.shape[0]
+    terms_in_fours = terms - terms % 4
+    spare = np.empty(out.shape[1], dtype=out.dtype)  # stands in for a missing second row
+    for r in range(0, out.shape[0], 2):
+        second = r + 1 < out.shape[0]
+        r1 = r + 1 if second else r
+        out0 = out[r]
+        out1 = out[r1] if second else spare
+        out0[:] = 0
+        out1[:] = 0
+        for k in range(0, terms_in_fours, 4):
+            a0, a1 = coefficients[k, r], coefficients[k, r1]
+            b0, b1 = coefficients[k + 1, r], coefficients[k + 1, r1]
+            c0, c1 = coefficients[k + 2, r], coefficients[k + 2, r1]
+            d0, d1 = coefficients[k + 3, r], coefficients[k + 3, r1]
+            row_a, row_b, row_c, row_d = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
+            for p in range(out0.size):
+                xa, xb, xc, xd = row_a[p], row_b[p], row_c[p], row_d[p]
+                out0[p] += a0 * xa + b0 * xb + c0 * xc + d0 * xd
+                out1[p] += a1 * xa + b1 * xb + c1 * xc + d1 * xd
+        for k in range(terms_in_fours, terms):
+            a0, a1 = coefficients[k, r], coefficients[k, r1]
+            row_a = rows[k]
+            for p in range(out0.size):
+                out0[p] += a0 * row_a[p]
+                out1[p] += a1 * row_a[p]
 
 
 @njit(cache=True)
@@ -159,83 +205,72 @@ def conv_forward_parallel(x, weights, bias, has_bias, y, kernel_h, kernel_w, str
 
 
 @njit(cache=True)
-def conv_forward_small_patch_image(image, weights, bias, image_out, kernel_h, kernel_w,
+def conv_forward_small_patch_image(image, weights_t, bias, image_out, kernel_h, kernel_w,
                                    stride_h, stride_w, pad_h, pad_w, out_h, out_w):
     """The forward pass of one image when patches are short (e.g. 3x3 on one channel).
 
-    A dot product of 9 numbers is too short to vectorise well, so the sum runs the other
-    way: ``y[o, :] = bias[o] + sum over q of W[o, q] * cols[q, :]``, each term a whole row
-    of positions scaled and added at once (an "axpy", 8 positions per instruction).
+    A dot product of 9 numbers is too short to vectorise well, so the patches are gathered
+    as columns and combined row-wise instead: ``y[o, :] = bias[o] + sum over q of
+    W[o, q] * cols[q, :]`` (:func:`combine_rows`, with ``weights_t = W.T``).
     """
-    patch_size = weights.shape[1]
-    cols = np.empty((patch_size, out_h * out_w), dtype=image_out.dtype)
+    cols = np.empty((weights_t.shape[0], out_h * out_w), dtype=image_out.dtype)
     gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
                          out_w, cols)
-    for o in range(weights.shape[0]):
-        row = image_out[o]
-        row[:] = bias[o]
-        for q in range(patch_size):
-            weight = weights[o, q]
-            source = cols[q]
-            for p in range(row.size):
-                row[p] += weight * source[p]
+    combine_rows(weights_t, cols, image_out)
+    for o in range(image_out.shape[0]):
+        image_out[o] += bias[o]
 
 
 @njit(cache=True)
-def conv_forward_small_patch(x, weights, bias, y, kernel_h, kernel_w, stride_h, stride_w,
+def conv_forward_small_patch(x, weights_t, bias, y, kernel_h, kernel_w, stride_h, stride_w,
                              pad_h, pad_w, out_h, out_w):
     """:func:`conv_forward_small_patch_image` for every image, on one thread."""
     for n in range(x.shape[0]):
-        conv_forward_small_patch_image(x[n], weights, bias, y[n], kernel_h, kernel_w,
+        conv_forward_small_patch_image(x[n], weights_t, bias, y[n], kernel_h, kernel_w,
                                        stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True, parallel=True)
-def conv_forward_small_patch_parallel(x, weights, bias, y, kernel_h, kernel_w, stride_h,
+def conv_forward_small_patch_parallel(x, weights_t, bias, y, kernel_h, kernel_w, stride_h,
                                       stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_forward_small_patch` with the images split across cores."""
     for n in prange(x.shape[0]):
-        conv_forward_small_patch_image(x[n], weights, bias, y[n], kernel_h, kernel_w,
+        conv_forward_small_patch_image(x[n], weights_t, bias, y[n], kernel_h, kernel_w,
                                        stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True)
-def conv_input_grad_image(grad_y_image, weights_t, grad_x_image, kernel_h, kernel_w,
-                          stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+def conv_input_grad_image(grad_y_image, weights, grad_x_image, kernel_h, kernel_w, stride_h,
+                          stride_w, pad_h, pad_w, out_h, out_w):
     """Gradient for one image: ``cols = W.T @ grad_y`` then col2im into ``grad_x_image``.
 
-    ``grad_y_image`` is (O, positions) and ``weights_t`` is ``W.T``, (C*kh*kw, O). The
-    dot products run over output channels, so ``grad_y``'s columns are packed into rows
-    first, exactly as matmul packs the columns of B.
+    ``grad_y_image`` is (O, positions) and ``weights`` is ``W``, (O, C*kh*kw). The sum runs
+    over the O output channels, a short sum: :func:`combine_rows` builds each row of
+    ``cols`` from rows of ``grad_y``, which are already contiguous along positions.
     """
-    channels_out, positions = grad_y_image.shape
-    packed = np.empty((positions, channels_out), dtype=grad_y_image.dtype)
-    pack_columns(grad_y_image, 0, positions, packed)
-    cols = np.empty((weights_t.shape[0], positions), dtype=grad_y_image.dtype)
-    for r in range(0, weights_t.shape[0], TILE_ROWS):
-        for p in range(0, positions, TILE_COLS):
-            dot_tile(weights_t, packed, cols, r, p, p)
+    cols = np.empty((weights.shape[1], grad_y_image.shape[1]), dtype=grad_y_image.dtype)
+    combine_rows(weights, grad_y_image, cols)
     grad_x_image[...] = 0
     scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
                           out_w, grad_x_image)
 
 
 @njit(cache=True)
-def conv_input_grad(grad_y, weights_t, grad_x, kernel_h, kernel_w, stride_h, stride_w,
+def conv_input_grad(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h, stride_w,
                     pad_h, pad_w, out_h, out_w):
     """:func:`conv_input_grad_image` for every image, on one thread."""
     for n in range(grad_y.shape[0]):
-        conv_input_grad_image(grad_y[n], weights_t, grad_x[n], kernel_h, kernel_w, stride_h,
+        conv_input_grad_image(grad_y[n], weights, grad_x[n], kernel_h, kernel_w, stride_h,
                               stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True, parallel=True)
-def conv_input_grad_parallel(grad_y, weights_t, grad_x, kernel_h, kernel_w, stride_h,
+def conv_input_grad_parallel(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
                              stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_input_grad` with the images split across cores (each image's gradient
     is written by one task only, so overlapping patches never race)."""
     for n in prange(grad_y.shape[0]):
-        conv_input_grad_image(grad_y[n], weights_t, grad_x[n], kernel_h, kernel_w, stride_h,
+        conv_input_grad_image(grad_y[n], weights, grad_x[n], kernel_h, kernel_w, stride_h,
                               stride_w, pad_h, pad_w, out_h, out_w)
 
 
@@ -328,7 +363,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     large = _is_large(y.size * weights.shape[1])
     if y.size and weights.shape[1] < SHORT_PATCH:
         kernel = conv_forward_small_patch_parallel if large else conv_forward_small_patch
-        launch(kernel, x, weights, bias, y, *geometry, out_h, out_w)
+        launch(kernel, x, np.ascontiguousarray(weights.T), bias, y, *geometry, out_h, out_w)
     elif y.size:
         patch_bytes = weights.shape[1] * dtype.itemsize
         chunk = max(TILE_COLS, PATCH_CHUNK_BYTES // patch_bytes // TILE_COLS * TILE_COLS)
@@ -348,12 +383,12 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     batch, channels_out = grad_y.shape[:2]
     dtype = grad_y.dtype
     grad_y = np.ascontiguousarray(grad_y).reshape(batch, channels_out, out_h * out_w)
-    weights_t = np.ascontiguousarray(np.asarray(weight, dtype=dtype).reshape(channels_out, -1).T)
+    weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
-        large = _is_large(grad_y.size * weights_t.shape[0]) and batch > 1
+        large = _is_large(grad_y.size * weights.shape[1]) and batch > 1
         kernel = conv_input_grad_parallel if large else conv_input_grad
-        launch(kernel, grad_y, weights_t, grad_x, *_geometry(weight.shape, stride, padding),
+        launch(kernel, grad_y, weights, grad_x, *_geometry(weight.shape, stride, padding),
                out_h, out_w)
     return grad_x
 
