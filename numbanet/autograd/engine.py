@@ -141,11 +141,13 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                     entry[1].append((event_id, grad))
             if not retain_graph:
                 node.release()
+        # storage a .grad must not share: the caller's seeds, and what was handed out already
+        claimed: set = {id(seed._data) for seed in seed_grads}
         for leaf, contributions in leaf_contributions.values():
             if recording is not None:
                 recording.suspended = True
             try:
-                _accumulate_leaf(leaf, contributions, capture, captured)
+                _accumulate_leaf(leaf, contributions, capture, captured, claimed)
             finally:
                 if recording is not None:
                     recording.suspended = False
@@ -174,7 +176,20 @@ def _fit_to_inputs(node, grad_inputs) -> tuple:
     return tuple(fitted)
 
 
-def _accumulate_leaf(leaf, contributions, capture, captured) -> None:
+def _owns_storage(gradient, claimed: set) -> bool:
+    """Whether ``gradient`` can become a ``.grad`` as it is: a writable, contiguous array
+    that no other ``.grad`` of this pass holds (``Add``'s backward hands the *same*
+    gradient to both inputs; a sum's backward hands out a stride-0 broadcast view)."""
+    data = gradient._data
+    flags = getattr(data, "flags", None)
+    writable = flags.writeable if flags is not None else True
+    if id(data) in claimed or not writable or not gradient.is_contiguous():
+        return False
+    claimed.add(id(data))
+    return True
+
+
+def _accumulate_leaf(leaf, contributions, capture, captured, claimed: set) -> None:
     total = None
     for _, grad in contributions:
         total = _add(total, grad)
@@ -187,7 +202,7 @@ def _accumulate_leaf(leaf, contributions, capture, captured) -> None:
         return
     if capture:  # autograd.grad() never touches .grad of tensors it was not asked for
         return
-    if leaf.grad is None:  # a copy: the same gradient object may also flow elsewhere
-        leaf.grad = total.clone() if len(contributions) == 1 else total
+    if leaf.grad is None:
+        leaf.grad = total.detach() if _owns_storage(total, claimed) else total.clone()
     else:
         leaf.grad = leaf.grad + total
