@@ -8,7 +8,6 @@ are there, train on the first 8,000 and test on the last 2,000.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,8 +17,6 @@ from numbanet.vision import datasets
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO / ".." / "shared" / "data" / "mnist"
-FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
-         "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 TRAIN_DIGITS = 8000  # of the test set's 10,000, when the training set is missing
 
 
@@ -28,33 +25,9 @@ def default_data_dir() -> Path:
     return SHARED_MNIST if SHARED_MNIST.is_dir() else REPO / "data"
 
 
-def mnist_root(data_dir: str | os.PathLike) -> Path:
-    """A root in torchvision's layout (``root/MNIST/raw/...``) for ``datasets.MNIST``.
-
-    ``data_dir`` may already be such a root, or hold the IDX files directly (as
-    ``../shared/data/mnist`` does): then they are linked into ``<repo>/data/MNIST/raw``.
-    """
-    data_dir = Path(data_dir).resolve()
-    if (data_dir / "MNIST" / "raw").is_dir():
-        return data_dir
-    flat = [data_dir / f"{name}{suffix}" for name in FILES for suffix in ("", ".gz")
-            if (data_dir / f"{name}{suffix}").is_file()]
-    if not flat:
-        sys.exit(f"no MNIST files in {data_dir}: pass --data DIR with the IDX files "
-                 "(t10k-images-idx3-ubyte.gz, ...) or a torchvision root (DIR/MNIST/raw)")
-    root = REPO / "data"
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for source in flat:
-        link = raw / source.name
-        if not link.exists():
-            link.symlink_to(source)
-    return root
-
-
 def train_and_test_sets(data_dir, transform):
     """(train set, test set, a line saying which digits they are)."""
-    root = mnist_root(data_dir)
+    root = Path(data_dir).resolve()
     test_data = datasets.MNIST(root=root, train=False, transform=transform)
     try:
         train_data = datasets.MNIST(root=root, train=True, transform=transform)
@@ -77,6 +50,8 @@ class ProgressBar:
 
     def update(self, batch: int, batch_size: int, loss: float) -> None:
         self.items += batch_size
+        if not sys.stdout.isatty() and batch < self.total:
+            return  # a log file, not a terminal: one line per epoch, not one per batch
         done = int(self.width * batch / self.total)
         rate = self.items / max(time.perf_counter() - self.started, 1e-9)
         bar = "#" * done + "-" * (self.width - done)

@@ -106,11 +106,13 @@ class MNIST(Dataset):
         return f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"
 
     def _find(self, name: str) -> str | None:
-        """The path of ``name`` in the raw folder, extracted or gzipped, or None."""
-        for candidate in (name, f"{name}.gz"):
-            path = os.path.join(self.raw_folder, candidate)
-            if os.path.isfile(path):
-                return path
+        """The path of ``name``, extracted or gzipped, or None: in the raw folder first,
+        then directly in ``root`` (a folder holding just the official files)."""
+        for folder in (self.raw_folder, self.root):
+            for candidate in (name, f"{name}.gz"):
+                path = os.path.join(folder, candidate)
+                if os.path.isfile(path):
+                    return path
         return None
 
     def _load(self) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +123,7 @@ class MNIST(Dataset):
             raise RuntimeError(
                 "Dataset not found. You can use download=True to download it. "
                 f"{type(self).__name__} looks for {image_name} and {label_name} "
-                f"(plain or .gz) in {self.raw_folder}"
+                f"(plain or .gz) in {self.raw_folder} or directly in {self.root}"
             )
         images, labels = read_idx(image_path), read_idx(label_path)
         if images.dtype != np.uint8 or images.ndim != 3:
