@@ -21,11 +21,14 @@ product contiguous in memory:
 - weight gradient: ``grad_W (O, C*kh*kw) = sum over n of grad_y[n] @ cols(x[n]).T``, with
   the patches laid out as *columns* so that both operands run along positions.
 
-When a patch is short (a 3x3 kernel on a 1-channel image: 9 numbers) a dot product is
-too short to vectorise, so that forward pass sums the other way round ("axpy", see
-:func:`conv_forward_small_patch_image`). Work is split across cores by image (and, in the
-forward pass, by chunks of positions).
+Some of these sums are short: over the 9 values of a 3x3 patch on a 1-channel image, or
+over the O output channels in the input gradient. A dot product that short is mostly
+overhead, so those products run the other way round, adding whole scaled rows
+(:func:`combine_rows`). Work is split across cores by image (and, in the forward pass, by
+chunks of positions).
 """
+
+import math
 
 import numpy as np
 from numba import get_num_threads, njit, prange
@@ -36,7 +39,7 @@ from numbanet.backends.launch import launch
 
 PATCH_CHUNK_BYTES = 256 * 1024  # gathered patches one forward task multiplies: half of L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
-SHORT_PATCH = 32  # patches shorter than this use the "axpy" forward (see below)
+SHORT_PATCH = 32  # patches shorter than this use the row-combining forward
 
 
 @njit(cache=True)
@@ -158,138 +161,129 @@ def combine_rows(coefficients, rows, out):
                 out1[p] += a1 * row_a[p]
 
 
-@njit(cache=True)
-def conv_forward_task(task, x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
-                      stride_w, pad_h, pad_w, out_w, chunk_positions):
-    """Task ``task``: one chunk of output positions of one image, all output channels.
+# Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
+# of the images (or of the image chunks) and allocates its scratch buffer once for all of
+# them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
+# run one worker per core.
 
-    ``weights`` is (O, C*kh*kw), ``y`` is (N, O, positions). The chunk's patches are
-    gathered into rows, then multiplied 4 channels x 3 positions at a time.
+
+@njit(cache=True)
+def conv_forward_worker(worker, workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
+                        stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions):
+    """``y[n] = W @ patches(x[n]).T (+ bias)`` for this worker's chunks of positions.
+
+    ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). A task is one chunk of
+    positions of one image: its patches are gathered into rows, right before they are
+    multiplied 4 channels x 3 positions at a time (so they are still in cache).
     """
     positions = y.shape[2]
     chunks = (positions + chunk_positions - 1) // chunk_positions
-    n = task // chunks
-    chunk = task % chunks
-    start = chunk * chunk_positions
-    stop = min(positions, start + chunk_positions)
-    patches = np.empty((stop - start, weights.shape[1]), dtype=y.dtype)
-    gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
-                      start, patches)
-    image_out = y[n]
-    for o in range(0, weights.shape[0], TILE_ROWS):
-        for p in range(start, stop, TILE_COLS):
-            dot_tile(weights, patches, image_out, o, p, p - start)
-    if has_bias:
-        for o in range(weights.shape[0]):
-            image_out[o, start:stop] += bias[o]
-
-
-@njit(cache=True)
-def conv_forward(x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h, stride_w,
-                 pad_h, pad_w, out_w, chunk_positions):
-    """``y[n] = weights @ patches(x[n]).T (+ bias)`` for every image, on one thread."""
-    chunks = (y.shape[2] + chunk_positions - 1) // chunk_positions
-    for task in range(y.shape[0] * chunks):
-        conv_forward_task(task, x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
-                          stride_w, pad_h, pad_w, out_w, chunk_positions)
+    tasks = y.shape[0] * chunks
+    scratch = np.empty((chunk_positions, weights.shape[1]), dtype=y.dtype)
+    for task in range(worker * tasks // workers, (worker + 1) * tasks // workers):
+        n = task // chunks
+        start = task % chunks * chunk_positions
+        stop = min(positions, start + chunk_positions)
+        patches = scratch[: stop - start]
+        gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
+                          start, patches)
+        image_out = y[n]
+        for o in range(0, weights.shape[0], TILE_ROWS):
+            for p in range(start, stop, TILE_COLS):
+                dot_tile(weights, patches, image_out, o, p, p - start)
+        if has_bias:
+            for o in range(weights.shape[0]):
+                row = image_out[o]
+                for p in range(start, stop):
+                    row[p] += bias[o]
 
 
 @njit(cache=True, parallel=True)
-def conv_forward_parallel(x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
-                          stride_w, pad_h, pad_w, out_w, chunk_positions):
-    """:func:`conv_forward` with the (image, chunk) tasks split across cores."""
-    chunks = (y.shape[2] + chunk_positions - 1) // chunk_positions
-    for task in prange(y.shape[0] * chunks):
-        conv_forward_task(task, x, weights, bias, has_bias, y, kernel_h, kernel_w, stride_h,
-                          stride_w, pad_h, pad_w, out_w, chunk_positions)
+def conv_forward_parallel(workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
+                          stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions):
+    """:func:`conv_forward_worker` for every worker, one per core."""
+    for worker in prange(workers):
+        conv_forward_worker(worker, workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
+                            stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions)
 
 
 @njit(cache=True)
-def conv_forward_small_patch_image(image, weights_t, bias, image_out, kernel_h, kernel_w,
-                                   stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """The forward pass of one image when patches are short (e.g. 3x3 on one channel).
+def conv_forward_short_patch_worker(worker, workers, x, weights_t, bias, y, kernel_h,
+                                    kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+    """The forward pass when patches are short (e.g. 3x3 on one channel), per image.
 
     A dot product of 9 numbers is too short to vectorise well, so the patches are gathered
     as columns and combined row-wise instead: ``y[o, :] = bias[o] + sum over q of
     W[o, q] * cols[q, :]`` (:func:`combine_rows`, with ``weights_t = W.T``).
     """
-    cols = np.empty((weights_t.shape[0], out_h * out_w), dtype=image_out.dtype)
-    gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
-                         out_w, cols)
-    combine_rows(weights_t, cols, image_out)
-    for o in range(image_out.shape[0]):
-        image_out[o] += bias[o]
-
-
-@njit(cache=True)
-def conv_forward_small_patch(x, weights_t, bias, y, kernel_h, kernel_w, stride_h, stride_w,
-                             pad_h, pad_w, out_h, out_w):
-    """:func:`conv_forward_small_patch_image` for every image, on one thread."""
-    for n in range(x.shape[0]):
-        conv_forward_small_patch_image(x[n], weights_t, bias, y[n], kernel_h, kernel_w,
-                                       stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+    images = x.shape[0]
+    cols = np.empty((weights_t.shape[0], out_h * out_w), dtype=y.dtype)
+    for n in range(worker * images // workers, (worker + 1) * images // workers):
+        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                             out_h, out_w, cols)
+        image_out = y[n]
+        combine_rows(weights_t, cols, image_out)
+        for o in range(image_out.shape[0]):
+            row = image_out[o]
+            for p in range(row.size):
+                row[p] += bias[o]
 
 
 @njit(cache=True, parallel=True)
-def conv_forward_small_patch_parallel(x, weights_t, bias, y, kernel_h, kernel_w, stride_h,
-                                      stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_forward_small_patch` with the images split across cores."""
-    for n in prange(x.shape[0]):
-        conv_forward_small_patch_image(x[n], weights_t, bias, y[n], kernel_h, kernel_w,
-                                       stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+def conv_forward_short_patch_parallel(workers, x, weights_t, bias, y, kernel_h, kernel_w,
+                                      stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+    """:func:`conv_forward_short_patch_worker` for every worker, one per core."""
+    for worker in prange(workers):
+        conv_forward_short_patch_worker(worker, workers, x, weights_t, bias, y, kernel_h,
+                                        kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                                        out_w)
 
 
 @njit(cache=True)
-def conv_input_grad_image(grad_y_image, weights, grad_x_image, kernel_h, kernel_w, stride_h,
-                          stride_w, pad_h, pad_w, out_h, out_w):
-    """Gradient for one image: ``cols = W.T @ grad_y`` then col2im into ``grad_x_image``.
-
-    ``grad_y_image`` is (O, positions) and ``weights`` is ``W``, (O, C*kh*kw). The sum runs
-    over the O output channels, a short sum: :func:`combine_rows` builds each row of
-    ``cols`` from rows of ``grad_y``, which are already contiguous along positions.
-    """
-    cols = np.empty((weights.shape[1], grad_y_image.shape[1]), dtype=grad_y_image.dtype)
-    combine_rows(weights, grad_y_image, cols)
-    grad_x_image[...] = 0
-    scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
-                          out_w, grad_x_image)
-
-
-@njit(cache=True)
-def conv_input_grad(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h, stride_w,
-                    pad_h, pad_w, out_h, out_w):
-    """:func:`conv_input_grad_image` for every image, on one thread."""
-    for n in range(grad_y.shape[0]):
-        conv_input_grad_image(grad_y[n], weights, grad_x[n], kernel_h, kernel_w, stride_h,
-                              stride_w, pad_h, pad_w, out_h, out_w)
-
-
-@njit(cache=True, parallel=True)
-def conv_input_grad_parallel(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
-                             stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_input_grad` with the images split across cores (each image's gradient
-    is written by one task only, so overlapping patches never race)."""
-    for n in prange(grad_y.shape[0]):
-        conv_input_grad_image(grad_y[n], weights, grad_x[n], kernel_h, kernel_w, stride_h,
-                              stride_w, pad_h, pad_w, out_h, out_w)
-
-
-@njit(cache=True)
-def conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_w,
+def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """``partials[group] = sum over this group's images n of grad_y[n] @ cols(x[n]).T``.
+    """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
 
-    ``grad_y`` is (N, O, positions); ``partials`` is (groups, O, C*kh*kw). Each image's
+    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, C*kh*kw). The sum runs over
+    the O output channels, a short sum: :func:`combine_rows` builds each row of ``cols``
+    from rows of ``grad_y[n]``, which are already contiguous along positions. Each image's
+    gradient is written by one worker only, so overlapping patches never race.
+    """
+    images = grad_y.shape[0]
+    cols = np.empty((weights.shape[1], grad_y.shape[2]), dtype=grad_y.dtype)
+    for n in range(worker * images // workers, (worker + 1) * images // workers):
+        combine_rows(weights, grad_y[n], cols)
+        grad_x[n] = 0
+        scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              out_h, out_w, grad_x[n])
+
+
+@njit(cache=True, parallel=True)
+def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
+                             stride_w, pad_h, pad_w, out_h, out_w):
+    """:func:`conv_input_grad_worker` for every worker, one per core."""
+    for worker in prange(workers):
+        conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
+                               stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+
+
+@njit(cache=True)
+def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
+                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+    """``partials[worker] = sum over this worker's images n of grad_y[n] @ cols(x[n]).T``.
+
+    ``grad_y`` is (N, O, positions); ``partials`` is (workers, O, C*kh*kw). Each image's
     product is a sum over its positions, so both operands are laid out along positions:
-    ``grad_y[n]`` already is, and the patches are gathered as columns.
+    ``grad_y[n]`` already is, and the patches are gathered as columns. Each worker sums
+    into its own partial, added up at the end, so no two threads add into one weight.
     """
     images, channels_out, positions = grad_y.shape
     patch_size = partials.shape[2]
     cols = np.empty((patch_size, positions), dtype=grad_y.dtype)
     product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
-    total = partials[group]
+    total = partials[worker]
     total[...] = 0
-    for n in range(group * images // groups, (group + 1) * images // groups):
+    for n in range(worker * images // workers, (worker + 1) * images // workers):
         gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                              out_h, out_w, cols)
         for o in range(0, channels_out, TILE_ROWS):
@@ -298,26 +292,13 @@ def conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_
         total += product
 
 
-@njit(cache=True)
-def conv_weight_grad(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                     pad_w, out_h, out_w):
-    """:func:`conv_weight_grad_group` for every group of images, on one thread."""
-    groups = partials.shape[0]
-    for group in range(groups):
-        conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_w,
-                               stride_h, stride_w, pad_h, pad_w, out_h, out_w)
-
-
 @njit(cache=True, parallel=True)
-def conv_weight_grad_parallel(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w,
-                              pad_h, pad_w, out_h, out_w):
-    """:func:`conv_weight_grad` with the groups split across cores; each group sums into
-    its own partial, and the partials are added at the end (no two threads add into one
-    weight)."""
-    groups = partials.shape[0]
-    for group in prange(groups):
-        conv_weight_grad_group(group, groups, grad_y, x, partials, kernel_h, kernel_w,
-                               stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+def conv_weight_grad_parallel(workers, grad_y, x, partials, kernel_h, kernel_w, stride_h,
+                              stride_w, pad_h, pad_w, out_h, out_w):
+    """:func:`conv_weight_grad_worker` for every worker, one per core."""
+    for worker in prange(workers):
+        conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
+                                stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 def _output_size(x_shape, weight_shape, stride, padding) -> tuple[int, int]:
@@ -340,8 +321,19 @@ def _geometry(weight_shape, stride, padding) -> tuple[int, ...]:
     return (int(weight_shape[2]), int(weight_shape[3])) + as_pair(stride) + as_pair(padding)
 
 
-def _is_large(multiply_adds: int) -> bool:
-    return multiply_adds >= PARALLEL_THRESHOLD and get_num_threads() > 1
+def _workers(multiply_adds: int, items: int) -> int:
+    """How many workers: one per core for large jobs, else one (the serial path)."""
+    if multiply_adds < PARALLEL_THRESHOLD:
+        return 1
+    return max(1, min(items, get_num_threads()))
+
+
+def _run(worker_kernel, parallel_kernel, workers: int, *args) -> None:
+    """Launch one worker on this thread, or ``workers`` of them across the cores."""
+    if workers == 1:
+        launch(worker_kernel, 0, 1, *args)
+    else:
+        launch(parallel_kernel, workers, *args)
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -360,15 +352,19 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     bias = np.ascontiguousarray(bias if has_bias else np.zeros(channels_out), dtype=dtype)
     y = np.empty((batch, channels_out, out_h * out_w), dtype=dtype)
     geometry = _geometry(weight.shape, stride, padding)
-    large = _is_large(y.size * weights.shape[1])
-    if y.size and weights.shape[1] < SHORT_PATCH:
-        kernel = conv_forward_small_patch_parallel if large else conv_forward_small_patch
-        launch(kernel, x, np.ascontiguousarray(weights.T), bias, y, *geometry, out_h, out_w)
+    patch_size = weights.shape[1]
+    if y.size and patch_size < SHORT_PATCH:
+        workers = _workers(y.size * patch_size, batch)
+        _run(conv_forward_short_patch_worker, conv_forward_short_patch_parallel, workers, x,
+             np.ascontiguousarray(weights.T), bias, y, *geometry, out_h, out_w)
     elif y.size:
-        patch_bytes = weights.shape[1] * dtype.itemsize
-        chunk = max(TILE_COLS, PATCH_CHUNK_BYTES // patch_bytes // TILE_COLS * TILE_COLS)
-        kernel = conv_forward_parallel if large else conv_forward
-        launch(kernel, x, weights, bias, has_bias, y, *geometry, out_w, chunk)
+        chunk = max(TILE_COLS, PATCH_CHUNK_BYTES // (patch_size * dtype.itemsize)
+                    // TILE_COLS * TILE_COLS)
+        chunk = min(chunk, -(-out_h * out_w // TILE_COLS) * TILE_COLS)
+        tasks = batch * -(-out_h * out_w // chunk)
+        workers = _workers(y.size * patch_size, tasks)
+        _run(conv_forward_worker, conv_forward_parallel, workers, x, weights, bias, has_bias,
+             y, *geometry, out_w, chunk)
     return y.reshape(batch, channels_out, out_h, out_w)
 
 
@@ -386,10 +382,9 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
-        large = _is_large(grad_y.size * weights.shape[1]) and batch > 1
-        kernel = conv_input_grad_parallel if large else conv_input_grad
-        launch(kernel, grad_y, weights, grad_x, *_geometry(weight.shape, stride, padding),
-               out_h, out_w)
+        workers = _workers(grad_y.size * weights.shape[1], batch)
+        _run(conv_input_grad_worker, conv_input_grad_parallel, workers, grad_y, weights,
+             grad_x, *_geometry(weight.shape, stride, padding), out_h, out_w)
     return grad_x
 
 
@@ -405,12 +400,10 @@ def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[in
     dtype = grad_y.dtype
     grad_y = np.ascontiguousarray(grad_y).reshape(batch, channels_out, out_h * out_w)
     x = np.ascontiguousarray(x, dtype=dtype)
-    patch_size = int(np.prod(weight_shape[1:]))
-    large = _is_large(grad_y.size * patch_size)
-    groups = max(1, min(batch, get_num_threads())) if large else 1
-    partials = np.zeros((groups, channels_out, patch_size), dtype=dtype)
+    patch_size = math.prod(weight_shape[1:])
+    workers = _workers(grad_y.size * patch_size, batch)
+    partials = np.zeros((workers, channels_out, patch_size), dtype=dtype)
     if grad_y.size:
-        kernel = conv_weight_grad_parallel if large else conv_weight_grad
-        launch(kernel, grad_y, x, partials, *_geometry(weight_shape, stride, padding), out_h,
-               out_w)
+        _run(conv_weight_grad_worker, conv_weight_grad_parallel, workers, grad_y, x, partials,
+             *_geometry(weight_shape, stride, padding), out_h, out_w)
     return partials.sum(axis=0).reshape(weight_shape)
