@@ -56,6 +56,28 @@ def _scalar_dtype(tensor_dtype: np.dtype, value) -> np.dtype:
     return tensor_dtype if tensor_dtype.kind == "f" else dtypes.DEFAULT_FLOAT.numpy
 
 
+_device_scalars: dict = {}  # (dtype, the value's bytes) -> 0-d GPU array; see _scalar_data
+
+
+def _scalar_data(backend, value, dtype: np.dtype):
+    """``value`` as a 0-d array of ``dtype`` on ``backend``'s device: the ``2.0`` of ``x * 2.0``.
+
+    On the GPU each such constant is made once, by a fill kernel, and reused: copying the
+    number up for every op would make the host wait for a transfer each time. Keyed by the
+    value's bytes, so that 0.0 and -0.0 (or two NaNs) never share an entry.
+    """
+    scalar = np.array(value, dtype=dtype)
+    if backend is cpu_backend:
+        return scalar
+    key = (scalar.dtype.str, scalar.tobytes())
+    data = _device_scalars.get(key)
+    if data is None:
+        if len(_device_scalars) >= 1024:  # a loop over many distinct numbers stays bounded
+            _device_scalars.clear()
+        data = _device_scalars[key] = backend.full((), scalar.item(), scalar.dtype)
+    return data
+
+
 def _broadcast_shape(op: str, first: tuple, second: tuple) -> tuple:
     """PyTorch's broadcasting rule, with an error naming the op, shapes and your line."""
     first, second = tuple(first), tuple(second)  # the CUDA simulator's shapes aren't tuples
@@ -306,10 +328,10 @@ class Tensor:
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy=False):
         """Move to a device and/or convert to a dtype: ``x.to("cuda")``, ``x.to(float64)``."""
         for arg in args:
-            if isinstance(arg, dtypes.DType) or arg in (float, int, bool):
-                dtype = arg
-            elif isinstance(arg, Tensor):
+            if isinstance(arg, Tensor):  # first: `arg in (...)` would compare elementwise
                 dtype, device = arg.dtype, arg.device
+            elif isinstance(arg, dtypes.DType) or arg in (float, int, bool):
+                dtype = arg
             else:
                 device = arg
         out = self
@@ -600,6 +622,8 @@ class Tensor:
     def _as_operand_data(self, value):
         if isinstance(value, Tensor):
             return value._data
+        if isinstance(value, (int, float, bool, np.number, np.bool_)):
+            return _scalar_data(self._backend, value, self._data.dtype)
         return np.asarray(value, dtype=self._data.dtype) if self._backend is cpu_backend \
             else self._backend.from_host(np.asarray(value, dtype=self._data.dtype))
 
@@ -653,10 +677,7 @@ class Tensor:
                             f"'{type(other).__name__}'")
         target = _scalar_dtype(self._data.dtype, other)
         left = self if target == self._data.dtype else shape_ops.Cast.apply(self, target)
-        scalar = np.array(other, dtype=target)
-        if self._backend is not cpu_backend:
-            scalar = self._backend.from_host(scalar)
-        return left, Tensor._from_data(scalar)
+        return left, Tensor._from_data(_scalar_data(self._backend, other, target))
 
     def _float_operands(self, other, op: str) -> tuple[Tensor, Tensor]:
         """Like ``_binary_operands`` but integers become float32 (true division)."""

@@ -36,16 +36,21 @@ def get_device_name(device: int | None = None) -> str:
     _require_available()
     from numba import cuda
 
-    name = cuda.get_current_device().name
+    name = getattr(cuda.get_current_device(), "name", "CUDA simulator")  # it has no name
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def synchronize() -> None:
-    """Wait until every kernel launched so far has finished (for honest timings)."""
+    """Wait until every kernel launched so far has finished (for honest timings), and — as
+    PyTorch does — raise an error a kernel found since the last read, such as a class index
+    out of range (see ``numbanet/backends/cuda/indexing.py``)."""
     if is_available():
         from numba import cuda
 
+        from numbanet.backends.cuda.indexing import raise_unread_index_errors
+
         cuda.synchronize()
+        raise_unread_index_errors()
 
 
 def manual_seed(seed: int) -> None:

@@ -76,8 +76,13 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # 
 # ---- linear and convolution ------------------------------------------------------------------
 
 
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
-    """input @ weight^T + bias: weight has shape (out_features, in_features)."""
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A002
+           *, layer=None) -> Tensor:
+    """input @ weight^T + bias: weight has shape (out_features, in_features).
+
+    ``layer``: the calling module, named in error messages.
+    """
+    _same_device(layer if layer is not None else "linear", input, weight, bias)
     out = input @ weight.t()
     return out if bias is None else out + bias
 
@@ -118,16 +123,24 @@ def _check_unsupported(op: str, dilation, groups: int = 1) -> None:
                                   f"(got dilation={dilation}, groups={groups})")
 
 
-def _same_device_and_dtype(op: str, input: Tensor, weight: Tensor,  # noqa: A002
-                           other: Tensor | None, other_name: str = "bias") -> None:
+def _same_device(op, input: Tensor, weight: Tensor,  # noqa: A002
+                 other: Tensor | None, other_name: str = "bias") -> None:
+    """``op``: the op's name, or the calling module (its repr is made only for an error)."""
     for name, tensor in (("weight", weight), (other_name, other)):
-        if tensor is None:
-            continue
-        if tensor.device != input.device:
+        if tensor is not None and tensor._backend is not input._backend:
+            op = op if isinstance(op, str) else repr(op)
             raise op_error(RuntimeError, op, f"Input type ({input.type()}) and {name} type "
                            f"({tensor.type()}) should be the same: input is on "
                            f"{input.device}, {name} on {tensor.device}. Move the model and "
                            "the data to one device: model.to(device), x = x.to(device)")
+
+
+def _same_device_and_dtype(op: str, input: Tensor, weight: Tensor,  # noqa: A002
+                           other: Tensor | None, other_name: str = "bias") -> None:
+    _same_device(op, input, weight, other, other_name)
+    for name, tensor in (("weight", weight), (other_name, other)):
+        if tensor is None:
+            continue
         if tensor.dtype != input.dtype:
             raise op_error(RuntimeError, op, f"Input type ({input.type()}) and {name} type "
                            f"({tensor.type()}) should be the same: convert the input with "

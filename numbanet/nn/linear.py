@@ -40,7 +40,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 - PyTorch's argument name
-        return F.linear(input, self.weight, self.bias)
+        return F.linear(input, self.weight, self.bias, layer=self)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -108,7 +108,8 @@ class Softmax(Function):
 
 
 def _device_scalar(backend, value, dtype):
-    return backend.from_host(np.array(value, dtype=dtype))
+    """A 0-d array of ``value`` made on the device by a fill kernel (no copy from the host)."""
+    return backend.full((), value, dtype)
 
 
 def _weighted_targets(backend, targets, weight, ignore_index: int, dtype):
@@ -127,8 +128,13 @@ def _weighted_targets(backend, targets, weight, ignore_index: int, dtype):
 
 
 def _check_targets(backend, safe_targets, num_classes: int, op: str) -> None:
-    """Class indices must lie in [0, num_classes): a kernel would read outside the row."""
-    if safe_targets.shape[0] == 0:
+    """Class indices must lie in [0, num_classes): a kernel would read outside the row.
+
+    Checked here, with your line in the message, when the targets are in host memory. On
+    the GPU reading them back would stall every step; the loss kernels check them there
+    instead and report a bad one at the next copy to the host (``loss.item()``).
+    """
+    if safe_targets.shape[0] == 0 or not isinstance(safe_targets, np.ndarray):
         return
     lowest = int(backend.to_host(backend.min(safe_targets, 0, False)[0]))
     highest = int(backend.to_host(backend.max(safe_targets, 0, False)[0]))

@@ -135,6 +135,30 @@ class AdvancedIndex(Function):
         return full.reshape(ctx.input_shape), None
 
 
+def positions_along(backend, shape: tuple, dim: int, index):
+    """Row-major flat positions in an array of ``shape`` of ``a[i][index[i][j]]`` (dim 1),
+    ``a[index[i][j]][j]`` (dim 0), ...: ``index`` gives the coordinate along ``dim``, each
+    element's own position in ``index`` the others.
+
+    Computed with kernels on ``index``'s device — ``sum over axes of coordinate * stride``,
+    the coordinates along the other axes being ``arange`` columns that broadcast — so GPU
+    indices never travel to the host and back.
+    """
+    index = backend.astype(index, np.int64)
+    flat, stride = None, 1
+    for axis in reversed(range(len(shape))):
+        if axis == dim:
+            coordinate = index
+        else:
+            coordinate = backend.reshape(backend.arange(0, index.shape[axis], 1, np.int64),
+                                         (-1,) + (1,) * (len(shape) - axis - 1))
+        if stride != 1:
+            coordinate = backend.mul(coordinate, backend.full((), stride, np.int64))
+        flat = coordinate if flat is None else backend.add(flat, coordinate)
+        stride *= shape[axis]
+    return index if flat is None else flat
+
+
 class ScatterAdd(Function):
     """out = a copy of a with source[p] added at a[p with its dim coordinate = index[p]]
 
@@ -144,19 +168,8 @@ class ScatterAdd(Function):
     @staticmethod
     def forward(ctx, a, dim, index, source):
         backend = a._backend
-        host_index = backend.to_host(index._data)
         shape = a.shape
-        flat = np.zeros(index.shape, dtype=np.int64)
-        stride = 1
-        for axis in reversed(range(len(shape))):
-            if axis == dim:
-                coordinate = host_index
-            else:
-                coordinate = np.arange(index.shape[axis], dtype=np.int64).reshape(
-                    (-1,) + (1,) * (len(shape) - axis - 1))
-            flat = flat + coordinate * stride
-            stride *= shape[axis]
-        ctx.positions = backend.from_host(np.ascontiguousarray(flat.reshape(-1)))
+        ctx.positions = backend.reshape(positions_along(backend, shape, dim, index._data), (-1,))
         ctx.source_shape = source.shape
         out = backend.empty(shape, a._data.dtype)
         backend.copy_into(out, a._data)

@@ -4,8 +4,11 @@
 ``-1`` at ``(i, target_i)`` and 0 elsewhere (times the upstream gradient of row ``i``).
 Averaging over rows and class weights belong to the caller (``numbanet/ops``).
 
-A target outside ``[0, classes)`` raises ``IndexError`` before any kernel reads with it.
+A target outside ``[0, classes)`` raises ``IndexError`` at the next copy to the host (see
+``indexing.check_in_range``); until then the kernels give its row a NaN loss and no gradient.
 """
+
+import math
 
 import numpy as np
 from numba import cuda
@@ -19,9 +22,14 @@ from numbanet.backends.launch import launch
 
 @cuda.jit(cache=True)
 def nll_loss_rows_kernel(losses, log_probs, targets):
-    """losses[i] = -log_probs[i, targets[i]]; thread t takes rows t, t + T, t + 2T, ..."""
+    """losses[i] = -log_probs[i, targets[i]] (NaN for a target that is no class index);
+    thread t takes rows t, t + T, t + 2T, ..."""
     for row in range(cuda.grid(1), losses.size, cuda.gridsize(1)):
-        losses[row] = -log_probs[row, targets[row]]
+        target = targets[row]
+        if 0 <= target < log_probs.shape[1]:
+            losses[row] = -log_probs[row, target]
+        else:
+            losses[row] = math.nan
 
 
 @cuda.jit(cache=True)

@@ -81,7 +81,11 @@ def from_host(array) -> DeviceArray:
 
 
 def to_host(array: DeviceArray) -> np.ndarray:
-    """A numpy copy of ``array`` (a strided view is packed on the GPU first)."""
+    """A numpy copy of ``array`` (a strided view is packed on the GPU first). The host waits
+    for the GPU here anyway, so index checks still on the GPU are read back first."""
+    from numbanet.backends.cuda.indexing import raise_unread_index_errors  # imports this module
+
+    raise_unread_index_errors()
     return contiguous(array).copy_to_host()
 
 
