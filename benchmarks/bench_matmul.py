@@ -6,7 +6,9 @@ A product (n, k) @ (k, m) costs 2·n·k·m floating-point operations. Each conte
 turn, round after round, so a background process slows them all alike; the table shows the
 median over all runs (and the best run in brackets), and numbanet's speed as a fraction of
 numpy's. The first two shapes are an MLP's first layer on a batch of 64 and 256 MNIST
-images; the third is the classic square benchmark.
+images; the third is the classic square benchmark. The last row repeats the first with B
+given as ``W.T``, a transposed view of a (128, 784) weight, which is how ``nn.Linear``
+calls matmul: B's columns are then contiguous and numbanet skips packing them.
 """
 
 import argparse
@@ -18,7 +20,10 @@ import numpy as np
 # the kernel module (the package re-exports the function under the same name)
 cpu_matmul = import_module("numbanet.backends.cpu.matmul").matmul
 
-SHAPES = [(64, 784, 128), (256, 784, 128), (1024, 1024, 1024)]
+CASES = [  # (n, k, m), B passed as a transposed view?
+    ((64, 784, 128), False), ((256, 784, 128), False), ((1024, 1024, 1024), False),
+    ((64, 784, 128), True),
+]
 
 
 def contenders(a: np.ndarray, b: np.ndarray) -> dict:
@@ -33,11 +38,12 @@ def contenders(a: np.ndarray, b: np.ndarray) -> dict:
     return runs
 
 
-def measure(n: int, k: int, m: int, dtype, repeats: int) -> dict:
+def measure(n: int, k: int, m: int, b_transposed: bool, dtype, repeats: int) -> dict:
     """name -> (median, best) GFLOP/s over ``repeats`` interleaved runs."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, k)).astype(dtype)
-    b = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal((m, k) if b_transposed else (k, m)).astype(dtype)
+    b = b.T if b_transposed else b
     runs = contenders(a, b)
     np.testing.assert_allclose(runs["numbanet"](), a @ b, rtol=1e-3, atol=1e-3)
     seconds = {name: [] for name in runs}
@@ -62,16 +68,18 @@ def main() -> None:
     arguments = parser.parse_args()
     dtype = np.dtype(arguments.dtype)
 
-    results = {shape: measure(*shape, dtype, arguments.repeats) for shape in SHAPES}
+    results = {(shape, b_transposed): measure(*shape, b_transposed, dtype, arguments.repeats)
+               for shape, b_transposed in CASES}
     names = list(next(iter(results.values())))
-    header = f"{'shape (n, k, m)':<20}" + "".join(f"{name + ' GFLOP/s':>24}" for name in names)
+    header = f"{'shape (n, k, m)':<24}" + "".join(f"{name + ' GFLOP/s':>24}" for name in names)
     print(f"{dtype} matmul, median (best) of {arguments.repeats} runs")
     print(header + f"{'numbanet / numpy':>22}")
-    for shape, speeds in results.items():
+    for (shape, b_transposed), speeds in results.items():
         cells = "".join(f"{f'{median:.1f} ({best:.1f})':>24}" for median, best in speeds.values())
         ratios = [ours / theirs for ours, theirs in zip(speeds["numbanet"], speeds["numpy"],
                                                         strict=True)]
-        print(f"{str(shape):<20}{cells}{f'{ratios[0]:.2f} ({ratios[1]:.2f})':>22}")
+        label = str(shape) + (" B=W.T" if b_transposed else "")
+        print(f"{label:<24}{cells}{f'{ratios[0]:.2f} ({ratios[1]:.2f})':>22}")
 
 
 if __name__ == "__main__":
