@@ -133,13 +133,37 @@ def sum(array, axes, keepdim):  # noqa: A001 - the contract's name
         partial = np.zeros(8 if parallel else 1, dtype=np.float64)
         launch(sum_flat_chunks_parallel if parallel else sum_flat_chunks, flat, partial)
         return np.array(partial.sum(), dtype=result_dtype).reshape(shape)
-    x3 = _to_outer_reduced_inner(array, axes)
-    out = np.empty((x3.shape[0], x3.shape[2]), dtype=result_dtype)
+    # Scattered axes, e.g. (0, 2, 3) for a conv bias gradient: reduce one consecutive run
+    # at a time, last run first (keeping dims, so earlier axis numbers stay valid) — no
+    # transposed copy of the whole array. Intermediate sums stay in float64.
+    runs = _consecutive_runs(sorted(axes))
+    partial = array
+    for index, run in enumerate(reversed(runs)):
+        last = index == len(runs) - 1
+        partial = _sum_run(partial, run, result_dtype if last else np.float64)
+    return partial.reshape(shape)
+
+
+def _consecutive_runs(axes: list[int]) -> list[tuple[int, ...]]:
+    """``[0, 2, 3]`` -> ``[(0,), (2, 3)]``."""
+    runs = [[axes[0]]]
+    for axis in axes[1:]:
+        if axis == runs[-1][-1] + 1:
+            runs[-1].append(axis)
+        else:
+            runs.append([axis])
+    return [tuple(run) for run in runs]
+
+
+def _sum_run(array, run: tuple[int, ...], dtype):
+    """Sum over one run of consecutive axes, keeping them as size-1 axes."""
+    x3 = _to_outer_reduced_inner(array, run)
+    out = np.empty((x3.shape[0], x3.shape[2]), dtype=dtype)
     if x3.shape[0] >= 64 and x3.size >= PARALLEL_THRESHOLD:
         launch(sum_middle_parallel, x3, out)
     else:
         launch(sum_middle, x3, out)
-    return out.reshape(shape)
+    return out.reshape(_result_shape(array.shape, run, True))
 
 
 def _extreme(array, axis, keepdim, find_max):
