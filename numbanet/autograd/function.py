@@ -146,11 +146,14 @@ class Function:
 
     @staticmethod
     def forward(ctx: Node, *args):
-        raise NotImplementedError
+        raise NotImplementedError("a Function subclass must define "
+                                  "@staticmethod forward(ctx, *inputs)")
 
     @staticmethod
     def backward(ctx: Node, *grad_outputs):
-        raise NotImplementedError
+        raise NotImplementedError("a Function subclass must define @staticmethod "
+                                  "backward(ctx, *grad_outputs), returning one gradient "
+                                  "(or None) per forward input")
 
     @classmethod
     def op_name(cls) -> str:
