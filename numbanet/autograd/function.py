@@ -181,15 +181,17 @@ class Function:
             start = time.perf_counter()
             raw = cls.forward(ctx, *args)
             seconds = time.perf_counter() - start
-        if type(raw) is tuple:
-            outputs = tuple(_wrap_output(Tensor, item, ctx) for item in raw)
+        single = type(raw) is not tuple
+        if single:  # the common case, without building a tuple of outputs
+            result = _wrap_output(Tensor, raw, ctx)
+            outputs = (result,)
         else:
-            outputs = (_wrap_output(Tensor, raw, ctx),)
+            outputs = result = tuple(_wrap_output(Tensor, item, ctx) for item in raw)
         if requires_grad:
             _connect(ctx, args, outputs, Tensor)
         if recording is not None:
             recording.record_forward(cls, args, outputs, ctx, seconds)
-        return outputs if type(raw) is tuple else outputs[0]
+        return result
 
 
 _Tensor = None

@@ -263,12 +263,13 @@ def _flat(array):
 
 def _binary(kernels: BinaryKernels, a, b, out, result_dtype=None):
     same_shape = a.shape == b.shape
-    if out is None:
+    fresh = out is None  # then we allocate it: contiguous, of the broadcast shape
+    if fresh:
         shape = a.shape if same_shape else np.broadcast_shapes(a.shape, b.shape)
         dtype = result_dtype or (a.dtype if a.dtype == b.dtype else np.result_type(a, b))
         out = np.empty(shape, dtype=dtype)
-    if (same_shape and a.shape == out.shape and a.flags.c_contiguous
-            and b.flags.c_contiguous and out.flags.c_contiguous):
+    if (same_shape and a.flags.c_contiguous and b.flags.c_contiguous
+            and (fresh or (a.shape == out.shape and out.flags.c_contiguous))):
         launch(kernels.contiguous, _flat(a), _flat(b), _flat(out))
     else:
         _strided_apply(kernels.strided, (a, b), out)
@@ -276,9 +277,10 @@ def _binary(kernels: BinaryKernels, a, b, out, result_dtype=None):
 
 
 def _unary(kernels: UnaryKernels, a, out, result_dtype=None):
-    if out is None:
+    fresh = out is None
+    if fresh:
         out = np.empty(a.shape, dtype=result_dtype or a.dtype)
-    if a.flags.c_contiguous and out.flags.c_contiguous and a.shape == out.shape:
+    if a.flags.c_contiguous and (fresh or (out.flags.c_contiguous and a.shape == out.shape)):
         launch(kernels.contiguous, _flat(a), _flat(out))
     else:
         _strided_apply(kernels.strided, (a,), out)
