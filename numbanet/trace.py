@@ -226,6 +226,16 @@ class Trace:
             self._forward_of_autograd_node[ctx.node_id] = node_id
         self.events.append(event)
 
+    @contextmanager
+    def paused(self):
+        """Ops run inside the block (a backward rule's own ops) become no events of their
+        own; their kernels are credited to the node recorded next."""
+        self.suspended = True
+        try:
+            yield
+        finally:
+            self.suspended = False
+
     def backward_node_id(self, autograd_node_id: int) -> int | None:
         return self._backward_of_autograd_node.get(autograd_node_id)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from contextlib import nullcontext
 
 from numbanet import trace as _trace
 from numbanet.autograd import grad_mode
@@ -109,16 +110,11 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                     captured[key] = grad
                 grad_outputs.append(grad)
             start = time.perf_counter()
-            if recording is not None:
-                recording.suspended = True
-            try:
+            with recording.paused() if recording is not None else nullcontext():
                 grad_inputs = node.function.backward(node, *grad_outputs)
                 if not isinstance(grad_inputs, tuple):
                     grad_inputs = (grad_inputs,)
                 grad_inputs = _fit_to_inputs(node, grad_inputs)
-            finally:
-                if recording is not None:
-                    recording.suspended = False
             event_id = None
             if recording is not None:
                 event_id = recording.record_backward(
@@ -144,13 +140,8 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
         # storage a .grad must not share: the caller's seeds, and what was handed out already
         claimed: set = {id(seed._data) for seed in seed_grads}
         for leaf, contributions in leaf_contributions.values():
-            if recording is not None:
-                recording.suspended = True
-            try:
+            with recording.paused() if recording is not None else nullcontext():
                 _accumulate_leaf(leaf, contributions, capture, captured, claimed)
-            finally:
-                if recording is not None:
-                    recording.suspended = False
             if recording is not None and not capture:
                 recording.record_accumulate(leaf, contributions, leaf.grad)
     return captured
