@@ -83,7 +83,7 @@ def _measure(n: int, plain_tile) -> tuple[float, float, float, float]:
     import torch
     from numba import cuda
 
-    import numbanet.backends.cuda as gpu
+    import numbanet.kernels.cuda as gpu
 
     rng = np.random.default_rng(n)
     a_host = rng.standard_normal((n, n), dtype=np.float32)

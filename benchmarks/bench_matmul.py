@@ -18,7 +18,7 @@ from importlib import import_module
 import numpy as np
 
 # the kernel module (the package re-exports the function under the same name)
-cpu_matmul = import_module("numbanet.backends.cpu.matmul").matmul
+cpu_matmul = import_module("numbanet.kernels.cpu.matmul").matmul
 
 CASES = [  # (n, k, m), B passed as a transposed view?
     ((64, 784, 128), False), ((256, 784, 128), False), ((1024, 1024, 1024), False),

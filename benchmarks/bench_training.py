@@ -118,7 +118,7 @@ def profile(model_name: str, steps: int, top: int) -> None:
     everything else (Python: Tensor methods, Function.apply, the backward engine, argument
     checks), then cProfile's view of the Python side."""
     import numbanet
-    from numbanet.backends import launch
+    from numbanet.kernels import launch
 
     step = training_step(numbanet, model_name, *batch())
     for _ in range(3):

@@ -67,7 +67,7 @@ def cache_directory() -> Path:
     """Where Numba writes numbanet's compiled kernels."""
     if config.CACHE_DIR:
         return Path(config.CACHE_DIR)
-    in_tree = PACKAGE_DIR / "backends" / "cpu" / "__pycache__"
+    in_tree = PACKAGE_DIR / "kernels" / "cpu" / "__pycache__"
     return in_tree if os.access(in_tree.parent, os.W_OK) else Path(
         os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "numba"
 

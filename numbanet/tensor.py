@@ -24,8 +24,8 @@ import numpy as np
 
 from numbanet import dtypes
 from numbanet.autograd import grad_mode
-from numbanet.backends import backend_for
-from numbanet.backends import cpu as cpu_backend
+from numbanet.kernels import backend_for
+from numbanet.kernels import cpu as cpu_backend
 from numbanet.device import CPU, as_device, device
 from numbanet.errors import op_error
 from numbanet.ops import elementwise as ew

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numbanet.backends import launch as _launch
+from numbanet.kernels import launch as _launch
 
 FULL_VALUES_LIMIT = 64  # tensors with at most this many elements are copied whole
 SAMPLE_SIZE = 32  # large tensors keep this many evenly spaced values ...
@@ -73,7 +73,7 @@ class TensorRecord:
 class KernelRecord:
     """One kernel launch: which Numba function ran, where, and how long it took."""
 
-    name: str  # qualified name, e.g. numbanet.backends.cpu.matmul.matmul_kernel
+    name: str  # qualified name, e.g. numbanet.kernels.cpu.matmul.matmul_kernel
     device: str
     compilation: str  # compiled now | loaded from cache | already in memory
     seconds: float

@@ -13,7 +13,7 @@ import pytest
 
 # The kernel modules themselves (the package re-exports functions named like two of them).
 conv, dropout, indexing, matmul, optimizers, pool, softmax = (
-    import_module(f"numbanet.backends.cpu.{name}")
+    import_module(f"numbanet.kernels.cpu.{name}")
     for name in ("conv", "dropout", "indexing", "matmul", "optimizers", "pool", "softmax"))
 
 RNG = np.random.default_rng(0)

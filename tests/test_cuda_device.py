@@ -25,14 +25,14 @@ import numbanet as nb
 import numbanet.nn as nn
 import numbanet.nn.functional as F
 from numbanet import optim
-from numbanet.backends import contract
-from numbanet.backends import cpu as cpu_backend
+from numbanet.kernels import contract
+from numbanet.kernels import cpu as cpu_backend
 from numbanet.utils.data import DataLoader, TensorDataset
 
 if not nb.cuda.is_available():
     pytest.skip("needs a GPU or NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
 
-import numbanet.backends.cuda as cuda_backend  # noqa: E402 - only importable with CUDA
+import numbanet.kernels.cuda as cuda_backend  # noqa: E402 - only importable with CUDA
 
 pytestmark = pytest.mark.cuda
 
@@ -271,7 +271,7 @@ def test_a_training_step_on_cuda_copies_nothing_between_host_and_gpu(runs, reque
     momentum for the MLP, Adam for the CNN, including the step that creates their state)
     run on the GPU without a single copy. ``loss.item()`` then copies the loss to the host
     and, the first time after a loss, the count of bad class indices the loss kernels
-    checked on the GPU (see backends/cuda/indexing.py) — nothing else."""
+    checked on the GPU (see kernels/cuda/indexing.py) — nothing else."""
     cpu_run, cuda_run = request.getfixturevalue(runs)
     assert cpu_run.transfers == cpu_run.item_transfers == [{}, {}]  # the counter's control
     assert cuda_run.transfers == [{}, {}]
@@ -480,7 +480,7 @@ def test_conv_pool_and_dropout_layers_on_cuda():
 
 
 def test_dropout_on_cuda_copies_only_its_generator_states():
-    """The one copy left in a training step with dropout: backends/cuda/dropout.py seeds the
+    """The one copy left in a training step with dropout: kernels/cuda/dropout.py seeds the
     random generators of each mask on the host (numba's ``create_xoroshiro128p_states``)
     and copies them to the GPU; the mask itself is drawn there."""
     x = nb.ones(4, 8, device="cuda", requires_grad=True)

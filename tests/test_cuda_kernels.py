@@ -25,11 +25,11 @@ def _cuda_usable() -> bool:
 if not _cuda_usable():
     pytest.skip("needs a GPU or NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
 
-import numbanet.backends.cuda as gpu  # noqa: E402
-from numbanet.backends import launch as launch_module  # noqa: E402
+import numbanet.kernels.cuda as gpu  # noqa: E402
+from numbanet.kernels import launch as launch_module  # noqa: E402
 
 try:
-    import numbanet.backends.cpu as cpu_backend
+    import numbanet.kernels.cpu as cpu_backend
 except ImportError:
     cpu_backend = None
 

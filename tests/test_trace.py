@@ -51,7 +51,7 @@ def test_kernel_records_name_the_numba_function():
     recorded, _ = record_small_graph()
     matmul = recorded.by_phase("forward")[0]
     kernel = matmul.kernels[0]
-    assert kernel.name.startswith("numbanet.backends.cpu.")
+    assert kernel.name.startswith("numbanet.kernels.cpu.")
     assert kernel.device == "cpu" and kernel.source_file.endswith(".py")
     assert kernel.compilation in ("compiled now", "loaded from cache", "already in memory")
 

@@ -216,7 +216,7 @@ async def test_kernel_pane_shows_the_kernel_and_its_source():
         await pilot.press("k")
         assert app.query_one(KernelPane).display
         text = pane_text(app, "#kernel")
-        assert "numbanet.backends.cpu.matmul.matmul" in text and "device cpu" in text
+        assert "numbanet.kernels.cpu.matmul.matmul" in text and "device cpu" in text
         assert "tui/stepper.py:1" in text
         assert "ms" not in text  # timings hidden for deterministic output
         await pilot.press("n")

@@ -71,7 +71,7 @@ def synthetic_iteration(loss_value: float = 0.5, with_nan: bool = False) -> Trac
     second = tensor([[0.1, 0.0], [0.2, 0.0]], role="gradient")
     events = [
         Event(0, "forward", "Matmul", "Net.fc1", inputs=[x, w1], outputs=[h],
-              kernels=[kernel("numbanet.backends.cpu.matmul.matmul")],
+              kernels=[kernel("numbanet.kernels.cpu.matmul.matmul")],
               formula="out = a @ b\n\nGradient: d a = grad @ b^T, d b = a^T @ grad"),
         Event(1, "forward", "Add", "Net.fc1", inputs=[h, tensor([0.5, -1.5])],
               outputs=[h_bias], formula="out = a + b\n\nGradient: d out/d a = 1"),

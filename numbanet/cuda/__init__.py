@@ -43,11 +43,11 @@ def get_device_name(device: int | None = None) -> str:
 def synchronize() -> None:
     """Wait until every kernel launched so far has finished (for honest timings), and — as
     PyTorch does — raise an error a kernel found since the last read, such as a class index
-    out of range (see ``numbanet/backends/cuda/indexing.py``)."""
+    out of range (see ``numbanet/kernels/cuda/indexing.py``)."""
     if is_available():
         from numba import cuda
 
-        from numbanet.backends.cuda.indexing import raise_unread_index_errors
+        from numbanet.kernels.cuda.indexing import raise_unread_index_errors
 
         cuda.synchronize()
         raise_unread_index_errors()

@@ -2,7 +2,7 @@
 
 Each Function's docstring states its forward formula and, on the ``Gradient:`` line, the
 backward rule. The work is done by the backend kernels named in
-``numbanet/backends/contract.py`` (``log_softmax``, ``nll_loss_rows``, ``conv2d_forward``,
+``numbanet/kernels/contract.py`` (``log_softmax``, ``nll_loss_rows``, ``conv2d_forward``,
 ...); these Functions only arrange the arrays for them, so one class serves the CPU and the
 GPU. Backward rules call kernels directly too, so a trace shows exactly which kernels each
 backward node ran.

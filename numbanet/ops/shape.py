@@ -242,7 +242,7 @@ class ToDevice(Function):
 
     @staticmethod
     def forward(ctx, a, target):
-        from numbanet.backends import backend_for
+        from numbanet.kernels import backend_for
 
         ctx.source_device = a.device
         ctx.mark_for_trace(source=str(a.device), target=str(target))

@@ -1,7 +1,7 @@
 """Optimizers, as ``torch.optim``: ``SGD``, ``Adam``, ``RMSprop`` and ``lr_scheduler``.
 
 Each optimizer's docstring gives its update formula; the update itself runs as one fused
-kernel per parameter (``numbanet/backends/<device>/optimizers.py``).
+kernel per parameter (``numbanet/kernels/<device>/optimizers.py``).
 """
 
 from numbanet.optim import lr_scheduler

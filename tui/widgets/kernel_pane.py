@@ -1,6 +1,6 @@
 """The kernel pane: the Numba functions that actually ran for the current node.
 
-Every op ends in one or more kernel launches (``numbanet.backends.launch``); the trace kept,
+Every op ends in one or more kernel launches (``numbanet.kernels.launch``); the trace kept,
 for each, the kernel's qualified name, its device, its CUDA grid and block, whether Numba
 compiled it during this run or loaded it from the on-disk cache, the wall time, and where
 its source lives. The pane shows that record and the kernel's source, highlighted — the
@@ -43,7 +43,7 @@ def kernel_source(record: KernelRecord) -> tuple[str, int] | None:
 
 
 def display_path(source_file: str) -> str:
-    """A kernel's file relative to the repository (``numbanet/backends/cpu/matmul.py``)."""
+    """A kernel's file relative to the repository (``numbanet/kernels/cpu/matmul.py``)."""
     path = Path(source_file).resolve()
     try:
         return str(path.relative_to(REPOSITORY_ROOT))

@@ -1,6 +1,6 @@
 """The CPU backend: numpy arrays for storage, ``@numba.njit`` kernels for the work.
 
-Exports exactly the names of :data:`numbanet.backends.contract.KERNEL_CONTRACT`.
+Exports exactly the names of :data:`numbanet.kernels.contract.KERNEL_CONTRACT`.
 """
 
 from .conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad

@@ -19,12 +19,12 @@ The matmuls are ``matmul.py``'s tiled kernel; this file holds the two copying ke
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.elementwise import add
-from numbanet.backends.cuda.layout import DeviceArray, grid_stride_launch
-from numbanet.backends.cuda.matmul import matmul
-from numbanet.backends.cuda.memory import contiguous, empty
-from numbanet.backends.cuda.views import permute, reshape
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.elementwise import add
+from numbanet.kernels.cuda.layout import DeviceArray, grid_stride_launch
+from numbanet.kernels.cuda.matmul import matmul
+from numbanet.kernels.cuda.memory import contiguous, empty
+from numbanet.kernels.cuda.views import permute, reshape
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(cache=True)

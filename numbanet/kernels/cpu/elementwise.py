@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 # ---- operation codes -------------------------------------------------------------------
 ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM = 0, 1, 2, 3, 4, 5, 6

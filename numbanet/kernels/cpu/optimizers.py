@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 16  # elements below which one thread is faster
 

@@ -2,7 +2,7 @@
 
 Arrays are numba ``DeviceNDArray``s (``FakeCUDAArray``s under the CUDA simulator, enabled by
 ``NUMBA_ENABLE_CUDASIM=1`` before numba is imported). Each function below launches its
-kernels through :func:`numbanet.backends.launch.launch`, so a recording trace sees every
+kernels through :func:`numbanet.kernels.launch.launch`, so a recording trace sees every
 kernel with its grid and block.
 
 Where to read what:
@@ -23,9 +23,9 @@ Where to read what:
 - ``optimizers.py``   fused SGD, Adam and RMSprop updates
 """
 
-from numbanet.backends.cuda.conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
-from numbanet.backends.cuda.dropout import dropout_mask
-from numbanet.backends.cuda.elementwise import (
+from numbanet.kernels.cuda.conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
+from numbanet.kernels.cuda.dropout import dropout_mask
+from numbanet.kernels.cuda.elementwise import (
     abs,
     add,
     clamp,
@@ -58,10 +58,10 @@ from numbanet.backends.cuda.elementwise import (
     tanh_backward,
     where,
 )
-from numbanet.backends.cuda.indexing import gather, scatter_add
-from numbanet.backends.cuda.loss import nll_loss_backward, nll_loss_rows
-from numbanet.backends.cuda.matmul import matmul
-from numbanet.backends.cuda.memory import (
+from numbanet.kernels.cuda.indexing import gather, scatter_add
+from numbanet.kernels.cuda.loss import nll_loss_backward, nll_loss_rows
+from numbanet.kernels.cuda.matmul import matmul
+from numbanet.kernels.cuda.memory import (
     arange,
     astype,
     contiguous,
@@ -72,16 +72,16 @@ from numbanet.backends.cuda.memory import (
     full,
     to_host,
 )
-from numbanet.backends.cuda.optimizers import adam_update, rmsprop_update, sgd_update
-from numbanet.backends.cuda.pool import max_pool2d_backward, max_pool2d_forward
-from numbanet.backends.cuda.reductions import max, min, sum
-from numbanet.backends.cuda.softmax import (
+from numbanet.kernels.cuda.optimizers import adam_update, rmsprop_update, sgd_update
+from numbanet.kernels.cuda.pool import max_pool2d_backward, max_pool2d_forward
+from numbanet.kernels.cuda.reductions import max, min, sum
+from numbanet.kernels.cuda.softmax import (
     log_softmax,
     log_softmax_backward,
     softmax,
     softmax_backward,
 )
-from numbanet.backends.cuda.views import basic_index, broadcast_to, permute, reshape
+from numbanet.kernels.cuda.views import basic_index, broadcast_to, permute, reshape
 
 __all__ = [  # the contract's names, in its order (tests/test_backend_contract.py checks)
     "empty",

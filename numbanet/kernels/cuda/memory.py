@@ -13,7 +13,7 @@ from numbers import Number
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     DeviceArray,
     coalesce_axes,
     element_strides,
@@ -22,8 +22,8 @@ from numbanet.backends.cuda.layout import (
     is_c_contiguous,
     storage_window,
 )
-from numbanet.backends.cuda.strided import copy_of, identity, run_elementwise, storage_offset
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.strided import copy_of, identity, run_elementwise, storage_offset
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(cache=True)
@@ -83,7 +83,7 @@ def from_host(array) -> DeviceArray:
 def to_host(array: DeviceArray) -> np.ndarray:
     """A numpy copy of ``array`` (a strided view is packed on the GPU first). The host waits
     for the GPU here anyway, so index checks still on the GPU are read back first."""
-    from numbanet.backends.cuda.indexing import raise_unread_index_errors  # imports this module
+    from numbanet.kernels.cuda.indexing import raise_unread_index_errors  # imports this module
 
     raise_unread_index_errors()
     return contiguous(array).copy_to_host()

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 15  # elements below which one thread is faster
 

@@ -14,7 +14,7 @@ the triple (address of element ``[0, ...]``, shape, strides); see ``layout.py``:
 import math
 import operator
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     DeviceArray,
     broadcast_strides,
     contiguous_strides,
@@ -22,7 +22,7 @@ from numbanet.backends.cuda.layout import (
     is_c_contiguous,
     make_view,
 )
-from numbanet.backends.cuda.memory import contiguous
+from numbanet.kernels.cuda.memory import contiguous
 
 
 def reshape(array: DeviceArray, shape: tuple[int, ...]) -> DeviceArray:

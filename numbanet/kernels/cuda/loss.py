@@ -13,11 +13,11 @@ import math
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.indexing import check_in_range
-from numbanet.backends.cuda.layout import DeviceArray, grid_stride_launch
-from numbanet.backends.cuda.memory import empty
-from numbanet.backends.cuda.views import broadcast_to
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.indexing import check_in_range
+from numbanet.kernels.cuda.layout import DeviceArray, grid_stride_launch
+from numbanet.kernels.cuda.memory import empty
+from numbanet.kernels.cuda.views import broadcast_to
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(cache=True)

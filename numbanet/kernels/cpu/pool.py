@@ -20,7 +20,7 @@ Each ``(n, c)`` plane is independent, so planes are split across cores.
 import numpy as np
 from numba import njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 15  # output elements below which one thread is faster
 

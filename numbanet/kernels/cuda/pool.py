@@ -10,10 +10,10 @@ import math
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.conv import as_pair
-from numbanet.backends.cuda.layout import DeviceArray, grid_stride_launch
-from numbanet.backends.cuda.memory import empty, full
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.conv import as_pair
+from numbanet.kernels.cuda.layout import DeviceArray, grid_stride_launch
+from numbanet.kernels.cuda.memory import empty, full
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(cache=True)

@@ -24,9 +24,9 @@ from numbers import Number
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.layout import DeviceArray
-from numbanet.backends.cuda.memory import astype, empty, full
-from numbanet.backends.cuda.strided import run_elementwise
+from numbanet.kernels.cuda.layout import DeviceArray
+from numbanet.kernels.cuda.memory import astype, empty, full
+from numbanet.kernels.cuda.strided import run_elementwise
 
 LARGEST_EXP_ARGUMENT = 709.782712893384  # log of the largest float64; exp overflows past it
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 BLOCK = 1 << 16  # elements drawn from one seeding of the generator
 SEED_STRIDE = 0x9E3779B1  # spreads the seeds of consecutive blocks (2**32 / golden ratio)

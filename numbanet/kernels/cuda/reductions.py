@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import cuda, int64
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     MAX_BLOCKS,
     DeviceArray,
     coalesce_axes,
@@ -25,9 +25,9 @@ from numbanet.backends.cuda.layout import (
     flat_view,
     storage_window,
 )
-from numbanet.backends.cuda.memory import empty
-from numbanet.backends.cuda.strided import storage_offset
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.memory import empty
+from numbanet.kernels.cuda.strided import storage_offset
+from numbanet.kernels.launch import launch
 
 REDUCTION_THREADS = 256  # the largest block; shared arrays are sized for it
 

@@ -16,14 +16,14 @@ import math
 
 from numba import cuda
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     DeviceArray,
     flat_view,
     grid_stride_launch,
     is_c_contiguous,
 )
-from numbanet.backends.cuda.memory import astype, contiguous, empty
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.memory import astype, contiguous, empty
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(cache=True)

@@ -10,6 +10,6 @@ def backend_for(device_type: str):
     try:
         return _loaded[device_type]
     except KeyError:
-        module = importlib.import_module(f"numbanet.backends.{device_type}")
+        module = importlib.import_module(f"numbanet.kernels.{device_type}")
         _loaded[device_type] = module
         return module

@@ -14,16 +14,16 @@ import math
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.layout import DeviceArray
-from numbanet.backends.cuda.memory import empty
-from numbanet.backends.cuda.reductions import (
+from numbanet.kernels.cuda.layout import DeviceArray
+from numbanet.kernels.cuda.memory import empty
+from numbanet.kernels.cuda.reductions import (
     REDUCTION_THREADS,
     block_max,
     block_sum,
     reduction_threads,
     row_blocks,
 )
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(cache=True)

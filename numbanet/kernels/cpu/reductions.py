@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 20  # below this, starting threads costs more than it saves
 

@@ -1,6 +1,6 @@
 """Both backends export every name of the kernel contract, with the same parameter names.
 
-Importing ``numbanet.backends.cuda`` needs numba-cuda but no GPU (kernels compile on first
+Importing ``numbanet.kernels.cuda`` needs numba-cuda but no GPU (kernels compile on first
 launch), so this test runs everywhere.
 """
 
@@ -9,14 +9,14 @@ import inspect
 
 import pytest
 
-from numbanet.backends.contract import KERNEL_CONTRACT
+from numbanet.kernels.contract import KERNEL_CONTRACT
 
 
 def _backend(name: str):
     try:
-        return importlib.import_module(f"numbanet.backends.{name}")
+        return importlib.import_module(f"numbanet.kernels.{name}")
     except ImportError as error:
-        pytest.skip(f"numbanet.backends.{name} is not importable: {error}")
+        pytest.skip(f"numbanet.kernels.{name} is not importable: {error}")
 
 
 def _parameter_names(function) -> list[str]:
@@ -38,7 +38,7 @@ def test_cpu_backend_exports_the_whole_contract():
     cpu_backend = _backend("cpu")
     missing = [name for name in KERNEL_CONTRACT if not callable(getattr(cpu_backend, name, None))]
     if len(missing) == len(KERNEL_CONTRACT):
-        pytest.skip("numbanet.backends.cpu exports no kernels yet")
+        pytest.skip("numbanet.kernels.cpu exports no kernels yet")
     assert missing == []
 
 
@@ -46,6 +46,6 @@ def test_cpu_backend_exports_the_whole_contract():
 def test_signatures_match_between_backends(name):
     cpu_function = getattr(_backend("cpu"), name, None)
     if cpu_function is None:
-        pytest.skip(f"numbanet.backends.cpu does not export {name} yet")
+        pytest.skip(f"numbanet.kernels.cpu does not export {name} yet")
     cuda_function = getattr(_backend("cuda"), name)
     assert _parameter_names(cuda_function) == _parameter_names(cpu_function)

@@ -16,14 +16,14 @@ import numpy as np
 from numba import cuda
 from numba.cuda.random import create_xoroshiro128p_states, xoroshiro128p_uniform_float32
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     THREADS_PER_BLOCK,
     DeviceArray,
     flat_view,
     grid_stride_launch,
 )
-from numbanet.backends.cuda.memory import empty
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.memory import empty
+from numbanet.kernels.launch import launch
 
 MAX_GENERATORS = 16 * THREADS_PER_BLOCK  # states are seeded on the host: keep them few
 

@@ -1,13 +1,13 @@
 """The backend contract: every kernel a device must provide, by name.
 
-A *backend* is a module (``numbanet.backends.cpu`` or ``numbanet.backends.cuda``) that
+A *backend* is a module (``numbanet.kernels.cpu`` or ``numbanet.kernels.cuda``) that
 exports one Python function per name below. The functions take and return the device's
 arrays (``numpy.ndarray`` on the CPU, numba ``DeviceNDArray`` on the GPU) and know nothing
 about autograd: differentiation rules live in ``numbanet/ops``, written once for both
 devices. Each function launches its Numba kernel(s) through
-:func:`numbanet.backends.launch.launch`, which is how the trace learns which kernel ran.
+:func:`numbanet.kernels.launch.launch`, which is how the trace learns which kernel ran.
 
-``tests/test_backend_contract.py`` asserts that both backends export exactly these names.
+``tests/test_kernel_contract.py`` asserts that both backends export exactly these names.
 
 Shapes below: ``a``, ``b`` are arrays; ``shape`` a tuple of ints; ``dtype`` a numpy dtype.
 """

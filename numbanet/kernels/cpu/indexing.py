@@ -16,7 +16,7 @@ the op layer has already turned negative indices into positive ones).
 import numpy as np
 from numba import njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 16  # indices below which one thread is faster
 

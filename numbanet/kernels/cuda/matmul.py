@@ -39,9 +39,9 @@ Batched ``(B, n, k) @ (B, k, m)`` runs the same kernel with ``blockIdx.z`` picki
 import numpy as np
 from numba import cuda, uint64
 
-from numbanet.backends.cuda.layout import SIMULATED, DeviceArray, contiguous_strides, make_view
-from numbanet.backends.cuda.memory import astype, contiguous, empty, fill
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.layout import SIMULATED, DeviceArray, contiguous_strides, make_view
+from numbanet.kernels.cuda.memory import astype, contiguous, empty, fill
+from numbanet.kernels.launch import launch
 
 BLOCK_ROWS = 128  # rows of C computed by one block
 BLOCK_COLUMNS = 128  # columns of C computed by one block

@@ -31,7 +31,7 @@ sum needs), so results differ from numpy's in the last bits.
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile

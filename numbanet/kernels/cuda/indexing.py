@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 from numba import cuda
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     DeviceArray,
     coalesce_axes,
     element_strides,
@@ -35,10 +35,10 @@ from numbanet.backends.cuda.layout import (
     grid_stride_launch,
     storage_window,
 )
-from numbanet.backends.cuda.memory import astype, contiguous, empty, fill, full
-from numbanet.backends.cuda.strided import storage_offset
-from numbanet.backends.cuda.views import broadcast_to
-from numbanet.backends.launch import launch
+from numbanet.kernels.cuda.memory import astype, contiguous, empty, fill, full
+from numbanet.kernels.cuda.strided import storage_offset
+from numbanet.kernels.cuda.views import broadcast_to
+from numbanet.kernels.launch import launch
 
 UNREAD_CHECKS_LIMIT = 64  # checks whose verdict may wait on the GPU (each holds its positions)
 

@@ -8,8 +8,8 @@ weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outsi
 ``(O, C*kh*kw)`` and each output position's receptive field (its *patch*, ``C*kh*kw``
 input values) to a vector: every output value is then the dot product of a row of ``W``
 with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is the
-register-blocked dot-product kernel of :mod:`numbanet.backends.cpu.matmul`
-(:func:`~numbanet.backends.cpu.matmul.dot_tile`), which needs both operands of a dot
+register-blocked dot-product kernel of :mod:`numbanet.kernels.cpu.matmul`
+(:func:`~numbanet.kernels.cpu.matmul.dot_tile`), which needs both operands of a dot
 product contiguous in memory:
 
 - forward: patches gathered as *rows* ``patches[position, (c, i, j)]`` play the role of
@@ -33,9 +33,9 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbanet.backends.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile
-from numbanet.backends.cpu.pool import as_pair
-from numbanet.backends.launch import launch
+from numbanet.kernels.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile
+from numbanet.kernels.cpu.pool import as_pair
+from numbanet.kernels.launch import launch
 
 PATCH_CHUNK_BYTES = 256 * 1024  # gathered patches one forward task multiplies: half of L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster

@@ -12,7 +12,7 @@ kernels and picks one per call:
   memory offset with that operand's strides. Broadcasting is a stride of 0: every index along
   that axis reads the same element.
 
-Before launching, :func:`numbanet.backends.cuda.layout.coalesce_axes` merges axes that every
+Before launching, :func:`numbanet.kernels.cuda.layout.coalesce_axes` merges axes that every
 array walks through as one, so a contiguous tensor plus a scalar needs one ``divmod`` per
 element, not one per axis.
 """
@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from numba import cuda
 
-from numbanet.backends.cuda.layout import (
+from numbanet.kernels.cuda.layout import (
     DeviceArray,
     broadcast_strides,
     coalesce_axes,
@@ -34,7 +34,7 @@ from numbanet.backends.cuda.layout import (
     same_layout,
     storage_window,
 )
-from numbanet.backends.launch import launch
+from numbanet.kernels.launch import launch
 
 
 @cuda.jit(device=True)
