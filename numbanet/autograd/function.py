@@ -1,26 +1,54 @@
 """``Function``: one differentiable operation — its forward rule and its backward rule.
 
-Every op in numbanet (add, matmul, relu, conv2d, ...) is a subclass::
+There are two kinds, with one ``apply`` each:
 
-    class Mul(Function):
+- :class:`Function` is PyTorch's ``torch.autograd.Function``, the class *you* subclass for
+  an op with a hand-written gradient. ``forward(ctx, *inputs)`` receives Tensors and
+  returns a Tensor built from Tensor operations (``examples/custom_layer.py``).
+- :class:`KernelFunction` is the base of numbanet's built-in ops (``numbanet/ops``), in the
+  shape of needle's ops: ``forward(ctx, *arrays)`` receives the *device arrays* of its Tensor
+  arguments (numpy arrays on the CPU, GPU arrays on CUDA; other arguments unchanged) and
+  calls the device's kernels through ``ctx.kernels``; it returns arrays. ``backward(ctx,
+  grad)`` works on Tensors only — Tensor operations, or one fused kernel through
+  ``ctx.fused_kernel``. So the layer below (kernels on arrays) and the layer above (Tensors
+  and autograd) meet here, and an op never touches a Tensor's private storage.
+
+Why two and not one: a user's forward must see Tensors (``input.clamp(min=0)``, PyTorch's
+contract), while a built-in forward is where a Tensor becomes kernel calls; making every
+built-in op unwrap its arguments itself is what this base class saves. A built-in op,
+written as a new op should be (copy this)::
+
+    class Mul(KernelFunction):
         '''out = a * b
 
         Gradient: d out/d a = b, d out/d b = a
         '''
-        @staticmethod
-        def forward(ctx, a, b):
-            ctx.save_for_backward(a, b)
-            return backend.mul(a._data, b._data)      # an array, or a Tensor
 
+        @staticmethod
+        def forward(ctx, a, b):                    # a, b: device arrays
+            ctx.save_for_backward(a, b)            # saved as the input Tensors
+            return ctx.kernels.mul(a, b)           # an array
+
+        @staticmethod
+        def backward(ctx, grad):                   # Tensors in, Tensors out
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a              # one gradient (or None) per input
+
+    class Relu(KernelFunction):
+        ...
         @staticmethod
         def backward(ctx, grad):
-            a, b = ctx.saved_tensors
-            return grad * b, grad * a                  # one gradient per input
+            (a,) = ctx.saved_tensors
+            return ctx.fused_kernel("relu_backward", grad, a)   # Tensors -> a Tensor
 
-``Mul.apply(a, b)`` runs ``forward`` and — when gradients are being recorded and an input
+``save_for_backward`` takes arrays that are inputs or outputs of this forward (saved as
+those Tensors, so modifying one in place afterwards makes backward raise, as in PyTorch) or
+scratch arrays the forward made (saved as new Tensors).
+
+``Op.apply(...)`` runs ``forward`` and — when gradients are being recorded and an input
 requires them — remembers a :class:`Node` in the output's ``grad_fn``: the ``ctx`` above,
-holding what backward needs and the edges to the inputs' own nodes. That chain of nodes is
-the computation graph that ``loss.backward()`` walks (see ``engine.py``).
+holding what backward needs and one :class:`Edge` per input. That chain of nodes is the
+computation graph that ``loss.backward()`` walks (see ``engine.py``).
 
 The docstring is part of the lesson: its first paragraph is the forward formula and its
 ``Gradient:`` line the backward rule; the trace shows both next to each node.
@@ -46,11 +74,12 @@ class Node:
     """
 
     # Defaults live on the class, so creating a node (once per op call) sets two fields.
-    next_edges: list = ()  # per input: (kind, target, output index) or None
+    next_edges: list = ()  # per input: an Edge, or None for inputs that need no gradient
     input_meta: list = ()  # per input: (shape, numpy dtype) or None
     needs_input_grad: tuple[bool, ...] = ()
     _saved: tuple = ()
     _saved_versions: tuple = ()
+    _saved_outputs: MappingProxyType = MappingProxyType({})  # saved position -> output index
     output_hooks: dict = MappingProxyType({})  # output index -> hooks (made on first use)
     trace_attributes: dict = MappingProxyType({})
     view_of = None  # a view op's input: its output shares the input's version counter
@@ -80,20 +109,25 @@ class Node:
                 "the graph a second time or if you need to access saved tensors after "
                 "calling backward."
             )
-        for tensor, version in zip(self._saved, self._saved_versions, strict=True):
+        for position, (tensor, version) in enumerate(
+                zip(self._saved, self._saved_versions, strict=True)):
             if version is not None and tensor._version_box[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: [{tensor.dtype} {list(tensor.shape)}], which "
-                    f"is output 0 of {self.function.__name__}, is at version "
+                    f"by an inplace operation: [{tensor.dtype} {list(tensor.shape)}]"
+                    f"{self._origin(position, tensor)} is at version "
                     f"{tensor._version_box[0]}; expected version {version} instead. "
                     "Use an out-of-place operation (x = x + y instead of x += y)."
                 )
         return self._saved
 
-    def wrap(self, array):
-        """A plain Tensor around a backend array (to save an output, or return a grad)."""
-        return _tensor_class()._from_data(array)
+    def _origin(self, position: int, tensor) -> str:
+        """", which is output 0 of ExpBackward" for a saved tensor an op produced."""
+        if position in self._saved_outputs:
+            return f", which is output {self._saved_outputs[position]} of {self.name()},"
+        if tensor.grad_fn is not None:
+            return f", which is output {tensor._output_index} of {tensor.grad_fn.name()},"
+        return ""
 
     def mark_for_trace(self, **attributes) -> None:
         """Op arguments worth showing in the trace (stride, dim, ...)."""
@@ -141,8 +175,55 @@ class AccumulateGrad:
         return "<AccumulateGrad>"
 
 
+class KernelNode(Node):
+    """The ``ctx`` of a built-in op (:class:`KernelFunction`): a :class:`Node` that also
+    knows the device's kernel module, saves arrays and runs fused backward kernels."""
+
+    def __init__(self, function: type[KernelFunction], kernels):
+        self.function = function
+        self.node_id = next(_node_ids)
+        self.kernels = kernels  # the device's kernel module: numbanet.kernels.cpu or .cuda
+
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays for backward (``apply`` turns them into Tensors after forward)."""
+        self._saved = arrays
+
+    def fused_kernel(self, name: str, *args):
+        """Run the kernel ``name`` (``relu_backward``, ``conv2d_input_grad``, ...) on Tensors:
+        Tensor arguments go in as their device arrays, the array it returns comes back as a
+        Tensor. The one way a backward rule calls a kernel directly."""
+        Tensor = _tensor_class()
+        arrays = [arg._data if isinstance(arg, Tensor) else arg for arg in args]
+        return Tensor._from_data(getattr(self.kernels, name)(*arrays))
+
+    def _resolve_saved(self, Tensor, args, raw_outputs, outputs) -> None:
+        """Replace the saved arrays by Tensors and note their versions: an input's array by
+        that input, an output's by a Tensor sharing the output's version counter (not the
+        output itself: output -> grad_fn -> saved -> output would be a reference cycle),
+        anything else by a new Tensor."""
+        saved, versions, output_positions = [], [], {}
+        for position, array in enumerate(self._saved):
+            tensor = None if array is None else _input_of(array, args, Tensor)
+            if array is not None and tensor is None:
+                for index, raw in enumerate(raw_outputs):
+                    if raw is array:
+                        tensor = Tensor._from_data(array, base=outputs[index])
+                        output_positions[position] = index
+                        break
+                else:
+                    tensor = Tensor._from_data(array)
+            saved.append(tensor)
+            versions.append(None if tensor is None else tensor._version_box[0])
+        self._saved, self._saved_versions = tuple(saved), tuple(versions)
+        if output_positions:
+            self._saved_outputs = output_positions
+
+
 class Function:
-    """Base class of differentiable operations. Subclasses define forward and backward."""
+    """Base class of differentiable operations you write yourself (PyTorch's
+    ``torch.autograd.Function``): ``forward(ctx, *inputs)`` gets Tensors and returns a
+    Tensor (or a tuple of them), ``backward(ctx, *grad_outputs)`` returns one gradient (or
+    None) per input. Call it as ``MyOp.apply(x)``."""
 
     @staticmethod
     def forward(ctx: Node, *args):
@@ -163,6 +244,13 @@ class Function:
     def formula(cls) -> str:
         """The forward formula and gradient rule from the docstring."""
         return (cls.__doc__ or "").strip()
+
+    @classmethod
+    def is_elementwise(cls) -> bool:
+        """Whether each output element depends on the input elements at its own position
+        only (``numbanet/ops/elementwise.py``); the stepper draws such ops element by
+        element."""
+        return False
 
     @classmethod
     def apply(cls, *args):
@@ -194,6 +282,56 @@ class Function:
         return result
 
 
+class KernelFunction(Function):
+    """Base class of numbanet's built-in ops: ``forward(ctx, *arrays)`` gets device arrays
+    and ``ctx.kernels``, returns arrays; ``backward(ctx, grad)`` gets and returns Tensors
+    (see the module docstring for an example)."""
+
+    @staticmethod
+    def forward(ctx: KernelNode, *arrays):
+        raise NotImplementedError("a KernelFunction subclass must define @staticmethod "
+                                  "forward(ctx, *arrays), returning an array (or a tuple)")
+
+    @classmethod
+    def apply(cls, *args):
+        Tensor = _Tensor or _tensor_class()
+        kernels = None
+        requires_grad = False
+        arrays = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if kernels is None:
+                    kernels = arg._backend
+                if arg.requires_grad:
+                    requires_grad = True
+                arrays.append(arg._data)
+            else:
+                arrays.append(arg)
+        ctx = KernelNode(cls, kernels)
+        requires_grad = requires_grad and grad_mode._mode.enabled
+        recording = _trace._active
+        if recording is None:
+            raw = cls.forward(ctx, *arrays)
+        else:
+            start = time.perf_counter()
+            raw = cls.forward(ctx, *arrays)
+            seconds = time.perf_counter() - start
+        base = None if ctx.view_of is None else _input_of(ctx.view_of, args, Tensor)
+        if type(raw) is not tuple:  # the common case, without building a tuple of outputs
+            result = Tensor._from_data(raw, base=base)
+            outputs = (result,)
+            raw = (raw,)
+        else:
+            outputs = result = tuple(Tensor._from_data(item, base=base) for item in raw)
+        if ctx._saved and (requires_grad or recording is not None):
+            ctx._resolve_saved(Tensor, args, raw, outputs)
+        if requires_grad:
+            _connect(ctx, args, outputs, Tensor)
+        if recording is not None:
+            recording.record_forward(cls, args, outputs, ctx, seconds)
+        return result
+
+
 _Tensor = None
 
 
@@ -207,12 +345,17 @@ def _tensor_class():
     return _Tensor
 
 
-def _wrap_output(Tensor, item, ctx: Node):
-    """A fresh output Tensor around what forward returned (an array or a Tensor).
+def _input_of(array, args, Tensor):
+    """The Tensor argument whose device array is ``array`` (None if none is)."""
+    for arg in args:
+        if isinstance(arg, Tensor) and arg._data is array:
+            return arg
+    return None
 
-    A view op sets ``ctx.view_of = input``: its output then shares the input's version
-    counter, so an in-place change through either one is seen by both.
-    """
+
+def _wrap_output(Tensor, item, ctx: Node):
+    """A fresh output Tensor around what a user's forward returned (a Tensor, which then
+    shares its version counter with the result: saving it keeps the in-place check)."""
     if isinstance(item, Tensor):
         return Tensor._from_data(item._data, base=item)
     return Tensor._from_data(item, base=ctx.view_of)

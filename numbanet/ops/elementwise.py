@@ -6,10 +6,10 @@ already promoted to one dtype and device (see ``Tensor._binary_operands``); shap
 broadcast — the engine sums gradients back to each input's shape.
 """
 
-from numbanet.autograd.function import Function
+from numbanet.autograd.function import KernelFunction
 
 
-class Add(Function):
+class Add(KernelFunction):
     """out = a + b
 
     Gradient: d out/d a = 1, d out/d b = 1 (the upstream gradient passes through)
@@ -17,14 +17,14 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a._backend.add(a._data, b._data)
+        return ctx.kernels.add(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         return grad, grad
 
 
-class Sub(Function):
+class Sub(KernelFunction):
     """out = a - b
 
     Gradient: d out/d a = 1, d out/d b = -1
@@ -32,14 +32,14 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a._backend.sub(a._data, b._data)
+        return ctx.kernels.sub(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         return grad, -grad if ctx.needs_input_grad[1] else None
 
 
-class Mul(Function):
+class Mul(KernelFunction):
     """out = a * b
 
     Gradient: d out/d a = b, d out/d b = a
@@ -48,7 +48,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._backend.mul(a._data, b._data)
+        return ctx.kernels.mul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -57,7 +57,7 @@ class Mul(Function):
                 grad * a if ctx.needs_input_grad[1] else None)
 
 
-class Div(Function):
+class Div(KernelFunction):
     """out = a / b
 
     Gradient: d out/d a = 1 / b, d out/d b = -a / b^2
@@ -66,7 +66,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._backend.div(a._data, b._data)
+        return ctx.kernels.div(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -76,7 +76,7 @@ class Div(Function):
         return grad_a, grad_b
 
 
-class Pow(Function):
+class Pow(KernelFunction):
     """out = a ** b
 
     Gradient: d out/d a = b * a^(b-1), d out/d b = a^b * ln(a)
@@ -84,7 +84,7 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a._backend.pow(a._data, b._data)
+        out = ctx.kernels.pow(a, b)
         ctx.save_for_backward(a, b)
         return out
 
@@ -96,7 +96,7 @@ class Pow(Function):
         return grad_a, grad_b
 
 
-class Maximum(Function):
+class Maximum(KernelFunction):
     """out = max(a, b), elementwise
 
     Gradient: the upstream gradient goes to whichever operand is larger (to a on ties)
@@ -105,7 +105,7 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._backend.maximum(a._data, b._data)
+        return ctx.kernels.maximum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -114,7 +114,7 @@ class Maximum(Function):
         return grad * a_wins, grad * (1 - a_wins)
 
 
-class Minimum(Function):
+class Minimum(KernelFunction):
     """out = min(a, b), elementwise
 
     Gradient: the upstream gradient goes to whichever operand is smaller (to a on ties)
@@ -123,7 +123,7 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a._backend.minimum(a._data, b._data)
+        return ctx.kernels.minimum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -132,7 +132,7 @@ class Minimum(Function):
         return grad * a_wins, grad * (1 - a_wins)
 
 
-class Neg(Function):
+class Neg(KernelFunction):
     """out = -a
 
     Gradient: d out/d a = -1
@@ -140,14 +140,14 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, a):
-        return a._backend.neg(a._data)
+        return ctx.kernels.neg(a)
 
     @staticmethod
     def backward(ctx, grad):
         return -grad
 
 
-class Exp(Function):
+class Exp(KernelFunction):
     """out = e^a
 
     Gradient: d out/d a = e^a = out
@@ -155,8 +155,8 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = a._backend.exp(a._data)
-        ctx.save_for_backward(ctx.wrap(out))
+        out = ctx.kernels.exp(a)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -165,7 +165,7 @@ class Exp(Function):
         return grad * out
 
 
-class Log(Function):
+class Log(KernelFunction):
     """out = ln(a)
 
     Gradient: d out/d a = 1 / a
@@ -174,7 +174,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._backend.log(a._data)
+        return ctx.kernels.log(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -182,7 +182,7 @@ class Log(Function):
         return grad / a
 
 
-class Sqrt(Function):
+class Sqrt(KernelFunction):
     """out = sqrt(a)
 
     Gradient: d out/d a = 1 / (2 sqrt(a)) = 1 / (2 out)
@@ -190,8 +190,8 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = a._backend.sqrt(a._data)
-        ctx.save_for_backward(ctx.wrap(out))
+        out = ctx.kernels.sqrt(a)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
@@ -200,7 +200,7 @@ class Sqrt(Function):
         return grad / (out * 2)
 
 
-class Abs(Function):
+class Abs(KernelFunction):
     """out = |a|
 
     Gradient: d out/d a = sign(a) (0 at a = 0)
@@ -209,7 +209,7 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._backend.abs(a._data)
+        return ctx.kernels.abs(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -217,7 +217,7 @@ class Abs(Function):
         return grad * a.sign()
 
 
-class Sign(Function):
+class Sign(KernelFunction):
     """out = -1, 0 or 1 by the sign of a
 
     Gradient: 0 everywhere (a step function)
@@ -225,14 +225,14 @@ class Sign(Function):
 
     @staticmethod
     def forward(ctx, a):
-        return a._backend.sign(a._data)
+        return ctx.kernels.sign(a)
 
     @staticmethod
     def backward(ctx, grad):
         return grad * 0
 
 
-class Relu(Function):
+class Relu(KernelFunction):
     """out = max(0, a)
 
     Gradient: d out/d a = 1 where a > 0, else 0
@@ -241,15 +241,15 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return a._backend.relu(a._data)
+        return ctx.kernels.relu(a)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return ctx.wrap(grad._backend.relu_backward(grad._data, a._data))
+        return ctx.fused_kernel("relu_backward", grad, a)
 
 
-class Sigmoid(Function):
+class Sigmoid(KernelFunction):
     """out = 1 / (1 + e^-a)
 
     Gradient: d out/d a = out * (1 - out)
@@ -257,17 +257,17 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = a._backend.sigmoid(a._data)
-        ctx.save_for_backward(ctx.wrap(out))
+        out = ctx.kernels.sigmoid(a)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return ctx.wrap(grad._backend.sigmoid_backward(grad._data, out._data))
+        return ctx.fused_kernel("sigmoid_backward", grad, out)
 
 
-class Tanh(Function):
+class Tanh(KernelFunction):
     """out = tanh(a) = (e^a - e^-a) / (e^a + e^-a)
 
     Gradient: d out/d a = 1 - out^2
@@ -275,17 +275,17 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = a._backend.tanh(a._data)
-        ctx.save_for_backward(ctx.wrap(out))
+        out = ctx.kernels.tanh(a)
+        ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return ctx.wrap(grad._backend.tanh_backward(grad._data, out._data))
+        return ctx.fused_kernel("tanh_backward", grad, out)
 
 
-class Clamp(Function):
+class Clamp(KernelFunction):
     """out = min(max(a, low), high)
 
     Gradient: d out/d a = 1 where low <= a <= high, else 0
@@ -296,16 +296,15 @@ class Clamp(Function):
         ctx.save_for_backward(a)
         ctx.low, ctx.high = low, high
         ctx.mark_for_trace(min=low, max=high)
-        return a._backend.clamp(a._data, low, high)
+        return ctx.kernels.clamp(a, low, high)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        data = grad._backend.clamp_backward(grad._data, a._data, ctx.low, ctx.high)
-        return ctx.wrap(data), None, None
+        return ctx.fused_kernel("clamp_backward", grad, a, ctx.low, ctx.high), None, None
 
 
-class Where(Function):
+class Where(KernelFunction):
     """out = a where condition else b
 
     Gradient: the upstream gradient goes to a where condition holds, to b elsewhere
@@ -314,7 +313,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, condition, a, b):
         ctx.save_for_backward(condition)
-        return a._backend.where(condition._data, a._data, b._data)
+        return ctx.kernels.where(condition, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -323,7 +322,7 @@ class Where(Function):
         return None, Where.apply(condition, grad, zero), Where.apply(condition, zero, grad)
 
 
-class Compare(Function):
+class Compare(KernelFunction):
     """out = a <op> b, a bool tensor (==, !=, <, <=, >, >=, and, or)
 
     Gradient: none — a comparison is not differentiable
@@ -332,14 +331,14 @@ class Compare(Function):
     @staticmethod
     def forward(ctx, a, b, kernel_name):
         ctx.mark_for_trace(comparison=kernel_name)
-        return getattr(a._backend, kernel_name)(a._data, b._data)
+        return getattr(ctx.kernels, kernel_name)(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         return None, None, None
 
 
-class LogicalNot(Function):
+class LogicalNot(KernelFunction):
     """out = not a
 
     Gradient: none
@@ -347,7 +346,7 @@ class LogicalNot(Function):
 
     @staticmethod
     def forward(ctx, a):
-        return a._backend.logical_not(a._data)
+        return ctx.kernels.logical_not(a)
 
     @staticmethod
     def backward(ctx, grad):

@@ -1,10 +1,12 @@
 """Matrix multiplication with PyTorch's rules for 1-D, 2-D and batched operands."""
 
-from numbanet.autograd.function import Function
+import numpy as np
+
+from numbanet.autograd.function import KernelFunction
 from numbanet.errors import op_error
 
 
-class Matmul(Function):
+class Matmul(KernelFunction):
     """out = a @ b: out[i, j] = sum over k of a[i, k] * b[k, j]
 
     Gradient: d loss/d a = grad @ b^T, d loss/d b = a^T @ grad
@@ -13,19 +15,18 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        backend = a._backend
-        if a.dim() == 2 and b.dim() == 2:
-            return backend.matmul(a._data, b._data)
+        kernels = ctx.kernels
+        if a.ndim == 2 and b.ndim == 2:
+            return kernels.matmul(a, b)
         # Batched: broadcast the batch dims, flatten them into one, multiply, unflatten.
-        import numpy as np
-
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        a3 = backend.reshape(backend.contiguous(
-            backend.broadcast_to(a._data, batch + a.shape[-2:])), (-1,) + a.shape[-2:])
-        b3 = backend.reshape(backend.contiguous(
-            backend.broadcast_to(b._data, batch + b.shape[-2:])), (-1,) + b.shape[-2:])
-        out = backend.matmul(a3, b3)
-        return backend.reshape(out, batch + (a.shape[-2], b.shape[-1]))
+        a_shape, b_shape = tuple(a.shape), tuple(b.shape)
+        batch = np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+        a3 = kernels.reshape(kernels.contiguous(
+            kernels.broadcast_to(a, batch + a_shape[-2:])), (-1,) + a_shape[-2:])
+        b3 = kernels.reshape(kernels.contiguous(
+            kernels.broadcast_to(b, batch + b_shape[-2:])), (-1,) + b_shape[-2:])
+        out = kernels.matmul(a3, b3)
+        return kernels.reshape(out, batch + (a_shape[-2], b_shape[-1]))
 
     @staticmethod
     def backward(ctx, grad):

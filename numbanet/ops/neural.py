@@ -3,9 +3,11 @@
 Each Function's docstring states its forward formula and, on the ``Gradient:`` line, the
 backward rule. The work is done by the backend kernels named in
 ``numbanet/kernels/contract.py`` (``log_softmax``, ``nll_loss_rows``, ``conv2d_forward``,
-...); these Functions only arrange the arrays for them, so one class serves the CPU and the
-GPU. Backward rules call kernels directly too, so a trace shows exactly which kernels each
-backward node ran.
+...); these Functions only arrange the arrays for them (``ctx.kernels`` is the input's
+device's kernel module), so one class serves the CPU and the GPU. Backward rules work on
+Tensors and run each fused gradient kernel (``conv2d_input_grad``, ``softmax_backward``)
+through ``ctx.fused_kernel``, so a trace shows exactly which kernels each backward node
+ran.
 
 The softmax kernels work on the rows of a 2-D array. An op along another ``dim`` moves that
 dim last and flattens the others into rows (:func:`rows_along`), then moves it back.
@@ -17,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from numbanet.autograd.function import Function
+from numbanet.autograd.function import KernelFunction
 from numbanet.errors import op_error
 from numbanet.random import default_generator
 
@@ -30,7 +32,7 @@ class RowLayout(NamedTuple):
     moved_shape: tuple[int, ...]
 
 
-def rows_along(backend, data, dim: int) -> tuple:
+def rows_along(kernels, data, dim: int) -> tuple:
     """``data`` as a C-contiguous 2-D array whose rows run along ``dim``, and its layout.
 
     For a ``(N, C)`` array and ``dim=1`` this is the array itself; for ``(N, C, H, W)`` and
@@ -38,23 +40,39 @@ def rows_along(backend, data, dim: int) -> tuple:
     """
     shape = tuple(data.shape) or (1,)  # a 0-d tensor is one row of one element
     axes = tuple(axis for axis in range(len(shape)) if axis != dim) + (dim,)
-    moved = backend.reshape(data, shape) if axes == tuple(range(len(shape))) else \
-        backend.permute(data, axes)
+    moved = kernels.reshape(data, shape) if axes == tuple(range(len(shape))) else \
+        kernels.permute(data, axes)
     moved_shape = tuple(moved.shape)
-    rows = backend.reshape(backend.contiguous(moved), (-1, shape[dim]))
+    rows = kernels.reshape(kernels.contiguous(moved), (-1, shape[dim]))
     return rows, RowLayout(dim, axes, moved_shape)
 
 
-def from_rows(backend, rows, layout: RowLayout, shape: tuple):
+def from_rows(kernels, rows, layout: RowLayout, shape: tuple):
     """Undo :func:`rows_along`: the rows back in an array of ``shape``."""
-    moved = backend.reshape(rows, layout.moved_shape)
+    moved = kernels.reshape(rows, layout.moved_shape)
     if layout.axes != tuple(range(len(layout.axes))):
         inverse = tuple(int(axis) for axis in np.argsort(layout.axes))
-        moved = backend.contiguous(backend.permute(moved, inverse))
-    return backend.reshape(moved, tuple(shape))
+        moved = kernels.contiguous(kernels.permute(moved, inverse))
+    return kernels.reshape(moved, tuple(shape))
 
 
-class LogSoftmax(Function):
+def rows_of(tensor, layout: RowLayout):
+    """:func:`rows_along` for a Tensor (a backward rule's upstream gradient or saved output),
+    with the layout the forward found."""
+    if layout.axes != tuple(range(len(layout.axes))):
+        tensor = tensor.permute(*layout.axes)
+    return tensor.contiguous().reshape(-1, layout.moved_shape[-1])
+
+
+def tensor_from_rows(rows, layout: RowLayout, shape: tuple):
+    """:func:`from_rows` for a Tensor."""
+    moved = rows.reshape(layout.moved_shape)
+    if layout.axes != tuple(range(len(layout.axes))):
+        moved = moved.permute(*(int(axis) for axis in np.argsort(layout.axes)))
+    return moved.reshape(shape)
+
+
+class LogSoftmax(KernelFunction):
     """out = x - log(sum_j e^x_j) along dim, computed as (x - m) - log(sum_j e^(x_j - m))
     with m = max_j x_j, so that no exponential can overflow
 
@@ -63,23 +81,22 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        backend = x._backend
-        rows, ctx.layout = rows_along(backend, x._data, dim)
-        out_rows = backend.log_softmax(rows)
-        ctx.save_for_backward(ctx.wrap(out_rows))
+        rows, ctx.layout = rows_along(ctx.kernels, x, dim)
+        ctx.shape = tuple(x.shape)
+        out = from_rows(ctx.kernels, ctx.kernels.log_softmax(rows), ctx.layout, ctx.shape)
+        ctx.save_for_backward(out)
         ctx.mark_for_trace(dim=dim)
-        return from_rows(backend, out_rows, ctx.layout, x.shape)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (out_rows,) = ctx.saved_tensors
-        backend = grad._backend
-        grad_rows, _ = rows_along(backend, grad._data, ctx.layout.dim)
-        grad_x = backend.log_softmax_backward(grad_rows, out_rows._data)
-        return ctx.wrap(from_rows(backend, grad_x, ctx.layout, grad.shape)), None
+        (out,) = ctx.saved_tensors
+        grad_rows = ctx.fused_kernel("log_softmax_backward", rows_of(grad, ctx.layout),
+                                     rows_of(out, ctx.layout))
+        return tensor_from_rows(grad_rows, ctx.layout, ctx.shape), None
 
 
-class Softmax(Function):
+class Softmax(KernelFunction):
     """out_i = e^x_i / sum_j e^x_j along dim (with the row maximum subtracted first, which
     leaves the ratio unchanged and keeps e^x from overflowing)
 
@@ -88,46 +105,45 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
-        backend = x._backend
-        rows, ctx.layout = rows_along(backend, x._data, dim)
-        out_rows = backend.softmax(rows)
-        ctx.save_for_backward(ctx.wrap(out_rows))
+        rows, ctx.layout = rows_along(ctx.kernels, x, dim)
+        ctx.shape = tuple(x.shape)
+        out = from_rows(ctx.kernels, ctx.kernels.softmax(rows), ctx.layout, ctx.shape)
+        ctx.save_for_backward(out)
         ctx.mark_for_trace(dim=dim)
-        return from_rows(backend, out_rows, ctx.layout, x.shape)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (out_rows,) = ctx.saved_tensors
-        backend = grad._backend
-        grad_rows, _ = rows_along(backend, grad._data, ctx.layout.dim)
-        grad_x = backend.softmax_backward(grad_rows, out_rows._data)
-        return ctx.wrap(from_rows(backend, grad_x, ctx.layout, grad.shape)), None
+        (out,) = ctx.saved_tensors
+        grad_rows = ctx.fused_kernel("softmax_backward", rows_of(grad, ctx.layout),
+                                     rows_of(out, ctx.layout))
+        return tensor_from_rows(grad_rows, ctx.layout, ctx.shape), None
 
 
 # ---- negative log-likelihood, shared by NLLLoss and CrossEntropy ---------------------------
 
 
-def _device_scalar(backend, value, dtype):
+def _device_scalar(kernels, value, dtype):
     """A 0-d array of ``value`` made on the device by a fill kernel (no copy from the host)."""
-    return backend.full((), value, dtype)
+    return kernels.full((), value, dtype)
 
 
-def _weighted_targets(backend, targets, weight, ignore_index: int, dtype):
+def _weighted_targets(kernels, targets, weight, ignore_index: int, dtype):
     """(targets safe to index with, per-row weights w_i).
 
     w_i = weight[t_i] (1 without class weights) and 0 where t_i == ignore_index. Ignored
     rows get target 0 so that no kernel reads outside its row; their weight 0 removes them
     from the loss, its gradient and the mean's denominator.
     """
-    kept = backend.ne(targets, _device_scalar(backend, ignore_index, np.int64))
-    safe_targets = backend.where(kept, targets, _device_scalar(backend, 0, np.int64))
-    row_weights = backend.astype(kept, dtype)
+    kept = kernels.ne(targets, _device_scalar(kernels, ignore_index, np.int64))
+    safe_targets = kernels.where(kept, targets, _device_scalar(kernels, 0, np.int64))
+    row_weights = kernels.astype(kept, dtype)
     if weight is not None:
-        row_weights = backend.mul(row_weights, backend.gather(weight, safe_targets))
+        row_weights = kernels.mul(row_weights, kernels.gather(weight, safe_targets))
     return safe_targets, row_weights
 
 
-def _check_targets(backend, safe_targets, num_classes: int, op: str) -> None:
+def _check_targets(kernels, safe_targets, num_classes: int, op: str) -> None:
     """Class indices must lie in [0, num_classes): a kernel would read outside the row.
 
     Checked here, with your line in the message, when the targets are in host memory. On
@@ -136,8 +152,8 @@ def _check_targets(backend, safe_targets, num_classes: int, op: str) -> None:
     """
     if safe_targets.shape[0] == 0 or not isinstance(safe_targets, np.ndarray):
         return
-    lowest = int(backend.to_host(backend.min(safe_targets, 0, False)[0]))
-    highest = int(backend.to_host(backend.max(safe_targets, 0, False)[0]))
+    lowest = int(kernels.to_host(kernels.min(safe_targets, 0, False)[0]))
+    highest = int(kernels.to_host(kernels.max(safe_targets, 0, False)[0]))
     if lowest < 0 or highest >= num_classes:
         bad = lowest if lowest < 0 else highest
         raise op_error(IndexError, op, f"Target {bad} is out of bounds. Targets must be class "
@@ -147,36 +163,36 @@ def _check_targets(backend, safe_targets, num_classes: int, op: str) -> None:
 
 
 def _nll_forward(ctx, log_probs, targets, weight, ignore_index, reduction, op):
-    """The loss from 2-D log-probabilities; stores on ctx what the backward needs."""
-    backend = targets._backend
+    """The loss from 2-D log-probabilities; stores on ctx what the backward needs and
+    returns it with the loss: (safe targets, row weights[, their sum for the mean])."""
+    kernels = ctx.kernels
     num_classes = log_probs.shape[1]
-    safe_targets, row_weights = _weighted_targets(
-        backend, targets._data, None if weight is None else weight._data, ignore_index,
-        log_probs.dtype)
-    _check_targets(backend, safe_targets, num_classes, op)
-    losses = backend.mul(backend.nll_loss_rows(log_probs, safe_targets), row_weights)
-    ctx.reduction, ctx.num_classes = reduction, num_classes
+    safe_targets, row_weights = _weighted_targets(kernels, targets, weight, ignore_index,
+                                                  log_probs.dtype)
+    _check_targets(kernels, safe_targets, num_classes, op)
+    losses = kernels.mul(kernels.nll_loss_rows(log_probs, safe_targets), row_weights)
+    ctx.reduction, ctx.num_classes, ctx.dtype = reduction, num_classes, log_probs.dtype
     ctx.mark_for_trace(reduction=reduction, ignore_index=ignore_index)
-    saved = (ctx.wrap(safe_targets), ctx.wrap(row_weights))
+    saved = (safe_targets, row_weights)
     if reduction == "none":
         return losses, saved
-    total = backend.sum(losses, (0,), False)
+    total = kernels.sum(losses, (0,), False)
     if reduction == "sum":
         return total, saved
-    weight_sum = backend.sum(row_weights, (0,), False)
-    return backend.div(total, weight_sum), saved + (ctx.wrap(weight_sum),)
+    weight_sum = kernels.sum(row_weights, (0,), False)
+    return kernels.div(total, weight_sum), saved + (weight_sum,)
 
 
-def _nll_backward(ctx, grad, safe_targets, row_weights, weight_sum, dtype):
+def _nll_backward(ctx, grad, safe_targets, row_weights, weight_sum):
     """d loss/d log_probs: -w_i * grad (/ sum w for the mean) at each row's target, else 0."""
-    backend = grad._backend
-    grad_rows = backend.mul(grad._data, row_weights._data)
+    grad_rows = grad * row_weights
     if ctx.reduction == "mean":
-        grad_rows = backend.div(grad_rows, weight_sum._data)
-    return backend.nll_loss_backward(grad_rows, safe_targets._data, ctx.num_classes, dtype)
+        grad_rows = grad_rows / weight_sum
+    return ctx.fused_kernel("nll_loss_backward", grad_rows, safe_targets, ctx.num_classes,
+                            ctx.dtype)
 
 
-class NLLLoss(Function):
+class NLLLoss(KernelFunction):
     """loss_i = -w_i * log_probs[i, t_i], with w_i = weight[t_i] (1 without weights) and 0
     where t_i == ignore_index; out = sum_i loss_i / sum_i w_i (mean), sum_i loss_i (sum) or
     the vector loss (none)
@@ -187,10 +203,8 @@ class NLLLoss(Function):
 
     @staticmethod
     def forward(ctx, log_probs, targets, weight, ignore_index, reduction):
-        backend = log_probs._backend
-        out, saved = _nll_forward(ctx, backend.contiguous(log_probs._data), targets, weight,
+        out, saved = _nll_forward(ctx, ctx.kernels.contiguous(log_probs), targets, weight,
                                   ignore_index, reduction, "nll_loss")
-        ctx.dtype = log_probs._data.dtype
         ctx.save_for_backward(*saved)
         return out
 
@@ -198,11 +212,11 @@ class NLLLoss(Function):
     def backward(ctx, grad):
         safe_targets, row_weights, *weight_sum = ctx.saved_tensors
         grad_log_probs = _nll_backward(ctx, grad, safe_targets, row_weights,
-                                       weight_sum[0] if weight_sum else None, ctx.dtype)
-        return ctx.wrap(grad_log_probs), None, None, None, None
+                                       weight_sum[0] if weight_sum else None)
+        return grad_log_probs, None, None, None, None
 
 
-class CrossEntropy(Function):
+class CrossEntropy(KernelFunction):
     """loss_i = -w_i * log softmax(x_i)[t_i] = w_i * (log sum_j e^x_ij - x_i,t_i): log_softmax
     and the negative log-likelihood in one node; w_i and the reductions as in NLLLoss
 
@@ -212,27 +226,25 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, targets, weight, ignore_index, reduction):
-        backend = logits._backend
-        log_probs = backend.log_softmax(backend.contiguous(logits._data))
+        log_probs = ctx.kernels.log_softmax(ctx.kernels.contiguous(logits))
         out, saved = _nll_forward(ctx, log_probs, targets, weight, ignore_index, reduction,
                                   "cross_entropy")
-        ctx.save_for_backward(ctx.wrap(log_probs), *saved)
+        ctx.save_for_backward(log_probs, *saved)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         log_probs, safe_targets, row_weights, *weight_sum = ctx.saved_tensors
         grad_log_probs = _nll_backward(ctx, grad, safe_targets, row_weights,
-                                       weight_sum[0] if weight_sum else None,
-                                       log_probs._data.dtype)
-        grad_logits = grad._backend.log_softmax_backward(grad_log_probs, log_probs._data)
-        return ctx.wrap(grad_logits), None, None, None, None
+                                       weight_sum[0] if weight_sum else None)
+        grad_logits = ctx.fused_kernel("log_softmax_backward", grad_log_probs, log_probs)
+        return grad_logits, None, None, None, None
 
 
 # ---- convolution, pooling, dropout ---------------------------------------------------------
 
 
-class Conv2d(Function):
+class Conv2d(KernelFunction):
     """out[n, o, i, j] = bias[o] + sum over c, p, q of
     weight[o, c, p, q] * x_pad[n, c, i*sh + p, j*sw + q]   (x_pad: x with `padding` zeros
     around it; s: the stride)
@@ -245,35 +257,32 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding):
-        backend = x._backend
+        kernels = ctx.kernels
         ctx.save_for_backward(x, weight)
         ctx.stride, ctx.padding = stride, padding
         ctx.mark_for_trace(stride=list(stride), padding=list(padding))
-        return backend.conv2d_forward(
-            backend.contiguous(x._data), backend.contiguous(weight._data),
-            None if bias is None else backend.contiguous(bias._data), stride, padding)
+        return kernels.conv2d_forward(
+            kernels.contiguous(x), kernels.contiguous(weight),
+            None if bias is None else kernels.contiguous(bias), stride, padding)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        backend = grad._backend
-        grad_y = backend.contiguous(grad._data)
+        grad_y = grad.contiguous()
         needs = ctx.needs_input_grad
         grad_x = grad_weight = grad_bias = None
         if needs[0]:
-            grad_x = ctx.wrap(backend.conv2d_input_grad(
-                grad_y, backend.contiguous(weight._data), tuple(x.shape), ctx.stride,
-                ctx.padding))
+            grad_x = ctx.fused_kernel("conv2d_input_grad", grad_y, weight.contiguous(),
+                                      tuple(x.shape), ctx.stride, ctx.padding)
         if needs[1]:
-            grad_weight = ctx.wrap(backend.conv2d_weight_grad(
-                grad_y, backend.contiguous(x._data), tuple(weight.shape), ctx.stride,
-                ctx.padding))
+            grad_weight = ctx.fused_kernel("conv2d_weight_grad", grad_y, x.contiguous(),
+                                           tuple(weight.shape), ctx.stride, ctx.padding)
         if needs[2]:
-            grad_bias = ctx.wrap(backend.sum(grad_y, (0, 2, 3), False))
+            grad_bias = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_weight, grad_bias, None, None
 
 
-class MaxPool2d(Function):
+class MaxPool2d(KernelFunction):
     """out[n, c, i, j] = max over p < kh, q < kw of x_pad[n, c, i*sh + p, j*sw + q]
     (x_pad: x with `padding` cells of -inf around it); indices[n, c, i, j] = h * W + w, where
     in its (H, W) plane that maximum was found
@@ -284,11 +293,10 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding):
-        backend = x._backend
-        out, indices = backend.max_pool2d_forward(
-            backend.contiguous(x._data), kernel_size, stride, padding)
+        out, indices = ctx.kernels.max_pool2d_forward(
+            ctx.kernels.contiguous(x), kernel_size, stride, padding)
         ctx.input_shape = tuple(x.shape)
-        ctx.save_for_backward(ctx.wrap(indices))
+        ctx.save_for_backward(indices)
         ctx.mark_for_trace(kernel_size=list(kernel_size), stride=list(stride),
                            padding=list(padding))
         return out, indices
@@ -296,13 +304,12 @@ class MaxPool2d(Function):
     @staticmethod
     def backward(ctx, grad, grad_indices=None):
         (indices,) = ctx.saved_tensors
-        backend = grad._backend
-        grad_x = backend.max_pool2d_backward(backend.contiguous(grad._data), indices._data,
-                                             ctx.input_shape)
-        return ctx.wrap(grad_x), None, None, None
+        grad_x = ctx.fused_kernel("max_pool2d_backward", grad.contiguous(), indices,
+                                  ctx.input_shape)
+        return grad_x, None, None, None
 
 
-class Dropout(Function):
+class Dropout(KernelFunction):
     """out = x * mask, mask = 1/(1-p) with probability 1-p, else 0 (for dropout2d one mask
     value per (sample, channel), broadcast over the plane); scaling the kept values by
     1/(1-p) keeps the expected value of out equal to x
@@ -312,14 +319,13 @@ class Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, p, mask_shape):
-        backend = x._backend
         seed = default_generator().next_seed()  # numbanet.manual_seed makes masks repeat
-        mask = backend.dropout_mask(tuple(mask_shape), 1.0 - p, x._data.dtype, seed)
-        ctx.save_for_backward(ctx.wrap(mask))
+        mask = ctx.kernels.dropout_mask(tuple(mask_shape), 1.0 - p, x.dtype, seed)
+        ctx.save_for_backward(mask)
         ctx.mark_for_trace(p=p, seed=seed)
-        return backend.mul(x._data, mask)
+        return ctx.kernels.mul(x, mask)
 
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        return ctx.wrap(grad._backend.mul(grad._data, mask._data)), None, None
+        return grad * mask, None, None

@@ -1,9 +1,9 @@
 """Reductions: sum, mean, max, min — and how a gradient flows back through them."""
 
-from numbanet.autograd.function import Function
+from numbanet.autograd.function import KernelFunction
 
 
-class Sum(Function):
+class Sum(KernelFunction):
     """out = sum of a over dims (all of them when dims is empty)
 
     Gradient: d out/d a_i = 1 for every summed element: the upstream gradient is copied
@@ -12,9 +12,9 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, a, dims, keepdim):
-        ctx.input_shape, ctx.dims, ctx.keepdim = a.shape, dims, keepdim
+        ctx.input_shape, ctx.dims, ctx.keepdim = tuple(a.shape), dims, keepdim
         ctx.mark_for_trace(dim=list(dims) or None, keepdim=keepdim)
-        return a._backend.sum(a._data, dims, keepdim)
+        return ctx.kernels.sum(a, dims, keepdim)
 
     @staticmethod
     def backward(ctx, grad):
@@ -25,7 +25,7 @@ class Sum(Function):
         return grad.expand(ctx.input_shape), None, None
 
 
-class MaxAlongDim(Function):
+class MaxAlongDim(KernelFunction):
     """values, indices = max (or min) of a along dim
 
     Gradient: the upstream gradient goes to the element that was the maximum, 0 elsewhere
@@ -33,10 +33,10 @@ class MaxAlongDim(Function):
 
     @staticmethod
     def forward(ctx, a, dim, keepdim, find_max):
-        kernel = a._backend.max if find_max else a._backend.min
-        values, indices = kernel(a._data, dim, keepdim)
-        ctx.input_shape, ctx.dim, ctx.keepdim = a.shape, dim, keepdim
-        ctx.save_for_backward(ctx.wrap(indices))
+        kernel = ctx.kernels.max if find_max else ctx.kernels.min
+        values, indices = kernel(a, dim, keepdim)
+        ctx.input_shape, ctx.dim, ctx.keepdim = tuple(a.shape), dim, keepdim
+        ctx.save_for_backward(indices)
         ctx.mark_for_trace(dim=dim, keepdim=keepdim)
         return values, indices
 

@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from numbanet.autograd.function import Function
+from numbanet.autograd.function import KernelFunction
 
 
-class Reshape(Function):
+class Reshape(KernelFunction):
     """out = a with a new shape (same elements, row-major order)
 
     Gradient: the upstream gradient reshaped back to a's shape
@@ -22,17 +22,17 @@ class Reshape(Function):
 
     @staticmethod
     def forward(ctx, a, shape):
-        ctx.input_shape = a.shape
+        ctx.input_shape = tuple(a.shape)
         ctx.view_of = a
         ctx.mark_for_trace(shape=list(shape))
-        return a._backend.reshape(a._data, shape)
+        return ctx.kernels.reshape(a, shape)
 
     @staticmethod
     def backward(ctx, grad):
         return grad.reshape(ctx.input_shape), None
 
 
-class Permute(Function):
+class Permute(KernelFunction):
     """out = a with its axes reordered: out.shape[i] = a.shape[axes[i]]
 
     Gradient: the upstream gradient permuted by the inverse permutation
@@ -43,7 +43,7 @@ class Permute(Function):
         ctx.axes = axes
         ctx.view_of = a
         ctx.mark_for_trace(dims=list(axes))
-        return a._backend.permute(a._data, axes)
+        return ctx.kernels.permute(a, axes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -51,7 +51,7 @@ class Permute(Function):
         return grad.permute(*inverse), None
 
 
-class Expand(Function):
+class Expand(KernelFunction):
     """out = a repeated along its size-1 axes to a larger shape (a stride-0 view)
 
     Gradient: the upstream gradient summed over the repeated axes (done by the engine)
@@ -61,14 +61,14 @@ class Expand(Function):
     def forward(ctx, a, shape):
         ctx.view_of = a
         ctx.mark_for_trace(shape=list(shape))
-        return a._backend.broadcast_to(a._data, shape)
+        return ctx.kernels.broadcast_to(a, shape)
 
     @staticmethod
     def backward(ctx, grad):
         return grad, None
 
 
-class BasicIndex(Function):
+class BasicIndex(KernelFunction):
     """out = a[key] for ints, slices, None and ... (a view)
 
     Gradient: zeros of a's shape with the upstream gradient written into the selected part
@@ -76,18 +76,33 @@ class BasicIndex(Function):
 
     @staticmethod
     def forward(ctx, a, key):
-        ctx.input_shape, ctx.key = a.shape, key
+        ctx.input_shape, ctx.key = tuple(a.shape), key
         ctx.view_of = a
         ctx.mark_for_trace(index=repr(key))
-        return a._backend.basic_index(a._data, key)
+        return ctx.kernels.basic_index(a, key)
 
     @staticmethod
     def backward(ctx, grad):
-        from numbanet.tensor import zeros
+        return BasicIndexBackward.apply(grad, ctx.input_shape, ctx.key), None
 
-        full = zeros(ctx.input_shape, dtype=grad.dtype, device=grad.device)
-        full._backend.copy_into(full._backend.basic_index(full._data, ctx.key), grad._data)
-        return full, None
+
+class BasicIndexBackward(KernelFunction):
+    """out = zeros of shape with out[key] = grad: the gradient of ``a[key]``
+
+    Gradient: out[key] (the upstream gradient of the selected part)
+    """
+
+    @staticmethod
+    def forward(ctx, grad, shape, key):
+        ctx.key = key
+        ctx.mark_for_trace(index=repr(key))
+        full = ctx.kernels.full(shape, 0, grad.dtype)
+        ctx.kernels.copy_into(ctx.kernels.basic_index(full, key), grad)
+        return full
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.key], None, None
 
 
 def flat_positions(shape: tuple, key) -> np.ndarray:
@@ -109,7 +124,7 @@ def flat_positions(shape: tuple, key) -> np.ndarray:
     return np.ascontiguousarray(flat, dtype=np.int64)
 
 
-class AdvancedIndex(Function):
+class AdvancedIndex(KernelFunction):
     """out = a[key] where key holds integer tensors or boolean masks (a gather)
 
     Gradient: the upstream gradient scatter-added back to the gathered positions
@@ -117,25 +132,25 @@ class AdvancedIndex(Function):
 
     @staticmethod
     def forward(ctx, a, key):
-        backend = a._backend
-        positions = flat_positions(a.shape, key)
-        ctx.input_shape = a.shape
-        ctx.positions = backend.from_host(positions)
-        ctx.mark_for_trace(index="advanced", selected=int(positions.size))
-        source = backend.reshape(backend.contiguous(a._data), (-1,))
-        return backend.gather(source, ctx.positions)
+        kernels = ctx.kernels
+        host_positions = flat_positions(tuple(a.shape), key)
+        positions = kernels.from_host(host_positions)
+        ctx.input_shape = tuple(a.shape)
+        ctx.save_for_backward(positions)
+        ctx.mark_for_trace(index="advanced", selected=int(host_positions.size))
+        source = kernels.reshape(kernels.contiguous(a), (-1,))
+        return kernels.gather(source, positions)
 
     @staticmethod
     def backward(ctx, grad):
         from numbanet.tensor import zeros
 
-        backend = grad._backend
+        (positions,) = ctx.saved_tensors
         full = zeros((math.prod(ctx.input_shape),), dtype=grad.dtype, device=grad.device)
-        backend.scatter_add(full._data, ctx.positions, backend.contiguous(grad._data))
-        return full.reshape(ctx.input_shape), None
+        return full.scatter_add(0, positions, grad.reshape(-1)).reshape(ctx.input_shape), None
 
 
-def positions_along(backend, shape: tuple, dim: int, index):
+def positions_along(kernels, shape: tuple, dim: int, index):
     """Row-major flat positions in an array of ``shape`` of ``a[i][index[i][j]]`` (dim 1),
     ``a[index[i][j]][j]`` (dim 0), ...: ``index`` gives the coordinate along ``dim``, each
     element's own position in ``index`` the others.
@@ -144,22 +159,22 @@ def positions_along(backend, shape: tuple, dim: int, index):
     the coordinates along the other axes being ``arange`` columns that broadcast — so GPU
     indices never travel to the host and back.
     """
-    index = backend.astype(index, np.int64)
+    index = kernels.astype(index, np.int64)
     flat, stride = None, 1
     for axis in reversed(range(len(shape))):
         if axis == dim:
             coordinate = index
         else:
-            coordinate = backend.reshape(backend.arange(0, index.shape[axis], 1, np.int64),
+            coordinate = kernels.reshape(kernels.arange(0, index.shape[axis], 1, np.int64),
                                          (-1,) + (1,) * (len(shape) - axis - 1))
         if stride != 1:
-            coordinate = backend.mul(coordinate, backend.full((), stride, np.int64))
-        flat = coordinate if flat is None else backend.add(flat, coordinate)
+            coordinate = kernels.mul(coordinate, kernels.full((), stride, np.int64))
+        flat = coordinate if flat is None else kernels.add(flat, coordinate)
         stride *= shape[axis]
     return index if flat is None else flat
 
 
-class ScatterAdd(Function):
+class ScatterAdd(KernelFunction):
     """out = a copy of a with source[p] added at a[p with its dim coordinate = index[p]]
 
     Gradient: d out/d a = 1; d out/d source[p] = upstream[p with dim coordinate index[p]]
@@ -167,25 +182,25 @@ class ScatterAdd(Function):
 
     @staticmethod
     def forward(ctx, a, dim, index, source):
-        backend = a._backend
-        shape = a.shape
-        ctx.positions = backend.reshape(positions_along(backend, shape, dim, index._data), (-1,))
-        ctx.source_shape = source.shape
-        out = backend.empty(shape, a._data.dtype)
-        backend.copy_into(out, a._data)
-        backend.scatter_add(backend.reshape(out, (-1,)), ctx.positions, backend.reshape(
-            backend.contiguous(source._data), (-1,)))
+        kernels = ctx.kernels
+        shape = tuple(a.shape)
+        positions = kernels.reshape(positions_along(kernels, shape, dim, index), (-1,))
+        ctx.save_for_backward(positions)
+        ctx.source_shape = tuple(source.shape)
+        out = kernels.empty(shape, a.dtype)
+        kernels.copy_into(out, a)
+        kernels.scatter_add(kernels.reshape(out, (-1,)), positions, kernels.reshape(
+            kernels.contiguous(source), (-1,)))
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        backend = grad._backend
-        flat = backend.reshape(backend.contiguous(grad._data), (-1,))
-        grad_source = backend.reshape(backend.gather(flat, ctx.positions), ctx.source_shape)
-        return grad, None, None, ctx.wrap(grad_source)
+        (positions,) = ctx.saved_tensors
+        gathered = ctx.fused_kernel("gather", grad.contiguous().reshape(-1), positions)
+        return grad, None, None, gathered.reshape(ctx.source_shape)
 
 
-class Contiguous(Function):
+class Contiguous(KernelFunction):
     """out = a copied into row-major order (a itself when already so)
 
     Gradient: passes through unchanged
@@ -193,14 +208,14 @@ class Contiguous(Function):
 
     @staticmethod
     def forward(ctx, a):
-        return a._backend.contiguous(a._data)
+        return ctx.kernels.contiguous(a)
 
     @staticmethod
     def backward(ctx, grad):
         return grad
 
 
-class Clone(Function):
+class Clone(KernelFunction):
     """out = a copy of a in new memory
 
     Gradient: passes through unchanged
@@ -208,9 +223,8 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, a):
-        backend = a._backend
-        out = backend.empty(a.shape, a._data.dtype)
-        backend.copy_into(out, a._data)
+        out = ctx.kernels.empty(tuple(a.shape), a.dtype)
+        ctx.kernels.copy_into(out, a)
         return out
 
     @staticmethod
@@ -218,7 +232,7 @@ class Clone(Function):
         return grad
 
 
-class Cast(Function):
+class Cast(KernelFunction):
     """out = a converted to another dtype
 
     Gradient: the upstream gradient converted back to a's dtype (done by the engine)
@@ -227,14 +241,14 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, a, numpy_dtype):
         ctx.mark_for_trace(dtype=str(numpy_dtype))
-        return a._backend.astype(a._data, numpy_dtype)
+        return ctx.kernels.astype(a, numpy_dtype)
 
     @staticmethod
     def backward(ctx, grad):
         return grad, None
 
 
-class ToDevice(Function):
+class ToDevice(KernelFunction):
     """out = a copied to another device (host <-> GPU memory)
 
     Gradient: the upstream gradient copied back to a's device
@@ -244,9 +258,9 @@ class ToDevice(Function):
     def forward(ctx, a, target):
         from numbanet.kernels import backend_for
 
-        ctx.source_device = a.device
-        ctx.mark_for_trace(source=str(a.device), target=str(target))
-        host = a._backend.to_host(a._data)
+        ctx.source_device = ctx.kernels.__name__.rsplit(".", 1)[-1]  # "cpu" or "cuda"
+        ctx.mark_for_trace(source=ctx.source_device, target=str(target))
+        host = ctx.kernels.to_host(a)
         return backend_for(target.type).from_host(host)
 
     @staticmethod
@@ -254,7 +268,7 @@ class ToDevice(Function):
         return grad.to(ctx.source_device), None
 
 
-class Cat(Function):
+class Cat(KernelFunction):
     """out = the tensors joined along dim
 
     Gradient: the upstream gradient sliced back into one piece per input
@@ -262,17 +276,17 @@ class Cat(Function):
 
     @staticmethod
     def forward(ctx, dim, *tensors):
-        backend = tensors[0]._backend
+        kernels = ctx.kernels
         ctx.dim = dim
         ctx.sizes = [t.shape[dim] for t in tensors]
         ctx.mark_for_trace(dim=dim)
         shape = list(tensors[0].shape)
         shape[dim] = sum(ctx.sizes)
-        out = backend.empty(tuple(shape), tensors[0]._data.dtype)
+        out = kernels.empty(tuple(shape), tensors[0].dtype)
         start = 0
         for tensor, size in zip(tensors, ctx.sizes, strict=True):
             key = (slice(None),) * dim + (slice(start, start + size),)
-            backend.copy_into(backend.basic_index(out, key), tensor._data)
+            kernels.copy_into(kernels.basic_index(out, key), tensor)
             start += size
         return out
 
