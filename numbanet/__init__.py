@@ -12,10 +12,48 @@ ensure_writable_cache()  # before any kernel module is imported
 
 from numbanet import autograd, cuda, nn, optim, trace, utils  # noqa: E402 - after the names they import
 from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from numbanet.creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from numbanet.device import device
 from numbanet.dtypes import DType as dtype
 from numbanet.dtypes import bool_ as bool  # noqa: A004 - PyTorch's name: torch.bool
-from numbanet.dtypes import double, float32, float64, int32, int64, long, uint8
+from numbanet.dtypes import (
+    can_cast,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    result_type,
+    short,
+    uint8,
+)
 from numbanet.dtypes import float as float  # noqa: A004 - PyTorch's name: torch.float
 from numbanet.functions import (
     abs,
@@ -54,32 +92,7 @@ from numbanet.functions import (
 )
 from numbanet.random import Generator, initial_seed, manual_seed
 from numbanet.serialization import load, save
-from numbanet.tensor import (
-    Size,
-    Tensor,
-    arange,
-    as_tensor,
-    cat,
-    empty,
-    empty_like,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    linspace,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
-    randperm,
-    stack,
-    tensor,
-    where,
-    zeros,
-    zeros_like,
-)
+from numbanet.shapes import Size
+from numbanet.tensor import Tensor, cat, stack, where
 
 __version__ = "0.1.0"

@@ -1,4 +1,13 @@
-"""Element types a tensor can hold, named as in PyTorch (``numbanet.float32`` ...)."""
+"""Element types a tensor can hold, named as in PyTorch (``numbanet.float32`` ...), and
+PyTorch's rules for the dtype of a result (*type promotion*).
+
+Promotion in two sentences: dtypes fall into categories ``bool < integer < floating``;
+within one category the wider type wins (``uint8 + int8 -> int16``: the smallest type
+holding both), across categories the higher category's type wins (``int64 + float16 ->
+float16``). Python numbers and 0-d tensors are *scalars*: they only choose the category, so
+``float32[N] * 2.5``, ``float32[N] * tensor(2., dtype=float64)`` stay float32, while
+``int64[N] * 2.5`` becomes the default float (float32).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +50,8 @@ bool_ = DType("bool", np.bool_)
 float = float32  # noqa: A001 - PyTorch spells these aliases the same way
 double = float64
 long = int64
+half = float16
+short = int16
 
 _ALL = (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)
 _BY_NUMPY = {d.numpy: d for d in _ALL}
@@ -49,6 +60,11 @@ _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": i
                  "int": int32, "short": int16})
 
 DEFAULT_FLOAT = float32
+
+# PyTorch's ScalarType names, used in its error messages ("result type Float can't be cast")
+_SCALAR_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
+                      "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+                      "uint8": "Byte", "bool": "Bool"}
 
 
 def as_dtype(value) -> DType:
@@ -71,3 +87,65 @@ def as_dtype(value) -> DType:
         return _BY_NUMPY[numpy_dtype]
     raise TypeError(f"numbanet has no dtype for {value!r}; supported: "
                     f"{', '.join(d.name for d in _ALL)}")
+
+
+def scalar_type_name(dtype) -> str:
+    """PyTorch's name of a dtype in error messages: ``Float``, ``Long``, ``Bool``, ..."""
+    return _SCALAR_TYPE_NAMES[as_dtype(dtype).name]
+
+
+def category(dtype) -> int:
+    """0 for bool, 1 for integers, 2 for floating point."""
+    return {"b": 0, "u": 1, "i": 1, "f": 2}[as_dtype(dtype).numpy.kind]
+
+
+def promote_types(first, second) -> DType:
+    """The smallest dtype both convert to without changing category downwards
+    (``torch.promote_types``): the higher category wins, within one the wider type."""
+    first, second = as_dtype(first), as_dtype(second)
+    if category(first) != category(second):
+        return first if category(first) > category(second) else second
+    return as_dtype(np.promote_types(first.numpy, second.numpy))
+
+
+def _scalar_dtype(value) -> DType:
+    """The dtype a Python number stands for in promotion: bool, int64 or the default float."""
+    if isinstance(value, (builtins.bool, np.bool_)):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int64
+    if isinstance(value, (builtins.float, np.floating)):
+        return DEFAULT_FLOAT
+    raise TypeError(f"expected a Tensor or a Python number, got {type(value).__name__}")
+
+
+def result_type(*operands) -> DType:
+    """The dtype of an op's result over tensors and Python numbers (``torch.result_type``).
+
+    Operands come in three priority groups: tensors with dims, 0-d tensors, Python numbers.
+    Each group promotes within itself; a lower-priority group only changes the result when
+    its category is higher — and then only as far as that category's default size for
+    numbers (``int64[N] * 2.5 -> float32``), or its own dtype for 0-d tensors
+    (``int64[N] * tensor(2.5, dtype=float64) -> float64``).
+    """
+    groups: list[DType | None] = [None, None, None]  # dimensioned, 0-d, numbers
+    for operand in operands:
+        if operand is None:
+            continue
+        if hasattr(operand, "dim"):  # a Tensor
+            group, dtype = (0 if operand.dim() else 1), operand.dtype
+        else:
+            group, dtype = 2, _scalar_dtype(operand)
+        current = groups[group]
+        groups[group] = dtype if current is None else promote_types(current, dtype)
+    result = None
+    for dtype in groups:  # from the highest priority down
+        if dtype is not None and (result is None or category(dtype) > category(result)):
+            result = dtype
+    return result
+
+
+def can_cast(from_dtype, to_dtype) -> bool:
+    """Whether an in-place op may write a ``from_dtype`` result into a ``to_dtype`` tensor
+    (``torch.can_cast``): never down a category (float into int, anything into bool)."""
+    return category(from_dtype) <= category(to_dtype)

@@ -240,3 +240,9 @@ def matmul_shape(first: tuple, second: tuple) -> tuple:
     if len(second) == 1:
         out = out[:-1]
     return out
+
+
+def has_internal_overlap(shape: tuple, strides: tuple) -> bool:
+    """Whether two elements share one memory location: a stride-0 (expanded) dim of size
+    > 1. Writing in place into such a view is refused, as in PyTorch."""
+    return any(stride == 0 and size > 1 for size, stride in zip(shape, strides, strict=True))

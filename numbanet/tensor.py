@@ -9,126 +9,44 @@ A Tensor holds
 - ``_version_box``: a counter shared with its views, bumped by every in-place change, so
   backward can refuse to use a saved tensor that was modified after being saved.
 
-Every method here is a thin layer: check arguments, promote dtypes, then call a
-``Function`` from ``numbanet/ops`` — that is where the formulas and gradients live.
+Every method here is a thin layer: check the arguments (``numbanet/shapes.py``), pick the
+result's dtype (``numbanet/dtypes.py``), then call a ``Function`` from ``numbanet/ops`` —
+that is where the formulas, the gradients and the kernel calls live. Making tensors
+(``zeros``, ``tensor``, ``rand`` ...) is ``numbanet/creation.py``.
 """
 
 from __future__ import annotations
 
-import builtins
 import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from numbanet import dtypes
+from numbanet import creation, dtypes, shapes
 from numbanet.autograd import grad_mode
-from numbanet.kernels import backend_for
-from numbanet.kernels import cpu as cpu_backend
+from numbanet.creation import (  # noqa: F401 - nn, optim and ops import these from here
+    arange,
+    empty,
+    full_like,
+    ones_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from numbanet.device import CPU, as_device, device
 from numbanet.errors import op_error
+from numbanet.kernels import backend_for
+from numbanet.kernels import cpu as cpu_backend
+from numbanet.ops import assign, reduction
 from numbanet.ops import elementwise as ew
-from numbanet.ops import reduction
 from numbanet.ops import shape as shape_ops
 from numbanet.ops.matmul import matmul as _matmul
+from numbanet.shapes import Size
+from numbanet.shapes import normalize_dim as _normalize_dim  # noqa: F401 - nn.functional
 
 _tensor_ids = itertools.count()
-_PROMOTION_ORDER = {"b": 0, "u": 1, "i": 2, "f": 3}
-
-
-def _promote(first: np.dtype, second: np.dtype) -> np.dtype:
-    """The dtype of ``a op b`` for two tensors: the higher kind, then the wider size."""
-    if first == second:
-        return first
-    rank_first = (_PROMOTION_ORDER[first.kind], first.itemsize)
-    rank_second = (_PROMOTION_ORDER[second.kind], second.itemsize)
-    return first if rank_first >= rank_second else second
-
-
-def _scalar_dtype(tensor_dtype: np.dtype, value) -> np.dtype:
-    """The dtype of ``tensor op number``: the tensor's, unless the number is of a higher
-    kind (an int tensor times 0.5 is float32, as in PyTorch)."""
-    if isinstance(value, (bool, np.bool_)):
-        return tensor_dtype
-    if isinstance(value, (int, np.integer)):
-        return np.dtype(np.int64) if tensor_dtype.kind == "b" else tensor_dtype
-    return tensor_dtype if tensor_dtype.kind == "f" else dtypes.DEFAULT_FLOAT.numpy
-
-
-_device_scalars: dict = {}  # (dtype, the value's bytes) -> 0-d GPU array; see _scalar_data
-
-
-def _scalar_data(backend, value, dtype: np.dtype):
-    """``value`` as a 0-d array of ``dtype`` on ``backend``'s device: the ``2.0`` of ``x * 2.0``.
-
-    On the GPU each such constant is made once, by a fill kernel, and reused: copying the
-    number up for every op would make the host wait for a transfer each time. Keyed by the
-    value's bytes, so that 0.0 and -0.0 (or two NaNs) never share an entry.
-    """
-    scalar = np.array(value, dtype=dtype)
-    if backend is cpu_backend:
-        return scalar
-    key = (scalar.dtype.str, scalar.tobytes())
-    data = _device_scalars.get(key)
-    if data is None:
-        if len(_device_scalars) >= 1024:  # a loop over many distinct numbers stays bounded
-            _device_scalars.clear()
-        data = _device_scalars[key] = backend.full((), scalar.item(), scalar.dtype)
-    return data
-
-
-def _broadcast_shape(op: str, first: tuple, second: tuple) -> tuple:
-    """PyTorch's broadcasting rule, with an error naming the op, shapes and your line."""
-    first, second = tuple(first), tuple(second)  # the CUDA simulator's shapes aren't tuples
-    if first == second:
-        return first
-    result = []
-    for index in range(1, max(len(first), len(second)) + 1):
-        a = first[-index] if index <= len(first) else 1
-        b = second[-index] if index <= len(second) else 1
-        if a != b and a != 1 and b != 1:
-            dim = max(len(first), len(second)) - index
-            raise op_error(
-                RuntimeError, op,
-                f"The size of tensor a ({a}) must match the size of tensor b ({b}) at "
-                f"non-singleton dimension {dim}; shapes {list(first)} and {list(second)} "
-                "do not broadcast")
-        result.append(b if a == 1 else a)
-    return tuple(reversed(result))
-
-
-def _normalize_dim(dim: int, ndim: int, op: str = "dim") -> int:
-    rank = builtins.max(ndim, 1)
-    if not -rank <= dim < rank:
-        raise op_error(IndexError, op, f"Dimension out of range (expected to be in range of "
-                       f"[{-rank}, {rank - 1}], but got {dim})")
-    return dim % rank
-
-
-def _dims_tuple(dim, ndim: int) -> tuple:
-    if dim is None:
-        return ()
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    return tuple(sorted(_normalize_dim(d, ndim) for d in dims))
-
-
-def _shape_arg(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    if len(shape) == 1 and isinstance(shape[0], Size):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
-class Size(tuple):
-    """A tensor's shape: a tuple that prints like PyTorch's ``torch.Size([64, 10])``."""
-
-    def __repr__(self) -> str:
-        return f"numbanet.Size({list(self)})"
-
-    def numel(self) -> int:
-        return math.prod(self)
+_NUMBER = (int, float, bool, np.number, np.bool_)
 
 
 class Tensor:
@@ -147,7 +65,7 @@ class Tensor:
 
     @classmethod
     def _from_data(cls, data, base: Tensor | None = None, requires_grad: bool = False):
-        """Wrap a backend array (no copy). ``base``: share its version counter (a view)."""
+        """Wrap a device array (no copy). ``base``: share its version counter (a view)."""
         if type(data) is not np.ndarray:
             if isinstance(data, (np.generic, int, float, bool)):
                 data = np.asarray(data)
@@ -177,7 +95,7 @@ class Tensor:
     def size(self, dim: int | None = None):
         if dim is None:
             return Size(self._data.shape)
-        return self._data.shape[_normalize_dim(dim, self.dim(), "size")]
+        return self._data.shape[shapes.normalize_dim(dim, self.dim(), "size")]
 
     def dim(self) -> int:
         return len(self._data.shape)
@@ -216,6 +134,11 @@ class Tensor:
         return bool(self._data.flags.c_contiguous) if hasattr(self._data, "flags") else bool(
             self._data.is_c_contiguous())
 
+    def stride(self, dim: int | None = None):
+        """Steps in elements between neighbours along each dim (0 along expanded dims)."""
+        steps = tuple(step // self._data.dtype.itemsize for step in self._data.strides)
+        return steps if dim is None else steps[shapes.normalize_dim(dim, self.dim(), "stride")]
+
     def element_size(self) -> int:
         return self._data.dtype.itemsize
 
@@ -249,7 +172,7 @@ class Tensor:
         return self._data
 
     def _host(self) -> np.ndarray:
-        return self._backend.to_host(self._data)
+        return creation.host_array(self)
 
     def item(self):
         """The single value of a one-element tensor, as a Python number."""
@@ -303,8 +226,9 @@ class Tensor:
             raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
                                "support the deepcopy protocol; copy a result with "
                                "t.detach().clone()")
-        copied = type(self)._from_data(self._backend.astype(self._data, self._data.dtype),
-                                       requires_grad=self.requires_grad)
+        with grad_mode.no_grad():
+            values = self.clone()
+        copied = type(self)._from_data(values._data, requires_grad=self.requires_grad)
         memo[id(self)] = copied
         if self.grad is not None:
             copied.grad = self.grad.__deepcopy__(memo)
@@ -432,18 +356,15 @@ class Tensor:
 
     # ---- shape ------------------------------------------------------------------------------
     def view(self, *shape) -> Tensor:
-        shape = self._resolve_shape(_shape_arg(shape), "view")
-        if not self.is_contiguous() and shape != self.shape:
-            raise op_error(RuntimeError, "view", "view size is not compatible with input "
-                           "tensor's size and stride (at least one dimension spans across "
-                           "two contiguous subspaces). Use .reshape(...) instead.")
+        """The same memory seen with another shape; PyTorch's rule says when strides allow."""
+        shape = shapes.resolve_shape(shapes.shape_arg(shape), self.shape, "view")
+        shapes.check_view(self.shape, self.stride(), shape)
         return shape_ops.Reshape.apply(self, shape)
 
     def reshape(self, *shape) -> Tensor:
-        shape = self._resolve_shape(_shape_arg(shape), "reshape")
-        if shape == self._data.shape:
-            return self
-        return shape_ops.Reshape.apply(self, shape)
+        """Like ``view`` when the strides allow, else a copy with the new shape."""
+        shape = shapes.resolve_shape(shapes.shape_arg(shape), self.shape, "reshape")
+        return self if shape == self.shape else shape_ops.Reshape.apply(self, shape)
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)
@@ -451,23 +372,9 @@ class Tensor:
     def reshape_as(self, other: Tensor) -> Tensor:
         return self.reshape(other.shape)
 
-    def _resolve_shape(self, shape: tuple, op: str) -> tuple:
-        numel = self.numel()
-        if shape.count(-1) > 1:
-            raise op_error(RuntimeError, op, "only one dimension can be inferred")
-        known = math.prod(n for n in shape if n != -1)
-        if -1 in shape:
-            if known == 0 or numel % known:
-                raise op_error(RuntimeError, op, f"shape '{list(shape)}' is invalid for input "
-                               f"of size {numel}")
-            shape = tuple(numel // known if n == -1 else n for n in shape)
-        elif known != numel:
-            raise op_error(RuntimeError, op, f"shape '{list(shape)}' is invalid for input of "
-                           f"size {numel} (the input has shape {list(self.shape)})")
-        return tuple(int(n) for n in shape)
-
     def permute(self, *dims) -> Tensor:
-        dims = tuple(_normalize_dim(d, self.dim(), "permute") for d in _shape_arg(dims))
+        dims = tuple(shapes.normalize_dim(d, self.dim(), "permute")
+                     for d in shapes.shape_arg(dims))
         if sorted(dims) != list(range(self.dim())):
             raise op_error(RuntimeError, "permute", f"dims {list(dims)} are not a permutation "
                            f"of the {self.dim()} dims of a tensor of shape {list(self.shape)}")
@@ -475,8 +382,8 @@ class Tensor:
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         axes = list(range(self.dim()))
-        first = _normalize_dim(dim0, self.dim(), "transpose")
-        second = _normalize_dim(dim1, self.dim(), "transpose")
+        first = shapes.normalize_dim(dim0, self.dim(), "transpose")
+        second = shapes.normalize_dim(dim1, self.dim(), "transpose")
         axes[first], axes[second] = axes[second], axes[first]
         return shape_ops.Permute.apply(self, tuple(axes))
 
@@ -487,15 +394,14 @@ class Tensor:
         return self if self.dim() < 2 else self.transpose(0, 1)
 
     def unsqueeze(self, dim: int) -> Tensor:
-        dim = _normalize_dim(dim, self.dim() + 1, "unsqueeze")
-        shape = self.shape[:dim] + (1,) + self.shape[dim:]
-        return shape_ops.Reshape.apply(self, shape)
+        dim = shapes.normalize_dim(dim, self.dim() + 1, "unsqueeze")
+        return shape_ops.Reshape.apply(self, self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:
             shape = tuple(n for n in self.shape if n != 1)
         else:
-            dim = _normalize_dim(dim, self.dim(), "squeeze")
+            dim = shapes.normalize_dim(dim, self.dim(), "squeeze")
             if self.dim() == 0 or self.shape[dim] != 1:
                 return self
             shape = self.shape[:dim] + self.shape[dim + 1:]
@@ -504,14 +410,14 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.dim() == 0:
             return self.reshape(1)
-        start = _normalize_dim(start_dim, self.dim(), "flatten")
-        end = _normalize_dim(end_dim, self.dim(), "flatten")
-        shape = self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + \
-            self.shape[end + 1:]
-        return self.reshape(shape)
+        start = shapes.normalize_dim(start_dim, self.dim(), "flatten")
+        end = shapes.normalize_dim(end_dim, self.dim(), "flatten")
+        merged = (math.prod(self.shape[start:end + 1]),)
+        return self.reshape(self.shape[:start] + merged + self.shape[end + 1:])
 
     def expand(self, *shape) -> Tensor:
-        shape = _shape_arg(shape)
+        """A stride-0 view repeating size-1 dims (``-1`` keeps a dim's size)."""
+        shape = shapes.shape_arg(shape)
         extra = len(shape) - self.dim()
         if extra < 0:
             raise op_error(RuntimeError, "expand", f"the number of sizes provided "
@@ -541,7 +447,7 @@ class Tensor:
         return shape_ops.Clone.apply(self)
 
     def repeat(self, *sizes) -> Tensor:
-        sizes = _shape_arg(sizes)
+        sizes = shapes.shape_arg(sizes)
         out = self.reshape((1,) * (len(sizes) - self.dim()) + tuple(self.shape))
         for dim, count in enumerate(sizes):
             if count != 1:
@@ -549,91 +455,51 @@ class Tensor:
         return out
 
     def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
-        size = math.ceil(self.shape[dim] / chunks)
-        return self.split(size, dim)
+        return self.split(math.ceil(self.shape[dim] / chunks), dim)
 
     def split(self, split_size: int, dim: int = 0) -> list[Tensor]:
-        dim = _normalize_dim(dim, self.dim(), "split")
+        dim = shapes.normalize_dim(dim, self.dim(), "split")
         return [self[(slice(None),) * dim + (slice(start, start + split_size),)]
                 for start in range(0, self.shape[dim], split_size)]
 
     # ---- indexing ---------------------------------------------------------------------------
+    def _index(self, key) -> tuple[tuple, bool]:
+        """The key's parts with tensors as host arrays, checked; and whether it gathers."""
+        parts = key if isinstance(key, tuple) else (key,)
+        parts = tuple(creation.host_array(p) if isinstance(p, Tensor) else p for p in parts)
+        return shapes.index_parts(parts, self.shape)
+
     def __getitem__(self, key) -> Tensor:
-        key, advanced = self._index_key(key)
+        """``x[key]``: a view for ints, slices, None and ``...``; a copy (gather) for
+        integer tensors, lists and boolean masks."""
+        key, advanced = self._index(key)
         if advanced:
             return shape_ops.AdvancedIndex.apply(self, key)
         return shape_ops.BasicIndex.apply(self, key)
 
-    def _index_key(self, key):
-        """Key with tensors turned into host arrays, and whether it needs a gather."""
-        parts = key if isinstance(key, tuple) else (key,)
-        advanced = False
-        converted = []
-        for part in parts:
-            if isinstance(part, Tensor):
-                part = part._host()
-                if part.ndim == 0 and part.dtype.kind in "iu":
-                    part = int(part)
-                else:
-                    advanced = True
-            elif isinstance(part, (list, np.ndarray)):
-                part = np.asarray(part)
-                advanced = True
-            converted.append(part)
-        self._check_index(converted)
-        return (tuple(converted) if isinstance(key, tuple) or len(converted) != 1
-                else converted[0]), advanced
-
-    def _check_index(self, parts) -> None:
-        dim = 0
-        for part in parts:
-            if part is None:
-                continue
-            if part is Ellipsis:
-                dim = self.dim() - builtins.sum(
-                    1 for p in parts if p is not None and p is not Ellipsis)
-                continue
-            if isinstance(part, int) and not isinstance(part, bool):
-                if dim >= self.dim():
-                    raise op_error(IndexError, "index", f"too many indices for tensor of "
-                                   f"dimension {self.dim()}")
-                size = self.shape[dim]
-                if not -size <= part < size:
-                    raise op_error(IndexError, "index", f"index {part} is out of bounds for "
-                                   f"dimension {dim} with size {size}")
-            dim += part.ndim if isinstance(part, np.ndarray) and part.dtype == bool else 1
-
     def __setitem__(self, key, value) -> None:
-        """``x[key] = value`` in place (no autograd through it, as for other in-place ops)."""
-        self._check_inplace("__setitem__")
-        key, advanced = self._index_key(key)
-        value_data = self._as_operand_data(value)
-        if not advanced:
-            self._backend.copy_into(self._backend.basic_index(self._data, key), value_data)
-        else:
-            positions = self._backend.from_host(shape_ops.flat_positions(self.shape, key))
-            flat = self._backend.reshape(self._data, (-1,))
-            current = self._backend.gather(flat, positions)
-            target = self._backend.empty(current.shape, self._data.dtype)
-            self._backend.copy_into(target, value_data)
-            self._backend.scatter_add(flat, positions, self._backend.sub(target, current))
-        self._version_box[0] += 1
+        """``x[key] = value``, written into x's memory (so into the tensor x is a view of).
+        A position named twice keeps the last value."""
+        key, advanced = self._index(key)
+        self._assign("__setitem__", key, advanced, self._value_operand(value))
 
-    def _as_operand_data(self, value):
+    def _value_operand(self, value) -> Tensor:
+        """A value to write into this tensor, as a tensor on its device."""
         if isinstance(value, Tensor):
-            return value._data
-        if isinstance(value, (int, float, bool, np.number, np.bool_)):
-            return _scalar_data(self._backend, value, self._data.dtype)
-        return np.asarray(value, dtype=self._data.dtype) if self._backend is cpu_backend \
-            else self._backend.from_host(np.asarray(value, dtype=self._data.dtype))
+            self._check_same_device(value, "__setitem__")
+            return value
+        if isinstance(value, _NUMBER):
+            return Tensor._from_data(creation.scalar_data(value, self._data.dtype, self.device))
+        return tensor(value, dtype=self.dtype, device=self.device)
 
     def scatter_add(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
         """out = self with source added at the positions index names along dim."""
-        return shape_ops.ScatterAdd.apply(self, _normalize_dim(dim, self.dim()), index, source)
+        dim = shapes.normalize_dim(dim, self.dim(), "scatter_add")
+        return shape_ops.ScatterAdd.apply(self, dim, index, source)
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
         """out[i][j] = self[index[i][j]][j] (dim 0), self[i][index[i][j]] (dim 1), ..."""
-        dim = _normalize_dim(dim, self.dim(), "gather")
+        dim = shapes.normalize_dim(dim, self.dim(), "gather")
         coordinates = []
         for axis in range(self.dim()):
             if axis == dim:
@@ -645,8 +511,7 @@ class Tensor:
         return shape_ops.AdvancedIndex.apply(self, tuple(coordinates))
 
     def masked_fill(self, mask: Tensor, value) -> Tensor:
-        filler = full_like(self, value)
-        return where(mask, filler, self)
+        return where(mask, full_like(self, value), self)
 
     def where(self, condition: Tensor, other) -> Tensor:
         return where(condition, self, other)
@@ -658,79 +523,98 @@ class Tensor:
                            f"but found at least two devices, {self.device} and "
                            f"{other.device}! Move one with .to(device) first.")
 
-    def _binary_operands(self, other, op: str) -> tuple[Tensor, Tensor]:
-        """Both operands as tensors of one dtype on one device, shapes broadcastable."""
+    def _operands(self, other, op: str, result_dtype=None) -> tuple[Tensor, Tensor]:
+        """``self`` and ``other`` as tensors of one dtype — PyTorch's result type, or
+        ``result_dtype`` — on one device, their shapes checked to broadcast."""
+        if isinstance(other, (np.ndarray, list, tuple)):
+            other = tensor(other, device=self.device)
         if isinstance(other, Tensor):
             self._check_same_device(other, op)
-            _broadcast_shape(op, self._data.shape, other._data.shape)
-            first, second = self._data.dtype, other._data.dtype
-            if first != second:
-                target = _promote(first, second)
-                left = self if first == target else shape_ops.Cast.apply(self, target)
-                right = other if second == target else shape_ops.Cast.apply(other, target)
-                return left, right
-            return self, other
-        if isinstance(other, (np.ndarray, list, tuple)):
-            return self._binary_operands(tensor(other, device=self.device), op)
-        if not isinstance(other, (int, float, bool, np.number, np.bool_)):
+            shapes.broadcast_shape(op, self.shape, other.shape)
+        elif not isinstance(other, _NUMBER):
             raise TypeError(f"unsupported operand type(s) for {op}: 'Tensor' and "
                             f"'{type(other).__name__}'")
-        target = _scalar_dtype(self._data.dtype, other)
-        left = self if target == self._data.dtype else shape_ops.Cast.apply(self, target)
-        return left, Tensor._from_data(_scalar_data(self._backend, other, target))
+        dtype = result_dtype or dtypes.result_type(self, other)
+        if isinstance(other, Tensor):
+            return self.to(dtype), other.to(dtype)
+        number = Tensor._from_data(creation.scalar_data(other, dtype.numpy, self.device))
+        return self.to(dtype), number
 
-    def _float_operands(self, other, op: str) -> tuple[Tensor, Tensor]:
-        """Like ``_binary_operands`` but integers become float32 (true division)."""
-        left, right = self._binary_operands(other, op)
-        if left._data.dtype.kind != "f":
-            left = left.to(dtypes.DEFAULT_FLOAT)
-            right = right.to(dtypes.DEFAULT_FLOAT)
-        return left, right
+    def _true_division_operands(self, other) -> tuple[Tensor, Tensor]:
+        """Operands of ``/``: integers and bools divide as the default float."""
+        dtype = dtypes.result_type(self, other)
+        return self._operands(other, "div", dtype if dtype.is_floating_point
+                              else dtypes.DEFAULT_FLOAT)
+
+    def _no_bool_subtraction(self, other) -> None:
+        if dtypes.result_type(self, other) is dtypes.bool_ or (
+                self.dtype is dtypes.bool_ and isinstance(other, (bool, np.bool_))):
+            raise op_error(RuntimeError, "sub", "Subtraction, the `-` operator, with two bool "
+                           "tensors is not supported. Use the `^` or `logical_xor()` "
+                           "operator instead.")
+        if self.dtype is dtypes.bool_ or isinstance(other, (bool, np.bool_)) or (
+                isinstance(other, Tensor) and other.dtype is dtypes.bool_):
+            raise op_error(RuntimeError, "sub", "Subtraction, the `-` operator, with a bool "
+                           "tensor is not supported. If you are trying to invert a mask, use "
+                           "the `~` or `logical_not()` operator instead.")
+
+    def _integer_power_check(self, exponent) -> None:
+        if (isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool)
+                and exponent < 0 and not dtypes.result_type(self, exponent).is_floating_point):
+            raise op_error(RuntimeError, "pow", "Integers to negative integer powers are not "
+                           "allowed.")
 
     def __add__(self, other):
-        return ew.Add.apply(*self._binary_operands(other, "add"))
+        return ew.Add.apply(*self._operands(other, "add"))
 
     def __radd__(self, other):
-        return ew.Add.apply(*reversed(self._binary_operands(other, "add")))
+        return ew.Add.apply(*reversed(self._operands(other, "add")))
 
     def __sub__(self, other):
-        return ew.Sub.apply(*self._binary_operands(other, "sub"))
+        self._no_bool_subtraction(other)
+        return ew.Sub.apply(*self._operands(other, "sub"))
 
     def __rsub__(self, other):
-        return ew.Sub.apply(*reversed(self._binary_operands(other, "sub")))
+        self._no_bool_subtraction(other)
+        return ew.Sub.apply(*reversed(self._operands(other, "sub")))
 
     def __mul__(self, other):
-        return ew.Mul.apply(*self._binary_operands(other, "mul"))
+        return ew.Mul.apply(*self._operands(other, "mul"))
 
     def __rmul__(self, other):
-        return ew.Mul.apply(*reversed(self._binary_operands(other, "mul")))
+        return ew.Mul.apply(*reversed(self._operands(other, "mul")))
 
     def __truediv__(self, other):
-        return ew.Div.apply(*self._float_operands(other, "div"))
+        return ew.Div.apply(*self._true_division_operands(other))
 
     def __rtruediv__(self, other):
-        return ew.Div.apply(*reversed(self._float_operands(other, "div")))
+        return ew.Div.apply(*reversed(self._true_division_operands(other)))
 
     def __pow__(self, exponent):
-        return ew.Pow.apply(*self._binary_operands(exponent, "pow"))
+        self._integer_power_check(exponent)
+        return ew.Pow.apply(*self._operands(exponent, "pow"))
 
     def __rpow__(self, base):
-        return ew.Pow.apply(*reversed(self._binary_operands(base, "pow")))
+        return ew.Pow.apply(*reversed(self._operands(base, "pow")))
 
     def __matmul__(self, other):
         if not isinstance(other, Tensor):
             return NotImplemented
         self._check_same_device(other, "matmul")
-        left, right = self, other
-        if left._data.dtype != right._data.dtype:
-            target = _promote(left._data.dtype, right._data.dtype)
-            left, right = left.to(dtypes.as_dtype(target)), right.to(dtypes.as_dtype(target))
-        return _matmul(left, right)
+        shapes.matmul_shape(self.shape, other.shape)
+        if self.dtype is dtypes.bool_ or other.dtype is dtypes.bool_:
+            raise op_error(TypeError, "matmul", "matmul is not implemented for Bool tensors")
+        dtype = dtypes.promote_types(self.dtype, other.dtype)
+        return _matmul(self.to(dtype), other.to(dtype))
 
     def __rmatmul__(self, other):
         return tensor(other, device=self.device) @ self
 
     def __neg__(self):
+        if self.dtype is dtypes.bool_:
+            raise op_error(RuntimeError, "neg", "Negation, the `-` operator, on a bool tensor "
+                           "is not supported. If you are trying to invert a mask, use the `~` "
+                           "or `logical_not()` operator instead.")
         return ew.Neg.apply(self)
 
     def __pos__(self):
@@ -740,10 +624,15 @@ class Tensor:
         return self.abs()
 
     def __invert__(self):
+        """``~x``: logical not of a bool tensor."""
+        if self.dtype is not dtypes.bool_:
+            raise op_error(TypeError, "invert", "~ (operator.invert) is only implemented on "
+                           "integer and Boolean-type tensors; numbanet implements it on "
+                           "Boolean tensors")
         return ew.LogicalNot.apply(self)
 
     def _compare(self, other, kernel_name: str):
-        return ew.Compare.apply(*self._binary_operands(other, kernel_name), kernel_name)
+        return ew.Compare.apply(*self._operands(other, kernel_name), kernel_name)
 
     def __eq__(self, other):  # elementwise, as in PyTorch
         return self._compare(other, "eq")
@@ -763,12 +652,24 @@ class Tensor:
     def __ge__(self, other):
         return self._compare(other, "ge")
 
+    def _logical(self, other, kernel_name: str, op: str):
+        """``&``, ``|`` and ``^`` of bool tensors: logical and, or, xor (``!=``)."""
+        if dtypes.result_type(self, other) is not dtypes.bool_:
+            raise op_error(NotImplementedError, op, f'"{op}" is implemented for Boolean '
+                           f"tensors in numbanet, not for "
+                           f"'{dtypes.scalar_type_name(dtypes.result_type(self, other))}'")
+        return self._compare(other, kernel_name)
+
     def __and__(self, other):
-        return self._compare(other, "logical_and")
+        return self._logical(other, "logical_and", "bitwise_and")
 
     def __or__(self, other):
-        return self._compare(other, "logical_or")
+        return self._logical(other, "logical_or", "bitwise_or")
 
+    def __xor__(self, other):
+        return self._logical(other, "ne", "bitwise_xor")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     def add(self, other, alpha=1):
@@ -796,12 +697,13 @@ class Tensor:
         return -self
 
     def maximum(self, other):
-        return ew.Maximum.apply(*self._binary_operands(other, "maximum"))
+        return ew.Maximum.apply(*self._operands(other, "maximum"))
 
     def minimum(self, other):
-        return ew.Minimum.apply(*self._binary_operands(other, "minimum"))
+        return ew.Minimum.apply(*self._operands(other, "minimum"))
 
     def _float_self(self) -> Tensor:
+        """Integers and bools go into exp, log, ... as the default float, as in PyTorch."""
         return self if self.is_floating_point() else self.to(dtypes.DEFAULT_FLOAT)
 
     def exp(self):
@@ -829,10 +731,14 @@ class Tensor:
         return ew.Tanh.apply(self._float_self())
 
     def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+        """Each element limited to [min, max]; int tensors clamped by floats become floats."""
         if min is None and max is None:
             raise op_error(RuntimeError, "clamp", "At least one of 'min' or 'max' must not "
                            "be None")
-        return ew.Clamp.apply(self, min, max)
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self if min is None else self.maximum(min)
+            return out if max is None else out.minimum(max)
+        return ew.Clamp.apply(self.to(dtypes.result_type(self, min, max)), min, max)
 
     clip = clamp
 
@@ -851,25 +757,32 @@ class Tensor:
 
     # ---- reductions ---------------------------------------------------------------------
     def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        """Sum over ``dim`` (all dims when None); bools and integers sum as int64."""
+        dims = shapes.dims_tuple(dim, self.dim(), "sum")
+        if dtype is None and not self.is_floating_point():
+            dtype = dtypes.int64
         source = self.to(dtype) if dtype is not None else self
-        return reduction.Sum.apply(source, _dims_tuple(dim, self.dim()), keepdim)
+        return reduction.Sum.apply(source, dims, keepdim)
+
+    def _count(self, dim, op: str) -> int:
+        """How many elements each result of a reduction over ``dim`` combines."""
+        dims = shapes.dims_tuple(dim, self.dim(), op)
+        return math.prod(self.shape[d] for d in dims) if dims else self.numel()
 
     def mean(self, dim=None, keepdim: bool = False):
         if not self.is_floating_point():
             raise op_error(RuntimeError, "mean", "mean(): could not infer output dtype. Input "
                            f"dtype must be either a floating point or complex dtype. Got: "
-                           f"{self.dtype.name.capitalize()}")
-        dims = _dims_tuple(dim, self.dim())
-        count = math.prod(self.shape[d] for d in dims) if dims else self.numel()
-        return self.sum(dim, keepdim) / builtins.max(count, 1) if count else \
-            self.sum(dim, keepdim) * float("nan")
+                           f"{dtypes.scalar_type_name(self.dtype)}")
+        count = self._count(dim, "mean")
+        total = self.sum(dim, keepdim)
+        return total / count if count else total * float("nan")
 
     def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
-        dims = _dims_tuple(dim, self.dim())
-        count = math.prod(self.shape[d] for d in dims) if dims else self.numel()
+        count = self._count(dim, "var")
         correction = (1 if unbiased else 0) if correction is None else correction
-        centered = self - self.mean(dim if dims else None, keepdim=True)
-        return (centered * centered).sum(dim, keepdim) / builtins.max(count - correction, 0)
+        centered = self - self.mean(dim, keepdim=True)
+        return (centered * centered).sum(dim, keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased: bool = True, keepdim: bool = False):
         return self.var(dim, unbiased=unbiased, keepdim=keepdim).sqrt()
@@ -881,7 +794,7 @@ class Tensor:
                                "specified for input.numel() == 0.")
             values, _ = reduction.MaxAlongDim.apply(self.reshape(-1), 0, False, find_max)
             return values
-        dim = _normalize_dim(dim, self.dim(), name)
+        dim = shapes.normalize_dim(dim, self.dim(), name)
         values, indices = reduction.MaxAlongDim.apply(self, dim, keepdim, find_max)
         return MaxResult(values, indices)
 
@@ -914,90 +827,87 @@ class Tensor:
 
     # ---- in place -------------------------------------------------------------------------
     def _check_inplace(self, op: str) -> None:
-        if grad_mode.is_grad_enabled() and self.requires_grad and self.is_leaf:
+        """PyTorch's two refusals: changing a leaf that autograd tracks, and writing
+        through a view where several elements share one memory location."""
+        if self.requires_grad and self.is_leaf and grad_mode.is_grad_enabled():
             raise op_error(RuntimeError, op, "a leaf Variable that requires grad is being "
-                           "used in an in-place operation. Wrap the update in "
-                           "`with numbanet.no_grad():` (optimizers do).")
-        if grad_mode.is_grad_enabled() and self.grad_fn is not None:
-            raise op_error(RuntimeError, op, "numbanet does not differentiate through "
-                           "in-place operations on tensors that are part of a graph; use the "
-                           "out-of-place form (x = x + y).")
+                           "used in an in-place operation. (Wrap the update in `with "
+                           "numbanet.no_grad():`, as optimizers do.)")
+        if shapes.has_internal_overlap(self.shape, self.stride()):
+            raise op_error(RuntimeError, op, "unsupported operation: more than one element "
+                           "of the written-to tensor refers to a single memory location. "
+                           "Please clone() the tensor before performing the operation.")
 
-    def _inplace(self, kernel_name: str, other, op: str) -> Tensor:
+    def _assign(self, op: str, key: tuple, advanced: bool, value: Tensor) -> Tensor:
+        """Write ``value`` into ``self[key]``: one Assign node, which becomes ``grad_fn``."""
         self._check_inplace(op)
-        left, right = self._binary_operands(other, op)
-        if left is not self:
-            raise op_error(RuntimeError, op, f"result type {left.dtype} can't be cast to the "
-                           f"desired output type {self.dtype}")
-        broadcast = _broadcast_shape(op, self.shape, right.shape)
-        if broadcast != self.shape:
-            raise op_error(RuntimeError, op, f"output with shape {list(self.shape)} doesn't "
-                           f"match the broadcast shape {list(broadcast)}")
-        getattr(self._backend, kernel_name)(self._data, right._data, out=self._data)
+        out = assign.Assign.apply(self, key, advanced, value)
         self._version_box[0] += 1
+        if out.grad_fn is not None:
+            self.grad_fn, self._output_index, self.requires_grad = out.grad_fn, 0, True
         return self
 
+    def _update(self, op: str, compute, *operands) -> Tensor:
+        """``self = compute(self)`` in self's memory: ``x += y`` is ``x[...] = x + y``.
+
+        When autograd watches, ``compute`` gets a copy of the old values: an op like ``*``
+        saves its inputs for backward, and the assignment is about to overwrite them.
+        """
+        self._check_inplace(op)
+        tracked = grad_mode.is_grad_enabled() and any(
+            isinstance(t, Tensor) and t.requires_grad for t in (self, *operands))
+        value = compute(self.clone() if tracked else self)
+        if not dtypes.can_cast(value.dtype, self.dtype):
+            raise op_error(RuntimeError, op, f"result type "
+                           f"{dtypes.scalar_type_name(value.dtype)} can't be cast to the "
+                           f"desired output type {dtypes.scalar_type_name(self.dtype)}")
+        if value.shape != self.shape:
+            raise op_error(RuntimeError, op, f"output with shape {list(self.shape)} doesn't "
+                           f"match the broadcast shape {list(value.shape)}")
+        return self._assign(op, (Ellipsis,), False, value)
+
     def add_(self, other, alpha=1):
-        return self._inplace("add", other * alpha if alpha != 1 else other, "add_")
+        return self._update("add_", lambda old: old.add(other, alpha), other)
 
     def sub_(self, other, alpha=1):
-        return self._inplace("sub", other * alpha if alpha != 1 else other, "sub_")
+        return self._update("sub_", lambda old: old.sub(other, alpha), other)
 
     def mul_(self, other):
-        return self._inplace("mul", other, "mul_")
+        return self._update("mul_", lambda old: old * other, other)
 
     def div_(self, other):
-        return self._inplace("div", other, "div_")
+        return self._update("div_", lambda old: old / other, other)
+
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return self._update("clamp_", lambda old: old.clamp(min, max), min, max)
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
 
     def zero_(self):
         return self.fill_(0)
 
     def fill_(self, value):
-        self._check_inplace("fill_")
-        self._backend.fill(self._data, value.item() if isinstance(value, Tensor) else value)
-        self._version_box[0] += 1
-        return self
+        value = value if isinstance(value, Tensor) else self._value_operand(value)
+        return self._assign("fill_", (Ellipsis,), False, value)
 
     def copy_(self, source: Tensor):
-        self._check_inplace("copy_")
+        """Copy ``source``'s values (broadcast, converted, moved to this device) in here."""
         if source._backend is not self._backend:
             source = source.to(self.device)
-        self._backend.copy_into(self._data, source._data)
-        self._version_box[0] += 1
-        return self
-
-    def clamp_(self, min=None, max=None):  # noqa: A002
-        return self.copy_(self.detach().clamp(min, max))
+        shapes.broadcast_shape("copy_", self.shape, source.shape)
+        return self._assign("copy_", (Ellipsis,), False, source)
 
     def uniform_(self, low: float = 0.0, high: float = 1.0):
         from numbanet.random import numpy_generator
 
         values = numpy_generator().uniform(low, high, self.shape).astype(self._data.dtype)
-        return self.copy_(from_numpy(values))
+        return self.copy_(creation.from_numpy(values))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0):
         from numbanet.random import numpy_generator
 
         values = numpy_generator().normal(mean, std, self.shape).astype(self._data.dtype)
-        return self.copy_(from_numpy(values))
-
-    def _inplace_or_new(name):
-        """``x += y`` is in place when x needs no gradient, else it rebinds x to x + y."""
-
-        def method(self, other):
-            if grad_mode.is_grad_enabled() and (self.requires_grad or (
-                    isinstance(other, Tensor) and other.requires_grad)):
-                return getattr(self, f"__{name}__")(other)
-            return getattr(self, f"{name}_")(other)
-
-        method.__name__ = f"__i{name}__"
-        return method
-
-    __iadd__ = _inplace_or_new("add")
-    __isub__ = _inplace_or_new("sub")
-    __imul__ = _inplace_or_new("mul")
-    __itruediv__ = _inplace_or_new("div")
-    del _inplace_or_new
+        return self.copy_(creation.from_numpy(values))
 
 
 class MaxResult(tuple):
@@ -1024,199 +934,6 @@ class _RemovableHandle:
             self.hooks.remove(self.hook)
 
 
-# ---- creation -----------------------------------------------------------------------------
-
-
-def _numpy_dtype_for(data, dtype) -> np.dtype | None:
-    if dtype is not None:
-        return dtypes.as_dtype(dtype).numpy
-    if isinstance(data, np.ndarray) and data.dtype.kind in "fb":
-        return dtypes.as_dtype(data.dtype).numpy
-    if isinstance(data, np.ndarray) and data.dtype in (np.uint8, np.int8, np.int16, np.int32):
-        return data.dtype
-    flat = np.asarray(data)
-    if flat.dtype.kind == "f":
-        return dtypes.DEFAULT_FLOAT.numpy
-    if flat.dtype.kind in "iu":
-        return np.dtype(np.int64)
-    if flat.dtype.kind == "b":
-        return np.dtype(np.bool_)
-    raise TypeError(f"can't convert {type(data).__name__} of {flat.dtype} to a tensor")
-
-
-def _place(array: np.ndarray, device, requires_grad: bool) -> Tensor:
-    target = as_device(device)
-    if target.type == "cuda":
-        from numbanet import cuda
-
-        cuda._require_available()
-        out = Tensor._from_data(backend_for("cuda").from_host(np.ascontiguousarray(array)))
-    else:
-        out = Tensor._from_data(array)
-    if requires_grad:
-        out.requires_grad_(True)
-    return out
-
-
-def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays, tensors)."""
-    if isinstance(data, Tensor):
-        data = data._host()
-    elif isinstance(data, (list, tuple)) and data and any(isinstance(x, Tensor) for x in data):
-        data = [x._host() if isinstance(x, Tensor) else x for x in data]
-    numpy_dtype = _numpy_dtype_for(data, dtype)
-    array = np.array(data, dtype=numpy_dtype, copy=True)
-    return _place(array, device, requires_grad)
-
-
-def as_tensor(data, dtype=None, device=None) -> Tensor:
-    if isinstance(data, Tensor) and dtype is None and device is None:
-        return data
-    return tensor(data, dtype=dtype, device=device)
-
-
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing memory with a numpy array (changes to one show in the other)."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    dtypes.as_dtype(array.dtype)  # raises for unsupported dtypes
-    return Tensor._from_data(array)
-
-
-def _filled(shape, value, dtype, device, requires_grad) -> Tensor:
-    shape = _shape_arg(shape)
-    numpy_dtype = dtypes.as_dtype(dtype).numpy if dtype is not None else (
-        dtypes.DEFAULT_FLOAT.numpy)
-    target = as_device(device)
-    if target.type == "cuda":
-        from numbanet import cuda
-
-        cuda._require_available()
-    out = Tensor._from_data(backend_for(target.type).full(shape, value, numpy_dtype))
-    return out.requires_grad_(True) if requires_grad else out
-
-
-def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _filled(shape, 0, dtype, device, requires_grad)
-
-
-def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _filled(shape, 1, dtype, device, requires_grad)
-
-
-def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    if dtype is None and isinstance(fill_value, bool):
-        dtype = dtypes.bool_
-    elif dtype is None and isinstance(fill_value, int):
-        dtype = dtypes.int64
-    return _filled((tuple(size),), fill_value, dtype, device, requires_grad)
-
-
-def empty(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
-def _like(reference: Tensor, dtype, device):
-    return (dtype if dtype is not None else reference.dtype,
-            device if device is not None else reference.device)
-
-
-def zeros_like(reference: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    dtype, device = _like(reference, dtype, device)
-    return zeros(reference.shape, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
-def ones_like(reference: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
-    dtype, device = _like(reference, dtype, device)
-    return ones(reference.shape, dtype=dtype, device=device, requires_grad=requires_grad)
-
-
-def full_like(reference: Tensor, fill_value, dtype=None, device=None) -> Tensor:
-    dtype, device = _like(reference, dtype, device)
-    return full(reference.shape, fill_value, dtype=dtype, device=device)
-
-
-def empty_like(reference: Tensor, dtype=None, device=None) -> Tensor:
-    return zeros_like(reference, dtype=dtype, device=device)
-
-
-def arange(start, end=None, step=1, dtype=None, device=None,
-           requires_grad: bool = False) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    if dtype is None:
-        is_integer = all(isinstance(v, int) for v in (start, end, step))
-        dtype = dtypes.int64 if is_integer else dtypes.DEFAULT_FLOAT
-    numpy_dtype = dtypes.as_dtype(dtype).numpy
-    target = as_device(device)
-    out = Tensor._from_data(backend_for(target.type).arange(start, end, step, numpy_dtype))
-    return out.requires_grad_(True) if requires_grad else out
-
-
-def linspace(start: float, end: float, steps: int, dtype=None, device=None) -> Tensor:
-    values = np.linspace(start, end, steps)
-    return tensor(values, dtype=dtype or dtypes.DEFAULT_FLOAT, device=device)
-
-
-def eye(n: int, m: int | None = None, dtype=None, device=None,
-        requires_grad: bool = False) -> Tensor:
-    numpy_dtype = dtypes.as_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy
-    return _place(np.eye(n, m, dtype=numpy_dtype), device, requires_grad)
-
-
-def _random(shape, dtype, device, requires_grad, draw) -> Tensor:
-    from numbanet.random import numpy_generator
-
-    shape = _shape_arg(shape)
-    numpy_dtype = dtypes.as_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy
-    values = draw(numpy_generator(), shape).astype(numpy_dtype, copy=False)
-    return _place(values, device, requires_grad)
-
-
-def randn(*shape, dtype=None, device=None, requires_grad: bool = False,
-          generator=None) -> Tensor:
-    """Samples of the standard normal distribution N(0, 1)."""
-    return _random(shape, dtype, device, requires_grad,
-                   lambda rng, s: (generator.numpy if generator else rng).standard_normal(s))
-
-
-def rand(*shape, dtype=None, device=None, requires_grad: bool = False,
-         generator=None) -> Tensor:
-    """Samples of the uniform distribution on [0, 1)."""
-    return _random(shape, dtype, device, requires_grad,
-                   lambda rng, s: (generator.numpy if generator else rng).random(s))
-
-
-def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
-    """Random integers in [low, high)."""
-    from numbanet.random import numpy_generator
-
-    if high is None:
-        low, high = 0, low
-    rng = generator.numpy if generator else numpy_generator()
-    values = rng.integers(low, high, size=tuple(size))
-    return _place(values.astype(dtypes.as_dtype(dtype or dtypes.int64).numpy), device, False)
-
-
-def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
-    """A random permutation of 0 .. n-1."""
-    from numbanet.random import numpy_generator
-
-    rng = generator.numpy if generator else numpy_generator()
-    values = rng.permutation(n).astype(dtypes.as_dtype(dtype or dtypes.int64).numpy)
-    return _place(values, device, False)
-
-
-def randn_like(reference: Tensor, dtype=None, device=None) -> Tensor:
-    dtype, device = _like(reference, dtype, device)
-    return randn(reference.shape, dtype=dtype, device=device)
-
-
-def rand_like(reference: Tensor, dtype=None, device=None) -> Tensor:
-    dtype, device = _like(reference, dtype, device)
-    return rand(reference.shape, dtype=dtype, device=device)
-
-
 # ---- functions over several tensors ------------------------------------------------------
 
 
@@ -1226,7 +943,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     if not tensors:
         raise op_error(RuntimeError, "cat", "expected a non-empty list of Tensors")
     reference = tensors[0]
-    dim = _normalize_dim(dim, reference.dim(), "cat")
+    dim = shapes.normalize_dim(dim, reference.dim(), "cat")
     for other in tensors[1:]:
         reference._check_same_device(other, "cat")
         if other.dim() != reference.dim() or any(
@@ -1235,12 +952,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
             raise op_error(RuntimeError, "cat", f"Sizes of tensors must match except in "
                            f"dimension {dim}: got shapes {list(reference.shape)} and "
                            f"{list(other.shape)}")
-    numpy_dtype = reference._data.dtype
-    for other in tensors[1:]:
-        numpy_dtype = _promote(numpy_dtype, other._data.dtype)
-    tensors = [t if t._data.dtype == numpy_dtype else shape_ops.Cast.apply(t, numpy_dtype)
-               for t in tensors]
-    return shape_ops.Cat.apply(dim, *tensors)
+    dtype = dtypes.result_type(*tensors)
+    return shape_ops.Cat.apply(dim, *(t.to(dtype) for t in tensors))
 
 
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -1253,7 +966,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         if other.shape != shape:
             raise op_error(RuntimeError, "stack", f"stack expects each tensor to be equal "
                            f"size, but got {list(shape)} and {list(other.shape)}")
-    dim = _normalize_dim(dim, len(shape) + 1, "stack")
+    dim = shapes.normalize_dim(dim, len(shape) + 1, "stack")
     return cat([t.unsqueeze(dim) for t in tensors], dim)
 
 
@@ -1261,8 +974,6 @@ def where(condition: Tensor, input, other) -> Tensor:  # noqa: A002 - PyTorch's 
     """``input`` where ``condition`` is True, else ``other`` (elementwise, broadcasting)."""
     if not isinstance(input, Tensor):
         input = tensor(input, device=condition.device)  # noqa: A001
-    left, right = input._binary_operands(other, "where")
-    _broadcast_shape("where", condition.shape, left.shape)
-    if condition._data.dtype != np.bool_:
-        condition = condition.to(dtypes.bool_)
-    return ew.Where.apply(condition, left, right)
+    left, right = input._operands(other, "where")
+    shapes.broadcast_shape("where", condition.shape, left.shape)
+    return ew.Where.apply(condition.to(dtypes.bool_), left, right)
