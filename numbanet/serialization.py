@@ -29,7 +29,10 @@ The checksum detects accidents, not forgery: a file anyone could have written is
 as nothing but numbers and strings.
 
 Saving writes a temporary file beside the target and renames it over the target with
-``os.replace``, so an interrupted save never leaves a half-written checkpoint behind.
+``os.replace``, so an interrupted save never leaves a half-written checkpoint behind. As with
+``torch.save``, saving over an existing file keeps its permission bits, and saving to a
+symbolic link writes the file it points to (the link stays a link): the temporary file is made
+in the directory of the link's target, so the rename stays atomic.
 
 A PyTorch checkpoint can be brought over without unpickling it in numbanet::
 
@@ -42,19 +45,22 @@ A PyTorch checkpoint can be brought over without unpickling it in numbanet::
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
+import stat
 import struct
+import sys
 import uuid
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 import numbanet
 from numbanet.device import as_device
-from numbanet.dtypes import as_dtype
+from numbanet.dtypes import DType, as_dtype
 
 MAGIC = b"NUMBANET"
 FORMAT_VERSION = 1
@@ -62,6 +68,7 @@ FORMAT_VERSION = 1
 PREAMBLE = struct.Struct("<8sIQQ32s")
 
 ZIP_MAGIC = b"PK\x03\x04"
+MAX_DIMS = 32  # numpy 1's limit (numpy 2 allows 64), far above any real tensor
 PICKLE_PROTOCOL_OPCODE = 0x80  # pickle protocol 2+ files start with PROTO, then the version
 
 FileLike = str | os.PathLike | BinaryIO
@@ -136,9 +143,14 @@ def load(f: FileLike, map_location=None, weights_only: bool | None = None) -> An
     target = _resolve_map_location(map_location)
     content = _read(f)
     header, payload = _split_and_verify(content, source)
-    tensors = [
-        _decode_tensor(entry, payload, index, target, source)
+    layouts = [
+        _tensor_layout(entry, index, len(payload), source)
         for index, entry in enumerate(_field(header, "tensors", list, source))
+    ]
+    _check_disjoint(layouts, source)
+    tensors = [
+        _decode_tensor(entry, layout, payload, index, target, source)
+        for index, (entry, layout) in enumerate(zip(header["tensors"], layouts, strict=True))
     ]
     try:
         return _decode(_field(header, "object", dict, source), tensors, source)
@@ -188,15 +200,29 @@ def _encode(obj: Any, tensors: list, tensor_index_by_id: dict, where: str) -> di
 
 
 def _write(chunks: list[bytes], f: FileLike) -> None:
-    """Write ``chunks`` to a file object, or atomically to a path (temp file + os.replace)."""
+    """Write ``chunks`` to a file object, or atomically to a path (temp file + os.replace).
+
+    A symbolic link is followed to the file it names, and an existing file's permission bits
+    are copied to the replacement, so the result looks as if the file had been overwritten in
+    place (what ``open(path, "wb")`` in ``torch.save`` does) without its risk of a torn file.
+    """
     if hasattr(f, "write"):
         for chunk in chunks:
             f.write(chunk)
         return
-    path = os.fspath(f)
+    path = os.path.realpath(f)  # through symlinks: the link stays, its target is replaced
+    try:
+        existing_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        existing_mode = None  # a new file gets open()'s default, 0o666 less the umask
+    if existing_mode is not None and not os.access(path, os.W_OK):
+        # overwriting in place would fail here; renaming over a read-only file would not
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(f))
     temporary = f"{path}.{uuid.uuid4().hex}.tmp"  # same folder, so os.replace is atomic
     try:
         with open(temporary, "xb") as file:
+            if existing_mode is not None:
+                os.chmod(file.fileno(), existing_mode)
             for chunk in chunks:
                 file.write(chunk)
             file.flush()
@@ -311,14 +337,28 @@ def _field(mapping: dict, key: str, expected_type: type, source: str):
     return value
 
 
-def _decode_tensor(entry: dict, payload: memoryview, index: int, target, source: str):
-    """Build tensor number ``index`` from its header entry, after checking every field."""
+class TensorLayout(NamedTuple):
+    """Where one tensor's elements lie in the payload, and how to read them."""
+
+    dtype: DType
+    shape: list[int]
+    offset: int
+    nbytes: int
+
+
+def _tensor_layout(entry: dict, index: int, payload_length: int, source: str) -> TensorLayout:
+    """Check tensor ``index``'s dtype, shape, offset and size fields against each other and
+    against the payload, before a single byte is read."""
     try:
         dtype = as_dtype(_field(entry, "dtype", str, source))
     except TypeError:
         raise SerializationError(source, f"tensor {index} has an unknown dtype") from None
     shape = _field(entry, "shape", list, source)
-    if not all(type(size) is int and size >= 0 for size in shape):
+    if (
+        len(shape) > MAX_DIMS
+        or not all(type(size) is int and 0 <= size <= sys.maxsize for size in shape)
+        or math.prod(size for size in shape if size) > sys.maxsize  # what numpy can index
+    ):
         raise SerializationError(source, f"tensor {index} has an invalid shape {shape}")
     offset = _field(entry, "offset", int, source)
     nbytes = _field(entry, "nbytes", int, source)
@@ -326,14 +366,45 @@ def _decode_tensor(entry: dict, payload: memoryview, index: int, target, source:
         raise SerializationError(
             source, f"tensor {index}: {nbytes} bytes do not hold shape {shape} of {dtype.name}"
         )
-    if offset < 0 or offset + nbytes > len(payload):
+    if offset < 0 or offset + nbytes > payload_length:
         raise SerializationError(source, f"tensor {index} lies outside the payload")
+    return TensorLayout(dtype, shape, offset, nbytes)
+
+
+def _check_disjoint(layouts: list[TensorLayout], source: str) -> None:
+    """Refuse tensors whose byte ranges overlap: save never writes one byte for two tensors."""
+    ranges = sorted(
+        (layout.offset, layout.offset + layout.nbytes, index)
+        for index, layout in enumerate(layouts)
+        if layout.nbytes
+    )
+    for (_, end, first), (start, _, second) in zip(ranges, ranges[1:], strict=False):
+        if start < end:
+            first, second = sorted((first, second))
+            raise SerializationError(
+                source, f"tensors {first} and {second} overlap in the payload"
+            )
+
+
+def _decode_tensor(entry: dict, layout: TensorLayout, payload: memoryview, index: int,
+                   target, source: str):
+    """Build tensor number ``index`` from its checked layout and its remaining fields."""
+    dtype, shape, offset, _ = layout
     little_endian = dtype.numpy.newbyteorder("<")
     array = np.frombuffer(payload, little_endian, count=math.prod(shape), offset=offset)
+    if dtype.numpy.kind == "b" and array.view(np.uint8).max(initial=0) > 1:
+        # numpy would keep the byte as it is: a "bool" that is neither True nor False
+        raise SerializationError(source, f"tensor {index}: bool bytes must be 0 or 1")
     array = array.reshape(shape).astype(dtype.numpy)  # a writable, native-endian copy
 
     tensor = numbanet.from_numpy(array)
-    device = target if target is not None else as_device(_field(entry, "device", str, source))
+    if target is not None:
+        device = target
+    else:
+        try:
+            device = as_device(_field(entry, "device", str, source))
+        except (RuntimeError, ValueError):
+            raise SerializationError(source, f"tensor {index} has an unknown device") from None
     if device.type == "cuda" and not numbanet.cuda.is_available():
         raise RuntimeError(
             f"{source}: tensor {index} was saved on {device} but CUDA is not available. "
@@ -342,7 +413,12 @@ def _decode_tensor(entry: dict, payload: memoryview, index: int, target, source:
     if device != tensor.device:
         tensor = tensor.to(device)
     if _field(entry, "requires_grad", bool, source):
-        tensor.requires_grad_(True)
+        try:
+            tensor.requires_grad_(True)
+        except RuntimeError:  # only floating-point tensors can require gradients
+            raise SerializationError(
+                source, f"tensor {index} of {dtype.name} cannot require gradients"
+            ) from None
     return tensor
 
 

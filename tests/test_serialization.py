@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pickle
+import stat
 import struct
 import zipfile
 
@@ -180,6 +181,59 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
     assert numbanet.load(path) == {"version": 1} and os.listdir(tmp_path) == ["model.pth"]
 
 
+def test_saving_over_a_file_keeps_its_permission_bits(tmp_path):
+    path = tmp_path / "model.pth"
+    numbanet.save({"version": 1}, path)
+    path.chmod(0o600)
+    numbanet.save({"version": 2}, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert numbanet.load(path) == {"version": 2}
+
+
+def test_a_new_file_gets_the_default_permissions(tmp_path):
+    umask = os.umask(0o027)
+    try:
+        numbanet.save({}, tmp_path / "new.pth")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.pth").stat().st_mode) == 0o640  # 0o666 & ~0o027
+
+
+def test_saving_through_a_symlink_replaces_its_target_atomically(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "links").mkdir()
+    target, link = tmp_path / "runs" / "epoch3.pth", tmp_path / "links" / "latest.pth"
+    numbanet.save({"epoch": 3}, target)
+    target.chmod(0o640)
+    link.symlink_to(os.path.relpath(target, link.parent))
+    numbanet.save({"epoch": 4}, link)
+    assert link.is_symlink() and link.resolve() == target
+    assert numbanet.load(target) == {"epoch": 4}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    # the temporary file was written and renamed in the target's folder: nothing is left over
+    assert os.listdir(tmp_path / "runs") == ["epoch3.pth"]
+    assert os.listdir(tmp_path / "links") == ["latest.pth"]
+
+
+def test_saving_through_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "latest.pth"
+    link.symlink_to("missing.pth")
+    numbanet.save({"epoch": 1}, link)
+    assert link.is_symlink() and numbanet.load(tmp_path / "missing.pth") == {"epoch": 1}
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs POSIX permissions, which root ignores")
+def test_a_read_only_file_is_not_replaced(tmp_path):
+    """torch.save opens the file for writing and fails; a rename would silently succeed."""
+    path = tmp_path / "frozen.pth"
+    numbanet.save({"version": 1}, path)
+    path.chmod(0o444)
+    with pytest.raises(PermissionError):
+        numbanet.save({"version": 2}, path)
+    assert numbanet.load(path) == {"version": 1} and os.listdir(tmp_path) == ["frozen.pth"]
+
+
 # ----------------------------------------------------------------------------- map_location
 
 
@@ -252,29 +306,81 @@ def test_a_newer_format_version_is_refused(saved):
         numbanet.load(saved)
 
 
-@pytest.mark.parametrize(
-    ("edit", "problem"),
-    [
-        (lambda h: h["tensors"][0].update(offset=10**9), "outside the payload"),
-        (lambda h: h["tensors"][0].update(dtype="complex128"), "unknown dtype"),
-        (lambda h: h["tensors"][0].update(shape=[-1, 3]), "invalid shape"),
-        (lambda h: h["tensors"][0].update(nbytes=4), "do not hold shape"),
-        (lambda h: h["tensors"][0].update(requires_grad="yes"), "'requires_grad'"),
-        (lambda h: h.update(object={"type": "function", "value": "os.system"}), "unknown node"),
-        (lambda h: h.update(object={"type": "tensor", "index": 99}), "does not exist"),
-        (lambda h: h.pop("tensors"), "'tensors' is missing"),
-    ],
-)
-def test_checksummed_but_inconsistent_headers_are_refused(saved, edit, problem):
+def set_tensor(field, value):
+    return lambda h: h["tensors"][0].update({field: value})
+
+
+def set_object(node):
+    return lambda h: h.update(object=node)
+
+
+HOSTILE_HEADERS = {
+    # wrong types (JSON true is not 1, 1.0 is not 1, "0" is not 0)
+    "offset as string": (set_tensor("offset", "0"), "'offset' is missing or not a int"),
+    "offset as float": (set_tensor("offset", 0.0), "'offset' is missing or not a int"),
+    "offset as bool": (set_tensor("offset", False), "'offset' is missing or not a int"),
+    "nbytes as null": (set_tensor("nbytes", None), "'nbytes' is missing or not a int"),
+    "shape as string": (set_tensor("shape", "2,3"), "'shape' is missing or not a list"),
+    "shape of floats": (set_tensor("shape", [2.0, 3.0]), "invalid shape"),
+    "shape of bools": (set_tensor("shape", [True, 3]), "invalid shape"),
+    "nested shape": (set_tensor("shape", [[2, 3]]), "invalid shape"),
+    "dtype as number": (set_tensor("dtype", 5), "'dtype' is missing or not a str"),
+    "requires_grad as string": (set_tensor("requires_grad", "yes"), "'requires_grad'"),
+    "tensor entry not an object": (lambda h: h["tensors"].insert(0, 5), "'dtype' is missing"),
+    "tensors not a list": (lambda h: h.update(tensors={"0": {}}), "'tensors' is missing"),
+    "tensors missing": (lambda h: h.pop("tensors"), "'tensors' is missing"),
+    "object not a node": (lambda h: h.update(object=[]), "'object' is missing"),
+    # offsets and sizes out of range
+    "negative offset": (set_tensor("offset", -4), "outside the payload"),
+    "huge offset": (set_tensor("offset", 10**9), "outside the payload"),
+    "offset past 2**64": (set_tensor("offset", 2**70), "outside the payload"),
+    "negative nbytes": (set_tensor("nbytes", -24), "do not hold shape"),
+    "huge nbytes": (set_tensor("nbytes", 2**70), "do not hold shape"),
+    "negative size": (set_tensor("shape", [-1, 3]), "invalid shape"),
+    "size past 2**63": (set_tensor("shape", [2**63, 0]), "invalid shape"),
+    "empty but unindexable": (set_tensor("shape", [0, 2**40, 2**40]), "invalid shape"),
+    "too many dimensions": (set_tensor("shape", [1] * 65), "invalid shape"),
+    # what the fields say against each other
+    "unknown dtype": (set_tensor("dtype", "complex128"), "unknown dtype"),
+    "shape and size disagree": (set_tensor("nbytes", 4), "do not hold shape"),
+    "overlapping ranges": (lambda h: h["tensors"][1].update(offset=h["tensors"][0]["offset"]),
+                           "tensors 0 and 1 overlap"),
+    "unknown device": (set_tensor("device", "tpu:0"), "unknown device"),
+    "bad device index": (set_tensor("device", "cuda:first"), "unknown device"),
+    "integer tensor requiring grad": (
+        lambda h: h["tensors"][2].update(requires_grad=True), "int64 cannot require gradients"),
+    # object nodes
+    "unknown node": (set_object({"type": "function", "value": "os.system"}), "unknown node"),
+    "node not an object": (set_object({"type": "list", "items": [7]}), "unknown node"),
+    "int as string": (set_object({"type": "int", "value": "1"}), "'value' is missing"),
+    "bool as int": (set_object({"type": "bool", "value": 1}), "'value' is missing"),
+    "float not a number": (set_object({"type": "float", "value": "one"}), "invalid float"),
+    "dict entry not a pair": (set_object({"type": "dict", "items": [[{"type": "none"}]]}),
+                              r"not a \[key, value\] pair"),
+    "unhashable key": (set_object({"type": "dict", "items": [[
+        {"type": "list", "items": []}, {"type": "none"}]]}), "unhashable dict key"),
+    "missing tensor": (set_object({"type": "tensor", "index": 99}), "does not exist"),
+    "negative tensor index": (set_object({"type": "tensor", "index": -1}), "does not exist"),
+    "tensor index as bool": (set_object({"type": "tensor", "index": True}), "'index'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_HEADERS))
+def test_every_hostile_header_field_raises_serialization_error(saved, case):
+    """A forger can write any header with a valid checksum: each field is checked before any
+    byte of the payload is read, and each problem is a SerializationError naming it."""
+    edit, problem = HOSTILE_HEADERS[case]
     header = saved_header(saved)
+    assert [t["dtype"] for t in header["tensors"][:3]] == ["float32", "float64", "int64"]
     edit(header)
     rewrite(saved, header)
     with pytest.raises(SerializationError, match=problem):
         numbanet.load(saved)
 
 
-def test_deeply_nested_headers_are_refused_cleanly(tmp_path):
-    depth = 100_000
+@pytest.mark.parametrize("depth", [600, 100_000])
+def test_deeply_nested_headers_are_refused_cleanly(tmp_path, depth):
+    """Deep enough to exhaust Python's recursion (600) or the JSON parser's (100 000)."""
     header = b'{"tensors":[],"object":'
     header += b'{"type":"list","items":[' * depth + b'{"type":"none"}' + b"]}" * depth + b"}"
     path = tmp_path / "deep.pth"
@@ -282,6 +388,31 @@ def test_deeply_nested_headers_are_refused_cleanly(tmp_path):
     path.write_bytes(preamble + header)
     with pytest.raises(SerializationError, match="nested too deeply|not valid JSON"):
         numbanet.load(path)
+
+
+def test_a_header_that_is_not_an_object_is_refused(saved):
+    rewrite(saved, header=[1, 2])
+    with pytest.raises(SerializationError, match="not a JSON object"):
+        numbanet.load(saved)
+
+
+@pytest.mark.parametrize("byte", [2, 0xFF])
+def test_bool_payload_bytes_other_than_0_and_1_are_refused(tmp_path, byte):
+    path = tmp_path / "mask.pth"
+    numbanet.save({"mask": tensor([True, False, True], np.bool_)}, path)
+    rewrite(path, payload=bytes([1, byte, 0]))
+    with pytest.raises(SerializationError, match="tensor 0: bool bytes must be 0 or 1"):
+        numbanet.load(path)
+    rewrite(path, payload=bytes([1, 0, 0]))
+    assert numbanet.load(path)["mask"].numpy().tolist() == [True, False, False]
+
+
+def test_empty_tensors_may_share_an_offset(tmp_path):
+    path = tmp_path / "empty.pth"
+    numbanet.save([tensor(np.zeros(0), np.float32), tensor(np.zeros((2, 0)), np.int64)], path)
+    header = saved_header(path)
+    assert [t["offset"] for t in header["tensors"]] == [0, 0]
+    assert [t.shape for t in numbanet.load(path)] == [(0,), (2, 0)]
 
 
 def test_other_files_are_not_numbanet_files(tmp_path):
