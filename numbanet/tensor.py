@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -481,7 +482,9 @@ class Tensor:
         """``x[key] = value``, written into x's memory (so into the tensor x is a view of).
         A position named twice keeps the last value."""
         key, advanced = self._index(key)
-        self._assign("__setitem__", key, advanced, self._value_operand(value))
+        value = self._value_operand(value)
+        shapes.check_assignable(value.shape, shapes.indexed_shape(self.shape, key), advanced)
+        self._assign("__setitem__", key, advanced, value)
 
     def _value_operand(self, value) -> Tensor:
         """A value to write into this tensor, as a tensor on its device."""
@@ -779,13 +782,22 @@ class Tensor:
         return total / count if count else total * float("nan")
 
     def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
-        count = self._count(dim, "var")
+        return self._variance(dim, unbiased, keepdim, correction, "var")
+
+    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
+        return self._variance(dim, unbiased, keepdim, correction, "std").sqrt()
+
+    def _variance(self, dim, unbiased: bool, keepdim: bool, correction, op: str):
+        """sum (x - mean)^2 / (N - correction); N <= correction gives nan (0/0) or inf, with
+        PyTorch's warning, as for the sample variance of a single value."""
+        count = self._count(dim, op)
         correction = (1 if unbiased else 0) if correction is None else correction
+        if count - correction <= 0:
+            warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly "
+                          "less than the reduction factor (input numel divided by output "
+                          "numel).", UserWarning, stacklevel=3)
         centered = self - self.mean(dim, keepdim=True)
         return (centered * centered).sum(dim, keepdim) / max(count - correction, 0)
-
-    def std(self, dim=None, unbiased: bool = True, keepdim: bool = False):
-        return self.var(dim, unbiased=unbiased, keepdim=keepdim).sqrt()
 
     def _extreme(self, dim, keepdim, find_max, name):
         if dim is None:
