@@ -482,9 +482,7 @@ class Tensor:
         """``x[key] = value``, written into x's memory (so into the tensor x is a view of).
         A position named twice keeps the last value."""
         key, advanced = self._index(key)
-        value = self._value_operand(value)
-        shapes.check_assignable(value.shape, shapes.indexed_shape(self.shape, key), advanced)
-        self._assign("__setitem__", key, advanced, value)
+        self._assign("__setitem__", key, advanced, self._value_operand(value))
 
     def _value_operand(self, value) -> Tensor:
         """A value to write into this tensor, as a tensor on its device."""
