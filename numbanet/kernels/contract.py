@@ -12,6 +12,8 @@ devices. Each function launches its Numba kernel(s) through
 Shapes below: ``a``, ``b`` are arrays; ``shape`` a tuple of ints; ``dtype`` a numpy dtype.
 """
 
+from numbanet.kernels.formulas import names
+
 MEMORY = (
     "empty",  # empty(shape, dtype) -> uninitialised array
     "full",  # full(shape, value, dtype) -> array filled with value
@@ -31,45 +33,14 @@ VIEWS = (
     "basic_index",  # basic_index(a, key) -> view for ints, slices, None, Ellipsis
 )
 
-ELEMENTWISE_BINARY = (  # f(a, b, out=None) -> out; numpy broadcasting
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "pow",
-    "maximum",
-    "minimum",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_and",
-    "logical_or",
-)
-
-ELEMENTWISE_UNARY = (  # f(a, out=None) -> out
-    "neg",
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "sign",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "logical_not",
-)
-
-ELEMENTWISE_OTHER = (
-    "clamp",  # clamp(a, low, high) -> out; low/high may be None
-    "where",  # where(condition, a, b) -> out; broadcasting
-    "relu_backward",  # relu_backward(grad, x) -> grad * (x > 0)
-    "sigmoid_backward",  # sigmoid_backward(grad, y) -> grad * y * (1 - y)
-    "tanh_backward",  # tanh_backward(grad, y) -> grad * (1 - y * y)
-    "clamp_backward",  # clamp_backward(grad, x, low, high) -> grad where low <= x <= high
-)
+# The elementwise ops come from the formula table (one scalar formula per op, written once
+# for both devices): binary ``f(a, b, out=None)`` with numpy broadcasting, unary
+# ``f(a, out=None)``, backward rules ``f(grad, saved)`` in the gradient's dtype, and
+# ``clamp(a, low, high)`` (low/high a number, an array or None), ``where(condition, a, b)``,
+# ``clamp_backward(grad, x, low, high)``.
+ELEMENTWISE_BINARY = names("binary")
+ELEMENTWISE_UNARY = names("unary")
+ELEMENTWISE_OTHER = names("backward", "other")
 
 REDUCTIONS = (
     "sum",  # sum(a, axes, keepdim) -> array; axes a tuple of non-negative ints

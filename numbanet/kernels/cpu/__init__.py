@@ -5,39 +5,7 @@ Exports exactly the names of :data:`numbanet.kernels.contract.KERNEL_CONTRACT`.
 
 from .conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
 from .dropout import dropout_mask
-from .elementwise import (
-    abs,
-    add,
-    clamp,
-    clamp_backward,
-    div,
-    eq,
-    exp,
-    ge,
-    gt,
-    le,
-    log,
-    logical_and,
-    logical_not,
-    logical_or,
-    lt,
-    maximum,
-    minimum,
-    mul,
-    ne,
-    neg,
-    pow,
-    relu,
-    relu_backward,
-    sigmoid,
-    sigmoid_backward,
-    sign,
-    sqrt,
-    sub,
-    tanh,
-    tanh_backward,
-    where,
-)
+from .elementwise import *  # noqa: F403 - one function per formula (formulas.FORMULAS)
 from .indexing import gather, scatter_add
 from .matmul import matmul
 from .memory import arange, astype, contiguous, copy_into, empty, fill, from_host, full, to_host

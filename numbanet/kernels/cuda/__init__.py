@@ -11,7 +11,7 @@ Where to read what:
 - ``strided.py``      how one elementwise device function becomes kernels for any layout
 - ``memory.py``       allocate, fill, arange, copy, convert, host <-> device
 - ``views.py``        reshape, permute, broadcast_to, basic_index (no copies)
-- ``elementwise.py``  arithmetic, comparisons, activations and their backward rules
+- ``elementwise.py``  the formulas of ``kernels/formulas.py`` as device functions
 - ``reductions.py``   sum / max / min with shared-memory tree reductions
 - ``matmul.py``       tiled, register-blocked matrix multiplication
 - ``indexing.py``     gather and atomic scatter-add
@@ -23,41 +23,10 @@ Where to read what:
 - ``optimizers.py``   fused SGD, Adam and RMSprop updates
 """
 
+from numbanet.kernels.contract import KERNEL_CONTRACT
 from numbanet.kernels.cuda.conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
 from numbanet.kernels.cuda.dropout import dropout_mask
-from numbanet.kernels.cuda.elementwise import (
-    abs,
-    add,
-    clamp,
-    clamp_backward,
-    div,
-    eq,
-    exp,
-    ge,
-    gt,
-    le,
-    log,
-    logical_and,
-    logical_not,
-    logical_or,
-    lt,
-    maximum,
-    minimum,
-    mul,
-    ne,
-    neg,
-    pow,
-    relu,
-    relu_backward,
-    sigmoid,
-    sigmoid_backward,
-    sign,
-    sqrt,
-    sub,
-    tanh,
-    tanh_backward,
-    where,
-)
+from numbanet.kernels.cuda.elementwise import *  # noqa: F403 - one function per formula
 from numbanet.kernels.cuda.indexing import gather, scatter_add
 from numbanet.kernels.cuda.loss import nll_loss_backward, nll_loss_rows
 from numbanet.kernels.cuda.matmul import matmul
@@ -83,70 +52,4 @@ from numbanet.kernels.cuda.softmax import (
 )
 from numbanet.kernels.cuda.views import basic_index, broadcast_to, permute, reshape
 
-__all__ = [  # the contract's names, in its order (tests/test_backend_contract.py checks)
-    "empty",
-    "full",
-    "arange",
-    "from_host",
-    "to_host",
-    "astype",
-    "contiguous",
-    "copy_into",
-    "fill",
-    "reshape",
-    "permute",
-    "broadcast_to",
-    "basic_index",
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "pow",
-    "maximum",
-    "minimum",
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_and",
-    "logical_or",
-    "neg",
-    "exp",
-    "log",
-    "sqrt",
-    "abs",
-    "sign",
-    "relu",
-    "sigmoid",
-    "tanh",
-    "logical_not",
-    "clamp",
-    "where",
-    "relu_backward",
-    "sigmoid_backward",
-    "tanh_backward",
-    "clamp_backward",
-    "sum",
-    "max",
-    "min",
-    "matmul",
-    "gather",
-    "scatter_add",
-    "log_softmax",
-    "softmax",
-    "log_softmax_backward",
-    "softmax_backward",
-    "nll_loss_rows",
-    "nll_loss_backward",
-    "conv2d_forward",
-    "conv2d_input_grad",
-    "conv2d_weight_grad",
-    "max_pool2d_forward",
-    "max_pool2d_backward",
-    "dropout_mask",
-    "sgd_update",
-    "adam_update",
-    "rmsprop_update",
-]
+__all__ = list(KERNEL_CONTRACT)  # tests/test_kernel_contract.py checks each is defined

@@ -1,8 +1,9 @@
 """Elementwise kernels for arrays of any shape, strides and broadcasting.
 
 Every elementwise operation — ``add``, ``exp``, ``where``, a dtype conversion, a copy — is a
-tiny device function of one, two or three values. This file turns such a function into two
-kernels and picks one per call:
+tiny device function of one to four values (the formulas of
+:mod:`numbanet.kernels.formulas`, compiled with ``cuda.jit(device=True)``). This file turns
+such a function into two kernels and picks one per call:
 
 - the **contiguous** kernel, when the output and every operand are packed row-major arrays of
   the same shape: thread ``t`` simply handles flat positions ``t, t + T, t + 2T, ...``
@@ -67,7 +68,7 @@ class ElementwiseKernels(NamedTuple):
 @functools.cache
 def kernels_for(operation, arity: int) -> ElementwiseKernels:
     """Compile (once) the contiguous and strided kernels that apply ``operation``."""
-    builders = {1: _map_kernels, 2: _zip_kernels, 3: _zip3_kernels}
+    builders = {1: _map_kernels, 2: _zip_kernels, 3: _zip3_kernels, 4: _zip4_kernels}
     contiguous, strided = builders[arity](operation)
     name = getattr(operation, "py_func", operation).__name__
     return ElementwiseKernels(
@@ -153,6 +154,34 @@ def _zip3_kernels(operation):
             out[out_at] = operation(a[a_at], b[b_at], c[c_at])
 
     return zip3_contiguous, zip3_strided
+
+
+def _zip4_kernels(operation):
+    def zip4_contiguous(out, a, b, c, d):
+        """out[i] = operation(a[i], b[i], c[i], d[i]); flat arrays, thread t takes i = t, ..."""
+        for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+            out[i] = operation(a[i], b[i], c[i], d[i])
+
+    def zip4_strided(out, out_strides, a, a_strides, b, b_strides, c, c_strides, d, d_strides,
+                     shape, size):
+        """out[index] = operation(a[index], b[index], c[index], d[index]) over ``shape``."""
+        for linear in range(cuda.grid(1), size, cuda.gridsize(1)):
+            out_at = 0
+            a_at = 0
+            b_at = 0
+            c_at = 0
+            d_at = 0
+            remainder = linear
+            for axis in range(len(shape) - 1, -1, -1):
+                remainder, coordinate = divmod(remainder, shape[axis])
+                out_at += coordinate * out_strides[axis]
+                a_at += coordinate * a_strides[axis]
+                b_at += coordinate * b_strides[axis]
+                c_at += coordinate * c_strides[axis]
+                d_at += coordinate * d_strides[axis]
+            out[out_at] = operation(a[a_at], b[b_at], c[c_at], d[d_at])
+
+    return zip4_contiguous, zip4_strided
 
 
 def run_elementwise(operation, out: DeviceArray, operands: Sequence[DeviceArray]) -> None:

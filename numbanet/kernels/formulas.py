@@ -1,0 +1,466 @@
+"""Every elementwise formula, written once, for both devices.
+
+Each function below computes **one element** from one, two or three numbers, in plain
+Python. It is compiled twice without being rewritten:
+
+- for the CPU, ``numbanet.kernels.cpu.elementwise`` inlines it into a contiguous and a
+  strided Numba loop, so the compiled loop is exactly the hand-written one;
+- for CUDA, ``numbanet.kernels.cuda.elementwise`` compiles it as a
+  ``cuda.jit(device=True)`` function that the grid-stride kernels of
+  ``numbanet.kernels.cuda.strided`` call for every element.
+
+:data:`FORMULAS` lists them with what each device needs to know around the formula: how
+many operands, which dtype the result has, and which section of the kernel contract the op
+belongs to. The contract (``numbanet.kernels.contract``), both devices' wrapper functions
+and their exports are all generated from that list, so a new elementwise op is one formula
+here (plus its differentiation rule, a ``Function`` in ``numbanet/ops``).
+
+The numbers are IEEE's and PyTorch's at every edge: ``x / 0`` is ``inf`` or ``nan``,
+``log(0)`` is ``-inf``, ``relu(-inf)`` is ``0``, NaN propagates through ``maximum`` and
+``clamp``. Under ``NUMBA_ENABLE_CUDASIM=1`` the CUDA versions run as ordinary Python on
+numpy scalars, where ``math.log(0)`` and ``math.exp(1000)`` raise instead of answering:
+those cases are written out explicitly (``tests/test_formulas.py`` checks that both devices
+give bit-identical results on the edge values).
+
+A formula's docstring is what the stepper shows: its first paragraph is the forward
+formula, its ``Gradient:`` line the backward rule that ``numbanet/ops`` implements.
+"""
+
+import builtins
+import functools
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+LARGEST_EXP_ARGUMENT = 709.782712893384
+"""log of the largest float64: ``exp`` overflows to ``inf`` past it."""
+
+
+# ------------------------------------------------------------------- two operands
+
+
+def add(x, y):
+    """x + y
+
+    Gradient: d/dx = 1, d/dy = 1 (the gradient passes to both operands unchanged).
+    """
+    return x + y
+
+
+def sub(x, y):
+    """x - y
+
+    Gradient: d/dx = 1, d/dy = -1.
+    """
+    return x - y
+
+
+def mul(x, y):
+    """x * y
+
+    Gradient: d/dx = y, d/dy = x.
+    """
+    return x * y
+
+
+def div(x, y):
+    """x / y (true division: integers give floats; x / 0 is inf, -inf or nan as in IEEE)
+
+    Gradient: d/dx = 1 / y, d/dy = -x / y**2.
+    """
+    return x / y
+
+
+def pow(x, y):  # noqa: A001 - the op's name
+    """x ** y
+
+    Gradient: d/dx = y * x**(y - 1), d/dy = x**y * log(x).
+    """
+    return x**y
+
+
+def maximum(x, y):
+    """the larger of x and y; NaN wins (x != x holds only for NaN)
+
+    Gradient: the gradient goes to the larger operand (split evenly on a tie).
+    """
+    return x if x > y or x != x else y
+
+
+def minimum(x, y):
+    """the smaller of x and y; NaN wins
+
+    Gradient: the gradient goes to the smaller operand (split evenly on a tie).
+    """
+    return x if x < y or x != x else y
+
+
+def floor_divide(x, y):
+    """floor(x / y): rounds toward minus infinity, so -7 // 2 = -4 (x // 0 is inf or nan
+    for floats; integer division by zero is refused before the kernel runs, the kernel
+    gives 0)
+
+    Gradient: 0 almost everywhere (a step function).
+    """
+    return x // y
+
+
+def remainder(x, y):
+    """x - floor(x / y) * y: the result has the divisor's sign, so -7 % 2 = 1 and
+    5.5 % -2 = -0.5; a zero result keeps x's sign, as PyTorch's (C's fmod)
+
+    Gradient: d/dx = 1, d/dy = -floor(x / y).
+    """
+    result = x % y
+    return result if result != 0 else x * 0
+
+
+def eq(x, y):
+    """x == y (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x == y
+
+
+def ne(x, y):
+    """x != y (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x != y
+
+
+def lt(x, y):
+    """x < y (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x < y
+
+
+def le(x, y):
+    """x <= y (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x <= y
+
+
+def gt(x, y):
+    """x > y (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x > y
+
+
+def ge(x, y):
+    """x >= y (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x >= y
+
+
+def logical_and(x, y):
+    """x and y, nonzero meaning true (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x != 0 and y != 0
+
+
+def logical_or(x, y):
+    """x or y, nonzero meaning true (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x != 0 or y != 0
+
+
+def bitwise_and(x, y):
+    """x & y, bit by bit (integers); logical and for bool
+
+    Gradient: none (integers only).
+    """
+    return x & y
+
+
+def bitwise_or(x, y):
+    """x | y, bit by bit (integers); logical or for bool
+
+    Gradient: none (integers only).
+    """
+    return x | y
+
+
+def bitwise_xor(x, y):
+    """x ^ y, bit by bit (integers); logical exclusive or for bool
+
+    Gradient: none (integers only).
+    """
+    return x ^ y
+
+
+# -------------------------------------------------------------------- one operand
+
+
+def neg(x):
+    """-x
+
+    Gradient: d/dx = -1.
+    """
+    return -x
+
+
+def exp(x):
+    """e ** x (inf past the largest float64 argument)
+
+    Gradient: d/dx = e ** x, the output itself.
+    """
+    if x > LARGEST_EXP_ARGUMENT:
+        return math.inf
+    return math.exp(x)
+
+
+def log(x):
+    """natural logarithm of x: -inf at 0, nan below 0
+
+    Gradient: d/dx = 1 / x.
+    """
+    if x > 0:
+        return math.log(x)
+    if x == 0:
+        return -math.inf
+    return math.nan
+
+
+def sqrt(x):
+    """square root of x: nan below 0 (and sqrt(-0) = -0)
+
+    Gradient: d/dx = 1 / (2 * sqrt(x)).
+    """
+    if x >= 0:
+        return math.sqrt(x)
+    return math.nan
+
+
+def abs(x):  # noqa: A001 - the op's name
+    """|x|
+
+    Gradient: d/dx = sign(x) (0 at x = 0).
+    """
+    return builtins.abs(x)
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of x (0 for NaN, as PyTorch)
+
+    Gradient: 0.
+    """
+    return int(x > 0) - int(x < 0)
+
+
+def relu(x):
+    """max(x, 0): x where x is not negative, else 0 (NaN passes through, relu(-0) = -0)
+
+    Gradient: d/dx = 1 where x > 0, else 0.
+    """
+    return 0 if x < 0 else x
+
+
+def sigmoid(x):
+    """1 / (1 + e ** -x), computed as e ** x / (1 + e ** x) for negative x so that e never
+    overflows
+
+    Gradient: d/dx = sigmoid(x) * (1 - sigmoid(x)), from the output.
+    """
+    if x >= 0:
+        return 1 / (1 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1 + e)
+
+
+def tanh(x):
+    """hyperbolic tangent of x: (e ** x - e ** -x) / (e ** x + e ** -x)
+
+    Gradient: d/dx = 1 - tanh(x) ** 2, from the output.
+    """
+    return math.tanh(x)
+
+
+def logical_not(x):
+    """x == 0 (bool)
+
+    Gradient: none (the result is bool).
+    """
+    return x == 0
+
+
+def bitwise_not(x):
+    """~x, every bit flipped (integers: ~x = -x - 1); logical not for bool
+
+    Gradient: none (integers only).
+    """
+    return ~x
+
+
+# ------------------------------------------------------------- backward rules, others
+
+
+def relu_backward(grad, x):
+    """grad where relu's input x was positive, else 0 (NaN inputs pass the gradient, as
+    PyTorch's threshold_backward)
+
+    Gradient: the rule of relu itself.
+    """
+    return 0 if x <= 0 else grad
+
+
+def sigmoid_backward(grad, y):
+    """grad * (1 - y) * y, with y = sigmoid(x) the forward output
+
+    Gradient: the rule of sigmoid itself.
+    """
+    return grad * (1 - y) * y
+
+
+def tanh_backward(grad, y):
+    """grad * (1 - y * y), with y = tanh(x) the forward output
+
+    Gradient: the rule of tanh itself.
+    """
+    return grad * (1 - y * y)
+
+
+def clamp(x, low, high):
+    """min(max(x, low), high): x limited to [low, high]; NaN in x or in a bound gives NaN
+
+    Gradient: d/dx = 1 where low <= x <= high, else 0.
+    """
+    if x != x:
+        return x
+    if low != low:
+        return low
+    if high != high:
+        return high
+    if x < low:
+        x = low
+    return high if x > high else x
+
+
+def clamp_backward(grad, x, low, high):
+    """grad where low <= x <= high, else 0
+
+    Gradient: the rule of clamp itself.
+    """
+    return grad if x >= low and x <= high else 0
+
+
+def where(condition, x, y):
+    """x where condition is true (nonzero), else y
+
+    Gradient: to x where condition holds, to y elsewhere.
+    """
+    return x if condition else y
+
+
+# ------------------------------------------------------------------------ the table
+
+
+class Formula(NamedTuple):
+    """One elementwise op: its scalar formula and what the devices wrap around it.
+
+    ``section`` is its part of the kernel contract and fixes the wrapper's signature:
+
+    - ``"binary"``: ``name(a, b, out=None)``, broadcasting;
+    - ``"unary"``: ``name(a, out=None)``;
+    - ``"backward"``: ``name(grad, saved)``, the result in the gradient's dtype;
+    - ``"other"``: a wrapper written by hand on each device (clamp, clamp_backward, where).
+
+    ``dtype_rule`` is the numpy ufunc whose dtype rule the result follows
+    (``np.true_divide``: integers divide to float64), or None where the wrapper decides.
+    """
+
+    name: str
+    function: Callable
+    section: str
+    dtype_rule: np.ufunc | None
+
+    @property
+    def arity(self) -> int:
+        """How many numbers the formula takes."""
+        return self.function.__code__.co_argcount
+
+    @property
+    def text(self) -> str:
+        """The forward formula, as the stepper shows it (the docstring's first paragraph)."""
+        return " ".join(self.function.__doc__.split("\n\n")[0].split())
+
+
+FORMULAS: tuple[Formula, ...] = (
+    Formula("add", add, "binary", np.add),
+    Formula("sub", sub, "binary", np.subtract),
+    Formula("mul", mul, "binary", np.multiply),
+    Formula("div", div, "binary", np.true_divide),
+    Formula("pow", pow, "binary", np.power),
+    Formula("maximum", maximum, "binary", np.maximum),
+    Formula("minimum", minimum, "binary", np.minimum),
+    Formula("floor_divide", floor_divide, "binary", np.floor_divide),
+    Formula("remainder", remainder, "binary", np.remainder),
+    Formula("eq", eq, "binary", np.equal),
+    Formula("ne", ne, "binary", np.not_equal),
+    Formula("lt", lt, "binary", np.less),
+    Formula("le", le, "binary", np.less_equal),
+    Formula("gt", gt, "binary", np.greater),
+    Formula("ge", ge, "binary", np.greater_equal),
+    Formula("logical_and", logical_and, "binary", np.logical_and),
+    Formula("logical_or", logical_or, "binary", np.logical_or),
+    Formula("bitwise_and", bitwise_and, "binary", np.bitwise_and),
+    Formula("bitwise_or", bitwise_or, "binary", np.bitwise_or),
+    Formula("bitwise_xor", bitwise_xor, "binary", np.bitwise_xor),
+    Formula("neg", neg, "unary", np.negative),
+    Formula("exp", exp, "unary", np.exp),
+    Formula("log", log, "unary", np.log),
+    Formula("sqrt", sqrt, "unary", np.sqrt),
+    Formula("abs", abs, "unary", np.absolute),
+    Formula("sign", sign, "unary", np.sign),
+    Formula("relu", relu, "unary", np.maximum),
+    Formula("sigmoid", sigmoid, "unary", np.exp),
+    Formula("tanh", tanh, "unary", np.tanh),
+    Formula("logical_not", logical_not, "unary", np.logical_not),
+    Formula("bitwise_not", bitwise_not, "unary", np.invert),
+    Formula("relu_backward", relu_backward, "backward", None),
+    Formula("sigmoid_backward", sigmoid_backward, "backward", None),
+    Formula("tanh_backward", tanh_backward, "backward", None),
+    Formula("clamp", clamp, "other", None),
+    Formula("where", where, "other", None),
+    Formula("clamp_backward", clamp_backward, "other", None),
+)
+
+BY_NAME: dict[str, Formula] = {formula.name: formula for formula in FORMULAS}
+
+
+def names(*sections: str) -> tuple[str, ...]:
+    """The names of the formulas in these sections, in table order."""
+    return tuple(formula.name for formula in FORMULAS if formula.section in sections)
+
+
+@functools.cache
+def result_dtype(name: str, *dtypes: np.dtype) -> np.dtype:
+    """The dtype of op ``name`` on operands of these dtypes: numpy's rule for the op's
+    ufunc, except that inputs that are all bool give PyTorch's defaults (float32 for a
+    float-valued op where numpy would say float16, int64 where it would say int8).
+
+    Raises TypeError where numpy has no loop (``neg`` of bool, ``bitwise_and`` of floats).
+    """
+    rule = BY_NAME[name].dtype_rule
+    if rule.nin > len(dtypes):  # relu follows maximum(x, x)
+        dtypes = dtypes * rule.nin
+    dtype = rule.resolve_dtypes((*dtypes, None))[-1]
+    if dtype != np.bool_ and all(np.dtype(each) == np.bool_ for each in dtypes):
+        return np.dtype(np.float32 if dtype.kind == "f" else np.int64)
+    return dtype
