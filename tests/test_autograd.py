@@ -185,3 +185,56 @@ def test_detach_and_requires_grad_flags():
     assert not d.requires_grad and d.grad_fn is None and d.is_leaf
     with pytest.raises(RuntimeError, match="floating point"):
         nb.tensor([1, 2]).requires_grad_()
+
+
+def test_accumulate_grad_is_one_node_per_leaf_as_in_pytorch():
+    from numbanet.autograd.function import AccumulateGrad, Edge
+
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = x + 1
+    accumulator, input_nr = y.grad_fn.next_functions[0]
+    assert isinstance(accumulator, AccumulateGrad) and input_nr == 0
+    assert accumulator.variable is x
+    assert y.grad_fn.next_functions[0][0] is accumulator  # the same object every call
+    assert z.grad_fn.next_functions[0][0] is accumulator  # and for every op reading x
+    assert y.grad_fn.next_edges[0] == Edge(accumulator, 0)
+    assert y.grad_fn.next_functions[1] == (None, 0)  # the constant 2 needs no gradient
+    assert accumulator.name() == "AccumulateGrad" and accumulator.next_functions == ()
+    w = y * 3
+    assert w.grad_fn.next_functions[0] == (y.grad_fn, 0)
+
+
+def test_grad_accumulates_in_place_so_a_reference_stays_valid():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    g = x.grad
+    (x * x).sum().backward()  # + 2x
+    assert x.grad is g
+    np.testing.assert_allclose(g.numpy(), [5.0, 7.0])
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    (t * 3).sum().backward()
+    tg = t.grad
+    (t * t).sum().backward()
+    assert t.grad is tg
+    np.testing.assert_allclose(g.numpy(), tg.numpy())
+
+
+def test_shared_gradient_storage_is_not_aliased_between_leaves():
+    # Add's backward hands the same gradient to both inputs: each .grad needs its own copy
+    a = nb.tensor([1.0, 2.0], requires_grad=True)
+    b = nb.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).backward(nb.tensor([1.0, 1.0]))
+    (a * 2).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 3.0])
+    np.testing.assert_allclose(b.grad.numpy(), [1.0, 1.0])
+
+
+def test_backward_from_a_leaf_accumulates_its_seed():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    seed = nb.tensor([0.5, 0.25])
+    x.backward(seed)
+    x.backward(seed)
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.5])
+    np.testing.assert_allclose(seed.numpy(), [0.5, 0.25])  # the seed itself is untouched

@@ -59,13 +59,12 @@ def autograd_graph(output) -> tuple[int, int, int]:
     nodes.add(output.grad_fn.node_id)
     while stack:
         node = stack.pop()
-        for edge in node.next_edges:
-            if edge is None:
+        for target, _ in node.next_functions:  # PyTorch's public view of the edges
+            if target is None:
                 continue
             edges += 1
-            kind, target, _ = edge
-            if kind == "leaf":
-                leaves.add(target._uid)
+            if hasattr(target, "variable"):  # AccumulateGrad: the leaf's own node
+                leaves.add(target.variable._uid)
             elif target.node_id not in nodes:
                 nodes.add(target.node_id)
                 stack.append(target)

@@ -74,14 +74,14 @@ def picture_from_tensor(output, params: dict | None = None,
         for edge in node.next_edges:
             if edge is None:
                 continue
-            kind, target, _ = edge
-            if kind == "node":
+            target = edge.node
+            if hasattr(target, "variable"):  # a leaf's AccumulateGrad
+                picture.add_edge(name, _add_leaf(picture, target.variable, names), "gradient")
+            else:
                 picture.add_edge(name, f"n{target.node_id}", "gradient")
                 if target.node_id not in seen:
                     seen.add(target.node_id)
                     stack.append(target)
-            else:
-                picture.add_edge(name, _add_leaf(picture, target, names), "gradient")
     return picture
 
 

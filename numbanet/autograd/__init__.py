@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numbanet.autograd.engine import run_backward
-from numbanet.autograd.function import Function, Node
+from numbanet.autograd.function import Function, Node, grad_accumulator
 from numbanet.autograd.grad_mode import (
     enable_grad,
     is_grad_enabled,
@@ -56,8 +56,13 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
         wanted = _as_list(inputs)
         captured = grad(outputs, wanted, seeds, retain_graph=retain_graph, allow_unused=True)
         for tensor, gradient in zip(wanted, captured, strict=True):
-            if gradient is not None:
-                tensor.grad = gradient if tensor.grad is None else tensor.grad + gradient
+            if gradient is None:
+                continue
+            if tensor.grad is None:
+                tensor.grad = gradient
+            else:
+                with no_grad():
+                    tensor.grad += gradient  # in place, as the engine accumulates
         return
     run_backward(outputs, seeds, retain_graph=bool(retain_graph))
 
@@ -71,12 +76,12 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     outputs, inputs = _as_list(outputs), _as_list(inputs)
     seeds = _seeds(outputs, _as_list(grad_outputs) if grad_outputs is not None
                    else [None] * len(outputs), "grad")
-    keys = []
+    keys = []  # (node, input_nr): where each input's gradient arrives
     for tensor in inputs:
         if not tensor.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
-        keys.append(("leaf", tensor._uid, 0) if tensor.grad_fn is None
-                    else ("node", tensor.grad_fn.node_id, tensor._output_index))
+        keys.append((grad_accumulator(tensor), 0) if tensor.grad_fn is None
+                    else (tensor.grad_fn, tensor._output_index))
     captured = run_backward(outputs, seeds, retain_graph=bool(retain_graph),
                             capture=dict.fromkeys(keys))
     results = tuple(captured.get(key) for key in keys)

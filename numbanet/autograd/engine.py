@@ -1,19 +1,24 @@
 """The backward pass: walking the graph from the loss back to the leaves.
 
-``loss.backward()`` calls :func:`run_backward`. The algorithm, in three steps:
+``loss.backward()`` calls :func:`run_backward`. The graph is made of nodes (one per op that
+ran, plus one :class:`~numbanet.autograd.function.AccumulateGrad` per leaf) joined by
+``Edge(node, input_nr)``\\ s. The algorithm, in two steps:
 
 1. **Count dependencies.** Starting from the loss's node, visit every node reachable
    through ``next_edges`` (iteratively — a 10,000-op chain must not hit Python's recursion
    limit) and count, for each node, how many edges point at it.
 2. **Process nodes in topological order.** A node is ready when every node that feeds it a
-   gradient has run (its count fell to 0). Its incoming gradients are summed, its
-   ``backward`` turns them into one gradient per input (the chain rule: upstream gradient
-   times local derivative), and each input gradient goes down its edge. A gradient whose
-   shape was broadcast in the forward pass is summed back to the input's shape here, once,
-   so no individual op has to.
-3. **Accumulate into leaves.** Every contribution reaching a leaf (a parameter, an input
-   with ``requires_grad=True``) is summed and *added* to ``leaf.grad`` — which is why
-   gradients accumulate across iterations until ``optimizer.zero_grad()``.
+   gradient has run (its count fell to 0). Its incoming gradients are summed (an input used
+   twice gets two contributions), its hooks run, and its ``run_backward`` turns them into
+   one gradient per input (the chain rule: upstream gradient times local derivative); each
+   goes down its edge. A gradient whose shape was broadcast in the forward pass is summed
+   back to the input's shape there, once, so no individual op has to.
+   A leaf's ``AccumulateGrad`` node is processed like any other: it *adds* its gradient to
+   ``leaf.grad`` — which is why gradients accumulate across iterations until
+   ``optimizer.zero_grad()``. Among the ready nodes, the most recently created op runs
+   first and the AccumulateGrad nodes last, so every gradient is computed before any
+   ``.grad`` changes (PyTorch runs an AccumulateGrad as soon as it is ready; the numbers are
+   the same).
 
 Unless ``retain_graph=True``, each node frees its saved tensors after running, and a second
 ``backward()`` through it raises, as in PyTorch.
@@ -27,23 +32,9 @@ from contextlib import nullcontext
 
 from numbanet import trace as _trace
 from numbanet.autograd import grad_mode
+from numbanet.autograd.function import AccumulateGrad, grad_accumulator, sum_to_shape
 
-
-def sum_to_shape(grad, shape: tuple):
-    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``.
-
-    Gradient of broadcasting: if ``b`` of shape ``(128,)`` was added to every row of a
-    ``(64, 128)`` matrix, each element of ``b`` influenced 64 outputs, so its gradient is
-    the sum of those 64 upstream gradients.
-    """
-    if grad.shape == shape:
-        return grad
-    extra = grad.dim() - len(shape)
-    axes = list(range(extra))
-    axes += [extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1]
-    if axes:
-        grad = grad.sum(dim=tuple(axes), keepdim=True)
-    return grad.reshape(shape)
+__all__ = ["run_backward", "sum_to_shape"]
 
 
 def _discover_dependencies(roots) -> dict:
@@ -54,8 +45,8 @@ def _discover_dependencies(roots) -> dict:
     while stack:
         node = stack.pop()
         for edge in node.next_edges:
-            if edge is not None and edge[0] == "node":
-                child = edge[1]
+            if edge is not None:
+                child = edge.node
                 dependencies[child] = dependencies.get(child, 0) + 1
                 if id(child) not in seen:
                     seen.add(id(child))
@@ -63,137 +54,93 @@ def _discover_dependencies(roots) -> dict:
     return dependencies
 
 
-def _add(existing, new):
-    return new if existing is None else existing + new
+def _priority(node, arrival: int) -> tuple:
+    """Heap key: newest op first; AccumulateGrad nodes after every op, in arrival order."""
+    if isinstance(node, AccumulateGrad):
+        return (1, arrival, node.node_id)
+    return (0, -node.node_id, 0)
 
 
 def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) -> dict:
     """Propagate ``seed_grads`` from ``outputs`` back through the graph.
 
-    ``capture`` (used by ``autograd.grad``) maps tensors' ids to slots: gradients for those
-    tensors are returned in a dict instead of being accumulated into ``.grad``.
+    ``capture`` (used by ``autograd.grad``) holds ``(node, input_nr)`` pairs: the gradients
+    arriving there are returned in a dict, and no ``.grad`` is touched.
     """
-    capture = capture or {}
     captured: dict = {}
     recording = _trace._active
-    buffers: dict = {}  # node -> {output index: summed gradient}
-    senders: dict = {}  # node -> trace ids of the nodes that sent it gradients
-    leaf_contributions: dict = {}  # id(leaf) -> (leaf, [(sender id, gradient)])
+    # node -> {input_nr: [(trace id of the sending node or None for a seed, gradient)]}
+    buffers: dict = {}
+    arrival: dict = {}  # node -> the order in which gradients first reached it
     roots = []
     for output, seed in zip(outputs, seed_grads, strict=True):
-        node = output.grad_fn
-        if node is None:
-            if output.requires_grad:
-                leaf_contributions.setdefault(id(output), (output, []))[1].append((None, seed))
+        if output.grad_fn is not None:
+            node, index = output.grad_fn, output._output_index
+        elif output.requires_grad:
+            node, index = grad_accumulator(output), 0
+        else:
             continue
-        slots = buffers.setdefault(node, {})
-        slots[output._output_index] = _add(slots.get(output._output_index), seed)
-        senders.setdefault(node, []).append(None)
+        buffers.setdefault(node, {}).setdefault(index, []).append((None, seed))
+        arrival.setdefault(node, len(arrival))
         roots.append(node)
     dependencies = _discover_dependencies(roots)
-    ready = [(-node.node_id, node) for node in dict.fromkeys(roots) if not dependencies.get(node)]
+    ready = [(_priority(node, arrival[node]), node) for node in dict.fromkeys(roots)
+             if not dependencies.get(node)]
     heapq.heapify(ready)
+    claimed: set = {id(seed._data) for seed in seed_grads}  # storage a .grad must not keep
     with grad_mode.no_grad():
         while ready:
             _, node = heapq.heappop(ready)
             slots = buffers.pop(node, {})
             if node.released:
                 node.saved_tensors  # noqa: B018 - raises the "backward twice" error
-            grad_outputs = []
-            for index in range(max(slots, default=0) + 1):
-                grad = slots.get(index)
-                for hook in node.output_hooks.get(index, ()):
-                    replaced = hook(grad)
-                    grad = replaced if replaced is not None else grad
-                key = ("node", node.node_id, index)
-                if key in capture:
-                    captured[key] = grad
-                grad_outputs.append(grad)
             start = time.perf_counter()
+            # the additions and a backward rule's own ops are no trace events of their own
             with recording.paused() if recording is not None else nullcontext():
-                grad_inputs = node.function.backward(node, *grad_outputs)
-                if not isinstance(grad_inputs, tuple):
-                    grad_inputs = (grad_inputs,)
-                grad_inputs = _fit_to_inputs(node, grad_inputs)
+                grad_outputs = []
+                for index in range(max(slots, default=0) + 1):
+                    grad = _sum(slots.get(index, ()))
+                    for hook in node.output_hooks.get(index, ()):
+                        replaced = hook(grad)
+                        grad = replaced if replaced is not None else grad
+                    if capture and (node, index) in capture:
+                        captured[(node, index)] = grad
+                    grad_outputs.append(grad)
+                if capture and isinstance(node, AccumulateGrad):
+                    continue  # autograd.grad() never touches .grad
+                grad_inputs = node.run_backward(grad_outputs, claimed)
             event_id = None
             if recording is not None:
-                event_id = recording.record_backward(
-                    node, grad_outputs, grad_inputs, senders.pop(node, []),
-                    time.perf_counter() - start)
+                event_id = _record(recording, node, slots, grad_outputs, grad_inputs,
+                                   time.perf_counter() - start)
             for edge, grad in zip(node.next_edges, grad_inputs, strict=False):
                 if edge is None:
                     continue
-                kind, target, index = edge
-                if kind == "node":
-                    if grad is not None:
-                        target_slots = buffers.setdefault(target, {})
-                        target_slots[index] = _add(target_slots.get(index), grad)
-                        senders.setdefault(target, []).append(event_id)
-                    dependencies[target] -= 1
-                    if dependencies[target] == 0:
-                        heapq.heappush(ready, (-target.node_id, target))
-                elif grad is not None:
-                    entry = leaf_contributions.setdefault(id(target), (target, []))
-                    entry[1].append((event_id, grad))
+                target = edge.node
+                if grad is not None:
+                    buffers.setdefault(target, {}).setdefault(edge.input_nr, []).append(
+                        (event_id, grad))
+                    arrival.setdefault(target, len(arrival))
+                dependencies[target] -= 1
+                if dependencies[target] == 0:
+                    heapq.heappush(ready, (_priority(target, arrival.get(target, 0)), target))
             if not retain_graph:
                 node.release()
-        # storage a .grad must not share: the caller's seeds, and what was handed out already
-        claimed: set = {id(seed._data) for seed in seed_grads}
-        for leaf, contributions in leaf_contributions.values():
-            with recording.paused() if recording is not None else nullcontext():
-                _accumulate_leaf(leaf, contributions, capture, captured, claimed)
-            if recording is not None and not capture:
-                recording.record_accumulate(leaf, contributions, leaf.grad)
     return captured
 
 
-def _fit_to_inputs(node, grad_inputs) -> tuple:
-    """Check the number of gradients and bring each to its input's shape and dtype."""
-    if len(grad_inputs) < len(node.next_edges):
-        raise RuntimeError(
-            f"function {node.backward_name()} returned an incorrect number of gradients "
-            f"(expected {len(node.next_edges)}, got {len(grad_inputs)})"
-        )
-    fitted = []
-    for grad, meta in zip(grad_inputs, node.input_meta, strict=False):
-        if grad is None or meta is None:
-            fitted.append(None)
-            continue
-        shape, dtype = meta
-        grad = sum_to_shape(grad, shape)
-        if grad._data.dtype != dtype:
-            grad = grad.to(dtype=grad._dtype_from_numpy(dtype))
-        fitted.append(grad)
-    return tuple(fitted)
-
-
-def _owns_storage(gradient, claimed: set) -> bool:
-    """Whether ``gradient`` can become a ``.grad`` as it is: a writable, contiguous array
-    that no other ``.grad`` of this pass holds (``Add``'s backward hands the *same*
-    gradient to both inputs; a sum's backward hands out a stride-0 broadcast view)."""
-    data = gradient._data
-    flags = getattr(data, "flags", None)
-    writable = flags.writeable if flags is not None else True
-    if id(data) in claimed or not writable or not gradient.is_contiguous():
-        return False
-    claimed.add(id(data))
-    return True
-
-
-def _accumulate_leaf(leaf, contributions, capture, captured, claimed: set) -> None:
+def _sum(contributions) -> object:
+    """The sum of the gradients sent to one input of a node (None when none was)."""
     total = None
     for _, grad in contributions:
-        total = _add(total, grad)
-    for hook in leaf._hooks or ():
-        replaced = hook(total)
-        total = replaced if replaced is not None else total
-    key = ("leaf", leaf._uid, 0)
-    if key in capture:
-        captured[key] = total
-        return
-    if capture:  # autograd.grad() never touches .grad of tensors it was not asked for
-        return
-    if leaf.grad is None:
-        leaf.grad = total.detach() if _owns_storage(total, claimed) else total.clone()
-    else:
-        leaf.grad = leaf.grad + total
+        total = grad if total is None else total + grad
+    return total
+
+
+def _record(recording, node, slots: dict, grad_outputs, grad_inputs, seconds: float) -> int:
+    """Tell the recorder what one node did; returns its event id."""
+    contributions = [item for index in sorted(slots) for item in slots[index]]
+    if isinstance(node, AccumulateGrad):
+        return recording.record_accumulate(node.variable, contributions, node.variable.grad)
+    return recording.record_backward(node, grad_outputs, grad_inputs,
+                                     [sender for sender, _ in contributions], seconds)

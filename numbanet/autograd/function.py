@@ -58,7 +58,9 @@ from __future__ import annotations
 
 import itertools
 import time
+import weakref
 from types import MappingProxyType
+from typing import NamedTuple
 
 from numbanet import trace as _trace
 from numbanet.autograd import grad_mode
@@ -144,16 +146,33 @@ class Node:
 
     @property
     def next_functions(self) -> tuple:
-        """PyTorch's view of the graph edges: ``((node or AccumulateGrad, index), ...)``."""
-        edges = []
-        for edge in self.next_edges:
-            if edge is None:
-                edges.append((None, 0))
-            elif edge[0] == "node":
-                edges.append((edge[1], edge[2]))
-            else:
-                edges.append((AccumulateGrad(edge[1]), 0))
-        return tuple(edges)
+        """PyTorch's view of the graph edges: ``((node, input_nr), ...)``, with
+        ``(None, 0)`` for an input that needs no gradient."""
+        return tuple((None, 0) if edge is None else tuple(edge) for edge in self.next_edges)
+
+    def run_backward(self, grad_outputs: list, claimed: set) -> tuple:
+        """The chain rule at this node: one gradient (or None) per input, from one gradient
+        (or None) per output, each brought to its input's shape and dtype. (``claimed``:
+        storage a ``.grad`` must not keep, see :class:`AccumulateGrad`.)"""
+        grad_inputs = self.function.backward(self, *grad_outputs)
+        if not isinstance(grad_inputs, tuple):
+            grad_inputs = (grad_inputs,)
+        if len(grad_inputs) < len(self.next_edges):
+            raise RuntimeError(
+                f"function {self.backward_name()} returned an incorrect number of gradients "
+                f"(expected {len(self.next_edges)}, got {len(grad_inputs)})"
+            )
+        fitted = []
+        for grad, meta in zip(grad_inputs, self.input_meta, strict=False):
+            if grad is None or meta is None:
+                fitted.append(None)
+                continue
+            shape, dtype = meta
+            grad = sum_to_shape(grad, shape)
+            if grad._data.dtype != dtype:
+                grad = grad.to(dtype=grad._dtype_from_numpy(dtype))
+            fitted.append(grad)
+        return tuple(fitted)
 
     def name(self) -> str:
         return self.backward_name()
@@ -165,14 +184,85 @@ class Node:
         return f"<{self.backward_name()} node {self.node_id}>"
 
 
-class AccumulateGrad:
-    """The end of a path in the graph: a leaf whose ``.grad`` receives the gradient."""
+class Edge(NamedTuple):
+    """A graph edge: the gradient of this input is input ``input_nr`` of ``node``'s backward
+    (the output index of the op that produced it; 0 for a leaf's AccumulateGrad)."""
+
+    node: Node
+    input_nr: int
+
+
+class AccumulateGrad(Node):
+    """The node at the end of every path: adds the gradient arriving at a leaf (a
+    parameter, an input with ``requires_grad=True``) to its ``.grad``. One per leaf, made on
+    first use and shared by every op that reads it, as in PyTorch:
+    ``y.grad_fn.next_functions[0][0].variable is x``."""
 
     def __init__(self, variable):
+        self.node_id = next(_node_ids)
         self.variable = variable
+        self.edge = Edge(self, 0)  # what every op reading this leaf points at
+
+    def run_backward(self, grad_outputs: list, claimed: set) -> tuple:
+        """``variable.grad += gradient`` (the engine summed all contributions, then the
+        leaf's hooks ran), in place once a ``.grad`` exists: a reference ``g = x.grad``
+        sees every later accumulation, as in PyTorch.
+
+        The first gradient becomes ``.grad`` without a copy when nothing else holds its
+        storage; ``claimed`` names storage that is held: the caller's seed gradients and
+        what another ``.grad`` took in this pass (``Add``'s backward hands the *same*
+        gradient to both inputs)."""
+        gradient = grad_outputs[0]
+        variable = self.variable
+        if gradient is None:
+            return ()
+        if variable.grad is None:
+            variable.grad = gradient.detach() if _owns_storage(gradient, claimed) \
+                else gradient.clone()
+        else:
+            variable.grad += gradient
+        return ()
+
+    @property
+    def output_hooks(self) -> dict:
+        """The leaf's own hooks (``x.register_hook``) see the summed gradient first."""
+        return {0: self.variable._hooks or ()}
+
+    def release(self) -> None:
+        """Nothing saved to free: the next backward through this leaf accumulates again."""
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    backward_name = name
 
     def __repr__(self) -> str:
-        return "<AccumulateGrad>"
+        return f"<AccumulateGrad node {self.node_id}>"
+
+
+def _owns_storage(gradient, claimed: set) -> bool:
+    """Whether ``gradient`` can become a ``.grad`` as it is: a writable, contiguous array
+    that is not in ``claimed`` (then claimed by it). A sum's backward hands out a stride-0
+    broadcast view, which is neither."""
+    data = gradient._data
+    flags = getattr(data, "flags", None)
+    writable = flags.writeable if flags is not None else True
+    if id(data) in claimed or not writable or not gradient.is_contiguous():
+        return False
+    claimed.add(id(data))
+    return True
+
+
+_accumulators: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def grad_accumulator(leaf) -> AccumulateGrad:
+    """The leaf's AccumulateGrad node: the same object for as long as any graph uses it (the
+    graph holds it; the leaf only looks it up, as PyTorch's weak ``grad_accumulator``)."""
+    node = _accumulators.get(leaf._uid)
+    if node is None:
+        node = _accumulators[leaf._uid] = AccumulateGrad(leaf)
+    return node
 
 
 class KernelNode(Node):
@@ -345,6 +435,23 @@ def _tensor_class():
     return _Tensor
 
 
+def sum_to_shape(grad, shape: tuple):
+    """Sum ``grad`` over the axes that broadcasting added or stretched to reach ``shape``.
+
+    Gradient of broadcasting: if ``b`` of shape ``(128,)`` was added to every row of a
+    ``(64, 128)`` matrix, each element of ``b`` influenced 64 outputs, so its gradient is
+    the sum of those 64 upstream gradients.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.dim() - len(shape)
+    axes = list(range(extra))
+    axes += [extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1]
+    if axes:
+        grad = grad.sum(dim=tuple(axes), keepdim=True)
+    return grad.reshape(shape)
+
+
 def _input_of(array, args, Tensor):
     """The Tensor argument whose device array is ``array`` (None if none is)."""
     for arg in args:
@@ -367,9 +474,9 @@ def _connect(ctx: Node, args, outputs, Tensor) -> None:
     for arg in args:
         if isinstance(arg, Tensor) and arg.requires_grad:
             if arg.grad_fn is not None:
-                edges.append(("node", arg.grad_fn, arg._output_index))
+                edges.append(Edge(arg.grad_fn, arg._output_index))
             else:
-                edges.append(("leaf", arg, 0))
+                edges.append(grad_accumulator(arg).edge)
             meta.append((arg.shape, arg._data.dtype))
             needs.append(True)
         else:
