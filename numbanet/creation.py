@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from numbanet import dtypes
-from numbanet import tensor as tensor_module  # tensor.py imports this module too
 from numbanet.device import as_device
 from numbanet.kernels import backend_for
 from numbanet.shapes import shape_arg
@@ -245,3 +244,7 @@ def rand_like(reference: Tensor, dtype=None, device=None) -> Tensor:
     dtype, device = _like(reference, dtype, device)
     return rand(reference.shape, dtype=dtype, device=device)
 
+
+# Last, because tensor.py imports the functions above: whichever of the two modules Python
+# loads first, each finds what it needs of the other when it is called.
+from numbanet import tensor as tensor_module  # noqa: E402

@@ -62,6 +62,9 @@ _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": i
 DEFAULT_FLOAT = float32
 
 # PyTorch's ScalarType names, used in its error messages ("result type Float can't be cast")
+_C_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half",
+                 "int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+                 "uint8": "unsigned char", "bool": "bool"}  # in "got: long int != float"
 _SCALAR_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half",
                       "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
                       "uint8": "Byte", "bool": "Bool"}
@@ -92,6 +95,11 @@ def as_dtype(value) -> DType:
 def scalar_type_name(dtype) -> str:
     """PyTorch's name of a dtype in error messages: ``Float``, ``Long``, ``Bool``, ..."""
     return _SCALAR_TYPE_NAMES[as_dtype(dtype).name]
+
+
+def c_type_name(dtype) -> str:
+    """The C++ name PyTorch's matmul prints for a dtype: ``float``, ``long int``, ..."""
+    return _C_TYPE_NAMES[as_dtype(dtype).name]
 
 
 def category(dtype) -> int:

@@ -246,3 +246,36 @@ def has_internal_overlap(shape: tuple, strides: tuple) -> bool:
     """Whether two elements share one memory location: a stride-0 (expanded) dim of size
     > 1. Writing in place into such a view is refused, as in PyTorch."""
     return any(stride == 0 and size > 1 for size, stride in zip(shape, strides, strict=True))
+
+
+def indexed_shape(shape: tuple, key: tuple) -> tuple:
+    """The shape of ``x[key]`` for ``x`` of ``shape``, without touching x's memory (the key
+    indexes a stride-0 stand-in of that shape)."""
+    return np.broadcast_to(np.empty((), dtype=np.bool_), shape)[key].shape
+
+
+def check_assignable(value_shape: tuple, target_shape: tuple, advanced: bool) -> None:
+    """PyTorch's errors for ``x[key] = value`` when value does not broadcast to ``x[key]``
+    (of ``target_shape``). Leading size-1 dims of value are ignored, as in PyTorch."""
+    value_shape = tuple(value_shape)
+    while len(value_shape) > len(target_shape) and value_shape[0] == 1:
+        value_shape = value_shape[1:]
+    mismatch = len(value_shape) > len(target_shape)
+    for back in range(1, len(value_shape) + 1):
+        if mismatch:
+            break
+        size, target = value_shape[-back], target_shape[-back]
+        mismatch = size not in (1, target)
+    if not mismatch:
+        return
+    if advanced:
+        detail = (f"shape mismatch: value tensor of shape {list(value_shape)} cannot be "
+                  f"broadcast to indexing result of shape {list(target_shape)}")
+    elif len(value_shape) > len(target_shape):
+        detail = (f"the number of sizes provided ({len(target_shape)}) must be greater or "
+                  f"equal to the number of dimensions in the tensor ({len(value_shape)})")
+    else:
+        detail = (f"The expanded size of the tensor ({target}) must match the existing size "
+                  f"({size}) at non-singleton dimension {len(target_shape) - back}.  Target "
+                  f"sizes: {list(target_shape)}.  Tensor sizes: {list(value_shape)}")
+    raise op_error(RuntimeError, "__setitem__", detail)

@@ -482,7 +482,9 @@ class Tensor:
         """``x[key] = value``, written into x's memory (so into the tensor x is a view of).
         A position named twice keeps the last value."""
         key, advanced = self._index(key)
-        self._assign("__setitem__", key, advanced, self._value_operand(value))
+        value = self._value_operand(value)
+        shapes.check_assignable(value.shape, shapes.indexed_shape(self.shape, key), advanced)
+        self._assign("__setitem__", key, advanced, value)
 
     def _value_operand(self, value) -> Tensor:
         """A value to write into this tensor, as a tensor on its device."""
@@ -603,10 +605,14 @@ class Tensor:
             return NotImplemented
         self._check_same_device(other, "matmul")
         shapes.matmul_shape(self.shape, other.shape)
-        if self.dtype is dtypes.bool_ or other.dtype is dtypes.bool_:
-            raise op_error(TypeError, "matmul", "matmul is not implemented for Bool tensors")
-        dtype = dtypes.promote_types(self.dtype, other.dtype)
-        return _matmul(self.to(dtype), other.to(dtype))
+        if self.dtype is not other.dtype:  # PyTorch does not promote in matmul
+            raise op_error(RuntimeError, "matmul", "expected m1 and m2 to have the same dtype, "
+                           f"but got: {dtypes.c_type_name(self.dtype)} != "
+                           f"{dtypes.c_type_name(other.dtype)}")
+        if self.dtype is dtypes.bool_:
+            raise op_error(NotImplementedError, "matmul", '"addmm_impl_cpu_" not implemented '
+                           "for 'Bool'")
+        return _matmul(self, other)
 
     def __rmatmul__(self, other):
         return tensor(other, device=self.device) @ self

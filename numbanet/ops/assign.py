@@ -54,7 +54,8 @@ class Assign(KernelFunction):
     @staticmethod
     def backward(ctx, grad):
         grad_a = grad_value = None
-        if ctx.needs_input_grad[0] and ctx.key != (Ellipsis,):
+        overwrote_all = len(ctx.key) == 1 and ctx.key[0] is Ellipsis  # x += y, x.fill_(v)
+        if ctx.needs_input_grad[0] and not overwrote_all:
             grad_a = grad.clone()
             grad_a[ctx.key] = 0
         if ctx.needs_input_grad[3]:
