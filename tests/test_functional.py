@@ -253,6 +253,46 @@ def test_binary_cross_entropy_variants():
         F.binary_cross_entropy(nb.tensor([1.5]), nb.tensor([1.0]))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_gradcheck_with_weight_and_target_gradient(reduction):
+    p = RNG.uniform(0.05, 0.95, size=(3, 2))
+    target, weight = RNG.uniform(size=(3, 2)), RNG.uniform(0.5, 2.0, size=(3, 2))
+    assert gradcheck(lambda x, t: F.binary_cross_entropy(x, t, weight=nb.tensor(weight),
+                                                         reduction=reduction),
+                     (leaf(p), leaf(target)))
+
+
+def test_binary_cross_entropy_at_zero_and_one():
+    """Log clamped at -100; gradient (p - t) / max(p (1 - p), 1e-12), finite and signed."""
+    p = leaf([0.0, 1.0, 0.0, 1.0])
+    loss = F.binary_cross_entropy(p, nb.tensor([1.0, 0.0, 0.0, 1.0]), reduction="none")
+    assert values(loss).tolist() == [100.0, 100.0, 0.0, 0.0]
+    loss.sum().backward()
+    assert np.allclose(values(p.grad), [-1e12, 1e12, 0.0, 0.0])
+
+
+def test_binary_cross_entropy_with_logits_gradient_is_sigmoid_minus_target():
+    """Everywhere, including the kinks of max(-x, 0) and |x| at x = 0."""
+    logits = np.array([-30.0, -2.0, -1e-8, 0.0, 1e-8, 0.5, 40.0])
+    target = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.3, 0.0])
+    x = leaf(logits)
+    F.binary_cross_entropy_with_logits(x, nb.tensor(target), reduction="sum").backward()
+    assert np.allclose(values(x.grad), 1 / (1 + np.exp(-logits)) - target, rtol=1e-12)
+
+
+def test_binary_cross_entropy_with_logits_is_stable_at_huge_scores():
+    logits, target = np.array([-1e4, 1e4, 1e4, 0.0]), np.array([0.0, 1.0, 0.0, 1.0])
+    loss = F.binary_cross_entropy_with_logits(leaf(logits), nb.tensor(target), reduction="none")
+    assert np.allclose(values(loss), [0.0, 0.0, 1e4, np.log(2)])
+
+
+def test_binary_cross_entropy_with_logits_pos_weight_and_weight_gradcheck():
+    logits, target = RNG.normal(size=(4, 3)), RNG.integers(0, 2, size=(4, 3)).astype(float)
+    assert gradcheck(lambda x, w, pw: F.binary_cross_entropy_with_logits(
+        x, nb.tensor(target), weight=w, pos_weight=pw),
+        (leaf(logits), leaf(RNG.uniform(size=3)), leaf(RNG.uniform(0.5, 3, size=3))))
+
+
 # ---- convolution and pooling --------------------------------------------------------------------
 
 
@@ -296,6 +336,23 @@ def test_conv2d_errors_name_shapes_and_line():
         F.conv2d(nb.randn(1, 3, 4, 4, dtype=nb.float64), weight)
 
 
+@pytest.mark.parametrize("keywords, message", [
+    ({"stride": 0}, r"non-positive stride is not supported: got stride=\(0, 0\)"),
+    ({"stride": (2, -1)}, r"non-positive stride is not supported: got stride=\(2, -1\)"),
+    ({"padding": (0, -1)}, r"negative padding is not supported: got padding=\(0, -1\)"),
+])
+def test_conv2d_refuses_bad_stride_and_padding_naming_shapes_and_line(keywords, message):
+    with pytest.raises(RuntimeError, match=message) as error:
+        F.conv2d(nb.randn(1, 3, 8, 8), nb.randn(4, 3, 3, 3), **keywords)
+    assert "input (1, 3, 8, 8), weight (4, 3, 3, 3)" in str(error.value)
+    assert "in your code at test_functional.py:" in str(error.value)
+
+
+def test_conv_layer_names_itself_in_the_stride_error():
+    with pytest.raises(RuntimeError, match=r"Conv2d\(3, 4.*non-positive stride"):
+        nb.nn.Conv2d(3, 4, 3, stride=0)(nb.randn(1, 3, 8, 8))
+
+
 @pytest.mark.parametrize("kernel, stride, padding", [((2, 2), (2, 2), (0, 0)),
                                                      ((3, 2), (1, 2), (1, 1))])
 def test_max_pool2d_matches_numpy_and_gradchecks(kernel, stride, padding):
@@ -320,6 +377,21 @@ def test_avg_pools():
     assert np.allclose(pooled, x.reshape(1, 2, 2, 2, 3, 2).mean((3, 5)))
     assert np.allclose(values(F.adaptive_avg_pool2d(leaf(x), 1)), x.mean((2, 3), keepdims=True))
     assert gradcheck(lambda t: F.avg_pool2d(t, (2, 3)), (leaf(x),))
+
+
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("keywords, message", [
+    ({"kernel_size": 0}, "kernel size should be greater than zero, but got kH: 0 kW: 0"),
+    ({"kernel_size": (3, 0), "stride": 1}, "but got kH: 3 kW: 0"),
+    ({"kernel_size": 2, "stride": (0, 1)}, "stride should not be zero"),
+    ({"kernel_size": 2, "stride": -1}, "stride should be greater than zero, but got dH: -1"),
+    ({"kernel_size": 2, "padding": -1}, "pad must be non-negative, but got pad: -1"),
+])
+def test_pooling_refuses_bad_geometry_naming_shapes_and_line(op, keywords, message):
+    with pytest.raises(RuntimeError, match=message) as error:
+        getattr(F, op)(nb.randn(1, 2, 6, 6), **keywords)
+    assert str(error.value).startswith(f"{op}: ") and "input (1, 2, 6, 6)" in str(error.value)
+    assert "in your code at test_functional.py:" in str(error.value)
 
 
 # ---- dropout ---------------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from __future__ import annotations
 import warnings
 
 from numbanet import dtypes
-from numbanet.autograd import grad_mode
+from numbanet.autograd import Function, grad_mode
 from numbanet.errors import op_error
 from numbanet.ops import neural
-from numbanet.tensor import Tensor, _normalize_dim, arange, where
+from numbanet.shapes import normalize_dim
+from numbanet.tensor import Tensor, arange, where
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -54,7 +55,7 @@ def _softmax_dim(op: str, input: Tensor, dim: int | None) -> int:  # noqa: A002
         warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the "
                       "call to include dim=X as an argument.", stacklevel=3)
         return 0 if input.dim() in (0, 1, 3) else 1
-    return _normalize_dim(dim, input.dim(), op)
+    return normalize_dim(dim, input.dim(), op)
 
 
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # noqa: A002
@@ -127,7 +128,7 @@ def _same_device(op, input: Tensor, weight: Tensor,  # noqa: A002
                  other: Tensor | None, other_name: str = "bias") -> None:
     """``op``: the op's name, or the calling module (its repr is made only for an error)."""
     for name, tensor in (("weight", weight), (other_name, other)):
-        if tensor is not None and tensor._backend is not input._backend:
+        if tensor is not None and tensor.device != input.device:
             op = op if isinstance(op, str) else repr(op)
             raise op_error(RuntimeError, op, f"Input type ({input.type()}) and {name} type "
                            f"({tensor.type()}) should be the same: input is on "
@@ -159,7 +160,16 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A
     _check_unsupported(op, dilation, groups)
     kernel_size = tuple(weight.shape[2:])
     stride = _pair(stride, "stride")
+    arguments = f"input {tuple(input.shape)}, weight {tuple(weight.shape)}"
+    if min(stride) <= 0:
+        raise op_error(RuntimeError, op, f"non-positive stride is not supported: got "
+                       f"stride={stride} for {arguments}. The stride is how far the kernel "
+                       "moves between outputs: 1 or more")
     padding = conv_padding(padding, kernel_size, stride)
+    if min(padding) < 0:
+        raise op_error(RuntimeError, op, f"negative padding is not supported: got "
+                       f"padding={padding} for {arguments}. To crop the input, slice it: "
+                       "x[:, :, 1:-1, 1:-1]")
     if input.dim() not in (3, 4):
         raise op_error(RuntimeError, op, f"Expected 3D (unbatched) or 4D (batched) input to "
                        f"conv2d, but got input of size: {list(input.shape)}. Images are "
@@ -197,10 +207,23 @@ def _pool_input(op: str, input: Tensor) -> tuple[Tensor, bool]:  # noqa: A002
 
 
 def _pool_geometry(op: str, batch: Tensor, kernel_size, stride, padding):
+    """(kernel, stride, padding) as pairs, checked in PyTorch's order and words."""
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == () or stride == [] else \
         _pair(stride, "stride")
     padding = _pair(padding, "padding")
+    context = f" (input {tuple(batch.shape)}, kernel_size={kernel}, stride={stride})"
+    if kernel[0] == 0 or kernel[1] == 0:
+        raise op_error(RuntimeError, op, f"kernel size should be greater than zero, but got "
+                       f"kH: {kernel[0]} kW: {kernel[1]}{context}")
+    if stride[0] == 0 or stride[1] == 0:
+        raise op_error(RuntimeError, op, f"stride should not be zero{context}")
+    if stride[0] < 0 or stride[1] < 0:
+        raise op_error(RuntimeError, op, f"stride should be greater than zero, but got "
+                       f"dH: {stride[0]} dW: {stride[1]}{context}")
+    if padding[0] < 0 or padding[1] < 0:
+        raise op_error(RuntimeError, op, f"pad must be non-negative, but got pad: "
+                       f"{min(padding)}{context}")
     if 2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]:
         raise op_error(RuntimeError, op, f"pad should be at most half of effective kernel "
                        f"size, but got pad={padding}, kernel_size={kernel}")
@@ -496,10 +519,43 @@ def _cross_entropy_probabilities(input: Tensor, target: Tensor,  # noqa: A002
     return _reduce(loss, reduction)
 
 
+LOG_FLOOR = -100.0  # PyTorch clamps each log of binary_cross_entropy here
+BCE_EPSILON = 1e-12  # and its gradient's denominator p (1 - p) here
+
+
+def _clamped_log(x: Tensor) -> Tensor:
+    return x.log().clamp(min=LOG_FLOOR)
+
+
+class BinaryCrossEntropy(Function):
+    """loss = (t - 1) max(log(1 - p), -100) - t max(log p, -100) elementwise: each log is
+    clamped, so a probability of exactly 0 or 1 on the wrong side costs 100, not inf
+
+    Gradient: d loss/d p = (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and 1 (PyTorch's
+    rule; the chain rule through the clamp would give 0 there, hiding the mistake);
+    d loss/d t = max(log(1 - p), -100) - max(log p, -100)
+    """
+
+    @staticmethod
+    def forward(ctx, p: Tensor, t: Tensor) -> Tensor:
+        ctx.save_for_backward(p, t)
+        with grad_mode.no_grad():
+            return (t - 1) * _clamped_log(1 - p) - t * _clamped_log(p)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        p, t = ctx.saved_tensors
+        grad_p = grad * (p - t) / (p * (1 - p)).clamp(min=BCE_EPSILON)
+        grad_t = grad * (_clamped_log(1 - p) - _clamped_log(p)) \
+            if ctx.needs_input_grad[1] else None
+        return grad_p, grad_t
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noqa: A002
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """-(t log x + (1 - t) log(1 - x)) for probabilities x in [0, 1] (e.g. after sigmoid);
-    each log is clamped at -100 so that x = 0 or 1 gives a large finite loss, not inf."""
+    each log is clamped at -100 so that x = 0 or 1 gives a large finite loss, not inf
+    (see :class:`BinaryCrossEntropy` for the gradient there)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise op_error(ValueError, "binary_cross_entropy", f"Using a target size "
@@ -511,9 +567,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise op_error(RuntimeError, "binary_cross_entropy", "all elements of input should be "
                        "between 0 and 1 (apply sigmoid first, or use "
                        "binary_cross_entropy_with_logits on the raw scores)")
-    target = target.to(input.dtype)
-    loss = -(target * input.log().clamp(min=-100)
-             + (1 - target) * (1 - input).log().clamp(min=-100))
+    loss = BinaryCrossEntropy.apply(input, target.to(input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -524,13 +578,23 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
                                      reduce=None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """binary_cross_entropy(sigmoid(x), t), computed stably from the raw score x:
-    (1 - t) x + l (log(1 + e^-|x|) + max(-x, 0)), with l = 1 + (pos_weight - 1) t."""
+    (1 - t) x + l softplus(-x), with l = 1 + (pos_weight - 1) t and
+    softplus(-x) = log(1 + e^-x) = max(-x, 0) + log(1 + e^-|x|) (no exp overflows).
+
+    Gradient: d loss/d x = (1 - t) - l sigmoid(-x), which is sigmoid(x) - t without
+    pos_weight. The two pieces of softplus each have a kink at x = 0, where autograd takes
+    PyTorch's derivative 0 for max and |.|; choosing the same side (x <= 0) for both keeps
+    their sum right there: -1 + sigmoid(0) = -sigmoid(0).
+    """
     reduction = legacy_reduction(size_average, reduce, reduction)
     if target.shape != input.shape:
         raise op_error(ValueError, "binary_cross_entropy_with_logits", f"Target size "
                        f"({target.shape}) must be the same as input size ({input.shape})")
     target = target.to(input.dtype)
-    softplus_of_minus_x = (1 + (-input.abs()).exp()).log() + (-input).relu()
+    non_positive = input <= 0
+    # x <= 0: -x + log(1 + e^x); x > 0: 0 + log(1 + e^-x)
+    softplus_of_minus_x = where(non_positive, -input, 0.0) \
+        + (1 + where(non_positive, input, -input).exp()).log()
     if pos_weight is not None:
         softplus_of_minus_x = softplus_of_minus_x * (1 + (pos_weight - 1) * target)
     loss = (1 - target) * input + softplus_of_minus_x
