@@ -187,7 +187,9 @@ def _nll_backward(ctx, grad, safe_targets, row_weights, weight_sum):
     """d loss/d log_probs: -w_i * grad (/ sum w for the mean) at each row's target, else 0."""
     grad_rows = grad * row_weights
     if ctx.reduction == "mean":
-        grad_rows = grad_rows / weight_sum
+        # every row ignored: sum w = 0 and the loss is 0/0 = nan, but no row contributes, so
+        # each gradient is 0 (as in PyTorch); dividing those zeros by 1 instead keeps them
+        grad_rows = grad_rows / (weight_sum + (weight_sum == 0))
     return ctx.fused_kernel("nll_loss_backward", grad_rows, safe_targets, ctx.num_classes,
                             ctx.dtype)
 
