@@ -15,6 +15,8 @@ import builtins
 
 import numpy as np
 
+from numbanet.errors import op_error
+
 
 class DType:
     """A tensor element type: a PyTorch-style name over a numpy dtype."""
@@ -157,3 +159,50 @@ def can_cast(from_dtype, to_dtype) -> bool:
     """Whether an in-place op may write a ``from_dtype`` result into a ``to_dtype`` tensor
     (``torch.can_cast``): never down a category (float into int, anything into bool)."""
     return category(from_dtype) <= category(to_dtype)
+
+
+def true_division_type(*operands) -> DType:
+    """The dtype of ``a / b``: the result type, or the default float for integers and
+    bools (``tensor([1, 2]) / 2`` is ``[0.5, 1.0]``, never a rounded integer)."""
+    dtype = result_type(*operands)
+    return dtype if dtype.is_floating_point else DEFAULT_FLOAT
+
+
+# ---- what promotion refuses: PyTorch's errors, raised before any kernel runs ---------------
+
+
+def _dtype_of(operand) -> DType:
+    return operand.dtype if hasattr(operand, "dim") else _scalar_dtype(operand)
+
+
+def check_subtraction(left, right) -> None:
+    """``a - b`` with a bool operand is refused (for masks ``~`` and ``^`` say what's meant)."""
+    bools = [_dtype_of(x) is bool_ for x in (left, right)]
+    if all(bools):
+        raise op_error(RuntimeError, "sub", "Subtraction, the `-` operator, with two bool "
+                       "tensors is not supported. Use the `^` or `logical_xor()` operator "
+                       "instead.")
+    if any(bools):
+        raise op_error(RuntimeError, "sub", "Subtraction, the `-` operator, with a bool tensor "
+                       "is not supported. If you are trying to invert a mask, use the `~` or "
+                       "`logical_not()` operator instead.")
+
+
+def check_power(base, exponent) -> None:
+    """An integer tensor to a negative integer number is refused: the result is no integer."""
+    if (_dtype_of(exponent).numpy.kind == "i" and not hasattr(exponent, "dim")
+            and exponent < 0 and not result_type(base, exponent).is_floating_point):
+        raise op_error(RuntimeError, "pow", "Integers to negative integer powers are not "
+                       "allowed.")
+
+
+def check_bitwise(op: str):
+    """A check that ``&``, ``|``, ``^`` (named ``op``) get integers or bools."""
+
+    def check(left, right) -> None:
+        dtype = result_type(left, right)
+        if dtype.is_floating_point:
+            raise op_error(NotImplementedError, op, f'"{op}_cpu" not implemented for '
+                           f"'{scalar_type_name(dtype)}'")
+
+    return check

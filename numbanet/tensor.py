@@ -50,6 +50,19 @@ _tensor_ids = itertools.count()
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
 
+def _refuse_integer_division_by_zero(dividend, divisor) -> None:
+    """``//`` and ``%`` of integers by zero raise, as on PyTorch's CPU (floats give inf/nan).
+    Checked on the CPU only: looking at a GPU divisor would wait for a copy to the host."""
+    if dtypes.result_type(dividend, divisor).is_floating_point:
+        return
+    if isinstance(divisor, Tensor):
+        if divisor.device.type != "cpu" or not (creation.host_array(divisor) == 0).any():
+            return
+    elif divisor != 0:
+        return
+    raise op_error(RuntimeError, "integer division", "ZeroDivisionError")
+
+
 class Tensor:
     """An n-dimensional array with automatic differentiation."""
 
@@ -543,62 +556,57 @@ class Tensor:
         number = Tensor._from_data(creation.scalar_data(other, dtype.numpy, self.device))
         return self.to(dtype), number
 
-    def _true_division_operands(self, other) -> tuple[Tensor, Tensor]:
-        """Operands of ``/``: integers and bools divide as the default float."""
-        dtype = dtypes.result_type(self, other)
-        return self._operands(other, "div", dtype if dtype.is_floating_point
-                              else dtypes.DEFAULT_FLOAT)
+    def _binary(apply, op: str, rule=dtypes.result_type, check=None):
+        """The methods ``x (op) y`` and its mirror ``y (op) x`` (``2 - x``): ``check`` refuses
+        what PyTorch refuses, both operands become ``rule``'s dtype (PyTorch's result type
+        unless told otherwise), then ``apply`` runs the op's Function."""
 
-    def _no_bool_subtraction(self, other) -> None:
-        if dtypes.result_type(self, other) is dtypes.bool_ or (
-                self.dtype is dtypes.bool_ and isinstance(other, (bool, np.bool_))):
-            raise op_error(RuntimeError, "sub", "Subtraction, the `-` operator, with two bool "
-                           "tensors is not supported. Use the `^` or `logical_xor()` "
-                           "operator instead.")
-        if self.dtype is dtypes.bool_ or isinstance(other, (bool, np.bool_)) or (
-                isinstance(other, Tensor) and other.dtype is dtypes.bool_):
-            raise op_error(RuntimeError, "sub", "Subtraction, the `-` operator, with a bool "
-                           "tensor is not supported. If you are trying to invert a mask, use "
-                           "the `~` or `logical_not()` operator instead.")
+        def forward(self, other):
+            if check is not None:
+                check(self, other)
+            return apply(*self._operands(other, op, rule(self, other)))
 
-    def _integer_power_check(self, exponent) -> None:
-        if (isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool)
-                and exponent < 0 and not dtypes.result_type(self, exponent).is_floating_point):
-            raise op_error(RuntimeError, "pow", "Integers to negative integer powers are not "
-                           "allowed.")
+        def mirrored(self, other):
+            if check is not None:
+                check(other, self)
+            return apply(*reversed(self._operands(other, op, rule(self, other))))
 
-    def __add__(self, other):
-        return ew.Add.apply(*self._operands(other, "add"))
+        forward.__name__, mirrored.__name__ = f"__{op}__", f"__r{op}__"
+        return forward, mirrored
 
-    def __radd__(self, other):
-        return ew.Add.apply(*reversed(self._operands(other, "add")))
+    __add__, __radd__ = _binary(ew.Add.apply, "add")
+    __sub__, __rsub__ = _binary(ew.Sub.apply, "sub", check=dtypes.check_subtraction)
+    __mul__, __rmul__ = _binary(ew.Mul.apply, "mul")
+    __truediv__, __rtruediv__ = _binary(ew.Div.apply, "div", dtypes.true_division_type)
+    __floordiv__, __rfloordiv__ = _binary(ew.FloorDivide.apply, "floor_divide",
+                                          check=_refuse_integer_division_by_zero)
+    __mod__, __rmod__ = _binary(ew.Remainder.apply, "remainder",
+                                check=_refuse_integer_division_by_zero)
+    __pow__, __rpow__ = _binary(ew.Pow.apply, "pow", check=dtypes.check_power)
+    __and__, __rand__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_and"),
+                                "bitwise_and", check=dtypes.check_bitwise("bitwise_and"))
+    __or__, __ror__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_or"),
+                              "bitwise_or", check=dtypes.check_bitwise("bitwise_or"))
+    __xor__, __rxor__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_xor"),
+                                "bitwise_xor", check=dtypes.check_bitwise("bitwise_xor"))
+    maximum, _ = _binary(ew.Maximum.apply, "maximum")
+    minimum, _ = _binary(ew.Minimum.apply, "minimum")
+    del _binary, _
 
-    def __sub__(self, other):
-        self._no_bool_subtraction(other)
-        return ew.Sub.apply(*self._operands(other, "sub"))
+    def _comparison(kernel_name: str):
+        """``x == y``, ``x < y``, ...: elementwise, a bool tensor (``2 < x`` is ``x > 2``)."""
 
-    def __rsub__(self, other):
-        self._no_bool_subtraction(other)
-        return ew.Sub.apply(*reversed(self._operands(other, "sub")))
+        def compare(self, other):
+            return ew.Compare.apply(*self._operands(other, kernel_name), kernel_name)
 
-    def __mul__(self, other):
-        return ew.Mul.apply(*self._operands(other, "mul"))
+        compare.__name__ = f"__{kernel_name}__"
+        return compare
 
-    def __rmul__(self, other):
-        return ew.Mul.apply(*reversed(self._operands(other, "mul")))
-
-    def __truediv__(self, other):
-        return ew.Div.apply(*self._true_division_operands(other))
-
-    def __rtruediv__(self, other):
-        return ew.Div.apply(*reversed(self._true_division_operands(other)))
-
-    def __pow__(self, exponent):
-        self._integer_power_check(exponent)
-        return ew.Pow.apply(*self._operands(exponent, "pow"))
-
-    def __rpow__(self, base):
-        return ew.Pow.apply(*reversed(self._operands(base, "pow")))
+    __eq__, __ne__ = _comparison("eq"), _comparison("ne")
+    __lt__, __le__ = _comparison("lt"), _comparison("le")
+    __gt__, __ge__ = _comparison("gt"), _comparison("ge")
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    del _comparison
 
     def __matmul__(self, other):
         if not isinstance(other, Tensor):
@@ -631,53 +639,11 @@ class Tensor:
         return self.abs()
 
     def __invert__(self):
-        """``~x``: logical not of a bool tensor."""
-        if self.dtype is not dtypes.bool_:
+        """``~x``: every bit flipped for integers (``~x = -x - 1``), logical not for bools."""
+        if self.is_floating_point():
             raise op_error(TypeError, "invert", "~ (operator.invert) is only implemented on "
-                           "integer and Boolean-type tensors; numbanet implements it on "
-                           "Boolean tensors")
-        return ew.LogicalNot.apply(self)
-
-    def _compare(self, other, kernel_name: str):
-        return ew.Compare.apply(*self._operands(other, kernel_name), kernel_name)
-
-    def __eq__(self, other):  # elementwise, as in PyTorch
-        return self._compare(other, "eq")
-
-    def __ne__(self, other):
-        return self._compare(other, "ne")
-
-    def __lt__(self, other):
-        return self._compare(other, "lt")
-
-    def __le__(self, other):
-        return self._compare(other, "le")
-
-    def __gt__(self, other):
-        return self._compare(other, "gt")
-
-    def __ge__(self, other):
-        return self._compare(other, "ge")
-
-    def _logical(self, other, kernel_name: str, op: str):
-        """``&``, ``|`` and ``^`` of bool tensors: logical and, or, xor (``!=``)."""
-        if dtypes.result_type(self, other) is not dtypes.bool_:
-            raise op_error(NotImplementedError, op, f'"{op}" is implemented for Boolean '
-                           f"tensors in numbanet, not for "
-                           f"'{dtypes.scalar_type_name(dtypes.result_type(self, other))}'")
-        return self._compare(other, kernel_name)
-
-    def __and__(self, other):
-        return self._logical(other, "logical_and", "bitwise_and")
-
-    def __or__(self, other):
-        return self._logical(other, "logical_or", "bitwise_or")
-
-    def __xor__(self, other):
-        return self._logical(other, "ne", "bitwise_xor")
-
-    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+                           "integer and Boolean-type tensors")
+        return ew.Bitwise.apply(self, None, "bitwise_not")
 
     def add(self, other, alpha=1):
         return self + (other * alpha if alpha != 1 else other)
@@ -702,12 +668,6 @@ class Tensor:
 
     def neg(self):
         return -self
-
-    def maximum(self, other):
-        return ew.Maximum.apply(*self._operands(other, "maximum"))
-
-    def minimum(self, other):
-        return ew.Minimum.apply(*self._operands(other, "minimum"))
 
     def _float_self(self) -> Tensor:
         """Integers and bools go into exp, log, ... as the default float, as in PyTorch."""

@@ -169,3 +169,32 @@ def test_matmul_does_not_promote_as_in_pytorch():
         nb.ones(2, 2, dtype=nb.bool) @ nb.ones(2, 2, dtype=nb.bool)
     out = nb.ones(2, 2, dtype=nb.int64) @ nb.ones(2, 2, dtype=nb.int64)
     assert out.dtype == nb.int64 and out.tolist() == [[2, 2], [2, 2]]
+
+
+def test_bitwise_ops_on_integers_and_their_promotion():
+    x, y = nb.tensor([12, 0, -1]), nb.tensor([10, 5, 3])
+    assert (x & y).tolist() == [8, 0, 3] and (x | y).tolist() == [14, 5, -1]
+    assert (x ^ y).tolist() == [6, 5, -4] and (~x).tolist() == [-13, -1, 0]
+    small = nb.tensor([1, 2], dtype=nb.uint8)
+    assert (~small).tolist() == [254, 253] and (small & 3).dtype == nb.uint8
+    assert (nb.tensor([True, False]) | 2).dtype == nb.int64
+
+
+def test_floor_division_and_remainder_round_toward_minus_infinity():
+    a, b = nb.tensor([-7, 7, -7, 7]), nb.tensor([2, 2, -2, -2])
+    assert (a // b).tolist() == [-4, 3, 3, -4] and (a % b).tolist() == [1, 1, -1, -1]
+    assert (7 // b).tolist() == [3, 3, -4, -4]
+    out = nb.tensor([5, 6]) // 2.5
+    assert out.dtype == nb.float32 and out.tolist() == [2.0, 2.0]
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        a // 0
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        a % nb.tensor([0, 1, 1, 1])
+    assert (nb.tensor([1.0]) // 0).tolist() == [float("inf")]
+
+
+def test_remainder_gradient_as_pytorch():
+    a = nb.tensor([5.0, -7.0], requires_grad=True)
+    b = nb.tensor([2.0, 2.0], requires_grad=True)
+    (a % b).sum().backward()
+    assert a.grad.tolist() == [1.0, 1.0] and b.grad.tolist() == [-2.0, 4.0]

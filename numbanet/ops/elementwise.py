@@ -2,7 +2,7 @@
 
 Each Function's docstring gives the forward formula and, on its ``Gradient:`` line, the
 local derivative the chain rule multiplies the upstream gradient by. Operands arrive
-already promoted to one dtype and device (see ``Tensor._binary_operands``); shapes may
+already promoted to one dtype and device (see ``Tensor._operands``); shapes may
 broadcast — the engine sums gradients back to each input's shape.
 """
 
@@ -94,6 +94,56 @@ class Pow(KernelFunction):
         grad_a = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
         grad_b = grad * a**b * a.log() if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+
+
+class FloorDivide(KernelFunction):
+    """out = floor(a / b), rounding toward minus infinity: -7 // 2 = -4
+
+    Gradient: not defined (a step function), as in PyTorch
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return ctx.kernels.floor_divide(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("derivative for floor_divide is not implemented")
+
+
+class Remainder(KernelFunction):
+    """out = a - floor(a / b) * b, with the sign of b: -7 % 2 = 1
+
+    Gradient: d out/d a = 1, d out/d b = -floor(a / b)
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.kernels.remainder(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return grad, -grad * (a // b) if ctx.needs_input_grad[1] else None
+
+
+class Bitwise(KernelFunction):
+    """out = a & b, a | b or a ^ b bit by bit (integers), or ~a; logical on bools
+
+    Gradient: none — integers and bools carry no gradient
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, kernel_name):
+        ctx.mark_for_trace(operation=kernel_name)
+        if b is None:
+            return getattr(ctx.kernels, kernel_name)(a)
+        return getattr(ctx.kernels, kernel_name)(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, None, None
 
 
 class Maximum(KernelFunction):
