@@ -26,6 +26,7 @@ import numpy as np
 
 from numbanet import creation, dtypes, shapes
 from numbanet.autograd import grad_mode
+from numbanet.autograd.function import AccumulateGrad
 from numbanet.creation import (  # noqa: F401 - nn, optim and ops import these from here
     arange,
     empty,
@@ -803,16 +804,44 @@ class Tensor:
 
     # ---- in place -------------------------------------------------------------------------
     def _check_inplace(self, op: str) -> None:
-        """PyTorch's two refusals: changing a leaf that autograd tracks, and writing
-        through a view where several elements share one memory location."""
-        if self.requires_grad and self.is_leaf and grad_mode.is_grad_enabled():
-            raise op_error(RuntimeError, op, "a leaf Variable that requires grad is being "
-                           "used in an in-place operation. (Wrap the update in `with "
-                           "numbanet.no_grad():`, as optimizers do.)")
+        """PyTorch's refusals: changing a leaf that autograd tracks (or a view of one), and
+        writing through a view where several elements share one memory location."""
+        if grad_mode.is_grad_enabled():
+            if self.requires_grad and self.is_leaf:
+                raise op_error(RuntimeError, op, "a leaf Variable that requires grad is being "
+                               "used in an in-place operation. (Wrap the update in `with "
+                               "numbanet.no_grad():`, as optimizers do.)")
+            if self._is_view_in_graph():
+                self._refuse_view_of_tracked_tensor(op)
         if shapes.has_internal_overlap(self.shape, self.stride()):
             raise op_error(RuntimeError, op, "unsupported operation: more than one element "
                            "of the written-to tensor refers to a single memory location. "
                            "Please clone() the tensor before performing the operation.")
+
+    def _is_view_in_graph(self) -> bool:
+        """Whether a view op (slice, reshape, transpose ...) made this tensor from another
+        that autograd tracks, sharing its memory (a reshape may have had to copy)."""
+        node = self.grad_fn
+        if node is None or node.view_of is None:
+            return False
+        return not isinstance(self._data, np.ndarray) or np.may_share_memory(self._data,
+                                                                             node.view_of)
+
+    def _refuse_view_of_tracked_tensor(self, op: str) -> None:
+        """Writing through a view would change its base behind the base's own graph node:
+        PyTorch rewrites the base's history; numbanet refuses, rather than compute a wrong
+        gradient. Walks down the chain of views to the tensor they all share."""
+        node = self.grad_fn
+        while node.view_of is not None:
+            edge = node.next_edges[0]
+            node = edge.node
+            if isinstance(node, AccumulateGrad):
+                raise op_error(RuntimeError, op, "a view of a leaf Variable that requires "
+                               "grad is being used in an in-place operation.")
+        raise op_error(RuntimeError, op, "an in-place change through a view (a slice, "
+                       "reshape or transpose) of a tensor that requires grad is not supported "
+                       "in numbanet: write into the tensor itself (x[0, 1:3] = v rather than "
+                       "x[0][1:3] = v), or clone() the view first.")
 
     def _assign(self, op: str, key: tuple, advanced: bool, value: Tensor) -> Tensor:
         """Write ``value`` into ``self[key]``: one Assign node, which becomes ``grad_fn``."""

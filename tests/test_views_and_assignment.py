@@ -168,6 +168,24 @@ def test_in_place_op_on_a_leaf_that_requires_grad_raises_outside_no_grad():
     assert p.tolist() == [0.5, 0.5, 0.5] and p.is_leaf
 
 
+def test_in_place_through_a_view_of_a_tracked_tensor_raises():
+    x = nb.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is "
+                                           "being used in an in-place operation."):
+        x[0:2].add_(1)
+    with pytest.raises(RuntimeError, match="a view of a leaf Variable"):
+        x.view(3, 1)[0][0] = 2.0
+    y = x * 2
+    with pytest.raises(RuntimeError, match="in-place change through a view"):
+        y[0:2] += 1
+    y[0:2] = 5.0  # into y itself: fine, and differentiable
+    y.sum().backward()
+    assert y.tolist() == [5.0, 5.0, 2.0] and x.grad.tolist() == [0.0, 0.0, 2.0]
+    copied = nb.ones(2, 2, requires_grad=True).t().reshape(4)  # a copy, not a view
+    copied += 1
+    assert copied.tolist() == [2.0] * 4
+
+
 def test_in_place_add_on_a_non_leaf_is_really_in_place():
     x = nb.tensor([1.0, 2.0], requires_grad=True)
     y = x * 3

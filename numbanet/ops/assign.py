@@ -25,7 +25,6 @@ class Assign(KernelFunction):
     def forward(ctx, a, key, advanced, value):
         kernels = ctx.kernels
         ctx.key = key
-        ctx.view_of = a  # the output *is* a: same memory, same version counter
         ctx.mark_for_trace(index=repr(key) if not advanced else "advanced")
         if not advanced:
             kernels.copy_into(kernels.basic_index(a, key), value)
