@@ -279,3 +279,61 @@ def check_assignable(value_shape: tuple, target_shape: tuple, advanced: bool) ->
                   f"({size}) at non-singleton dimension {len(target_shape) - back}.  Target "
                   f"sizes: {list(target_shape)}.  Tensor sizes: {list(value_shape)}")
     raise op_error(RuntimeError, "__setitem__", detail)
+
+
+def permutation(dims: tuple, shape: tuple) -> tuple:
+    """``dims`` normalized, checked to be a permutation of the dims of ``shape``."""
+    dims = tuple(normalize_dim(d, len(shape), "permute") for d in dims)
+    if sorted(dims) != list(range(len(shape))):
+        raise op_error(RuntimeError, "permute", f"dims {list(dims)} are not a permutation of "
+                       f"the {len(shape)} dims of a tensor of shape {list(shape)}")
+    return dims
+
+
+def expanded_shape(shape: tuple, sizes: tuple) -> tuple:
+    """The shape of ``expand(*sizes)``: size-1 dims (and new leading ones) take the
+    requested size, ``-1`` keeps a dim's size, other dims must already match."""
+    extra = len(sizes) - len(shape)
+    if extra < 0:
+        raise op_error(RuntimeError, "expand", f"the number of sizes provided ({len(sizes)}) "
+                       f"must be greater or equal to the number of dimensions in the tensor "
+                       f"({len(shape)})")
+    target = []
+    for index, size in enumerate(sizes):
+        current = shape[index - extra] if index >= extra else 1
+        if size == -1:
+            size = current
+        if current != 1 and size != current:
+            raise op_error(RuntimeError, "expand", f"The expanded size of the tensor ({size}) "
+                           f"must match the existing size ({current}) at non-singleton "
+                           f"dimension {index}. Target sizes: {list(sizes)}. Tensor sizes: "
+                           f"{list(shape)}")
+        target.append(size)
+    return tuple(target)
+
+
+def check_cat(shapes_to_join: list, dim: int) -> int:
+    """``dim`` normalized, and the shapes checked to match everywhere but along it."""
+    if not shapes_to_join:
+        raise op_error(RuntimeError, "cat", "expected a non-empty list of Tensors")
+    reference = tuple(shapes_to_join[0])
+    dim = normalize_dim(dim, len(reference), "cat")
+    for other in shapes_to_join[1:]:
+        other = tuple(other)
+        if len(other) != len(reference) or any(
+                a != b for i, (a, b) in enumerate(zip(other, reference, strict=True)) if i != dim):
+            raise op_error(RuntimeError, "cat", f"Sizes of tensors must match except in "
+                           f"dimension {dim}: got shapes {list(reference)} and {list(other)}")
+    return dim
+
+
+def check_stack(shapes_to_join: list, dim: int) -> int:
+    """The new dim's index, the shapes checked to be all the same."""
+    if not shapes_to_join:
+        raise op_error(RuntimeError, "stack", "stack expects a non-empty TensorList")
+    reference = tuple(shapes_to_join[0])
+    for other in shapes_to_join[1:]:
+        if tuple(other) != reference:
+            raise op_error(RuntimeError, "stack", f"stack expects each tensor to be equal "
+                           f"size, but got {list(reference)} and {list(other)}")
+    return normalize_dim(dim, len(reference) + 1, "stack")

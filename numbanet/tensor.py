@@ -388,12 +388,8 @@ class Tensor:
         return self.reshape(other.shape)
 
     def permute(self, *dims) -> Tensor:
-        dims = tuple(shapes.normalize_dim(d, self.dim(), "permute")
-                     for d in shapes.shape_arg(dims))
-        if sorted(dims) != list(range(self.dim())):
-            raise op_error(RuntimeError, "permute", f"dims {list(dims)} are not a permutation "
-                           f"of the {self.dim()} dims of a tensor of shape {list(self.shape)}")
-        return shape_ops.Permute.apply(self, dims)
+        return shape_ops.Permute.apply(self, shapes.permutation(shapes.shape_arg(dims),
+                                                                self.shape))
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         axes = list(range(self.dim()))
@@ -432,24 +428,7 @@ class Tensor:
 
     def expand(self, *shape) -> Tensor:
         """A stride-0 view repeating size-1 dims (``-1`` keeps a dim's size)."""
-        shape = shapes.shape_arg(shape)
-        extra = len(shape) - self.dim()
-        if extra < 0:
-            raise op_error(RuntimeError, "expand", f"the number of sizes provided "
-                           f"({len(shape)}) must be greater or equal to the number of "
-                           f"dimensions in the tensor ({self.dim()})")
-        target = []
-        for index, size in enumerate(shape):
-            current = self.shape[index - extra] if index >= extra else 1
-            if size == -1:
-                size = current
-            if current != 1 and size != current:
-                raise op_error(RuntimeError, "expand", f"The expanded size of the tensor "
-                               f"({size}) must match the existing size ({current}) at "
-                               f"non-singleton dimension {index}. Target sizes: "
-                               f"{list(shape)}. Tensor sizes: {list(self.shape)}")
-            target.append(size)
-        target = tuple(target)
+        target = shapes.expanded_shape(self.shape, shapes.shape_arg(shape))
         return self if target == self.shape else shape_ops.Expand.apply(self, target)
 
     def expand_as(self, other: Tensor) -> Tensor:
@@ -945,18 +924,9 @@ class _RemovableHandle:
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join tensors along an existing dim: all shapes must match except along ``dim``."""
     tensors = list(tensors)
-    if not tensors:
-        raise op_error(RuntimeError, "cat", "expected a non-empty list of Tensors")
-    reference = tensors[0]
-    dim = shapes.normalize_dim(dim, reference.dim(), "cat")
+    dim = shapes.check_cat([t.shape for t in tensors], dim)
     for other in tensors[1:]:
-        reference._check_same_device(other, "cat")
-        if other.dim() != reference.dim() or any(
-                a != b for i, (a, b) in enumerate(zip(other.shape, reference.shape,
-                                                      strict=True)) if i != dim):
-            raise op_error(RuntimeError, "cat", f"Sizes of tensors must match except in "
-                           f"dimension {dim}: got shapes {list(reference.shape)} and "
-                           f"{list(other.shape)}")
+        tensors[0]._check_same_device(other, "cat")
     dtype = dtypes.result_type(*tensors)
     return shape_ops.Cat.apply(dim, *(t.to(dtype) for t in tensors))
 
@@ -964,14 +934,7 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join same-shape tensors along a new dim."""
     tensors = list(tensors)
-    if not tensors:
-        raise op_error(RuntimeError, "stack", "stack expects a non-empty TensorList")
-    shape = tensors[0].shape
-    for other in tensors[1:]:
-        if other.shape != shape:
-            raise op_error(RuntimeError, "stack", f"stack expects each tensor to be equal "
-                           f"size, but got {list(shape)} and {list(other.shape)}")
-    dim = shapes.normalize_dim(dim, len(shape) + 1, "stack")
+    dim = shapes.check_stack([t.shape for t in tensors], dim)
     return cat([t.unsqueeze(dim) for t in tensors], dim)
 
 
