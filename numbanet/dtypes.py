@@ -24,6 +24,7 @@ class DType:
     def __init__(self, name: str, numpy_dtype):
         self.name = name
         self.numpy = np.dtype(numpy_dtype)
+        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[self.numpy.kind]  # see category()
 
     @property
     def is_floating_point(self) -> bool:
@@ -76,6 +77,8 @@ def as_dtype(value) -> DType:
     """Turn a DType, numpy dtype, Python type or name into a numbanet DType."""
     if isinstance(value, DType):
         return value
+    if isinstance(value, np.dtype) and value in _BY_NUMPY:  # a tensor's own: the common case
+        return _BY_NUMPY[value]
     if isinstance(value, str):
         try:
             return _BY_NAME[value.replace("numbanet.", "").replace("torch.", "")]
@@ -106,15 +109,15 @@ def c_type_name(dtype) -> str:
 
 def category(dtype) -> int:
     """0 for bool, 1 for integers, 2 for floating point."""
-    return {"b": 0, "u": 1, "i": 1, "f": 2}[as_dtype(dtype).numpy.kind]
+    return as_dtype(dtype).category
 
 
 def promote_types(first, second) -> DType:
     """The smallest dtype both convert to without changing category downwards
     (``torch.promote_types``): the higher category wins, within one the wider type."""
     first, second = as_dtype(first), as_dtype(second)
-    if category(first) != category(second):
-        return first if category(first) > category(second) else second
+    if first.category != second.category:
+        return first if first.category > second.category else second
     return as_dtype(np.promote_types(first.numpy, second.numpy))
 
 
@@ -147,10 +150,11 @@ def result_type(*operands) -> DType:
         else:
             group, dtype = 2, _scalar_dtype(operand)
         current = groups[group]
-        groups[group] = dtype if current is None else promote_types(current, dtype)
+        groups[group] = dtype if current is None or current is dtype else promote_types(
+            current, dtype)
     result = None
     for dtype in groups:  # from the highest priority down
-        if dtype is not None and (result is None or category(dtype) > category(result)):
+        if dtype is not None and (result is None or dtype.category > result.category):
             result = dtype
     return result
 

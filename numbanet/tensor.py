@@ -531,10 +531,10 @@ class Tensor:
             raise TypeError(f"unsupported operand type(s) for {op}: 'Tensor' and "
                             f"'{type(other).__name__}'")
         dtype = result_dtype or dtypes.result_type(self, other)
+        left = self if self.dtype is dtype else self.to(dtype)
         if isinstance(other, Tensor):
-            return self.to(dtype), other.to(dtype)
-        number = Tensor._from_data(creation.scalar_data(other, dtype.numpy, self.device))
-        return self.to(dtype), number
+            return left, other if other.dtype is dtype else other.to(dtype)
+        return left, Tensor._from_data(creation.scalar_data(other, dtype.numpy, self.device))
 
     def _binary(apply, op: str, rule=dtypes.result_type, check=None):
         """The methods ``x (op) y`` and its mirror ``y (op) x`` (``2 - x``): ``check`` refuses
