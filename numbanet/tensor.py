@@ -45,7 +45,6 @@ from numbanet.ops import elementwise as ew
 from numbanet.ops import shape as shape_ops
 from numbanet.ops.matmul import matmul as _matmul
 from numbanet.shapes import Size
-from numbanet.shapes import normalize_dim as _normalize_dim  # noqa: F401 - nn.functional
 
 _tensor_ids = itertools.count()
 _NUMBER = (int, float, bool, np.number, np.bool_)
