@@ -188,10 +188,13 @@ def test_int64_sum_is_exact():
 def test_zero_dim_tensor_acts_as_a_scalar_in_promotion():
     out = nb.ones(3) * nb.tensor(2.0, dtype=nb.float64)
     expect(out, [2.0, 2.0, 2.0], "float32")
-    ints = nb.tensor([1, 2]) + nb.tensor(1.5, dtype=nb.float64)
+    ints = nb.tensor([1, 2]) + nb.tensor(1.5)  # a float 0-d tensor: its own dtype, float32
     expect(ints, [2.5, 3.5], "float32")
+    wide = nb.tensor([1, 2]) + nb.tensor(1.5, dtype=nb.float64)  # ... here float64
+    expect(wide, [2.5, 3.5], "float64")
     same_as_torch(out, lambda t: t.ones(3) * t.tensor(2.0, dtype=t.float64))
-    same_as_torch(ints, lambda t: t.tensor([1, 2]) + t.tensor(1.5, dtype=t.float64))
+    same_as_torch(ints, lambda t: t.tensor([1, 2]) + t.tensor(1.5))
+    same_as_torch(wide, lambda t: t.tensor([1, 2]) + t.tensor(1.5, dtype=t.float64))
 
 
 def test_uint8_plus_int8_is_int16():
