@@ -481,7 +481,7 @@ class Tensor:
     def _value_operand(self, value) -> Tensor:
         """A value to write into this tensor, as a tensor on its device."""
         if isinstance(value, Tensor):
-            self._check_same_device(value, "__setitem__")
+            self._check_same_device(value, "assignment")
             return value
         if isinstance(value, _NUMBER):
             return Tensor._from_data(creation.scalar_data(value, self._data.dtype, self.device))
@@ -720,9 +720,7 @@ class Tensor:
             raise op_error(RuntimeError, "mean", "mean(): could not infer output dtype. Input "
                            f"dtype must be either a floating point or complex dtype. Got: "
                            f"{dtypes.scalar_type_name(self.dtype)}")
-        count = self._count(dim, "mean")
-        total = self.sum(dim, keepdim)
-        return total / count if count else total * float("nan")
+        return self.sum(dim, keepdim) / self._count(dim, "mean")  # empty: 0 / 0 = nan
 
     def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
         return self._variance(dim, unbiased, keepdim, correction, "var")
@@ -844,10 +842,15 @@ class Tensor:
             raise op_error(RuntimeError, op, f"result type "
                            f"{dtypes.scalar_type_name(value.dtype)} can't be cast to the "
                            f"desired output type {dtypes.scalar_type_name(self.dtype)}")
-        if value.shape != self.shape:
-            raise op_error(RuntimeError, op, f"output with shape {list(self.shape)} doesn't "
-                           f"match the broadcast shape {list(value.shape)}")
+        self._check_fits(op, value.shape)
         return self._assign(op, (Ellipsis,), False, value)
+
+    def _check_fits(self, op: str, shape: tuple) -> None:
+        """An in-place result must broadcast to this tensor's own shape."""
+        broadcast = shapes.broadcast_shape(op, self.shape, shape)
+        if broadcast != self.shape:
+            raise op_error(RuntimeError, op, f"output with shape {list(self.shape)} doesn't "
+                           f"match the broadcast shape {list(broadcast)}")
 
     def add_(self, other, alpha=1):
         return self._update("add_", lambda old: old.add(other, alpha), other)
@@ -870,14 +873,18 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
-        value = value if isinstance(value, Tensor) else self._value_operand(value)
-        return self._assign("fill_", (Ellipsis,), False, value)
+        if isinstance(value, Tensor):
+            if value.dim():
+                raise op_error(RuntimeError, "fill_", "fill_ only supports 0-dimension value "
+                               f"tensor but got tensor with {value.dim()} dimensions.")
+            value = value.to(self.device)  # a CPU number may fill a GPU tensor
+        return self._assign("fill_", (Ellipsis,), False, self._value_operand(value))
 
     def copy_(self, source: Tensor):
         """Copy ``source``'s values (broadcast, converted, moved to this device) in here."""
         if source._backend is not self._backend:
             source = source.to(self.device)
-        shapes.broadcast_shape("copy_", self.shape, source.shape)
+        self._check_fits("copy_", source.shape)
         return self._assign("copy_", (Ellipsis,), False, source)
 
     def uniform_(self, low: float = 0.0, high: float = 1.0):

@@ -250,6 +250,12 @@ def test_in_place_shape_and_device_checks():
         y.add_(nb.ones(2, 2, 3))
     with pytest.raises(RuntimeError, match="must match the size of tensor b"):
         y.copy_(nb.ones(4, 3))
+    with pytest.raises(RuntimeError, match=r"output with shape \[2, 3\] doesn't match the "
+                                           r"broadcast shape \[2, 2, 3\]"):
+        y.copy_(nb.ones(2, 2, 3))
+    with pytest.raises(RuntimeError, match="fill_ only supports 0-dimension value tensor but "
+                                           "got tensor with 1 dimensions."):
+        y.fill_(nb.ones(2))
     y.copy_(nb.tensor([1, 2, 3]))  # broadcast and converted
     assert y.tolist() == [[1.0, 2.0, 3.0]] * 2
     assert y.fill_(nb.tensor(4.0)).tolist() == [[4.0] * 3] * 2
@@ -279,3 +285,31 @@ def test_matmul_shape_errors_name_the_sizes():
                                            r"vec \(4\)"):
         nb.ones(2, 3) @ nb.ones(4)
     assert (nb.ones(2, 1, 3, 4) @ nb.ones(5, 4, 6)).shape == (2, 5, 3, 6)
+
+
+# ---- the same on the GPU (the CUDA simulator in CI) -------------------------------------------
+
+
+@pytest.mark.cuda
+def test_assignment_and_in_place_ops_on_cuda_match_the_cpu():
+    if not nb.cuda.is_available():
+        pytest.skip("needs a GPU or NUMBA_ENABLE_CUDASIM=1")
+
+    def run(device):
+        x = nb.tensor([[0.0, 1.0, 0.0, 3.0], [4.0, 0.0, 0.0, 7.0]], device=device)
+        v = x[:, ::2]
+        v[v == 0] = 7
+        x[nb.tensor([0, 0, 1], device=device), nb.tensor([1, 1, 3], device=device)] += 1
+        x[1] = nb.tensor([9.0, 8.0, 7.0, 6.0], device=device)
+        x.t()[0] = -1.0
+        x *= 2
+        x.clamp_(-1.0, 10.0)
+        w = nb.tensor([1.0, 2.0], device=device, requires_grad=True)
+        y = w * 3
+        y[nb.tensor([1], device=device)] = w[0]
+        y += w
+        y.sum().backward()
+        return x.cpu().numpy(), y.detach().cpu().numpy(), w.grad.cpu().numpy()
+
+    for on_cpu, on_cuda in zip(run("cpu"), run("cuda"), strict=True):
+        np.testing.assert_array_equal(on_cuda, on_cpu)
