@@ -55,9 +55,8 @@ def record_cnn_iteration():
     with trace.record(model) as recording:
         optimizer.zero_grad()
         outputs = model(images)
-        recording.stage = "loss"
-        loss = F.nll_loss(outputs, labels)
-        recording.stage = "forward"
+        with trace.phase("loss"):
+            loss = F.nll_loss(outputs, labels)
         loss.backward()
         optimizer.step()
     return recording

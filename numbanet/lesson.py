@@ -99,9 +99,8 @@ def record_iteration(lesson: Lesson, iteration: int | None = None) -> trace_modu
     with trace_module.record(model=lesson.model) as trace:
         lesson.optimizer.zero_grad()
         outputs = lesson.model(inputs)
-        trace.stage = "loss"
-        loss = lesson.criterion(outputs, targets)
-        trace.stage = "forward"
+        with trace_module.phase("loss"):
+            loss = lesson.criterion(outputs, targets)
         loss.backward()
         lesson.optimizer.step()
     gradient_norm = sum(

@@ -9,10 +9,17 @@ Usage::
     trace.events        # forward, backward and optimizer events, in execution order
     trace.save("step.json"); Trace.load("step.json")
 
-A :class:`Trace` is a plain record — the graph renderer (``numbanet.viz``) and the stepper
-(``numbanet.tui``) read it and never reach into autograd. Recording is opt-in: while no
-trace is recording, the hooks in ``Function.apply``, the backward engine, ``Module.__call__``
-and the optimizers cost one ``is None`` check each.
+Two halves, kept apart:
+
+- :class:`Trace` and its events (:class:`Event`) are plain data (dataclasses, saved as
+  JSON). Each event carries what a reader needs — values, the op's formula text, whether it is
+  elementwise — so the graph renderer (``numbanet.viz``) and the stepper (``numbanet.tui``)
+  read traces and never reach into autograd. :func:`graph_trace` turns a live autograd
+  graph (``loss.grad_fn`` and everything behind it) into such a Trace too.
+- A :class:`Recorder` is the live side: the hooks in ``Function.apply``, the backward
+  engine, ``Module.__call__`` and the optimizers call it, and it keeps the state that
+  links events (which event produced which tensor, the module being run, the phase).
+  Recording is opt-in: while none records, each hook costs one ``is None`` check.
 
 Events link to each other by ``node_id`` (this trace's own counter, never ``id()``):
 
@@ -43,7 +50,7 @@ FULL_VALUES_LIMIT = 64  # tensors with at most this many elements are copied who
 SAMPLE_SIZE = 32  # large tensors keep this many evenly spaced values ...
 HISTOGRAM_BINS = 16  # ... and a histogram of all their finite values
 
-_active: Trace | None = None  # the recording trace, if any (read by the hooks)
+_active: Recorder | None = None  # the recorder at work, if any (read by the hooks)
 _lock = threading.Lock()
 
 
@@ -122,6 +129,7 @@ class Event:
     updates: list[ParameterUpdate] = field(default_factory=list)
     formula: str = ""  # forward formula and gradient, from the op's docstring
     attributes: dict = field(default_factory=dict)  # op arguments: dim, stride, lr, ...
+    elementwise: bool = False  # output element i depends on input elements i only
 
 
 @dataclass
@@ -170,8 +178,18 @@ class Trace:
     def load(cls, path: str | os.PathLike) -> Trace:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    # ---- recording (called by the hooks) ------------------------------------------------
-    def __post_init__(self):
+
+
+class Recorder:
+    """The live side of a recording: called by the hooks, it appends events to ``trace``.
+
+    It keeps what only matters while recording: the next event id, which event produced
+    each tensor (by the tensor's own id), which forward event each autograd node belongs
+    to, the kernels launched since the last event, the module being run and the phase.
+    """
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
         self._next_node_id = 0
         self._producer: dict[int, int] = {}  # tensor id -> node id of its producer
         self._forward_of_autograd_node: dict[int, int] = {}  # autograd node -> event
@@ -180,6 +198,13 @@ class Trace:
         self.module_stack: list[str] = []
         self.stage = "forward"  # forward ops recorded now belong to this phase (or "loss")
         self.suspended = False  # True while a backward rule runs: its ops are not nodes
+
+    @property
+    def parameter_names(self) -> dict[int, str]:
+        return self.trace.parameter_names
+
+    def event(self, node_id: int) -> Event:
+        return self.trace.event(node_id)
 
     def _new_node_id(self) -> int:
         node_id = self._next_node_id
@@ -218,13 +243,14 @@ class Trace:
             seconds=seconds,
             formula=function.formula(),
             attributes=dict(getattr(ctx, "trace_attributes", {}) or {}),
+            elementwise=function.elementwise,
         )
         event.input_node_ids = [r.producer_node_id if r else None for r in event.inputs]
         for tensor in outputs:
             self._producer[tensor._uid] = node_id
         if ctx is not None and getattr(ctx, "node_id", None) is not None:
             self._forward_of_autograd_node[ctx.node_id] = node_id
-        self.events.append(event)
+        self.trace.events.append(event)
 
     @contextmanager
     def paused(self):
@@ -260,9 +286,10 @@ class Trace:
             forward_node_id=forward_id,
             input_node_ids=list(senders),
             formula=node.function.formula(),
+            elementwise=node.function.elementwise,
         )
         self._backward_of_autograd_node[node.node_id] = node_id
-        self.events.append(event)
+        self.trace.events.append(event)
         return node_id
 
     def record_accumulate(self, leaf, contributions, total) -> int:
@@ -284,21 +311,21 @@ class Trace:
             formula="leaf.grad += sum of the incoming gradients",
             attributes={"parameter": name} if name else {},
         )
-        self.events.append(event)
+        self.trace.events.append(event)
         return node_id
 
     def _module_of_parameter(self, name: str | None) -> str:
         """Module path of a parameter named ``fc1.weight``: ``Net.fc1`` (as forward nodes)."""
         if not name:
             return ""
-        root = next(iter(self.metadata.get(MODULE_TYPES, {})), "")
+        root = next(iter(self.trace.metadata.get(MODULE_TYPES, {})), "")
         owner = name.rsplit(".", 1)[0] if "." in name else ""
         return ".".join(part for part in (root, owner) if part)
 
     def record_optimizer(self, optimizer_name: str, updates: list[ParameterUpdate],
                          attributes: dict, seconds: float) -> None:
         """Called by ``Optimizer.step`` with one :class:`ParameterUpdate` per parameter."""
-        self.events.append(Event(
+        self.trace.events.append(Event(
             node_id=self._new_node_id(),
             phase="optimizer",
             op=f"{optimizer_name}.step",
@@ -314,7 +341,7 @@ class Trace:
 
 def active() -> Trace | None:
     """The trace that is recording now, or None."""
-    return _active
+    return _active.trace if _active is not None else None
 
 
 @contextmanager
@@ -331,14 +358,93 @@ def record(model=None):
         trace = Trace()
         if model is not None:
             name_parameters(trace, model)
-        _active = trace
-        _launch.set_listener(trace._on_kernel)
+        _active = Recorder(trace)
+        _launch.set_listener(_active._on_kernel)
     try:
         yield trace
     finally:
         with _lock:
             _active = None
             _launch.set_listener(None)
+
+
+@contextmanager
+def phase(name: str):
+    """Forward ops recorded inside the block belong to phase ``name`` — ``"loss"`` for the
+    criterion's ops: ``with numbanet.trace.phase("loss"): loss = criterion(out, y)``."""
+    if name not in ("forward", "loss"):
+        raise ValueError(f"forward ops belong to phase 'forward' or 'loss', not {name!r}")
+    recorder = _active
+    if recorder is None:
+        yield
+        return
+    previous, recorder.stage = recorder.stage, name
+    try:
+        yield
+    finally:
+        recorder.stage = previous
+
+
+def graph_trace(output, params: dict | None = None) -> Trace:
+    """The autograd graph that ends in ``output`` as a :class:`Trace`: what
+    ``output.backward()`` would walk, without running anything.
+
+    Events: one ``"output"`` event (id -1) holding ``output``; then, for every node reachable
+    from ``output.grad_fn`` through its edges, a backward event with the node's own id
+    (``MulBackward``, ..., ``AccumulateGrad`` for each leaf): its ``input_node_ids`` are the
+    events that will send it gradients, its ``outputs`` the shape and dtype of the gradient
+    it sends to each input (None where an input needs none), its ``saved`` the tensors kept
+    for backward (none once backward freed them: ``attributes["released"]``) — these two by
+    shape and dtype only, without values. An
+    AccumulateGrad event saves its leaf (named from ``params``, e.g.
+    ``dict(model.named_parameters())``) and outputs the leaf's current ``.grad``.
+    The walk uses an explicit stack: a 10,000-op chain is fine.
+    """
+    trace = Trace(parameter_names={t._uid: name for name, t in (params or {}).items()})
+    trace.events.append(Event(node_id=-1, phase="forward", op="output",
+                              outputs=[_tensor_record(output, "activation", None, None)]))
+    root = output.grad_fn
+    if root is None:
+        return trace
+    events: dict[int, Event] = {}
+    stack = [root]
+    events[root.node_id] = _graph_event(root, trace.parameter_names)
+    events[root.node_id].input_node_ids.append(-1)
+    while stack:
+        node = stack.pop()
+        for target, _ in node.next_functions:
+            if target is None:
+                continue
+            if target.node_id not in events:
+                events[target.node_id] = _graph_event(target, trace.parameter_names)
+                stack.append(target)
+            events[target.node_id].input_node_ids.append(node.node_id)
+    trace.events.extend(events.values())
+    return trace
+
+
+def _graph_event(node, names: dict[int, str]) -> Event:
+    """One autograd node as a backward event (see :func:`graph_trace`)."""
+    leaf = getattr(node, "variable", None)  # an AccumulateGrad node's leaf
+    if leaf is not None:
+        name = names.get(leaf._uid)
+        role = "parameter" if name or type(leaf).__name__ == "Parameter" else "input"
+        grad = [] if leaf.grad is None else [_tensor_record(leaf.grad, "gradient", name, None)]
+        return Event(node_id=node.node_id, phase="backward", op=node.name(),
+                     saved=[_tensor_record(leaf, role, name, None)], outputs=grad,
+                     formula="leaf.grad += sum of the incoming gradients")
+    # shapes only (no values) for what a node sends and saves: a graph may have 10,000 nodes
+    sent = [None if meta is None else TensorRecord(
+                tensor_id=-1, shape=list(meta[0]), dtype=np.dtype(meta[1]).name, device="",
+                role="gradient") for meta in node.input_meta]
+    saved = [] if node.released else [
+        TensorRecord(tensor_id=t._uid, shape=list(t.shape), dtype=np.dtype(t._data.dtype).name,
+                     device=str(t.device), role="saved", name=names.get(t._uid))
+        for t in node._saved if _is_tensor(t)]
+    return Event(node_id=node.node_id, phase="backward", op=node.name(), outputs=sent,
+                 saved=saved, formula=node.function.formula(),
+                 elementwise=node.function.elementwise,
+                 attributes={"released": bool(node.released)})
 
 
 MODULE_TYPES = "module_types"  # Trace.metadata key: module path -> class name

@@ -503,7 +503,7 @@ def test_trace_records_module_paths_and_parameter_names():
         "fc1.weight", "fc1.bias", "head.1.weight", "head.1.bias"}
     backward_paths = {event.module_path for event in recorded.by_phase("backward")}
     assert "Net.fc1" in backward_paths
-    assert recorded.module_stack == []
+    assert trace.active() is None  # recording ended with the block
     cross_entropy = next(e for e in recorded.events if e.op == "CrossEntropy")
     assert "softmax" in cross_entropy.formula and cross_entropy.kernels
 

@@ -81,3 +81,65 @@ def test_nothing_recorded_outside_the_block_and_json_round_trip(tmp_path):
     path = tmp_path / "trace.json"
     recorded.save(path)
     assert Trace.load(path).to_dict() == recorded.to_dict()
+
+
+def test_events_say_whether_an_op_is_elementwise():
+    recorded, _ = record_small_graph()
+    kinds = {event.op: event.elementwise for event in recorded.events}
+    assert kinds["Relu"] and kinds["ReluBackward"] and kinds["Mul"]
+    assert not kinds["Matmul"] and not kinds["MatmulBackward"] and not kinds["Sum"]
+
+
+def test_a_trace_is_plain_data_and_the_recorder_is_gone_after_the_block():
+    recorded, _ = record_small_graph()
+    assert trace.active() is None and trace._active is None
+    # nothing live: no hooks, no recording state on the Trace itself
+    assert set(vars(recorded)) == {"events", "parameter_names", "metadata"}
+
+
+def test_a_saved_trace_from_before_the_elementwise_field_still_loads(tmp_path):
+    recorded, _ = record_small_graph()
+    data = recorded.to_dict()
+    for event in data["events"]:
+        del event["elementwise"]
+    loaded = Trace.from_dict(data)
+    assert [e.op for e in loaded.events] == [e.op for e in recorded.events]
+    assert not any(e.elementwise for e in loaded.events)
+
+
+def test_phase_marks_the_loss_ops():
+    x = nb.tensor([1.0, 2.0], requires_grad=True)
+    with trace.record() as recorded:
+        y = x * 2
+        with trace.phase("loss"):
+            loss = y.sum()
+        z = y + 1
+    assert [(e.op, e.phase) for e in recorded.events] == [
+        ("Mul", "forward"), ("Sum", "loss"), ("Add", "forward")]
+    del loss, z
+
+
+def test_graph_trace_walks_the_autograd_graph_without_running_it():
+    w = nb.tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
+    x = nb.tensor([[1.0, 1.0]])
+    loss = ((x @ w).relu() * w.sum()).sum()
+    walked = trace.graph_trace(loss, params={"w": w})
+    output, *nodes = walked.events
+    assert output.op == "output" and output.outputs[0].values == (4.0 + 2.0) * 6.0
+    ops = sorted(event.op for event in nodes)
+    assert ops == ["AccumulateGrad", "MatmulBackward", "MulBackward", "ReluBackward",
+                   "SumBackward", "SumBackward"]
+    accumulate = next(event for event in nodes if event.op == "AccumulateGrad")
+    assert accumulate.saved[0].name == "w" and accumulate.saved[0].role == "parameter"
+    assert len(accumulate.input_node_ids) == 2  # w reaches the loss twice
+    mul = loss.grad_fn.next_functions[0][0]
+    assert accumulate.node_id == mul.next_functions[1][0].next_functions[0][0].node_id
+    matmul = next(event for event in nodes if event.op == "MatmulBackward")
+    assert [record.shape if record else None for record in matmul.outputs] == [None, [2, 2]]
+    assert matmul.saved and not matmul.attributes["released"]
+    loss.backward()
+    after = trace.graph_trace(loss)
+    assert all(not event.saved for event in after.events[1:] if event.op != "AccumulateGrad")
+    # x_i * sum(w) through the relu (both on) + sum(relu(x @ w)) through w.sum()
+    assert next(e for e in after.events if e.op == "AccumulateGrad").outputs[0].values == [
+        [12.0, 12.0], [12.0, 12.0]]

@@ -97,9 +97,8 @@ def record(model, inputs, targets, criterion):
     with trace_module.record(model) as trace:
         optimizer.zero_grad()
         outputs = model(inputs)
-        trace.stage = "loss"
-        loss = criterion(outputs, targets)
-        trace.stage = "forward"
+        with trace_module.phase("loss"):
+            loss = criterion(outputs, targets)
         loss.backward(retain_graph=True)
         optimizer.step()
     return trace, loss

@@ -29,10 +29,11 @@ draws an edge within a row from left to right, and the saved edge is reversed to
 
 from __future__ import annotations
 
-from numbanet.trace import Trace
+import numbanet
+from numbanet.trace import Trace, graph_trace
 
 from . import style
-from .from_tensor import picture_from_tensor
+from .from_tensor import picture_from_graph
 from .from_trace import picture_from_trace
 from .netgraph import NetGraph
 from .picture import Picture
@@ -72,13 +73,13 @@ def draw(source, view: str = "both", depth: int | None = None,
         picture = picture_from_trace(source, view, depth, show_saved)
         fewer = ("collapse modules with depth=1 (numbanet graph --depth 1), draw one half "
                  "with view='forward' (--view forward)")
-    elif hasattr(source, "grad_fn") and hasattr(source, "_uid"):
+    elif isinstance(source, numbanet.Tensor):
         if view == "forward":
             raise ValueError(
                 "a tensor only remembers its backward graph (grad_fn); record a trace "
                 "(with numbanet.trace.record() as trace: ...) and draw(trace, "
                 "view='forward') to see the forward graph")
-        picture = picture_from_tensor(source, params, show_saved)
+        picture = picture_from_graph(graph_trace(source, params), show_saved)
         fewer = "leave out saved tensors with show_saved=False, draw a recorded trace " \
                 "with depth=1"
     else:

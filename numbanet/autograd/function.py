@@ -315,6 +315,10 @@ class Function:
     Tensor (or a tuple of them), ``backward(ctx, *grad_outputs)`` returns one gradient (or
     None) per input. Call it as ``MyOp.apply(x)``."""
 
+    # Whether each output element depends only on the input elements at its own position
+    # (add, relu, dropout, ...): the stepper then shows the chain rule for one element.
+    elementwise: bool = False
+
     @staticmethod
     def forward(ctx: Node, *args):
         raise NotImplementedError("a Function subclass must define "
@@ -335,12 +339,6 @@ class Function:
         """The forward formula and gradient rule from the docstring."""
         return (cls.__doc__ or "").strip()
 
-    @classmethod
-    def is_elementwise(cls) -> bool:
-        """Whether each output element depends on the input elements at its own position
-        only (``numbanet/ops/elementwise.py``); the stepper draws such ops element by
-        element."""
-        return False
 
     @classmethod
     def apply(cls, *args):

@@ -135,7 +135,7 @@ class Module:
         if not recording.module_stack or not _running_modules:
             first = next(self.parameters(), None)
             if first is not None and first._uid not in recording.parameter_names:
-                _trace.name_parameters(recording, self)
+                _trace.name_parameters(recording.trace, self)
             return type(self).__name__
         for path, module in _running_modules[-1].named_modules():
             if module is self and path:

@@ -9,7 +9,14 @@ broadcast — the engine sums gradients back to each input's shape.
 from numbanet.autograd.function import KernelFunction
 
 
-class Add(KernelFunction):
+class Elementwise(KernelFunction):
+    """Base of the ops whose output element i depends only on the input elements at
+    position i (after broadcasting), so the local derivative is elementwise too."""
+
+    elementwise = True
+
+
+class Add(Elementwise):
     """out = a + b
 
     Gradient: d out/d a = 1, d out/d b = 1 (the upstream gradient passes through)
@@ -24,7 +31,7 @@ class Add(KernelFunction):
         return grad, grad
 
 
-class Sub(KernelFunction):
+class Sub(Elementwise):
     """out = a - b
 
     Gradient: d out/d a = 1, d out/d b = -1
@@ -39,7 +46,7 @@ class Sub(KernelFunction):
         return grad, -grad if ctx.needs_input_grad[1] else None
 
 
-class Mul(KernelFunction):
+class Mul(Elementwise):
     """out = a * b
 
     Gradient: d out/d a = b, d out/d b = a
@@ -57,7 +64,7 @@ class Mul(KernelFunction):
                 grad * a if ctx.needs_input_grad[1] else None)
 
 
-class Div(KernelFunction):
+class Div(Elementwise):
     """out = a / b
 
     Gradient: d out/d a = 1 / b, d out/d b = -a / b^2
@@ -76,7 +83,7 @@ class Div(KernelFunction):
         return grad_a, grad_b
 
 
-class Pow(KernelFunction):
+class Pow(Elementwise):
     """out = a ** b
 
     Gradient: d out/d a = b * a^(b-1), d out/d b = a^b * ln(a)
@@ -96,7 +103,7 @@ class Pow(KernelFunction):
         return grad_a, grad_b
 
 
-class FloorDivide(KernelFunction):
+class FloorDivide(Elementwise):
     """out = floor(a / b), rounding toward minus infinity: -7 // 2 = -4
 
     Gradient: not defined (a step function), as in PyTorch
@@ -111,7 +118,7 @@ class FloorDivide(KernelFunction):
         raise RuntimeError("derivative for floor_divide is not implemented")
 
 
-class Remainder(KernelFunction):
+class Remainder(Elementwise):
     """out = a - floor(a / b) * b, with the sign of b: -7 % 2 = 1
 
     Gradient: d out/d a = 1, d out/d b = -floor(a / b)
@@ -128,7 +135,7 @@ class Remainder(KernelFunction):
         return grad, -grad * (a // b) if ctx.needs_input_grad[1] else None
 
 
-class Bitwise(KernelFunction):
+class Bitwise(Elementwise):
     """out = a & b, a | b or a ^ b bit by bit (integers), or ~a; logical on bools
 
     Gradient: none — integers and bools carry no gradient
@@ -146,7 +153,7 @@ class Bitwise(KernelFunction):
         return None, None, None
 
 
-class Maximum(KernelFunction):
+class Maximum(Elementwise):
     """out = max(a, b), elementwise
 
     Gradient: the upstream gradient goes to whichever operand is larger (to a on ties)
@@ -164,7 +171,7 @@ class Maximum(KernelFunction):
         return grad * a_wins, grad * (1 - a_wins)
 
 
-class Minimum(KernelFunction):
+class Minimum(Elementwise):
     """out = min(a, b), elementwise
 
     Gradient: the upstream gradient goes to whichever operand is smaller (to a on ties)
@@ -182,7 +189,7 @@ class Minimum(KernelFunction):
         return grad * a_wins, grad * (1 - a_wins)
 
 
-class Neg(KernelFunction):
+class Neg(Elementwise):
     """out = -a
 
     Gradient: d out/d a = -1
@@ -197,7 +204,7 @@ class Neg(KernelFunction):
         return -grad
 
 
-class Exp(KernelFunction):
+class Exp(Elementwise):
     """out = e^a
 
     Gradient: d out/d a = e^a = out
@@ -215,7 +222,7 @@ class Exp(KernelFunction):
         return grad * out
 
 
-class Log(KernelFunction):
+class Log(Elementwise):
     """out = ln(a)
 
     Gradient: d out/d a = 1 / a
@@ -232,7 +239,7 @@ class Log(KernelFunction):
         return grad / a
 
 
-class Sqrt(KernelFunction):
+class Sqrt(Elementwise):
     """out = sqrt(a)
 
     Gradient: d out/d a = 1 / (2 sqrt(a)) = 1 / (2 out)
@@ -250,7 +257,7 @@ class Sqrt(KernelFunction):
         return grad / (out * 2)
 
 
-class Abs(KernelFunction):
+class Abs(Elementwise):
     """out = |a|
 
     Gradient: d out/d a = sign(a) (0 at a = 0)
@@ -267,7 +274,7 @@ class Abs(KernelFunction):
         return grad * a.sign()
 
 
-class Sign(KernelFunction):
+class Sign(Elementwise):
     """out = -1, 0 or 1 by the sign of a
 
     Gradient: 0 everywhere (a step function)
@@ -282,7 +289,7 @@ class Sign(KernelFunction):
         return grad * 0
 
 
-class Relu(KernelFunction):
+class Relu(Elementwise):
     """out = max(0, a)
 
     Gradient: d out/d a = 1 where a > 0, else 0
@@ -299,7 +306,7 @@ class Relu(KernelFunction):
         return ctx.fused_kernel("relu_backward", grad, a)
 
 
-class Sigmoid(KernelFunction):
+class Sigmoid(Elementwise):
     """out = 1 / (1 + e^-a)
 
     Gradient: d out/d a = out * (1 - out)
@@ -317,7 +324,7 @@ class Sigmoid(KernelFunction):
         return ctx.fused_kernel("sigmoid_backward", grad, out)
 
 
-class Tanh(KernelFunction):
+class Tanh(Elementwise):
     """out = tanh(a) = (e^a - e^-a) / (e^a + e^-a)
 
     Gradient: d out/d a = 1 - out^2
@@ -335,7 +342,7 @@ class Tanh(KernelFunction):
         return ctx.fused_kernel("tanh_backward", grad, out)
 
 
-class Clamp(KernelFunction):
+class Clamp(Elementwise):
     """out = min(max(a, low), high)
 
     Gradient: d out/d a = 1 where low <= a <= high, else 0
@@ -354,7 +361,7 @@ class Clamp(KernelFunction):
         return ctx.fused_kernel("clamp_backward", grad, a, ctx.low, ctx.high), None, None
 
 
-class Where(KernelFunction):
+class Where(Elementwise):
     """out = a where condition else b
 
     Gradient: the upstream gradient goes to a where condition holds, to b elsewhere
@@ -372,7 +379,7 @@ class Where(KernelFunction):
         return None, Where.apply(condition, grad, zero), Where.apply(condition, zero, grad)
 
 
-class Compare(KernelFunction):
+class Compare(Elementwise):
     """out = a <op> b, a bool tensor (==, !=, <, <=, >, >=, and, or)
 
     Gradient: none — a comparison is not differentiable
@@ -388,7 +395,7 @@ class Compare(KernelFunction):
         return None, None, None
 
 
-class LogicalNot(KernelFunction):
+class LogicalNot(Elementwise):
     """out = not a
 
     Gradient: none

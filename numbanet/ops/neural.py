@@ -319,6 +319,8 @@ class Dropout(KernelFunction):
     Gradient: d out/d x = mask (dropped positions pass no gradient back)
     """
 
+    elementwise = True
+
     @staticmethod
     def forward(ctx, x, p, mask_shape):
         seed = default_generator().next_seed()  # numbanet.manual_seed makes masks repeat

@@ -156,7 +156,7 @@ class Optimizer:
         """One parameter's update, in place (on ``param._data`` and the state arrays)."""
         raise NotImplementedError(f"{type(self).__name__} must define _update")
 
-    def _recorded_step(self, recording: _trace.Trace) -> None:
+    def _recorded_step(self, recording: _trace.Recorder) -> None:
         """``step()`` while a trace records: the same updates, plus one optimizer event."""
         updates = []
         seconds = 0.0  # in the updates themselves, not in taking the snapshots
@@ -286,7 +286,7 @@ def _state_value(key: str, value, param: Tensor):
     return value.to(param.device).detach().clone().contiguous()
 
 
-def _snapshot(recording: _trace.Trace, values: np.ndarray, of: Tensor | None, role: str,
+def _snapshot(recording: _trace.Recorder, values: np.ndarray, of: Tensor | None, role: str,
               name: str, device=None) -> _trace.TensorRecord:
     """A trace record of host ``values``: the values of tensor ``of`` at this moment (its id,
     device and dtype), or with ``of=None`` a derived quantity living on ``device``."""

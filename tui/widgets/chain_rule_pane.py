@@ -21,8 +21,6 @@ the rule; for an optimizer step it states the update rule.
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 from rich.console import Group
 from rich.text import Text
@@ -32,22 +30,6 @@ from textual.widgets import Static
 from numbanet.trace import SAMPLE_SIZE, Event, TensorRecord, Trace
 
 from ..tensor_text import flat_values, format_number, shape_text, summary_text
-
-
-@cache
-def elementwise_op_names() -> frozenset[str]:
-    """Ops whose output element i depends only on input element i (add, relu, exp, ...).
-
-    For them, ``∂L/∂a ÷ ∂L/∂out`` taken element by element *is* the local derivative.
-    The list is read from ``numbanet.ops.elementwise``, so a new elementwise op counts
-    without an edit here; dropout (a mask times a scale) is elementwise too.
-    """
-    from numbanet.autograd.function import Function
-    from numbanet.ops import elementwise
-
-    names = {value.op_name() for value in vars(elementwise).values()
-             if isinstance(value, type) and issubclass(value, Function) and value is not Function}
-    return frozenset(names | {"Dropout"})
 
 
 def formula_paragraphs(formula: str) -> list[str]:
@@ -141,8 +123,9 @@ def backward_lines(event: Event, forward: Event | None) -> list[Text]:
     if upstream is None:
         return lines + [Text("  no upstream gradient arrived", style="dim")]
     seed = not upstream.shape and flat_values(upstream) == [1.0]
-    forward_op = forward.op if forward is not None else event.op.removesuffix("Backward")
-    elementwise = forward_op in elementwise_op_names()
+    # Output element i depends only on input element i (add, relu, dropout, ...): then
+    # ∂L/∂a ÷ ∂L/∂out taken element by element *is* the local derivative. The event says so.
+    elementwise = event.elementwise or (forward is not None and forward.elementwise)
     names = {position: f"∂L/∂{input_name(forward, position)}"
              for position, record in enumerate(event.outputs) if record is not None}
     width = max([len("∂L/∂output"), *(len(name) for name in names.values())]) + 2
