@@ -57,7 +57,9 @@ from numbanet.dtypes import (
 from numbanet.dtypes import float as float  # noqa: A004 - PyTorch's name: torch.float
 from numbanet.functions import (
     abs,
+    all,
     allclose,
+    any,
     argmax,
     argmin,
     clamp,

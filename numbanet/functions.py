@@ -41,6 +41,14 @@ def std(input: Tensor, dim=None, unbiased: bool = True, keepdim: bool = False): 
     return input.std(dim, unbiased=unbiased, keepdim=keepdim)
 
 
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001, A002
+    return input.all(dim, keepdim)
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001, A002
+    return input.any(dim, keepdim)
+
+
 def exp(input: Tensor) -> Tensor:  # noqa: A002
     return input.exp()
 

@@ -244,8 +244,10 @@ def matmul_shape(first: tuple, second: tuple) -> tuple:
 
 def has_internal_overlap(shape: tuple, strides: tuple) -> bool:
     """Whether two elements share one memory location: a stride-0 (expanded) dim of size
-    > 1. Writing in place into such a view is refused, as in PyTorch."""
-    return any(stride == 0 and size > 1 for size, stride in zip(shape, strides, strict=True))
+    > 1. Writing in place into such a view is refused, as in PyTorch. (An empty tensor has
+    no elements to share, whatever strides numpy gave it.)"""
+    return 0 not in shape and any(stride == 0 and size > 1
+                                  for size, stride in zip(shape, strides, strict=True))
 
 
 def indexed_shape(shape: tuple, key: tuple) -> tuple:

@@ -772,11 +772,16 @@ class Tensor:
             return reduction.MaxAlongDim.apply(self.reshape(-1), 0, False, False)[1]
         return self.min(dim, keepdim).indices
 
-    def all(self):
-        return (self != 0).sum() == self.numel()
+    def all(self, dim=None, keepdim: bool = False):
+        """Whether every element (along ``dim``) is nonzero: no zero among them. bool, but
+        uint8 for uint8 input, as in PyTorch."""
+        found = (self == 0).sum(dim, keepdim) == 0
+        return found.to(dtypes.uint8) if self.dtype is dtypes.uint8 else found
 
-    def any(self):
-        return (self != 0).sum() > 0
+    def any(self, dim=None, keepdim: bool = False):
+        """Whether some element (along ``dim``) is nonzero."""
+        found = (self != 0).sum(dim, keepdim) > 0
+        return found.to(dtypes.uint8) if self.dtype is dtypes.uint8 else found
 
     # ---- in place -------------------------------------------------------------------------
     def _check_inplace(self, op: str) -> None:

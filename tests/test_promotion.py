@@ -198,3 +198,13 @@ def test_remainder_gradient_as_pytorch():
     b = nb.tensor([2.0, 2.0], requires_grad=True)
     (a % b).sum().backward()
     assert a.grad.tolist() == [1.0, 1.0] and b.grad.tolist() == [-2.0, 4.0]
+
+
+def test_all_and_any_along_dims_and_their_dtype():
+    x = nb.tensor([[1.0, 0.0], [2.0, 3.0]])
+    assert x.all().item() is False and x.any().item() is True
+    assert x.all(dim=1).tolist() == [False, True] and x.any(0, keepdim=True).shape == (1, 2)
+    assert nb.zeros(0).all().item() is True and nb.zeros(0).any().item() is False
+    small = nb.tensor([[1, 0], [2, 3]], dtype=nb.uint8)
+    assert small.all().dtype == nb.uint8 and small.any(1).tolist() == [1, 1]
+    assert nb.all(nb.ones(2, 3), dim=(0, 1)).item() is True
