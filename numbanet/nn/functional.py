@@ -533,7 +533,7 @@ class BinaryCrossEntropy(Function):
 
     Gradient: d loss/d p = (p - t) / max(p (1 - p), 1e-12), finite at p = 0 and 1 (PyTorch's
     rule; the chain rule through the clamp would give 0 there, hiding the mistake);
-    d loss/d t = max(log(1 - p), -100) - max(log p, -100)
+    d loss/d t = log(1 - p) - log p, unclamped as in PyTorch
     """
 
     @staticmethod
@@ -546,8 +546,7 @@ class BinaryCrossEntropy(Function):
     def backward(ctx, grad: Tensor):
         p, t = ctx.saved_tensors
         grad_p = grad * (p - t) / (p * (1 - p)).clamp(min=BCE_EPSILON)
-        grad_t = grad * (_clamped_log(1 - p) - _clamped_log(p)) \
-            if ctx.needs_input_grad[1] else None
+        grad_t = grad * ((1 - p).log() - p.log()) if ctx.needs_input_grad[1] else None
         return grad_p, grad_t
 
 
