@@ -15,6 +15,11 @@ belongs to. The contract (``numbanet.kernels.contract``), both devices' wrapper 
 and their exports are all generated from that list, so a new elementwise op is one formula
 here (plus its differentiation rule, a ``Function`` in ``numbanet/ops``).
 
+Float32 inputs of the transcendental functions and of the backward rules are computed in
+float64 and rounded once when stored: that is what Python's ``math`` does under the
+simulator, and compiled code then gives the same bits (Numba would otherwise compute
+``1 - y`` in float64 but ``math.exp(y)`` in float32).
+
 The numbers are IEEE's and PyTorch's at every edge: ``x / 0`` is ``inf`` or ``nan``,
 ``log(0)`` is ``-inf``, ``relu(-inf)`` is ``0``, NaN propagates through ``maximum`` and
 ``clamp``. Under ``NUMBA_ENABLE_CUDASIM=1`` the CUDA versions run as ordinary Python on
@@ -79,6 +84,22 @@ def pow(x, y):  # noqa: A001 - the op's name
     Gradient: d/dx = y * x**(y - 1), d/dy = x**y * log(x).
     """
     return x**y
+
+
+def integer_pow(x, y):
+    """x ** y for integers, by repeated squaring: exact, wrapping around on overflow as
+    PyTorch does (negative exponents are refused before the kernel runs; the kernel gives 1)
+
+    Gradient: none (integers only).
+    """
+    result = x - x + 1  # 1, in x's type
+    while y > 0:
+        if y & 1:
+            result *= x
+        y >>= 1
+        if y > 0:
+            x *= x
+    return result
 
 
 def maximum(x, y):
@@ -223,7 +244,7 @@ def exp(x):
     """
     if x > LARGEST_EXP_ARGUMENT:
         return math.inf
-    return math.exp(x)
+    return math.exp(np.float64(x))
 
 
 def log(x):
@@ -232,7 +253,7 @@ def log(x):
     Gradient: d/dx = 1 / x.
     """
     if x > 0:
-        return math.log(x)
+        return math.log(np.float64(x))
     if x == 0:
         return -math.inf
     return math.nan
@@ -278,6 +299,7 @@ def sigmoid(x):
 
     Gradient: d/dx = sigmoid(x) * (1 - sigmoid(x)), from the output.
     """
+    x = np.float64(x)
     if x >= 0:
         return 1 / (1 + math.exp(-x))
     e = math.exp(x)
@@ -289,7 +311,7 @@ def tanh(x):
 
     Gradient: d/dx = 1 - tanh(x) ** 2, from the output.
     """
-    return math.tanh(x)
+    return math.tanh(np.float64(x))
 
 
 def logical_not(x):
@@ -325,7 +347,7 @@ def sigmoid_backward(grad, y):
 
     Gradient: the rule of sigmoid itself.
     """
-    return grad * (1 - y) * y
+    return np.float64(grad) * (1 - np.float64(y)) * np.float64(y)
 
 
 def tanh_backward(grad, y):
@@ -333,7 +355,8 @@ def tanh_backward(grad, y):
 
     Gradient: the rule of tanh itself.
     """
-    return grad * (1 - y * y)
+    y = np.float64(y)
+    return np.float64(grad) * (1 - y * y)
 
 
 def clamp(x, low, high):
@@ -383,12 +406,15 @@ class Formula(NamedTuple):
 
     ``dtype_rule`` is the numpy ufunc whose dtype rule the result follows
     (``np.true_divide``: integers divide to float64), or None where the wrapper decides.
+    ``integer_function``, where given, replaces ``function`` when the result is an integer
+    (``pow``: libm's ``pow`` works in floating point, which is inexact past 2**53).
     """
 
     name: str
     function: Callable
     section: str
     dtype_rule: np.ufunc | None
+    integer_function: Callable | None = None
 
     @property
     def arity(self) -> int:
@@ -406,7 +432,7 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("sub", sub, "binary", np.subtract),
     Formula("mul", mul, "binary", np.multiply),
     Formula("div", div, "binary", np.true_divide),
-    Formula("pow", pow, "binary", np.power),
+    Formula("pow", pow, "binary", np.power, integer_pow),
     Formula("maximum", maximum, "binary", np.maximum),
     Formula("minimum", minimum, "binary", np.minimum),
     Formula("floor_divide", floor_divide, "binary", np.floor_divide),

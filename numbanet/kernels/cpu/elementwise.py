@@ -23,10 +23,12 @@ instead of raising ``ZeroDivisionError``.
 """
 
 import inspect
+import types
 from numbers import Number
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from numbanet.kernels import formulas
 from numbanet.kernels.formulas import FORMULAS, Formula
@@ -40,16 +42,16 @@ class Kernels:
     trace shows and what keys Numba's on-disk cache.
     """
 
-    def __init__(self, formula: Formula):
+    def __init__(self, formula: Formula, name: str, function):
         self.formula = formula
         self.dtypes: dict[tuple, np.dtype] = {}  # result dtype by operand dtypes, cached
         loops = {1: _unary_loops, 2: _binary_loops, 3: _ternary_loops,
                  4: _quaternary_loops}[formula.arity]
-        contiguous, strided, *scalar_bounds = loops(njit(inline="always")(formula.function))
-        self.contiguous = _compile(contiguous, f"{formula.name}_contiguous", formula)
-        self.strided = _compile(strided, f"{formula.name}_strided", formula)
+        contiguous, strided, *scalar_bounds = loops(_inlined_copy(function))
+        self.contiguous = _compile(contiguous, f"{name}_contiguous", formula)
+        self.strided = _compile(strided, f"{name}_strided", formula)
         # clamp's loop for number bounds: stride-0 arrays for them would be 4x slower
-        self.scalar_bounds = [_compile(loop, f"{formula.name}_scalar_bounds", formula)
+        self.scalar_bounds = [_compile(loop, f"{name}_scalar_bounds", formula)
                               for loop in scalar_bounds]
 
     def result_dtype(self, *dtypes: np.dtype) -> np.dtype:
@@ -59,6 +61,22 @@ class Kernels:
         except KeyError:
             dtype = self.dtypes[dtypes] = formulas.result_dtype(self.formula.name, *dtypes)
             return dtype
+
+
+def _inlined_copy(function):
+    """A copy of a formula that Numba compiles inline into every loop that calls it.
+
+    A copy rather than the formula itself, for Numba's on-disk cache: it keys a cached loop
+    by the loop's bytecode and the pickled contents of its closure, and a function its
+    module exports is pickled by name only, a copy with its code. So editing a formula
+    recompiles its loops instead of loading stale ones, and an unchanged formula's loops
+    load from the cache in every new process (a jitted dispatcher in the closure would
+    pickle with a fresh id each time: a cache miss in every process).
+    """
+    copy = types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                              function.__defaults__, function.__closure__)
+    copy.__qualname__, copy.__module__ = function.__qualname__, function.__module__
+    return register_jitable(inline="always")(copy)
 
 
 def _unary_loops(f):
@@ -151,7 +169,12 @@ def _compile(loop, name: str, formula: Formula):
     return njit(cache=True, error_model="numpy")(loop)
 
 
-KERNELS: dict[str, Kernels] = {formula.name: Kernels(formula) for formula in FORMULAS}
+KERNELS: dict[str, Kernels] = {
+    formula.name: Kernels(formula, formula.name, formula.function) for formula in FORMULAS}
+INTEGER_KERNELS: dict[str, Kernels] = {
+    formula.name: Kernels(formula, f"{formula.name}_integer", formula.integer_function)
+    for formula in FORMULAS if formula.integer_function is not None}
+"""The loops of the formulas that have an exact version for integer results (pow)."""
 
 
 # ---- applying the loops to arrays ---------------------------------------------------------
@@ -208,8 +231,14 @@ def _apply(kernels: Kernels, arrays, out, dtype):
 
 
 def _binary_function(kernels: Kernels):
+    integer_kernels = INTEGER_KERNELS.get(kernels.formula.name)
+
     def function(a, b, out=None):
-        return _apply(kernels, (a, b), out, kernels.result_dtype(a.dtype, b.dtype))
+        dtype = kernels.result_dtype(a.dtype, b.dtype)
+        if integer_kernels is not None and dtype.kind in "iu":
+            a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+            return _apply(integer_kernels, (a, b), out, dtype)
+        return _apply(kernels, (a, b), out, dtype)
 
     return function
 

@@ -28,6 +28,9 @@ from numbanet.kernels.formulas import FORMULAS, Formula, result_dtype
 DEVICE_FUNCTIONS = {formula.name: cuda.jit(device=True)(formula.function)
                     for formula in FORMULAS}
 """Every formula as a CUDA device function, by op name."""
+INTEGER_DEVICE_FUNCTIONS = {formula.name: cuda.jit(device=True)(formula.integer_function)
+                            for formula in FORMULAS if formula.integer_function is not None}
+"""The exact versions for integer results (pow), by op name."""
 
 
 # ---------------------------------------------------------- the contract's functions
@@ -35,12 +38,17 @@ DEVICE_FUNCTIONS = {formula.name: cuda.jit(device=True)(formula.function)
 
 def _binary_function(formula: Formula):
     operation = DEVICE_FUNCTIONS[formula.name]
+    integer_operation = INTEGER_DEVICE_FUNCTIONS.get(formula.name)
 
     def function(a, b, out=None):
         a, b = _as_device_operands(a, b)
         dtype = result_dtype(formula.name, a.dtype, b.dtype)
         out = _output(out, np.broadcast_shapes(tuple(a.shape), tuple(b.shape)), dtype)
-        run_elementwise(operation, out, [a, b])
+        if integer_operation is not None and dtype.kind in "iu":
+            a, b = (x if x.dtype == dtype else astype(x, dtype) for x in (a, b))
+            run_elementwise(integer_operation, out, [a, b])
+        else:
+            run_elementwise(operation, out, [a, b])
         return out
 
     return function
