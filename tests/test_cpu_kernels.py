@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 # The kernel modules themselves (the package re-exports functions named like two of them).
-conv, dropout, indexing, matmul, optimizers, pool, softmax = (
+conv, dropout, indexing, matmul, optimizers, pool, reductions, softmax = (
     import_module(f"numbanet.kernels.cpu.{name}")
-    for name in ("conv", "dropout", "indexing", "matmul", "optimizers", "pool", "softmax"))
+    for name in ("conv", "dropout", "indexing", "matmul", "optimizers", "pool", "reductions",
+                 "softmax"))
 
 RNG = np.random.default_rng(0)
 FLOATS = [np.float32, np.float64]
@@ -108,6 +109,46 @@ def test_matmul_rejects_mismatched_shapes():
         matmul.matmul(np.ones((2, 3)), np.ones((1, 3, 2)))
 
 
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((2, 3, 0), (2, 0, 4)), ((3, 0), (0, 2)),  # k = 0: zeros
+    ((0, 3, 2), (0, 2, 4)), ((2, 0, 3), (2, 3, 4)), ((0, 3), (3, 2)),  # B or n = 0: empty
+])
+def test_matmul_with_size_zero_dimensions(a_shape, b_shape):
+    a, b = np.ones(a_shape, np.float32), np.ones(b_shape, np.float32)
+    result = matmul.matmul(a, b)
+    assert result.shape == (a @ b).shape and result.dtype == np.float32
+    np.testing.assert_array_equal(result, a @ b)
+
+
+# ----------------------------------------------------------------------------- reductions
+
+
+def test_integer_sums_are_exact():
+    """int64 accumulates in int64: 2**53 + 2 is no float64."""
+    values = np.array([2**53, 1, 1], np.int64)
+    assert reductions.sum(values, (), False) == 2**53 + 2
+    np.testing.assert_array_equal(reductions.sum(values.reshape(3, 1), (0,), False),
+                                  [2**53 + 2])
+    scattered = np.full((3, 2, 3), 2**53, np.int64)  # axes (0, 2): two runs
+    scattered[:, :, 1:] = 1
+    np.testing.assert_array_equal(reductions.sum(scattered, (0, 2), False),
+                                  [3 * 2**53 + 6] * 2)
+    flags = np.array([True, False, True])
+    total = reductions.sum(flags, (), False)
+    assert total == 2 and total.dtype == np.int64
+
+
+def test_reductions_of_size_zero_dimensions():
+    empty = np.zeros((0, 3), np.float32)
+    assert reductions.sum(empty, (), False) == 0
+    np.testing.assert_array_equal(reductions.sum(empty, (0,), False), np.zeros(3))
+    assert reductions.sum(empty, (1,), True).shape == (0, 1)
+    values, indices = reductions.max(empty, 1, False)  # the reduced dimension has 3 elements
+    assert values.shape == indices.shape == (0,)
+    with pytest.raises(IndexError, match=r"min\(\): Expected reduction dim 0 to have non-zero"):
+        reductions.min(empty, 0, False)
+
+
 # ------------------------------------------------------------------------------- indexing
 
 
@@ -172,6 +213,30 @@ def test_softmax_and_log_softmax(dtype, shape):
     np.testing.assert_allclose(softmax.softmax(transposed(x)), np.exp(expected),
                                **tolerance(dtype))
     assert softmax.softmax(x).dtype == dtype
+
+
+SOFTMAX_EDGE_ROWS = [  # (row, PyTorch's log_softmax of it)
+    ([1e8, 1e8, 5e7], [-0.6931471805599453, -0.6931471805599453, -5e7]),
+    ([-np.inf, -np.inf, -np.inf], [np.nan] * 3),
+    ([np.inf, 1.0, 2.0], [np.nan] * 3),
+    ([np.nan, 1.0, 2.0], [np.nan] * 3),
+    ([-np.inf, 0.0, 1.0], [-np.inf, -1.3132616875182228, -0.31326168751822286]),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("row, expected", SOFTMAX_EDGE_ROWS)
+def test_log_softmax_and_softmax_at_the_edges(dtype, row, expected):
+    """Large logits keep their differences (log-softmax is (x - max) - log sum exp(x - max));
+    rows of -inf, +inf or NaN give NaN, as in PyTorch."""
+    x = np.array([row], dtype=dtype)
+    expected = np.array([expected], dtype=dtype)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(softmax.log_softmax(x), expected, rtol=1e-6)
+        np.testing.assert_allclose(softmax.softmax(x), np.exp(expected), rtol=1e-6)
+    targets = np.array([0])
+    loss = softmax.nll_loss_rows(softmax.log_softmax(x), targets)
+    np.testing.assert_allclose(loss, -expected[:, 0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

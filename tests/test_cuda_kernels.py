@@ -456,6 +456,41 @@ def test_max_of_everything_ints_bools_and_errors():
         gpu.max(on_gpu(np.zeros((2, 0))), 1)
 
 
+def test_integer_sums_are_exact():
+    """int64 accumulates in int64: 2**53 + 2 is no float64."""
+    values = np.array([2**53, 1, 1], np.int64)
+    assert_same(host(gpu.sum(on_gpu(values), (), False)), np.array(2**53 + 2))
+    assert_same(host(gpu.sum(on_gpu(values.reshape(3, 1)), (0,), False)), np.array([2**53 + 2]))
+
+
+def test_reductions_of_size_zero_dimensions():
+    empty = on_gpu(np.zeros((0, 3), np.float32))
+    assert_same(host(gpu.sum(empty, (), False)), np.array(0, np.float32))
+    assert_same(host(gpu.sum(empty, (0,), False)), np.zeros(3, np.float32))
+    assert_same(host(gpu.sum(empty, (1,), True)), np.zeros((0, 1), np.float32))
+    values, indices = gpu.max(empty, 1, False)  # the reduced dimension has 3 elements
+    assert_same(host(values), np.zeros(0, np.float32))
+    assert_same(host(indices), np.zeros(0, np.int64))
+    with pytest.raises(IndexError, match=r"min\(\): Expected reduction dim 0 to have non-zero"):
+        gpu.min(empty, 0, False)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    ((2, 3, 0), (2, 0, 4)), ((3, 0), (0, 2)),  # k = 0: zeros
+    ((0, 3, 2), (0, 2, 4)), ((2, 0, 3), (2, 3, 4)), ((0, 3), (3, 2)),  # B or n = 0: empty
+])
+def test_matmul_with_size_zero_dimensions(a_shape, b_shape):
+    a, b = np.ones(a_shape, np.float32), np.ones(b_shape, np.float32)
+    assert_same(host(gpu.matmul(on_gpu(a), on_gpu(b))), a @ b)
+
+
+def test_log_softmax_keeps_the_differences_of_large_logits():
+    x = np.array([[1e8, 1e8, 5e7], [-np.inf, -np.inf, -np.inf]], np.float32)
+    expected = np.array([[-0.6931472, -0.6931472, -5e7], [np.nan] * 3], np.float32)
+    assert_same(host(gpu.log_softmax(on_gpu(x))), expected)
+    assert_same(host(gpu.softmax(on_gpu(x))), np.exp(expected))
+
+
 # ---------------------------------------------------------------------------- matmul
 
 

@@ -42,7 +42,7 @@ PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 SHORT_PATCH = 32  # patches shorter than this use the row-combining forward
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
                       position_start, patches):
     """im2col, one row per position: ``patches[q, (c*kh + i)*kw + j] =
@@ -67,7 +67,7 @@ def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_
                     column += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def inside_range(out_size, stride, pad, offset, size):
     """The outputs ``o`` in ``[first, stop)`` whose input ``o*stride - pad + offset`` lies
     inside ``[0, size)``: computing them once keeps bounds checks out of the inner loops."""
@@ -76,7 +76,7 @@ def inside_range(out_size, stride, pad, offset, size):
     return first, max(first, stop)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
                          out_w, cols):
     """im2col, one column per position: ``cols[(c*kh + i)*kw + j, oh*out_w + ow] =
@@ -101,7 +101,7 @@ def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 row += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                           out_h, out_w, image):
     """col2im, the adjoint of :func:`gather_patch_columns`: ``image[c, h, w] +=
@@ -122,7 +122,7 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 row += 1
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def combine_rows(coefficients, rows, out):
     """``out[r, :] = sum over k of coefficients[k, r] * rows[k, :]``, i.e.
     ``out = coefficients.T @ rows``, for short sums (9 or 64 terms here).
@@ -167,7 +167,7 @@ def combine_rows(coefficients, rows, out):
 # run one worker per core.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conv_forward_worker(worker, workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
                         stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions):
     """``y[n] = W @ patches(x[n]).T (+ bias)`` for this worker's chunks of positions.
@@ -198,7 +198,7 @@ def conv_forward_worker(worker, workers, x, weights, bias, has_bias, y, kernel_h
                     row[p] += bias[o]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def conv_forward_parallel(workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
                           stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions):
     """:func:`conv_forward_worker` for every worker, one per core."""
@@ -207,7 +207,7 @@ def conv_forward_parallel(workers, x, weights, bias, has_bias, y, kernel_h, kern
                             stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conv_forward_short_patch_worker(worker, workers, x, weights_t, bias, y, kernel_h,
                                     kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w):
     """The forward pass when patches are short (e.g. 3x3 on one channel), per image.
@@ -229,7 +229,7 @@ def conv_forward_short_patch_worker(worker, workers, x, weights_t, bias, y, kern
                 row[p] += bias[o]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def conv_forward_short_patch_parallel(workers, x, weights_t, bias, y, kernel_h, kernel_w,
                                       stride_h, stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_forward_short_patch_worker` for every worker, one per core."""
@@ -239,7 +239,7 @@ def conv_forward_short_patch_parallel(workers, x, weights_t, bias, y, kernel_h, 
                                         out_w)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
     """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
@@ -258,7 +258,7 @@ def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, k
                               out_h, out_w, grad_x[n])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
                              stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_input_grad_worker` for every worker, one per core."""
@@ -267,7 +267,7 @@ def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_
                                stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
                             stride_h, stride_w, pad_h, pad_w, out_h, out_w):
     """``partials[worker] = sum over this worker's images n of grad_y[n] @ cols(x[n]).T``.
@@ -292,7 +292,7 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
         total += product
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def conv_weight_grad_parallel(workers, grad_y, x, partials, kernel_h, kernel_w, stride_h,
                               stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_weight_grad_worker` for every worker, one per core."""

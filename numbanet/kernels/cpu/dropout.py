@@ -26,7 +26,7 @@ BLOCK = 1 << 16  # elements drawn from one seeding of the generator
 SEED_STRIDE = 0x9E3779B1  # spreads the seeds of consecutive blocks (2**32 / golden ratio)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def fill_block(mask, block, keep_probability, kept_value, seed):
     """Draw block number ``block`` of the flat ``mask`` from its own seeding."""
     np.random.seed((seed + block * SEED_STRIDE) & 0xFFFFFFFF)
@@ -35,14 +35,14 @@ def fill_block(mask, block, keep_probability, kept_value, seed):
         mask[i] = kept_value if np.random.random() < keep_probability else zero
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dropout_mask_blocks(mask, keep_probability, kept_value, seed):
     """Fill the flat ``mask`` block by block on one thread."""
     for block in range((mask.size + BLOCK - 1) // BLOCK):
         fill_block(mask, block, keep_probability, kept_value, seed)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def dropout_mask_blocks_parallel(mask, keep_probability, kept_value, seed):
     """:func:`dropout_mask_blocks` with the blocks split across cores (same result)."""
     for block in prange((mask.size + BLOCK - 1) // BLOCK):

@@ -21,7 +21,7 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 16  # indices below which one thread is faster
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gather_flat(source, flat_index, out):
     """``out[i] = source[flat_index[i]]`` for 1-D arrays; returns how many were invalid."""
     invalid = 0
@@ -35,7 +35,7 @@ def gather_flat(source, flat_index, out):
     return invalid
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def gather_flat_parallel(source, flat_index, out):
     """:func:`gather_flat` with the indices split across cores (no two write the same
     ``out[i]``, so the threads never collide)."""
@@ -50,7 +50,7 @@ def gather_flat_parallel(source, flat_index, out):
     return invalid
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def scatter_add_flat(destination, flat_index, values):
     """``destination[flat_index[i]] += values[i]`` for 1-D arrays.
 

@@ -39,7 +39,7 @@ PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster than two
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def store_tile_row(c, i, j, x0, x1, x2):
     """``C[i, j:j+3] = (x0, x1, x2)``, skipping positions past C's last row or column."""
     rows, cols = c.shape
@@ -51,7 +51,7 @@ def store_tile_row(c, i, j, x0, x1, x2):
             c[i, j + 2] = x2
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def dot_tile(a, b_columns, c, i, j, packed_j):
     """``C[i:i+4, j:j+3] = A[i:i+4, :] @ B[:, j:j+3]``, the register-blocked micro-kernel.
 
@@ -96,7 +96,7 @@ def dot_tile(a, b_columns, c, i, j, packed_j):
     store_tile_row(c, i + 3, j, c30, c31, c32)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pack_columns(b, j_start, j_stop, packed):
     """``packed[q, p] = B[p, j_start + q]``: columns of B copied into contiguous rows.
 
@@ -124,7 +124,7 @@ def pack_columns(b, j_start, j_stop, packed):
             packed[j - j_start, p] = b[p, j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def multiply_block(a, b_source, source_is_transposed, packed, c, i_start, i_stop, j_start,
                    j_stop):
     """``C[i_start:i_stop, j_start:j_stop] = A[i_start:i_stop] @ B[:, j_start:j_stop]``.
@@ -146,7 +146,7 @@ def multiply_block(a, b_source, source_is_transposed, packed, c, i_start, i_stop
             dot_tile(a, b_columns, c, i, j, j - offset)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def task_block(task, n, m, row_groups, column_chunks):
     """The matrix of the batch, and C's rows and columns, that task number ``task`` owns.
 
@@ -165,7 +165,7 @@ def task_block(task, n, m, row_groups, column_chunks):
     return matrix, group, i_start, i_stop, j_start, j_stop
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_task(task, a, b_source, source_is_transposed, packed, c, row_groups, column_chunks):
     """Multiply the block of task number ``task``, packing into the task's own buffer."""
     matrix, group, i_start, i_stop, j_start, j_stop = task_block(
@@ -175,7 +175,7 @@ def run_task(task, a, b_source, source_is_transposed, packed, c, row_groups, col
                    i_start, i_stop, j_start, j_stop)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, column_chunks):
     """``C[t] = A[t] @ B[t]`` for every matrix ``t`` of the batch, on one thread.
 
@@ -189,7 +189,7 @@ def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, col
                  column_chunks)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def batched_matmul_parallel(a, b_source, source_is_transposed, packed, c, row_groups,
                             column_chunks):
     """:func:`batched_matmul` with its tasks spread across CPU cores."""

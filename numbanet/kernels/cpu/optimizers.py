@@ -22,7 +22,7 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 16  # elements below which one thread is faster
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def lerp(start, end, weight):
     """``start + weight * (end - start)``, evaluated as PyTorch's ``lerp`` does (from the
     nearer end, so the result is exact at weight 0 and 1)."""
@@ -31,7 +31,7 @@ def lerp(start, end, weight):
     return end - (end - start) * (1 - weight)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, nesterov,
                 weight_decay, first_step):
     """SGD for element ``i``:
@@ -54,7 +54,7 @@ def sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, neste
     param[i] = param[i] - lr * g
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd_kernel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
                weight_decay, first_step):
     """:func:`sgd_element` for every element of the flat arrays."""
@@ -63,7 +63,7 @@ def sgd_kernel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
                     weight_decay, first_step)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def sgd_kernel_parallel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
                         weight_decay, first_step):
     """:func:`sgd_kernel` with the elements split across cores."""
@@ -72,7 +72,7 @@ def sgd_kernel_parallel(param, grad, buffer, lr, momentum, one_minus_dampening, 
                     weight_decay, first_step)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1, beta2,
                  one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
     """Adam for element ``i`` (``t`` = step count, from 1):
@@ -94,7 +94,7 @@ def adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1
     param[i] = param[i] - step_size * (m / denominator)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adam_kernel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1, beta2,
                 one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
     """:func:`adam_element` for every element of the flat arrays."""
@@ -103,7 +103,7 @@ def adam_kernel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1, be
                      one_minus_beta2, eps, weight_decay, bias_correction2_sqrt)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def adam_kernel_parallel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1,
                          beta2, one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
     """:func:`adam_kernel` with the elements split across cores."""
@@ -112,7 +112,7 @@ def adam_kernel_parallel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_
                      one_minus_beta2, eps, weight_decay, bias_correction2_sqrt)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
                     one_minus_alpha, eps, weight_decay, momentum, centered):
     """RMSprop for element ``i``:
@@ -142,7 +142,7 @@ def rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
         param[i] = param[i] - lr * (g / avg)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rmsprop_kernel(param, grad, square_avg, buffer, grad_avg, lr, alpha, one_minus_alpha,
                    eps, weight_decay, momentum, centered):
     """:func:`rmsprop_element` for every element of the flat arrays."""
@@ -151,7 +151,7 @@ def rmsprop_kernel(param, grad, square_avg, buffer, grad_avg, lr, alpha, one_min
                         one_minus_alpha, eps, weight_decay, momentum, centered)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def rmsprop_kernel_parallel(param, grad, square_avg, buffer, grad_avg, lr, alpha,
                             one_minus_alpha, eps, weight_decay, momentum, centered):
     """:func:`rmsprop_kernel` with the elements split across cores."""

@@ -25,7 +25,7 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 15  # output elements below which one thread is faster
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def max_pool_plane(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w):
     """Max pooling of one (H, W) plane into one (Ho, Wo) plane, recording the winners."""
     height, width = x.shape
@@ -47,7 +47,7 @@ def max_pool_plane(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_h, 
             argmax[oh, ow] = best_index
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def max_pool_planes(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w):
     """:func:`max_pool_plane` for every plane of ``x`` of shape (planes, H, W)."""
     for plane in range(x.shape[0]):
@@ -55,7 +55,7 @@ def max_pool_planes(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                        stride_w, pad_h, pad_w)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def max_pool_planes_parallel(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                              pad_w):
     """:func:`max_pool_planes` with the planes split across cores."""
@@ -64,21 +64,21 @@ def max_pool_planes_parallel(x, y, argmax, kernel_h, kernel_w, stride_h, stride_
                        stride_w, pad_h, pad_w)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def max_pool_backward_plane(grad_y, argmax, grad_x):
     """``grad_x.flat[argmax[o]] += grad_y[o]`` for one plane; ``grad_x`` arrives zeroed."""
     for o in range(grad_y.size):
         grad_x[argmax[o]] += grad_y[o]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def max_pool_backward_planes(grad_y, argmax, grad_x):
     """:func:`max_pool_backward_plane` for every plane; arrays of shape (planes, pixels)."""
     for plane in range(grad_y.shape[0]):
         max_pool_backward_plane(grad_y[plane], argmax[plane], grad_x[plane])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def max_pool_backward_planes_parallel(grad_y, argmax, grad_x):
     """:func:`max_pool_backward_planes` with the planes split across cores (each plane's
     winners lie in its own plane, so no two threads write the same element)."""

@@ -8,7 +8,10 @@ reduce are moved together (a view, or a copy when they are scattered), so the ke
 - summing a bias gradient over the batch, ``(64, 128)`` along axis 0, is ``(1, 64, 128)``:
   the kernel adds whole rows into one accumulator row, reading memory in order.
 
-Sums of float32 accumulate in float64 so a million small terms do not lose their digits.
+Sums of float32 accumulate in float64 so a million small terms do not lose their digits;
+sums of integers and booleans accumulate in int64, exactly (``[2**53, 1, 1]`` sums to
+``2**53 + 2``, which float64 cannot hold). The kernels take a ``zero`` of the accumulator's
+dtype and start every running sum from it.
 """
 
 import math
@@ -21,13 +24,13 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 20  # below this, starting threads costs more than it saves
 
 
-@njit(cache=True)
-def sum_middle(x, out):
-    """``out[o, i] = sum over r of x[o, r, i]``, accumulating in float64."""
+@njit(cache=True, error_model="numpy")
+def sum_middle(x, zero, out):
+    """``out[o, i] = sum over r of x[o, r, i]``, accumulating in ``zero``'s dtype."""
     outer, reduced, inner = x.shape
-    accumulator = np.zeros(inner, dtype=np.float64)
+    accumulator = np.full(inner, zero)
     for o in range(outer):
-        accumulator[:] = 0.0
+        accumulator[:] = zero
         for r in range(reduced):
             for i in range(inner):
                 accumulator[i] += x[o, r, i]
@@ -35,47 +38,47 @@ def sum_middle(x, out):
             out[o, i] = accumulator[i]
 
 
-@njit(cache=True, parallel=True)
-def sum_middle_parallel(x, out):
+@njit(cache=True, parallel=True, error_model="numpy")
+def sum_middle_parallel(x, zero, out):
     """:func:`sum_middle` with the outer rows split across cores."""
     outer, reduced, inner = x.shape
     for o in prange(outer):
         for i in range(inner):
-            total = 0.0
+            total = zero
             for r in range(reduced):
                 total += x[o, r, i]
             out[o, i] = total
 
 
-@njit(cache=True)
-def sum_flat_chunks(x, partial):
+@njit(cache=True, error_model="numpy")
+def sum_flat_chunks(x, zero, partial):
     """Sum of a flat array in ``len(partial)`` chunks (whole-tensor ``sum()``)."""
     chunks = partial.size
     size = x.size
     step = (size + chunks - 1) // chunks
     for c in range(chunks):
-        total = 0.0
+        total = zero
         end = (c + 1) * step if (c + 1) * step < size else size
         for i in range(c * step, end):
             total += x[i]
         partial[c] = total
 
 
-@njit(cache=True, parallel=True)
-def sum_flat_chunks_parallel(x, partial):
+@njit(cache=True, parallel=True, error_model="numpy")
+def sum_flat_chunks_parallel(x, zero, partial):
     """:func:`sum_flat_chunks`, one chunk per thread."""
     chunks = partial.size
     size = x.size
     step = (size + chunks - 1) // chunks
     for c in prange(chunks):
-        total = 0.0
+        total = zero
         end = (c + 1) * step if (c + 1) * step < size else size
         for i in range(c * step, end):
             total += x[i]
         partial[c] = total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def extreme_middle(x, find_max, values, indices):
     """For each ``(o, i)``: the largest (or smallest) ``x[o, r, i]`` over r, and its r.
 
@@ -123,24 +126,26 @@ def _result_shape(shape, axes, keepdim):
 def sum(array, axes, keepdim):  # noqa: A001 - the contract's name
     """Sum over ``axes`` (a tuple of non-negative ints; every axis when empty)."""
     axes = tuple(axes) if axes else tuple(range(array.ndim))
-    result_dtype = np.int64 if array.dtype.kind in "biu" else array.dtype
+    exact = array.dtype.kind in "biu"
+    result_dtype = np.dtype(np.int64) if exact else array.dtype
+    zero = np.int64(0) if exact else np.float64(0)  # the accumulator's type
     if array.ndim == 0:
         return array.astype(result_dtype)
     shape = _result_shape(array.shape, axes, keepdim)
     if len(axes) == array.ndim:  # everything: chunked partial sums, then add the chunks
         flat = np.ascontiguousarray(array).reshape(-1)
         parallel = flat.size >= PARALLEL_THRESHOLD
-        partial = np.zeros(8 if parallel else 1, dtype=np.float64)
-        launch(sum_flat_chunks_parallel if parallel else sum_flat_chunks, flat, partial)
+        partial = np.zeros(8 if parallel else 1, dtype=zero.dtype)
+        launch(sum_flat_chunks_parallel if parallel else sum_flat_chunks, flat, zero, partial)
         return np.array(partial.sum(), dtype=result_dtype).reshape(shape)
     # Scattered axes, e.g. (0, 2, 3) for a conv bias gradient: reduce one consecutive run
     # at a time, last run first (keeping dims, so earlier axis numbers stay valid) — no
-    # transposed copy of the whole array. Intermediate sums stay in float64.
+    # transposed copy of the whole array. Intermediate sums stay in the accumulator's type.
     runs = _consecutive_runs(sorted(axes))
     partial = array
     for index, run in enumerate(reversed(runs)):
         last = index == len(runs) - 1
-        partial = _sum_run(partial, run, result_dtype if last else np.float64)
+        partial = _sum_run(partial, run, zero, result_dtype if last else zero.dtype)
     return partial.reshape(shape)
 
 
@@ -155,20 +160,21 @@ def _consecutive_runs(axes: list[int]) -> list[tuple[int, ...]]:
     return [tuple(run) for run in runs]
 
 
-def _sum_run(array, run: tuple[int, ...], dtype):
+def _sum_run(array, run: tuple[int, ...], zero, dtype):
     """Sum over one run of consecutive axes, keeping them as size-1 axes."""
     x3 = _to_outer_reduced_inner(array, run)
     out = np.empty((x3.shape[0], x3.shape[2]), dtype=dtype)
     if x3.shape[0] >= 64 and x3.size >= PARALLEL_THRESHOLD:
-        launch(sum_middle_parallel, x3, out)
+        launch(sum_middle_parallel, x3, zero, out)
     else:
-        launch(sum_middle, x3, out)
+        launch(sum_middle, x3, zero, out)
     return out.reshape(_result_shape(array.shape, run, True))
 
 
 def _extreme(array, axis, keepdim, find_max):
-    if array.size == 0:
-        raise IndexError("max(): Expected reduction dim to have non-zero size.")
+    if array.ndim and array.shape[axis] == 0:
+        name = "max" if find_max else "min"
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if array.ndim == 0:
         return array.copy(), np.zeros((), dtype=np.int64)
     x3 = _to_outer_reduced_inner(array, (axis,))

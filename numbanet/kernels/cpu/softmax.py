@@ -20,7 +20,7 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 15  # elements below which one thread is faster
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def row_max_and_exp_sum(row):
     """``(m, s)`` with ``m = max_j row[j]`` and ``s = sum_j exp(row[j] - m)``."""
     largest = row[0]
@@ -33,16 +33,22 @@ def row_max_and_exp_sum(row):
     return largest, total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def log_softmax_row(row, out):
-    """``out[j] = row[j] - m - log(sum_k exp(row[k] - m))`` = ``log(softmax(row)[j])``."""
+    """``out[j] = (row[j] - m) - log(sum_k exp(row[k] - m))`` = ``log(softmax(row)[j])``.
+
+    In that order: ``row[j] - (m + log(sum))`` would round ``m + log(sum)`` first, and for
+    large logits (``[1e8, 1e8, 5e7]``, log-softmax ``[-0.69, -0.69, -5e7]``) that sum is
+    ``m`` again in float32, giving ``[0, 0, -5e7]``. A row of only ``-inf``, or with a
+    ``+inf`` or NaN, gives NaN everywhere (``inf - inf``), as in PyTorch.
+    """
     largest, total = row_max_and_exp_sum(row)
-    log_normaliser = largest + math.log(total)
+    log_total = math.log(total)
     for j in range(row.size):
-        out[j] = row[j] - log_normaliser
+        out[j] = (row[j] - largest) - log_total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def softmax_row(row, out):
     """``out[j] = exp(row[j] - m) / sum_k exp(row[k] - m)``."""
     largest, total = row_max_and_exp_sum(row)
@@ -51,7 +57,7 @@ def softmax_row(row, out):
         out[j] = math.exp(row[j] - largest) * scale
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def log_softmax_backward_row(grad, output, out):
     """Gradient of log-softmax for one row, from its output ``y = log softmax(x)``.
 
@@ -65,7 +71,7 @@ def log_softmax_backward_row(grad, output, out):
         out[k] = grad[k] - math.exp(output[k]) * grad_sum
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def softmax_backward_row(grad, output, out):
     """Gradient of softmax for one row, from its output ``s = softmax(x)``.
 
@@ -83,63 +89,63 @@ def softmax_backward_row(grad, output, out):
 # constant in each, so the row function is inlined with no per-element cost.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def log_softmax_rows(x, out):
     """:func:`log_softmax_row` for every row of ``x``."""
     for i in range(x.shape[0]):
         log_softmax_row(x[i], out[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def log_softmax_rows_parallel(x, out):
     """:func:`log_softmax_rows` with the rows split across cores."""
     for i in prange(x.shape[0]):
         log_softmax_row(x[i], out[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_rows(x, out):
     """:func:`softmax_row` for every row of ``x``."""
     for i in range(x.shape[0]):
         softmax_row(x[i], out[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def softmax_rows_parallel(x, out):
     """:func:`softmax_rows` with the rows split across cores."""
     for i in prange(x.shape[0]):
         softmax_row(x[i], out[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def log_softmax_backward_rows(grad, output, out):
     """:func:`log_softmax_backward_row` for every row."""
     for i in range(grad.shape[0]):
         log_softmax_backward_row(grad[i], output[i], out[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def log_softmax_backward_rows_parallel(grad, output, out):
     """:func:`log_softmax_backward_rows` with the rows split across cores."""
     for i in prange(grad.shape[0]):
         log_softmax_backward_row(grad[i], output[i], out[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_backward_rows(grad, output, out):
     """:func:`softmax_backward_row` for every row."""
     for i in range(grad.shape[0]):
         softmax_backward_row(grad[i], output[i], out[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def softmax_backward_rows_parallel(grad, output, out):
     """:func:`softmax_backward_rows` with the rows split across cores."""
     for i in prange(grad.shape[0]):
         softmax_backward_row(grad[i], output[i], out[i])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def first_invalid_target(targets, num_classes):
     """The position of the first target outside ``[0, num_classes)``, or -1 if none."""
     for i in range(targets.size):
@@ -148,7 +154,7 @@ def first_invalid_target(targets, num_classes):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def nll_loss_rows_kernel(log_probs, targets, out):
     """``out[i] = -log_probs[i, targets[i]]``: the loss of each sample.
 
@@ -159,7 +165,7 @@ def nll_loss_rows_kernel(log_probs, targets, out):
         out[i] = -log_probs[i, targets[i]]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def nll_loss_backward_kernel(grad_rows, targets, out):
     """``out[i, targets[i]] = -grad_rows[i]``, every other entry 0 (``out`` arrives zeroed).
 

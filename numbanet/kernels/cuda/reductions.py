@@ -183,12 +183,18 @@ def min(array: DeviceArray, axis: int | None, keepdim: bool = False):
 
 
 def _extreme(array: DeviceArray, axis, keepdim: bool, find_maximum: bool):
-    if array.size == 0:
-        raise IndexError("max(): Expected reduction dim to have non-zero size.")
+    name = "max" if find_maximum else "min"
+    if array.size == 0 and (axis is None or array.ndim == 0):
+        raise IndexError(f"{name}(): Expected reduction dim to be specified for "
+                         "input.numel() == 0. Specify the reduction dim with the 'dim' argument.")
     axes = tuple(range(array.ndim)) if axis is None or array.ndim == 0 else (
         _normalized_axes(array, (axis,)))
+    if any(array.shape[each] == 0 for each in axes):
+        raise IndexError(f"{name}(): Expected reduction dim {axes[0]} to have non-zero size.")
     shape = _reduced_shape(array, axes, keepdim)
     values, indices = empty(shape, array.dtype), empty(shape, np.int64)
+    if values.size == 0:  # other dimensions of size 0: an empty result
+        return values, indices
     layout = _rows_and_columns(array, axes)
     launch(
         extreme_rows_kernel, flat_view(values), flat_view(indices), storage_window(array),
