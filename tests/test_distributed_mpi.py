@@ -243,6 +243,41 @@ def scenario_trace(rank: int, world: int) -> None:
         criterion(ddp(inputs), targets).backward()
 
 
+def scenario_cuda(rank: int, world: int) -> None:
+    """Collectives and DDP on CUDA tensors (through the host) match the CPU."""
+    import numbanet as torch
+    import numbanet.distributed as dist
+    import numbanet.nn as nn
+    from numbanet.nn.parallel import DistributedDataParallel
+
+    values = torch.tensor([rank + 1.0, 2.0], device="cuda")
+    dist.all_reduce(values, op=dist.ReduceOp.AVG)
+    assert values.is_cuda and values.cpu().tolist() == [(world + 1) / 2, 2.0]
+    gathered = [torch.zeros(1, device="cuda") for _ in range(world)]
+    dist.all_gather(gathered, torch.full((1,), float(rank), device="cuda"))
+    assert [g.item() for g in gathered] == [float(r) for r in range(world)]
+    ddp = DistributedDataParallel(_make_model(seed=100 + rank, hidden=4).to("cuda"))
+    reference = _make_model(seed=100, hidden=4)  # rank 0's start, on the CPU
+    dataset = _dataset(8 * world)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.5)
+    reference_optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
+    criterion = nn.CrossEntropyLoss()
+    inputs, targets = dataset.tensors
+    for step in range(2):
+        mine = slice(8 * step + 4 * rank, 8 * step + 4 * rank + 4) if world == 2 else \
+            slice(8 * step, 8 * step + 8)
+        optimizer.zero_grad()
+        criterion(ddp(inputs[mine].to("cuda")), targets[mine].to("cuda")).backward()
+        optimizer.step()
+        reference_optimizer.zero_grad()
+        both = slice(8 * step, 8 * step + 8)
+        criterion(reference(inputs[both]), targets[both]).backward()
+        reference_optimizer.step()
+    assert all(p.is_cuda and p.grad.is_cuda for p in ddp.parameters())
+    trained = np.concatenate([p.detach().cpu().numpy().ravel() for p in ddp.parameters()])
+    assert np.abs(trained - _flat(reference)).max() <= 1e-6
+
+
 def scenario_raise(rank: int, world: int) -> None:
     """The last rank raises while the others wait in a collective: the job must end."""
     import numbanet.distributed as dist
@@ -256,6 +291,7 @@ SCENARIOS = {
     "all": ["collectives", "training", "no_sync", "model_mismatch", "unused_parameter",
             "trace"],
     "raise": ["raise"],
+    "cuda": ["cuda"],
 }
 
 
@@ -334,6 +370,18 @@ def test_two_ranks(two_rank_job, scenario):
 def test_world_size_one(one_process_job, scenario):
     status, output, _ = one_process_job
     assert f"rank 0/1: {scenario} ok" in output, output[-4000:]
+    assert status == 0, output[-4000:]
+
+
+@pytest.mark.cuda
+def test_two_ranks_on_cuda_tensors():
+    """Runs in ``make test-cuda`` (the CUDA simulator, inherited by both ranks) or on a GPU."""
+    import numbanet
+
+    if not numbanet.cuda.is_available():
+        pytest.skip("needs a GPU or NUMBA_ENABLE_CUDASIM=1")
+    status, output, _ = _job([_mpiexec(), "-n", "2", sys.executable, str(HERE), "cuda"])
+    assert "rank 0/2: cuda ok" in output and "rank 1/2: cuda ok" in output, output[-4000:]
     assert status == 0, output[-4000:]
 
 
