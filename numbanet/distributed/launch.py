@@ -5,6 +5,8 @@ Python interpreter); ``numbanet run -n N`` only builds its command line::
 
     mpiexec -n N python -m numbanet.cli run script.py ARGS...
 
+with each process's Numba limited to its share of the cores (``NUMBA_NUM_THREADS``, unless
+already set).
 Each of the N processes then runs the script in-process (:func:`run_script`). Running the
 script through numbanet rather than as ``python script.py`` adds one guarantee: an
 exception raised anywhere in the script — even before ``init_process_group`` — aborts the
@@ -13,6 +15,7 @@ whole job (``MPI_Abort``) instead of leaving the other ranks waiting forever.
 
 from __future__ import annotations
 
+import os
 import runpy
 import shutil
 import subprocess
@@ -47,7 +50,24 @@ def launch(processes: int, script: str, arguments: list[str]) -> int:
         raise ValueError(f"the number of processes must be at least 1, got {processes}")
     if processes == 1:
         return run_script(script, arguments)
-    return subprocess.call(mpiexec_command(processes, script, arguments))
+    return subprocess.call(mpiexec_command(processes, script, arguments),
+                           env=_share_cores(processes))
+
+
+def _share_cores(processes: int) -> dict[str, str]:
+    """The environment for the ranks: unless the user chose, each rank's Numba (and OpenMP)
+    gets its share of the cores. N processes that each start a thread per core would run
+    N times more threads than there are cores, and wait on one another (PyTorch's launcher,
+    torchrun, limits its workers the same way)."""
+    environment = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // processes))
+    chosen = [name for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS") if name in environment]
+    if not chosen:
+        print(f"numbanet run: {threads} thread(s) per process for {processes} processes on "
+              f"{os.cpu_count()} cores (set NUMBA_NUM_THREADS to choose)", file=sys.stderr)
+    for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        environment.setdefault(name, threads)
+    return environment
 
 
 def run_script(script: str, arguments: list[str]) -> int:
