@@ -400,3 +400,22 @@ def test_numbanet_run_aborts_on_an_error_before_init_process_group():
     assert status != 0
     assert "rank 1 fails before init_process_group" in output
     assert "numbanet run: rank 1 of 2 raised an exception; aborting" in output
+
+
+def test_the_mnist_ddp_example_runs_on_two_ranks_and_saves_plain_weights(tmp_path):
+    """examples/mnist_ddp.py through ``numbanet run -n 2`` on a few synthetic digits."""
+    from test_vision import make_mnist_folder
+
+    make_mnist_folder(tmp_path, "MNIST", count=96, compress=False)
+    weights = tmp_path / "mlp.pth"
+    status, output, _ = _job([sys.executable, "-m", "numbanet.cli", "run", "-n", "2",
+                              str(REPO / "examples" / "mnist_ddp.py"), "--data",
+                              str(tmp_path), "--epochs", "2", "--batch-size", "16",
+                              "--save", str(weights)])
+    assert status == 0, output[-4000:]
+    assert "2 process(es) x batch 16 = 32 digits per step, 3 steps per epoch" in output
+    assert output.count("mean loss over all ranks") == 2  # printed by rank 0 only
+    assert "Accuracy of the network on the 96 test images" in output
+    import numbanet
+
+    assert list(numbanet.load(weights)) == ["1.weight", "1.bias", "3.weight", "3.bias"]

@@ -69,18 +69,18 @@ class _Bucket:
     """Gradients of several parameters, sent in one all-reduce.
 
     ``slots`` maps a parameter's position (in DDP's parameter list) to where its gradient
-    lives in ``buffer``: ``(offset, shape)``. ``waiting`` holds the positions whose
+    lives in ``buffer``: ``(offset, size, shape)``. ``waiting`` holds the positions whose
     gradient has not arrived in this iteration.
     """
 
     def __init__(self, index: int, positions: list[int], parameters: list[Tensor]):
         self.index = index
-        self.slots: dict[int, tuple[int, tuple]] = {}
+        self.slots: dict[int, tuple[int, int, tuple]] = {}
         offset = 0
         for position in positions:
-            shape = tuple(parameters[position].shape)
-            self.slots[position] = (offset, shape)
-            offset += int(np.prod(shape, dtype=np.int64))
+            size, shape = parameters[position].numel(), tuple(parameters[position].shape)
+            self.slots[position] = (offset, size, shape)
+            offset += size
         self.buffer = np.zeros(offset, dtype=parameters[positions[0]].dtype.numpy)
         self.device = parameters[positions[0]].device
         self.waiting: set[int] = set()
@@ -97,15 +97,13 @@ class _Bucket:
 
     def store(self, position: int, gradient: Tensor) -> None:
         """Copy one parameter's gradient into its place in the flat buffer."""
-        offset, shape = self.slots[position]
-        size = int(np.prod(shape, dtype=np.int64))
+        offset, size, _ = self.slots[position]
         self.buffer[offset:offset + size] = gradient.detach().cpu().numpy().reshape(-1)
         self.waiting.discard(position)
 
     def values(self, position: int) -> Tensor:
         """A parameter's part of the buffer as a new tensor of its shape, on its device."""
-        offset, shape = self.slots[position]
-        size = int(np.prod(shape, dtype=np.int64))
+        offset, size, shape = self.slots[position]
         values = from_numpy(self.buffer[offset:offset + size].reshape(shape).copy())
         return values if self.device.type == "cpu" else values.to(self.device)
 
@@ -135,8 +133,9 @@ def _assign_buckets(parameters: list[Tensor], bucket_bytes: int) -> list[_Bucket
 
 def _model_signature(module: Module) -> list[tuple[str, str, tuple, str]]:
     """What must be identical on every rank: each parameter's and buffer's name, shape,
-    dtype."""
-    signature = [("parameter", name, tuple(p.shape), str(p.dtype))
+    dtype (and whether a parameter requires a gradient)."""
+    signature = [("parameter", name, tuple(p.shape),
+                  f"{p.dtype}, requires_grad={p.requires_grad}")
                  for name, p in module.named_parameters()]
     signature += [("buffer", name, tuple(b.shape), str(b.dtype))
                   for name, b in module.named_buffers()]
@@ -182,6 +181,10 @@ class DistributedDataParallel(Module):
     ``with model.no_sync():`` skips the averaging for the forward and backward inside it, to
     accumulate gradients locally over several batches; the next synchronised backward
     averages the accumulated sum.
+
+    ``device_ids``, ``output_device``, ``dim``, ``check_reduction``,
+    ``gradient_as_bucket_view`` and ``static_graph`` are accepted so that PyTorch code runs;
+    each process drives the one device its model is on.
     """
 
     def __init__(self, module: Module, device_ids=None, output_device=None, dim: int = 0,
@@ -211,6 +214,7 @@ class DistributedDataParallel(Module):
         self.bucket_bytes = int((25 if bucket_cap_mb is None else bucket_cap_mb) * 1024 * 1024)
         self.all_reduce_seconds = 0.0  # time spent in gradient all-reduces, for benchmarks
 
+        _check_same_model(module)  # first: every rank must take the same path from here
         named = [(name, p) for name, p in self.named_parameters() if p.requires_grad]
         if not named:
             raise RuntimeError("DistributedDataParallel is not needed when a module doesn't "
@@ -218,7 +222,6 @@ class DistributedDataParallel(Module):
         self._parameter_names = [name for name, _ in named]
         self._grad_parameters = [p for _, p in named]
 
-        _check_same_model(module)
         for tensor in [*module.parameters(), *module.buffers()]:
             distributed.broadcast(tensor, src=0)  # every rank starts from rank 0's state
 
@@ -311,8 +314,7 @@ class DistributedDataParallel(Module):
     def _record(self, recording, bucket: _Bucket, local: np.ndarray, seconds: float) -> None:
         """One trace node per bucket: this rank's gradients in, the averages out."""
         mine, averaged = {}, {}
-        for position, (offset, shape) in bucket.slots.items():
-            size = int(np.prod(shape, dtype=np.int64))
+        for position, (offset, size, shape) in bucket.slots.items():
             name = self._parameter_names[position]
             mine[name] = from_numpy(local[offset:offset + size].reshape(shape))
             averaged[name] = bucket.values(position)
