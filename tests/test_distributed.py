@@ -310,3 +310,34 @@ def test_numbanet_run_errors(tmp_path, capsys):
     assert "no such script" in capsys.readouterr().err
     assert cli.main(["run", "-n", "0", str(tmp_path / "missing.py")]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_the_stepper_shows_the_all_reduce_node_with_the_world_size(group):
+    import asyncio
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Static
+
+    from numbanet.tui.app import StepperApp
+
+    ddp = DistributedDataParallel(small_model())
+    optimizer = numbanet.optim.SGD(ddp.parameters(), lr=0.1)
+    with trace.record(ddp) as recording:
+        ddp(numbanet.randn(4, 3).double()).pow(2).mean().backward()
+        optimizer.step()
+
+    async def walk() -> str:
+        app = StepperApp(traces=[recording], show_timings=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            while app.stepper.event.op != "mpi:all_reduce":
+                await pilot.press("n")
+            pane = app.query_one("#detail")
+            static = pane if isinstance(pane, Static) else pane.query_one(Static)
+            console = Console(width=200, record=True, file=io.StringIO())
+            console.print(static.content)
+            return console.export_text()
+
+    detail = asyncio.run(walk())
+    assert "mpi:all_reduce  backward  in DistributedDataParallel" in detail
+    assert "world_size=1  rank=0  reduce_op=AVG" in detail

@@ -58,11 +58,11 @@ _UNFINISHED_REDUCTION = (
     "requires_grad=False on the ones that do not), and that every forward output is used "
     "in the loss. numbanet does not support find_unused_parameters=True.")
 
-_ALL_REDUCE_FORMULA = (
-    "average = (g_rank0 + g_rank1 + ... + g_rank(N-1)) / N\n"
-    "MPI_Allreduce(SUM) adds the N ranks' gradients elementwise and gives the sum to every "
-    "rank; dividing by the world size N turns N per-rank means into the mean over the "
-    "whole batch.")
+_ALL_REDUCE_FORMULA = """average = (g_rank0 + g_rank1 + ... + g_rank(N-1)) / N
+
+    MPI_Allreduce(SUM) adds the N ranks' gradients elementwise and hands the sum to every
+    rank; dividing by the world size N turns N per-rank mean gradients into the gradient
+    of the mean loss over the whole batch, the same on every rank."""
 
 
 class _Bucket:
