@@ -7,6 +7,7 @@
     numbanet graph trace.json -o graph.svg # a trace saved earlier (Trace.save, the stepper)
     numbanet doctor                        # what works here, what does not, how to fix it
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
+    numbanet run [-n N] SCRIPT.py [ARGS]   # run a script; -n N: N processes (mpiexec)
 
 ``graph`` runs one training iteration of the lesson under :func:`numbanet.trace.record`
 (see :mod:`numbanet.lesson`) and draws it with :func:`numbanet.viz.draw`. The first run
@@ -168,6 +169,31 @@ def run_step(argv: list[str]) -> int:
 # ---- end of numbanet step -------------------------------------------------------------------
 
 
+def _run_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run a Python script; with -n N as N processes of one data-parallel "
+                    "job (through mpiexec)",
+        description="Run SCRIPT.py. With -n N, start N copies as one MPI job (mpiexec); an "
+                    "exception on any rank ends the whole job with a non-zero status.")
+    parser.add_argument("-n", "--nproc", type=int, default=1, metavar="N",
+                        help="number of processes (default 1: run here, no MPI)")
+    parser.add_argument("script", help="the Python script to run")
+    parser.add_argument("arguments", nargs=argparse.REMAINDER,
+                        help="arguments passed to the script")
+    parser.set_defaults(handler=run_script)
+
+
+def run_script(arguments: argparse.Namespace) -> int:
+    """``numbanet run``: see :mod:`numbanet.distributed.launch`."""
+    from numbanet.distributed.launch import launch
+
+    try:
+        return launch(arguments.nproc, arguments.script, arguments.arguments)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"numbanet run: error: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="numbanet",
@@ -177,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     _graph_parser(subparsers)
     _step_parser(subparsers)
     _doctor_parser(subparsers)
+    _run_parser(subparsers)
     return parser
 
 

@@ -322,6 +322,33 @@ class Recorder:
         owner = name.rsplit(".", 1)[0] if "." in name else ""
         return ".".join(part for part in (root, owner) if part)
 
+    def record_collective(self, op: str, inputs: dict, outputs: dict, seconds: float,
+                          module_path: str = "", formula: str = "",
+                          attributes: dict | None = None) -> int:
+        """A communication between processes (``DistributedDataParallel``'s all-reduce of
+        one gradient bucket), as one backward-phase event. ``inputs``: this process's
+        tensors by name (each parameter's local gradient); ``outputs``: what came back
+        (the averages); ``attributes``: world size, rank, bucket number, ..."""
+        event = Event(
+            node_id=self._new_node_id(),
+            phase="backward",
+            op=op,
+            module_path=module_path,
+            inputs=[self._named_record(tensor, name) for name, tensor in inputs.items()],
+            outputs=[self._named_record(tensor, name) for name, tensor in outputs.items()],
+            source=user_source_line(),
+            seconds=seconds,
+            formula=formula,
+            attributes=dict(attributes or {}),
+        )
+        self.events.append(event)
+        return event.node_id
+
+    def _named_record(self, tensor, name: str) -> TensorRecord:
+        record = self.tensor_record(tensor, "gradient")
+        record.name = name
+        return record
+
     def record_optimizer(self, optimizer_name: str, updates: list[ParameterUpdate],
                          attributes: dict, seconds: float) -> None:
         """Called by ``Optimizer.step`` with one :class:`ParameterUpdate` per parameter."""

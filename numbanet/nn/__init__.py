@@ -22,12 +22,15 @@ from numbanet.nn.loss import (
     NLLLoss,
 )
 from numbanet.nn.module import Module
+from numbanet.nn.parallel import DataParallel
 from numbanet.nn.parameter import Parameter
 from numbanet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "Conv2d",
-    "CrossEntropyLoss", "Dropout", "Dropout2d", "Flatten", "Identity", "L1Loss", "LeakyReLU",
+    "CrossEntropyLoss", "DataParallel", "Dropout", "Dropout2d", "Flatten", "Identity",
+    "L1Loss", "LeakyReLU",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
+    "parallel",
 ]

@@ -4,7 +4,8 @@ One epoch, step by step:
 
 1. the order: ``0, 1, ..., N-1``, or with ``shuffle=True`` a fresh random permutation drawn
    from ``generator`` (or the default generator, so ``numbanet.manual_seed`` makes every
-   epoch's order reproducible);
+   epoch's order reproducible), or the indices a ``sampler`` yields (a
+   ``DistributedSampler`` gives each process its share);
 2. the order is cut into consecutive batches of ``batch_size`` indices; with
    ``drop_last=True`` a final, smaller batch is left out;
 3. each batch of indices becomes one batch of data: the dataset's ``get_batch(indices)``
@@ -35,6 +36,7 @@ class DataLoader:
         dataset,
         batch_size: int = 1,
         shuffle: bool = False,
+        sampler=None,
         *,
         num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
@@ -48,9 +50,12 @@ class DataLoader:
             )
         if num_workers < 0:
             raise ValueError("num_workers option should be non-negative")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = bool(shuffle)
+        self.sampler = sampler  # yields the epoch's indices (e.g. a DistributedSampler)
         self.num_workers = num_workers  # accepted for PyTorch code; loading stays in-process
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
         self.pin_memory = pin_memory  # accepted for PyTorch code; no effect
@@ -59,7 +64,8 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
-        full_batches, remainder = divmod(len(self.dataset), self.batch_size)
+        size = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        full_batches, remainder = divmod(size, self.batch_size)
         return full_batches + (1 if remainder and not self.drop_last else 0)
 
     def __iter__(self) -> Iterator[Any]:
@@ -68,6 +74,8 @@ class DataLoader:
             yield self._fetch(order[start : start + self.batch_size])
 
     def _epoch_order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         size = len(self.dataset)
         if self.shuffle:
             return numpy_generator(self.generator).permutation(size)
