@@ -29,7 +29,12 @@ try:
 except ImportError:  # CI has no torch: the stated values below still run
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
+
+def needs_torch(test):
+    """Mark a comparison with PyTorch, skipped where torch is not installed."""
+    skip = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+    return pytest.mark.torch(skip(test))
 
 
 class Indices(Dataset):
