@@ -387,6 +387,19 @@ def test_to_pil_image_modes_and_round_trip():
         transforms.ToPILImage()(numbanet.zeros(1, 1, 2, 2))
 
 
+def test_pil_to_tensor_and_convert_image_dtype_stated_values():
+    image = Image.fromarray(np.array([[0, 128, 255]], dtype=np.uint8))
+    as_uint8 = transforms.PILToTensor()(image)
+    assert as_uint8.dtype == numbanet.uint8 and as_uint8.tolist() == [[[0, 128, 255]]]
+    as_float = transforms.ConvertImageDtype(numbanet.float32)(as_uint8)
+    np.testing.assert_allclose(as_float.numpy(), [[[0.0, 128 / 255, 1.0]]], rtol=1e-7)
+    # float -> uint8: x * 255.999 truncated (PyTorch 2.13 + torchvision give [0, 128, 255]).
+    back = transforms.ConvertImageDtype(numbanet.uint8)(as_float)
+    assert back.tolist() == [[[0, 128, 255]]]
+    edges = numbanet.tensor([0.0, 0.0039, 0.004, 0.999, 1.0])
+    assert transforms.ConvertImageDtype(numbanet.uint8)(edges).tolist() == [0, 0, 1, 255, 255]
+
+
 # ---------------------------------------------------------------------- utils and io
 
 

@@ -1,6 +1,7 @@
 """Image transforms that move or resample pixels, as ``torchvision.transforms``: ``Resize``,
-``CenterCrop``, ``RandomCrop``, ``Pad``, the random flips, ``Grayscale``, ``ToPILImage`` and
-``Lambda``. ``transforms.py`` re-exports them, so use them as ``transforms.Resize``.
+``CenterCrop``, ``RandomCrop``, ``Pad``, the random flips, ``Grayscale``, ``ToPILImage``,
+``PILToTensor``, ``ConvertImageDtype`` and ``Lambda``. ``transforms.py`` re-exports them, so
+use them as ``transforms.Resize``.
 
 Each accepts the three kinds of image torchvision code passes around and returns the same kind:
 
@@ -514,6 +515,59 @@ class ToPILImage:
     def __repr__(self) -> str:
         mode = "" if self.mode is None else f"mode={self.mode}"
         return f"{type(self).__name__}({mode})"
+
+
+class PILToTensor:
+    """PIL (or numpy) image ``H x W (x C)`` -> tensor ``C x H x W`` of the same dtype, values
+    unchanged (``ToTensor`` would also scale uint8 to [0, 1])."""
+
+    def __call__(self, picture):
+        pixels = pil_to_numpy(picture) if is_pil_image(picture) else picture
+        if not isinstance(pixels, np.ndarray) or pixels.ndim not in (2, 3):
+            raise TypeError(f"pic should be PIL Image. Got {type(picture)}")
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, np.newaxis]
+        return numbanet.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ConvertImageDtype:
+    """Change a tensor image's dtype *and* rescale its values, as torchvision.
+
+    Integer images hold ``0..max`` (255 for uint8) and float images ``[0, 1]``, so
+    uint8 -> float is ``x / 255``, float -> uint8 is ``x * (255 + 1 - 0.001)`` truncated
+    (every value of [0, 1] lands in one of 256 equal bins), and float -> float just casts.
+    """
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __call__(self, image):
+        pixels = image.detach().cpu().numpy()
+        target = np.dtype(numbanet.empty(0, dtype=self.dtype).numpy().dtype)
+        if pixels.dtype == target:
+            return image
+        if pixels.dtype.kind == "f" and target.kind == "f":
+            converted = pixels.astype(target)
+        elif pixels.dtype.kind == "f":
+            if (pixels.dtype, target) in ((np.float32, np.int32), (np.float32, np.int64),
+                                          (np.float64, np.int64)):
+                raise RuntimeError(
+                    f"The cast from {image.dtype} to {self.dtype} cannot be performed safely."
+                )
+            converted = (pixels * (np.iinfo(target).max + 1.0 - 1e-3)).astype(target)
+        elif target.kind == "f":
+            converted = pixels.astype(target) / target.type(np.iinfo(pixels.dtype).max)
+        else:  # integer to integer: shift the bits
+            shift = 8 * (target.itemsize - pixels.dtype.itemsize)
+            converted = (pixels.astype(target) << shift if shift > 0
+                         else (pixels >> -shift).astype(target))
+        return numbanet.from_numpy(np.ascontiguousarray(converted)).to(image.device)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dtype={self.dtype})"
 
 
 def pil_to_numpy(image) -> np.ndarray:

@@ -3,7 +3,7 @@
 A file (PNG, JPEG, GIF, BMP...) is decoded with Pillow into a ``uint8`` tensor
 ``C x H x W``, the layout a convolution expects: C is 1 (grey), 2 (grey + alpha), 3 (RGB) or
 4 (RGB + alpha). ``mode`` converts on the way: ``ImageReadMode.RGB`` always gives 3 channels.
-Values stay 0..255; ``transforms.ConvertImageDtype`` or ``x.float() / 255`` scale them.
+Values stay 0..255; ``transforms.ConvertImageDtype(torch.float32)`` scales them to [0, 1].
 """
 
 from __future__ import annotations

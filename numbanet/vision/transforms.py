@@ -32,10 +32,12 @@ import numpy as np
 import numbanet
 from numbanet.vision.image_transforms import (  # noqa: F401  (re-exported: transforms.Resize)
     CenterCrop,
+    ConvertImageDtype,
     Grayscale,
     InterpolationMode,
     Lambda,
     Pad,
+    PILToTensor,
     RandomCrop,
     RandomHorizontalFlip,
     RandomVerticalFlip,
