@@ -318,6 +318,21 @@ def test_random_crop_with_padding_shifts_the_image():
     assert transforms.RandomCrop(8, pad_if_needed=True)(pixels).shape == (8, 8)
 
 
+def test_geometry_keeps_a_palette_image_s_palette():
+    image = Image.new("P", (4, 3))
+    image.putpalette([value % 256 for value in range(768)])
+    image.putpixel((0, 0), 7)
+    flipped = transforms.RandomHorizontalFlip(p=1.0)(transforms.Pad(1)(image))
+    assert flipped.mode == "P" and flipped.size == (6, 5)
+    assert flipped.getpalette() == image.getpalette() and flipped.getpixel((4, 1)) == 7
+
+
+def test_a_sampler_may_yield_any_key_the_dataset_accepts():
+    table = {"a": 1, "b": 2, "c": 3}
+    batches = list(DataLoader(table, batch_size=2, sampler=["c", "a", "b"]))
+    assert [batch.tolist() for batch in batches] == [[3, 1], [2]]
+
+
 def test_flips_and_their_probability():
     pixels = grid_image(2, 3, 1)
     assert np.array_equal(transforms.RandomHorizontalFlip(p=1.0)(pixels), pixels[:, ::-1])
@@ -353,6 +368,11 @@ def test_tensor_resize_matches_torch_interpolate(size):
                                              mode="bilinear", antialias=True,
                                              align_corners=False).numpy()
     np.testing.assert_allclose(ours, theirs, atol=2e-5)
+    plain = transforms.Resize(size, antialias=False)(numbanet.from_numpy(values)).numpy()
+    theirs = torch.nn.functional.interpolate(torch.from_numpy(values), size=target,
+                                             mode="bilinear", antialias=False,
+                                             align_corners=False).numpy()
+    np.testing.assert_allclose(plain, theirs, atol=2e-6)
     nearest = transforms.Resize(size, interpolation=transforms.InterpolationMode.NEAREST)
     theirs = torch.nn.functional.interpolate(torch.from_numpy(values), size=target,
                                              mode="nearest").numpy()

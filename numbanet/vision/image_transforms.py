@@ -90,7 +90,10 @@ def _apply_to_pixels(image, operation: Callable[[np.ndarray, tuple[int, int]], n
     result back as the input's kind (a PIL image keeps its mode, a tensor its device)."""
     if is_pil_image(image):
         pixels = operation(np.asarray(image), (0, 1))
-        return Image.fromarray(np.ascontiguousarray(pixels), mode=image.mode)
+        result = Image.fromarray(np.ascontiguousarray(pixels), mode=image.mode)
+        if image.mode == "P":  # the pixels are palette indices: keep the palette
+            result.putpalette(image.getpalette())
+        return result
     if isinstance(image, numbanet.Tensor):
         pixels = operation(image.detach().cpu().numpy(), (image.ndim - 2, image.ndim - 1))
         return numbanet.from_numpy(np.ascontiguousarray(pixels)).to(image.device)
@@ -249,7 +252,8 @@ def resize(image, size, interpolation=InterpolationMode.BILINEAR, max_size=None,
     PIL and numpy images go through Pillow's ``Image.resize`` (what torchvision calls).
     Tensors: ``NEAREST`` takes source pixel ``floor(i * H / h)`` as ``F.interpolate`` does;
     the other modes resample each channel with Pillow in float32 ("F" mode), which is the
-    antialiased filter torchvision's tensor path was written to reproduce.
+    antialiased filter torchvision's tensor path was written to reproduce;
+    ``antialias=False`` shrinks with plain bilinear interpolation, as PyTorch.
     """
     _require_pillow("Resize")
     interpolation = InterpolationMode(interpolation)
@@ -264,7 +268,13 @@ def resize(image, size, interpolation=InterpolationMode.BILINEAR, max_size=None,
         image_size(image)
         return np.asarray(_to_pil(image).resize((new_columns, new_rows), resample))
     pixels = image.detach().cpu().numpy()
-    if interpolation == InterpolationMode.NEAREST:
+    shrinking = new_rows < rows or new_columns < columns
+    if interpolation == InterpolationMode.BILINEAR and not antialias and shrinking:
+        resized = _bilinear_without_antialias(pixels, new_rows, new_columns)
+        if pixels.dtype == np.uint8:
+            resized = np.clip(np.round(resized), 0, 255)
+        resized = resized.astype(pixels.dtype)
+    elif interpolation == InterpolationMode.NEAREST:
         row_index = np.floor(np.arange(new_rows) * (rows / new_rows)).astype(np.int64)
         column_index = np.floor(np.arange(new_columns) * (columns / new_columns)).astype(np.int64)
         resized = pixels[..., row_index, :][..., column_index]
@@ -279,6 +289,27 @@ def resize(image, size, interpolation=InterpolationMode.BILINEAR, max_size=None,
             resized = np.clip(np.round(resized), 0, 255)
         resized = resized.astype(pixels.dtype)
     return numbanet.from_numpy(np.ascontiguousarray(resized)).to(image.device)
+
+
+def _bilinear_without_antialias(pixels: np.ndarray, new_rows: int, new_columns: int):
+    """``F.interpolate(mode="bilinear", align_corners=False)``: output pixel ``i`` reads the
+    input at ``(i + 0.5) * in / out - 0.5`` (clamped at 0) and mixes its two neighbours
+    linearly, rows then columns. Shrinking this way skips pixels (aliasing), hence the default
+    ``antialias=True``."""
+
+    def along(values: np.ndarray, axis: int, size: int) -> np.ndarray:
+        length = values.shape[axis]
+        source = np.maximum((np.arange(size) + 0.5) * (length / size) - 0.5, 0)
+        low = np.minimum(np.floor(source).astype(np.int64), length - 1)
+        high = np.minimum(low + 1, length - 1)
+        weight = (source - low).astype(np.float32)
+        shape = [1] * values.ndim
+        shape[axis] = size
+        weight = weight.reshape(shape)
+        return np.take(values, low, axis) * (1 - weight) + np.take(values, high, axis) * weight
+
+    values = pixels.astype(np.float32) if pixels.dtype.kind != "f" else pixels
+    return along(along(values, values.ndim - 2, new_rows), values.ndim - 1, new_columns)
 
 
 # ---------------------------------------------------------------------- colour

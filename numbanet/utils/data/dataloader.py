@@ -142,7 +142,7 @@ class DataLoader:
             yield from self._iterate_stream()
         elif self._auto_collation:
             for indices in self.batch_sampler:
-                yield self._fetch(np.asarray(indices, dtype=np.int64))
+                yield self._fetch(indices)
         else:
             for index in self.sampler:
                 yield self.collate_fn(self.dataset[index])
@@ -158,10 +158,11 @@ class DataLoader:
                 return
             yield self.collate_fn(batch)
 
-    def _fetch(self, indices: np.ndarray) -> Any:
+    def _fetch(self, indices: list) -> Any:
         if self.collate_fn is default_collate and hasattr(self.dataset, "get_batch"):
-            return self.dataset.get_batch(indices)
-        return self.collate_fn([self.dataset[int(index)] for index in indices])
+            return self.dataset.get_batch(np.asarray(indices, dtype=np.int64))
+        # Indices go to the dataset as the sampler gave them: any key a dataset accepts.
+        return self.collate_fn([self.dataset[index] for index in indices])
 
 
 def _is_positive_int(value) -> bool:
