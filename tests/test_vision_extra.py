@@ -587,6 +587,31 @@ def test_resnet18_without_batch_norm_says_so():
         models.resnet18()
 
 
+def test_adaptive_avg_pool2d_of_any_size_stated_values():
+    # Windows floor(i * 5 / 3) .. ceil((i + 1) * 5 / 3): [0, 2), [1, 4), [3, 5).
+    row = numbanet.tensor([[[[1.0, 2.0, 3.0, 4.0, 5.0]]]])
+    pooled = nn.functional.adaptive_avg_pool2d(row, (1, 3))
+    np.testing.assert_allclose(pooled.numpy(), [[[[1.5, 3.0, 4.5]]]], rtol=1e-6)
+    single = nn.AdaptiveAvgPool2d((7, 7))(numbanet.tensor([[[[2.5]]]]))
+    assert single.shape == (1, 1, 7, 7) and single.numpy().min() == single.numpy().max() == 2.5
+
+
+@needs_torch
+@pytest.mark.parametrize(("shape", "size"), [((2, 3, 1, 1), (7, 7)), ((1, 2, 5, 7), (3, 4)),
+                                             ((2, 10, 9), (4, 2)), ((1, 1, 6, 6), (6, 4))])
+def test_adaptive_avg_pool2d_matches_torch_values_and_gradients(shape, size):
+    values = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    ours = numbanet.tensor(values, requires_grad=True)
+    theirs = torch.tensor(values, requires_grad=True)
+    out = nn.functional.adaptive_avg_pool2d(ours, size)
+    expected = torch.nn.functional.adaptive_avg_pool2d(theirs, size)
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), atol=1e-6)
+    weights = np.random.default_rng(7).standard_normal(tuple(expected.shape)).astype(np.float32)
+    (out * numbanet.from_numpy(weights)).sum().backward()
+    (expected * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_vgg11_names_shapes_and_count_as_torchvision():
     model = models.vgg11()
@@ -613,6 +638,13 @@ def test_vgg11_forward_at_224_pixels():
     model.eval()
     out = model(numbanet.randn(1, 3, 224, 224))
     assert out.shape == (1, 5)
+
+
+@pytest.mark.slow
+def test_vgg11_forward_on_cifar_sized_images():
+    numbanet.manual_seed(0)
+    model = models.vgg11(num_classes=10)  # 32 px: 1x1 features, repeated to 7x7 as torchvision
+    assert model(numbanet.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
 def test_weights_load_from_the_torchvision_cache(tmp_path, monkeypatch):

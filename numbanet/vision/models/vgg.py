@@ -7,10 +7,9 @@ layers. VGG-11 ("configuration A") has 8 convolutions::
     64 M 128 M 256 256 M 512 512 M 512 512 M       (numbers: channels, M: max pool)
 
 A 224x224 image leaves the features 512 x 7 x 7; ``avgpool`` (adaptive, to 7x7) makes other
-sizes fit the classifier ``25088 -> 4096 -> 4096 -> num_classes`` (numbanet's adaptive pool
-needs 7 to divide the feature size: inputs of 224, 448... pixels). ``vgg11_bn`` puts a batch
-norm after each convolution. Names are torchvision's (``features.0.weight``,
-``classifier.6.bias``), so torchvision's state dicts load.
+sizes fit the classifier ``25088 -> 4096 -> 4096 -> num_classes`` (a 32x32 CIFAR image leaves
+1x1, repeated 49 times). ``vgg11_bn`` puts a batch norm after each convolution. Names are
+torchvision's (``features.0.weight``, ``classifier.6.bias``), so torchvision's state dicts load.
 """
 
 from __future__ import annotations
