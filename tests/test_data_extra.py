@@ -213,6 +213,18 @@ def test_subset_random_sampler_in_a_loader_keeps_the_batch_fast_path():
     assert len(batches) == 1 and sorted(batches[0][0].tolist()) == [10, 30, 50]
 
 
+def test_getitems_fetches_a_batch_in_one_call_as_pytorch():
+    calls = []
+
+    class Batched(Indices):
+        def __getitems__(self, indices):
+            calls.append(list(indices))
+            return [index * 10 for index in indices]
+
+    assert as_lists(DataLoader(Batched(5), batch_size=2)) == [[0, 10], [20, 30], [40]]
+    assert calls == [[0, 1], [2, 3], [4]]
+
+
 # ---------------------------------------------------------------------- iterable datasets
 
 

@@ -13,7 +13,9 @@ One epoch, step by step:
    ``default_convert`` (numpy arrays become tensors) instead of collated;
 3. each batch of indices becomes one batch of data: the dataset's ``get_batch(indices)``
    when it has one and collation is the default (the fast path: one array operation per
-   batch, see ``dataset.py``), otherwise ``collate_fn([dataset[i] for i in indices])``.
+   batch, see ``dataset.py``), otherwise ``collate_fn(dataset.__getitems__(indices))`` when
+   the dataset defines PyTorch's ``__getitems__``, else ``collate_fn([dataset[i] for i in
+   indices])``.
 
 An ``IterableDataset`` has no indices: the loader takes its items in the order it yields
 them, ``batch_size`` at a time, and refuses ``shuffle``, ``sampler`` and ``batch_sampler``.
@@ -161,6 +163,8 @@ class DataLoader:
     def _fetch(self, indices: list) -> Any:
         if self.collate_fn is default_collate and hasattr(self.dataset, "get_batch"):
             return self.dataset.get_batch(np.asarray(indices, dtype=np.int64))
+        if getattr(self.dataset, "__getitems__", None):  # PyTorch's batched item protocol
+            return self.collate_fn(self.dataset.__getitems__(indices))
         # Indices go to the dataset as the sampler gave them: any key a dataset accepts.
         return self.collate_fn([self.dataset[index] for index in indices])
 
