@@ -71,8 +71,10 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
-def load_numpy_pickle(source: str | os.PathLike | BinaryIO, encoding: str = "latin1") -> Any:
-    """Unpickle ``source`` (a path or binary file) with :class:`NumpyOnlyUnpickler`.
+def load_numpy_pickle(
+    source: str | os.PathLike | bytes | BinaryIO, encoding: str = "latin1"
+) -> Any:
+    """Unpickle ``source`` (a path, bytes or a binary file) with :class:`NumpyOnlyUnpickler`.
 
     ``encoding="latin1"`` reads Python 2 pickles (as the CIFAR files are) the way torchvision
     does: their byte strings become ``str``, and numpy arrays keep their raw bytes.
