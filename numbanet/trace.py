@@ -341,7 +341,7 @@ class Recorder:
             formula=formula,
             attributes=dict(attributes or {}),
         )
-        self.events.append(event)
+        self.trace.events.append(event)
         return event.node_id
 
     def _named_record(self, tensor, name: str) -> TensorRecord:

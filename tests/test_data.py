@@ -196,6 +196,10 @@ def test_batch_size_must_be_a_positive_int(batch_size):
     shuffle=st.booleans(),
 )
 def test_batches_partition_the_epoch(size, batch_size, drop_last, shuffle):
+    if shuffle and size == 0:  # PyTorch's RandomSampler refuses an empty dataset
+        with pytest.raises(ValueError, match="but got num_samples=0"):
+            DataLoader(index_dataset(size), batch_size, shuffle, drop_last=drop_last)
+        return
     loader = DataLoader(index_dataset(size), batch_size, shuffle, drop_last=drop_last)
     batches = [labels.numpy().tolist() for _, labels in loader]
     assert len(batches) == len(loader)

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from numbanet import dtypes
 from numbanet.autograd import Function, grad_mode
+from numbanet.creation import from_numpy
 from numbanet.errors import op_error
 from numbanet.ops import neural
 from numbanet.shapes import normalize_dim
@@ -272,18 +275,35 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0,  # noqa: A002
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:  # noqa: A002
-    """Average pooling to a fixed output size (numbanet: one that divides the input size;
-    ``output_size=1`` is the global average of each channel)."""
+    """Average pooling to a fixed output size; ``output_size=1`` is the global average of
+    each channel.
+
+    Output cell ``i`` of ``out`` averages input rows ``floor(i * H / out)`` to
+    ``ceil((i + 1) * H / out)`` (exclusive), as PyTorch: equal windows when ``out`` divides
+    ``H`` (then one ``avg_pool2d``), else overlapping or repeated ones (a 1x1 input pooled to
+    7x7 repeats its value). The general case is ``rows @ x @ columns^T`` with averaging
+    matrices ``rows[i, j] = 1 / len(window i)`` for j in window i, so autograd needs nothing new.
+    """
     batch, unbatched = _pool_input("adaptive_avg_pool2d", input)
     out_h, out_w = _pair(output_size, "output_size")
     height, width = batch.shape[2], batch.shape[3]
     out_h, out_w = out_h or height, out_w or width  # None keeps that size, as in PyTorch
-    if height % out_h or width % out_w:
-        raise NotImplementedError(f"adaptive_avg_pool2d: numbanet needs an output size that "
-                                  f"divides the input size, got {(out_h, out_w)} for "
-                                  f"{(height, width)}")
-    out = avg_pool2d(batch, (height // out_h, width // out_w))
+    if height % out_h == 0 and width % out_w == 0:
+        out = avg_pool2d(batch, (height // out_h, width // out_w))
+    else:
+        rows = _adaptive_average_matrix(height, out_h, batch)
+        columns = _adaptive_average_matrix(width, out_w, batch)
+        out = rows @ batch @ columns.transpose(0, 1)
     return out.squeeze(0) if unbatched else out
+
+
+def _adaptive_average_matrix(size: int, out: int, like: Tensor) -> Tensor:
+    """``out x size`` matrix whose row i averages adaptive pooling's window i."""
+    matrix = np.zeros((out, size))
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return from_numpy(matrix).to(device=like.device, dtype=like.dtype)
 
 
 # ---- dropout ---------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Image transforms, as in ``torchvision.transforms``: ``Compose``, ``ToTensor``, ``Normalize``.
+"""Image transforms, as in ``torchvision.transforms``: ``Compose``, ``ToTensor``, ``Normalize``
+(and, from ``image_transforms.py``, ``Resize``, ``CenterCrop``, ``RandomCrop``, ``Pad``, the
+flips, ``Grayscale``, ``ToPILImage``, ``Lambda``).
 
 A dataset item starts as an image array: ``H x W`` (grey, like MNIST's ``uint8`` digits) or
 ``H x W x C`` (colour). The usual pipeline for MNIST is::
@@ -28,6 +30,22 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import numbanet
+from numbanet.vision.image_transforms import (  # noqa: F401  (re-exported: transforms.Resize)
+    CenterCrop,
+    ConvertImageDtype,
+    Grayscale,
+    InterpolationMode,
+    Lambda,
+    Pad,
+    PILToTensor,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomVerticalFlip,
+    Resize,
+    ToPILImage,
+    is_pil_image,
+    pil_to_numpy,
+)
 
 
 class Compose:
@@ -54,6 +72,8 @@ class ToTensor:
     """
 
     def __call__(self, image: np.ndarray):
+        if is_pil_image(image):
+            image = pil_to_numpy(image)
         return numbanet.from_numpy(_images_to_channels_first(image, batch_axes=0))
 
     def batch(self, images: np.ndarray):
@@ -72,7 +92,8 @@ class Normalize:
     which keeps the first layer's outputs in a range where training is well behaved.
     """
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+    def __init__(self, mean: Sequence[float], std: Sequence[float], inplace: bool = False):
+        self.inplace = inplace  # accepted for PyTorch code; the result is always a new tensor
         self.mean = tuple(float(value) for value in np.atleast_1d(mean))
         self.std = tuple(float(value) for value in np.atleast_1d(std))
 

@@ -297,7 +297,7 @@ class DistributedDataParallel(Module):
 
     def _reduce(self, bucket: _Bucket, current: int) -> None:
         """All-reduce one bucket, divide by the world size, hand out the averages."""
-        recording = _trace.active() if self.rank == 0 else None
+        recording = _trace._active if self.rank == 0 else None  # the Recorder
         local = bucket.buffer.copy() if recording is not None else None
         start = time.perf_counter()
         distributed.all_reduce(from_numpy(bucket.buffer), op=distributed.ReduceOp.AVG,

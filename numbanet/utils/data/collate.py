@@ -1,4 +1,5 @@
-"""``default_collate``: turn a list of dataset items into one batch, as PyTorch does.
+"""``default_collate``: turn a list of dataset items into one batch, as PyTorch does
+(and ``default_convert``, its single-item counterpart for ``batch_size=None``).
 
 A dataset returns one item at a time, e.g. ``(image, label)``. A batch of 64 such items is
 reorganised into ``[images, labels]``: the 64 images stacked into one tensor with a new first
@@ -56,3 +57,26 @@ def default_collate(batch: Sequence[Any]) -> Any:
         "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {type(first)}"
     )
+
+
+def default_convert(data: Any) -> Any:
+    """Convert one item without batching it (``DataLoader(batch_size=None)``), as PyTorch.
+
+    numpy arrays and numpy scalars become tensors (arrays of strings or objects stay as they
+    are); dicts, namedtuples and lists are converted entry by entry; a tuple becomes a list
+    (PyTorch's choice, kept for compatibility); tensors, Python numbers and strings are
+    returned unchanged.
+    """
+    if isinstance(data, numbanet.Tensor):
+        return data
+    if isinstance(data, np.ndarray | np.generic):
+        if data.dtype.kind in "OSUV":
+            return data
+        return numbanet.from_numpy(np.array(data))
+    if isinstance(data, Mapping):
+        return {key: default_convert(data[key]) for key in data}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple
+        return type(data)(*(default_convert(field) for field in data))
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        return [default_convert(entry) for entry in data]
+    return data

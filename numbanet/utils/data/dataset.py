@@ -1,7 +1,10 @@
-"""Datasets: ``Dataset``, ``TensorDataset``, ``Subset`` and ``random_split``, as in PyTorch.
+"""Datasets: ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``, ``random_split``
+and ``IterableDataset``, as in PyTorch.
 
-A dataset is anything with ``__len__`` and ``__getitem__(index) -> item``; the DataLoader
-asks it for items and collates them into batches (see ``collate.py``).
+A map-style dataset is anything with ``__len__`` and ``__getitem__(index) -> item``; the
+DataLoader asks it for items and collates them into batches (see ``collate.py``). An
+iterable-style dataset (``IterableDataset``) instead yields its items from ``__iter__``, for
+streams with no random access: the loader takes them in order, so there is no sampler.
 
 The batch protocol. Asking for 64 items one by one costs 64 Python calls, and stacking them
 costs more; for MNIST that is most of an epoch's time. A dataset that keeps its data in a few
@@ -18,9 +21,10 @@ a batch becomes one fancy-indexing operation on each array.
 
 from __future__ import annotations
 
+import bisect
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +45,10 @@ class Dataset:
 
     def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        """``a + b`` is ``ConcatDataset([a, b])``: a's items, then b's."""
+        return ConcatDataset([self, other])
 
 
 class TensorDataset(Dataset):
@@ -130,3 +138,71 @@ def _fractions_to_counts(fractions: Sequence[float], total: int) -> list[int]:
                 stacklevel=3,
             )
     return counts
+
+
+class IterableDataset(Dataset):
+    """A dataset that yields its items from ``__iter__``: a stream, read front to back.
+
+    >>> class Countdown(IterableDataset):
+    ...     def __iter__(self):
+    ...         return iter(range(5, 0, -1))
+    >>> [batch.tolist() for batch in DataLoader(Countdown(), batch_size=2)]
+    [[5, 4], [3, 2], [1]]
+
+    A ``DataLoader`` over it batches consecutive items; ``shuffle``, ``sampler`` and
+    ``batch_sampler`` make no sense without random access and are refused.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __add__(self, other: IterableDataset) -> ChainDataset:
+        """``a + b`` is ``ChainDataset([a, b])``: a's stream, then b's."""
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """Several iterable datasets one after the other, as one stream."""
+
+    def __init__(self, datasets: Iterable[IterableDataset]):
+        self.datasets = datasets
+
+    def __iter__(self) -> Iterator[Any]:
+        for dataset in self.datasets:
+            if not isinstance(dataset, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            yield from dataset
+
+    def __len__(self) -> int:
+        return sum(len(dataset) for dataset in self.datasets)
+
+
+class ConcatDataset(Dataset):
+    """Map-style datasets end to end: item ``i`` comes from the dataset whose range holds ``i``.
+
+    ``cumulative_sizes[k]`` is the number of items in datasets ``0..k``; a binary search in it
+    finds which dataset an index falls in, and the index within that dataset.
+
+    >>> both = ConcatDataset([train_set, extra_set])   # len(train_set) + len(extra_set) items
+    """
+
+    def __init__(self, datasets: Iterable[Dataset]):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise AssertionError("datasets should not be an empty iterable")
+        for dataset in self.datasets:
+            if isinstance(dataset, IterableDataset):
+                raise AssertionError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = np.cumsum([len(dataset) for dataset in self.datasets]).tolist()
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        if index < 0:
+            if -index > len(self):
+                raise ValueError("absolute value of index should not exceed dataset length")
+            index = len(self) + index
+        dataset_index = bisect.bisect_right(self.cumulative_sizes, index)
+        start = self.cumulative_sizes[dataset_index - 1] if dataset_index > 0 else 0
+        return self.datasets[dataset_index][index - start]

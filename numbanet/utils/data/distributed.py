@@ -29,9 +29,10 @@ import math
 from collections.abc import Iterator
 
 from numbanet.random import Generator
+from numbanet.utils.data.sampler import Sampler
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """The indices of this rank's share of ``dataset``, one epoch at a time."""
 
     def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,
