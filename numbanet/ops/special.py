@@ -70,7 +70,7 @@ class Gelu(KernelFunction):
             inner = (a + a * a * a * GELU_TANH_CUBIC) * SQRT_TWO_OVER_PI
             t = inner.tanh()
             d_inner = (a * a * (3 * GELU_TANH_CUBIC) + 1) * SQRT_TWO_OVER_PI
-            return grad * ((t + 1) * 0.5 + a * 0.5 * (1 - t * t) * d_inner)
+            return grad * ((t + 1) * 0.5 + a * 0.5 * (1 - t * t) * d_inner), None
         cdf = (Erf.apply(a * ONE_OVER_SQRT_TWO) + 1) * 0.5
         density = (a * a * -0.5).exp() * ONE_OVER_SQRT_TWO_PI
-        return grad * (cdf + a * density)
+        return grad * (cdf + a * density), None
