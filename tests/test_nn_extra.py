@@ -393,3 +393,45 @@ def test_clip_grad_norm_matches_torch(norm_type):
     torch.nn.utils.clip_grad_value_(theirs, 0.01)
     for p, tp in zip(ours, theirs, strict=True):
         assert_close(p.grad, tp.grad)
+
+
+# ---- the same layers on the GPU (or the CUDA simulator) -------------------------------------
+
+
+def _cuda_usable() -> bool:
+    import os
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return True
+    from numba import cuda
+
+    return cuda.is_available()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _cuda_usable(), reason="needs a GPU or NUMBA_ENABLE_CUDASIM=1")
+def test_layers_and_optimizers_agree_on_cuda_and_cpu():
+    values = np.random.default_rng(6).standard_normal((6, 3)).astype(np.float32)
+    results = {}
+    for device in ("cpu", "cuda"):
+        numbanet.manual_seed(0)
+        # no bias before the batch norm: its gradient is 0 up to rounding, and Adam-style
+        # steps turn rounding noise into steps of +-lr whose signs differ by device
+        model = nn.Sequential(nn.Linear(3, 4, bias=False), nn.BatchNorm1d(4), nn.GELU(),
+                              nn.LayerNorm(4), nn.GELU("tanh")).to(device)
+        embedding = nn.Embedding(5, 4, padding_idx=0).to(device)
+        optimizers = [numbanet.optim.AdamW(model.parameters(), lr=0.1),
+                      numbanet.optim.Adagrad(embedding.parameters(), lr=0.1)]
+        x = numbanet.tensor(values, device=device, requires_grad=True)
+        index = numbanet.tensor([0, 1, 1, 4, 0, 2], device=device)
+        out = model(x) + embedding(index)
+        (out * out).sum().backward()
+        total = nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
+        for optimizer in optimizers:
+            optimizer.step()
+        model.eval()
+        results[device] = [out, x.grad, total, model(x), model[1].running_var,
+                           embedding.weight, Erf.apply(x)]
+    for cpu, gpu in zip(results["cpu"], results["cuda"], strict=True):
+        assert gpu.device.type == "cuda"
+        np.testing.assert_allclose(as_numpy(gpu.cpu()), as_numpy(cpu), rtol=1e-5, atol=1e-5)
