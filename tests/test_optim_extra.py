@@ -138,6 +138,23 @@ def test_update_and_state_dict_match_torch_optim(name, reference, kwargs):
     for key in shared & set(their_group):
         assert our_group[key] == their_group[key], key
     assert set(our_group) <= set(their_group)
+    # PyTorch's state dict, tensors converted, resumes in numbanet exactly as in PyTorch
+    converted = {"state": {index: {key: numbanet.tensor(value.numpy())
+                                   for key, value in entries.items()}
+                           for index, entries in their_state["state"].items()},
+                 "param_groups": their_state["param_groups"]}
+    resumed_params = [numbanet.tensor(p.detach().numpy().copy(), requires_grad=True)
+                      for p in params]
+    resumed = getattr(optim, name)(resumed_params)
+    resumed.load_state_dict(converted)
+    last = random_problem(seed=3)[1][0]
+    for ours_param, param, gradient in zip(resumed_params, params, last, strict=True):
+        ours_param.grad, param.grad = numbanet.tensor(gradient), torch.tensor(gradient)
+    resumed.step()
+    theirs.step()
+    for got, param in zip(resumed_params, params, strict=True):
+        np.testing.assert_allclose(got.detach().numpy(), param.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["AdamW", "Adagrad", "Adadelta"])
