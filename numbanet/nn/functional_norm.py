@@ -28,6 +28,13 @@ def _channel_shape(input: Tensor) -> tuple[int, ...]:  # noqa: A002 - PyTorch's 
     return (1, input.shape[1]) + (1,) * (input.dim() - 2)
 
 
+def _moments(input: Tensor, dims: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:  # noqa: A002
+    """``mean``, ``input - mean`` and the biased variance over ``dims`` (kept as size 1)."""
+    mean = input.mean(dims, keepdim=True)
+    centered = input - mean
+    return mean, centered, (centered * centered).mean(dims, keepdim=True)
+
+
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -61,10 +68,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise op_error(ValueError, "batch_norm", "Expected more than 1 value per channel "
                            f"when training, got input size {input.size()}")
-        dims = (0, *range(2, input.dim()))
-        mean = input.mean(dims, keepdim=True)
-        centered = input - mean
-        var = (centered * centered).mean(dims, keepdim=True)
+        mean, centered, var = _moments(input, (0, *range(2, input.dim())))
         if running_mean is not None and running_var is not None:
             with grad_mode.no_grad():
                 flat_mean = mean.detach().reshape(channels)
@@ -108,10 +112,8 @@ def layer_norm(input: Tensor, normalized_shape: int | Sequence[int],  # noqa: A0
             raise op_error(RuntimeError, "layer_norm", f"Expected {name} to be of same shape "
                            f"as normalized_shape, but got {name} of shape {vector.size()} and "
                            f"normalized_shape = {list(normalized_shape)}")
-    dims = tuple(range(input.dim() - len(normalized_shape), input.dim()))
-    mean = input.mean(dims, keepdim=True)
-    centered = input - mean
-    var = (centered * centered).mean(dims, keepdim=True)
+    _, centered, var = _moments(input, tuple(range(input.dim() - len(normalized_shape),
+                                                   input.dim())))
     out = centered / (var + eps).sqrt()
     if weight is not None:
         out = out * weight
