@@ -435,3 +435,13 @@ def test_layers_and_optimizers_agree_on_cuda_and_cpu():
     for cpu, gpu in zip(results["cpu"], results["cuda"], strict=True):
         assert gpu.device.type == "cuda"
         np.testing.assert_allclose(as_numpy(gpu.cpu()), as_numpy(cpu), rtol=1e-5, atol=1e-5)
+
+
+def test_running_statistics_are_no_events_of_a_trace():
+    from numbanet import trace
+
+    bn = nn.BatchNorm1d(2)
+    with trace.record(bn) as recording:
+        bn(numbanet.randn(4, 2))
+    assert "Assign" not in [event.op for event in recording.events]
+    assert bn.num_batches_tracked.item() == 1

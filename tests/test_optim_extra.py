@@ -347,3 +347,18 @@ def test_schedule_matches_torch(name, optimizer_name, kwargs, epochs, metrics):
         their_state = their_schedule.state_dict()
         if key in their_state:
             assert our_schedule.state_dict()[key] == their_state[key], key
+
+
+@pytest.mark.parametrize("name", ["AdamW", "Adagrad", "Adadelta"])
+def test_a_recorded_step_is_one_optimizer_event(name):
+    from numbanet import trace
+
+    param = numbanet.tensor([1.0, -2.0], requires_grad=True)
+    optimizer = getattr(optim, name)([param])
+    param.grad = numbanet.tensor([0.5, 0.5])
+    with trace.record() as recording:
+        optimizer.step()
+    assert [event.op for event in recording.events] == [f"{name}.step"]
+    (update,) = recording.events[0].updates
+    np.testing.assert_allclose(update.after.values, param.detach().numpy())
+    assert recording.events[0].kernels  # the update's kernels are credited to the step

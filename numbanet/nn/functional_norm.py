@@ -10,10 +10,12 @@ gradients are PyTorch's. The layers (``nn.BatchNorm1d/2d``, ``nn.LayerNorm``,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import numpy as np
 
 from numbanet import dtypes
+from numbanet import trace as _trace
 from numbanet.autograd import grad_mode
 from numbanet.creation import tensor
 from numbanet.errors import op_error
@@ -26,6 +28,14 @@ __all__ = ["batch_norm", "embedding", "gelu", "layer_norm"]
 def _channel_shape(input: Tensor) -> tuple[int, ...]:  # noqa: A002 - PyTorch's name
     """(1, C, 1, ...): a per-channel vector shaped to broadcast over ``input`` (N, C, ...)."""
     return (1, input.shape[1]) + (1,) * (input.dim() - 2)
+
+
+def _bookkeeping():
+    """``no_grad``, and while a trace records, paused: in-place updates of running
+    statistics or weights that are no steps of the model (their kernels join the next op's
+    event instead of making loose events of their own)."""
+    recording = _trace.active()
+    return grad_mode.no_grad(), recording.paused() if recording is not None else nullcontext()
 
 
 def _moments(input: Tensor, dims: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:  # noqa: A002
@@ -70,7 +80,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                            f"when training, got input size {input.size()}")
         mean, centered, var = _moments(input, (0, *range(2, input.dim())))
         if running_mean is not None and running_var is not None:
-            with grad_mode.no_grad():
+            no_grad, paused = _bookkeeping()
+            with no_grad, paused:
                 flat_mean = mean.detach().reshape(channels)
                 unbiased = var.detach().reshape(channels) * (count / (count - 1))
                 running_mean.copy_(running_mean * (1 - momentum) + flat_mean * momentum)
@@ -186,7 +197,8 @@ def _renorm_rows(weight: Tensor, indices: np.ndarray, max_norm: float,
                  norm_type: float) -> None:
     """Scale rows ``indices`` of ``weight`` in place to norm ``max_norm`` where it is
     exceeded (PyTorch's ``embedding_renorm_``: scale = max_norm / (norm + 1e-7))."""
-    with grad_mode.no_grad():
+    no_grad, paused = _bookkeeping()
+    with no_grad, paused:
         index = tensor(indices, dtype=dtypes.int64, device=weight.device)
         rows = weight[index]
         norms = (rows.abs() ** norm_type).sum(1, keepdim=True) ** (1.0 / norm_type)

@@ -97,7 +97,8 @@ class _BatchNorm(Module):
         self._check_input_dim(input)
         average_factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            with grad_mode.no_grad():
+            no_grad, paused = F._bookkeeping()
+            with no_grad, paused:
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 average_factor = 1.0 / float(self.num_batches_tracked.item())

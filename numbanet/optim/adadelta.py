@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from numbanet.optim.optimizer import Optimizer
+from numbanet.optim.tensor_update import TensorUpdateOptimizer
 from numbanet.tensor import Tensor
 
 
-class Adadelta(Optimizer):
+class Adadelta(TensorUpdateOptimizer):
     """Adadelta (Zeiler, 2012), as ``torch.optim.Adadelta``.
 
     For each parameter ``p`` with gradient ``g``::
@@ -45,7 +45,7 @@ class Adadelta(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+    def _tensor_update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         self._count_step(state)
         square_avg, _ = self._buffer(state, "square_avg", param)
         acc_delta, _ = self._buffer(state, "acc_delta", param)

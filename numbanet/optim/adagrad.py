@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from numbanet.creation import full_like, tensor
-from numbanet.optim.optimizer import Optimizer
+from numbanet.optim.tensor_update import TensorUpdateOptimizer
 from numbanet.tensor import Tensor
 
 
-class Adagrad(Optimizer):
+class Adagrad(TensorUpdateOptimizer):
     """Adagrad (Duchi et al., 2011), as ``torch.optim.Adagrad``.
 
     For each parameter ``p`` with gradient ``g`` at step ``t = 1, 2, ...``::
@@ -57,7 +57,7 @@ class Adagrad(Optimizer):
                 state["step"] = tensor(0.0)
                 state["sum"] = full_like(param, group["initial_accumulator_value"])
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+    def _tensor_update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         step = self._count_step(state)
         if group["maximize"]:
             grad = -grad

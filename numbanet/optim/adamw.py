@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from numbanet.optim.optimizer import Optimizer
+from numbanet.optim.tensor_update import TensorUpdateOptimizer
 from numbanet.tensor import Tensor
 
 
-class AdamW(Optimizer):
+class AdamW(TensorUpdateOptimizer):
     """AdamW (Loshchilov and Hutter, 2019), as ``torch.optim.AdamW``.
 
     For each parameter ``p`` with gradient ``g`` at step ``t = 1, 2, ...``::
@@ -55,7 +55,7 @@ class AdamW(Optimizer):
                     "fused": fused}
         super().__init__(params, defaults)
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
+    def _tensor_update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         step = self._count_step(state)
         exp_avg, _ = self._buffer(state, "exp_avg", param)
         exp_avg_sq, _ = self._buffer(state, "exp_avg_sq", param)
