@@ -314,6 +314,15 @@ def tanh(x):
     return math.tanh(np.float64(x))
 
 
+def erf(x):
+    """the error function, 2 / sqrt(pi) * integral from 0 to x of e ** (-t * t) dt: an
+    S-curve from -1 to 1 (GELU's exact form uses it)
+
+    Gradient: d/dx = 2 / sqrt(pi) * e ** (-x * x).
+    """
+    return math.erf(x)
+
+
 def logical_not(x):
     """x == 0 (bool)
 
@@ -457,6 +466,7 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("relu", relu, "unary", np.maximum),
     Formula("sigmoid", sigmoid, "unary", np.exp),
     Formula("tanh", tanh, "unary", np.tanh),
+    Formula("erf", erf, "unary", np.exp),
     Formula("logical_not", logical_not, "unary", np.logical_not),
     Formula("bitwise_not", bitwise_not, "unary", np.invert),
     Formula("relu_backward", relu_backward, "backward", None),

@@ -6,9 +6,9 @@ its parameters, saves them and runs), ``linear.py`` (the simplest layer), ``func
 gradients of softmax, the losses, convolution, pooling and dropout.
 """
 
-from numbanet.nn import functional, init
-from numbanet.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from numbanet.nn.container import ModuleList, Sequential
+from numbanet.nn import functional, init, utils
+from numbanet.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from numbanet.nn.container import ModuleDict, ModuleList, ParameterList, Sequential
 from numbanet.nn.conv import Conv2d
 from numbanet.nn.dropout import Dropout, Dropout2d
 from numbanet.nn.flatten import Flatten, Identity
@@ -22,9 +22,11 @@ from numbanet.nn.loss import (
     NLLLoss,
 )
 from numbanet.nn.module import Module
+from numbanet.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from numbanet.nn.parallel import DataParallel
 from numbanet.nn.parameter import Parameter
 from numbanet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from numbanet.nn.sparse import Embedding
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "Conv2d",
@@ -32,5 +34,6 @@ __all__ = [
     "L1Loss", "LeakyReLU",
     "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss",
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
-    "parallel",
+    "BatchNorm1d", "BatchNorm2d", "Embedding", "GELU", "LayerNorm", "ModuleDict",
+    "ParameterList", "parallel", "utils",
 ]

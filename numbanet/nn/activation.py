@@ -79,3 +79,19 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class GELU(Module):
+    """x * Phi(x), Phi the standard normal CDF: x / 2 * (1 + erf(x / sqrt(2))); with
+    ``approximate='tanh'``: x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))).
+    A smooth ReLU, the activation of transformers."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"

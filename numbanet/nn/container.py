@@ -5,6 +5,8 @@
   where state-dict keys such as ``"0.weight"`` come from.
 - :class:`ModuleList` is a list whose modules are registered, so their parameters are
   found by ``parameters()`` — a plain Python list would hide them from the optimizer.
+- :class:`ModuleDict` and :class:`ParameterList` do the same for a dict of modules and a
+  list of parameters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
 from numbanet.nn.module import Module
+from numbanet.nn.parameter import Parameter
+from numbanet.tensor import Tensor
 
 
 class _IndexedModules(Module):
@@ -121,3 +125,150 @@ class ModuleList(_IndexedModules):
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
+
+
+class ModuleDict(Module):
+    """A dict of registered modules, keyed by name (no forward of its own).
+
+    ``self.heads = nn.ModuleDict({"cls": nn.Linear(8, 2), "box": nn.Linear(8, 4)})`` makes
+    parameters ``heads.cls.weight`` ... visible to ``parameters()``; keys keep their
+    insertion order.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def clear(self) -> None:
+        """Remove every module."""
+        self._modules.clear()
+
+    def pop(self, key: str) -> Module:
+        """Remove the module under ``key`` and return it."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def keys(self):
+        """The names, in insertion order."""
+        return self._modules.keys()
+
+    def items(self):
+        """``(name, module)`` pairs, in insertion order."""
+        return self._modules.items()
+
+    def values(self):
+        """The modules, in insertion order."""
+        return self._modules.values()
+
+    def update(self, modules) -> None:
+        """Add modules from a mapping or from ``(name, module)`` pairs."""
+        if hasattr(modules, "keys") and hasattr(modules, "__getitem__"):
+            for key in modules.keys():  # noqa: SIM118 - a Mapping need not iterate its keys
+                self[key] = modules[key]
+            return
+        if isinstance(modules, Module) or not isinstance(modules, Iterable):
+            raise TypeError("ModuleDict.update should be called with an iterable of key/value "
+                            f"pairs, but got {type(modules).__name__}")
+        for index, pair in enumerate(modules):
+            if not isinstance(pair, Iterable) or isinstance(pair, (str, Module)):
+                raise TypeError(f"ModuleDict update sequence element #{index} should be "
+                                f"Iterable; is {type(pair).__name__}")
+            pair = tuple(pair)
+            if len(pair) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{index} has length "
+                                 f"{len(pair)}; 2 is required")
+            self[pair[0]] = pair[1]
+
+
+class ParameterList(Module):
+    """A list of registered parameters, named ``"0"``, ``"1"``, ...
+
+    ``self.scales = nn.ParameterList([nn.Parameter(torch.ones(4)) for _ in range(3)])``:
+    the optimizer finds them through ``parameters()``. A plain tensor appended becomes a
+    Parameter, as in PyTorch.
+    """
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self += values
+
+    def _key(self, index: int) -> str:
+        if not isinstance(index, int):
+            raise TypeError(f"ParameterList indices must be integers or slices, not "
+                            f"{type(index).__name__}")
+        if not -self._size <= index < self._size:
+            raise IndexError(f"index {index} is out of range")
+        return str(index % self._size)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)([self[i] for i in range(self._size)[index]])
+        return getattr(self, self._key(index))
+
+    def __setitem__(self, index: int, value) -> None:
+        key = self._key(index)
+        if isinstance(value, Tensor) and not isinstance(value, Parameter):
+            value = Parameter(value)
+        setattr(self, key, value)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(self._size))
+
+    def __iadd__(self, values) -> ParameterList:
+        return self.extend(values)
+
+    def append(self, value) -> ParameterList:
+        """Add ``value`` at the end (a tensor is wrapped as a Parameter); returns self."""
+        self._size += 1
+        self[self._size - 1] = value
+        return self
+
+    def extend(self, values) -> ParameterList:
+        """Append each of ``values``; returns self."""
+        if not isinstance(values, Iterable) or isinstance(values, Tensor):
+            raise TypeError("ParameterList.extend should be called with an iterable, but got "
+                            + type(values).__name__)
+        for value in values:
+            self.append(value)
+        return self
+
+    def extra_repr(self) -> str:
+        lines = []
+        for index, value in enumerate(self):
+            if isinstance(value, Tensor):
+                size = "x".join(str(size) for size in value.size())
+                device = f" ({value.device})" if value.device.type == "cuda" else ""
+                kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
+                lines.append(f"  ({index}): {kind} containing: [{value.dtype} of size "
+                             f"{size}{device}]")
+            else:
+                lines.append(f"  ({index}): Object of type: {type(value).__name__}")
+        return "\n".join(lines)
+
+    def __call__(self, *args, **kwargs):
+        raise RuntimeError("ParameterList should not be called.")

@@ -18,6 +18,7 @@ from numbanet import dtypes
 from numbanet.autograd import Function, grad_mode
 from numbanet.creation import from_numpy
 from numbanet.errors import op_error
+from numbanet.nn.functional_norm import batch_norm, embedding, gelu, layer_norm  # noqa: F401
 from numbanet.ops import neural
 from numbanet.shapes import normalize_dim
 from numbanet.tensor import Tensor, arange, where

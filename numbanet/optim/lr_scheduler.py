@@ -128,3 +128,14 @@ def _track_optimizer_steps(optimizer: Optimizer) -> None:
 
     tracked_step._tracked_by_lr_scheduler = True
     optimizer.step = tracked_step
+
+
+from numbanet.optim.schedulers import (  # noqa: E402 - they subclass LRScheduler, defined above
+    CosineAnnealingLR,
+    ExponentialLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+)
+
+__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "OneCycleLR",
+           "ReduceLROnPlateau", "StepLR"]
