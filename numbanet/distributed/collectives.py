@@ -24,8 +24,9 @@ import enum
 import numpy as np
 
 from numbanet.autograd import no_grad
+from numbanet.creation import from_numpy
 from numbanet.distributed.process_group import _default_group_or_raise
-from numbanet.tensor import Tensor, from_numpy
+from numbanet.tensor import Tensor
 
 
 class ReduceOp(enum.Enum):

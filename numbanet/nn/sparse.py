@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from numbanet.autograd import grad_mode
+from numbanet.creation import empty
 from numbanet.nn import functional_norm as F
 from numbanet.nn import init
 from numbanet.nn.module import Module
 from numbanet.nn.parameter import Parameter
-from numbanet.tensor import Tensor, empty
+from numbanet.tensor import Tensor
 
 
 class Embedding(Module):

@@ -47,8 +47,9 @@ import numpy as np
 from numbanet import distributed
 from numbanet import trace as _trace
 from numbanet.autograd import is_grad_enabled
+from numbanet.creation import from_numpy
 from numbanet.nn.module import Module
-from numbanet.tensor import Tensor, from_numpy
+from numbanet.tensor import Tensor
 
 _UNFINISHED_REDUCTION = (
     "Expected to have finished reduction in the prior iteration before starting a new one. "

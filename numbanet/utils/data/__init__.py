@@ -2,13 +2,6 @@
 
 from numbanet.utils.data.collate import default_collate, default_convert
 from numbanet.utils.data.dataloader import DataLoader
-<<<<<<< HEAD
-from numbanet.utils.data.dataset import Dataset, Subset, TensorDataset, random_split
-from numbanet.utils.data.distributed import DistributedSampler
-
-__all__ = ["DataLoader", "Dataset", "DistributedSampler", "Subset", "TensorDataset",
-           "default_collate", "random_split"]
-=======
 from numbanet.utils.data.dataset import (
     ChainDataset,
     ConcatDataset,
@@ -18,6 +11,7 @@ from numbanet.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from numbanet.utils.data.distributed import DistributedSampler
 from numbanet.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -28,9 +22,8 @@ from numbanet.utils.data.sampler import (
 )
 
 __all__ = [
-    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
-    "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
-    "TensorDataset", "WeightedRandomSampler", "default_collate", "default_convert",
-    "random_split",
+    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset",
+    "DistributedSampler", "IterableDataset", "RandomSampler", "Sampler", "SequentialSampler",
+    "Subset", "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler",
+    "default_collate", "default_convert", "random_split",
 ]
->>>>>>> vision
