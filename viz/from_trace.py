@@ -41,6 +41,12 @@ from . import labels
 from .picture import DrawnEdge, DrawnNode, Picture
 
 FORWARD_PHASES = ("forward", "loss")
+
+#: Modules that PyTorch runs as one op but numbanet as several (an ``nn.Linear`` is
+#: ``x @ W.t() + b``): drawn as one node unless ``expand``, named as PyTorch's autograd names
+#: them (forward op, backward node).
+FOLDED_MODULES = {"Linear": ("linear", "AddmmBackward0")}
+
 def _module_name(path: tuple[str, ...], types: dict[str, str]) -> str:
     name = ".".join(path)
     kind = types.get(name)
@@ -58,16 +64,24 @@ class _ModuleGroup:
 
 
 def picture_from_trace(trace: Trace, view: str, depth: int | None,
-                       show_saved: bool = True) -> Picture:
-    """Build the picture of ``trace`` for ``view`` = ``forward``, ``backward`` or ``both``."""
-    builder = _TraceBuilder(trace, depth, show_saved)
+                       show_saved: bool = True, links: bool = False,
+                       expand: bool = False) -> Picture:
+    """Build the picture of ``trace`` for ``view`` = ``forward``, ``backward`` or ``both``.
+
+    ``links``: in ``both``, join each forward op to its backward op with a dashed line and
+    draw the two level with each other. ``expand``: draw the primitives of a
+    :data:`FOLDED_MODULES` module (an ``nn.Linear`` is a transpose, a matmul and an add)
+    instead of one node named as PyTorch names it.
+    """
+    builder = _TraceBuilder(trace, depth, show_saved, expand)
     builder.place_forward()
     if view in ("forward", "both"):
         builder.draw_forward()
     if view in ("backward", "both"):
-        builder.draw_backward(link_to_forward=view == "both")
+        builder.draw_backward(in_both=view == "both", links=links and view == "both")
     if view == "both":
         builder.draw_optimizer()
+    builder.picture.inline_lone_clusters()
     return builder.picture
 
 
@@ -83,8 +97,10 @@ def _split_events(trace: Trace) -> tuple[list[Event], list[Event], list[Event]]:
 class _TraceBuilder:
     """Walks the events once per graph; every loop is a plain ``for`` (no recursion)."""
 
-    def __init__(self, trace: Trace, depth: int | None, show_saved: bool):
+    def __init__(self, trace: Trace, depth: int | None, show_saved: bool,
+                 expand: bool = False):
         self.depth = depth
+        self.expand = expand
         self.show_saved = show_saved
         self.picture = Picture()
         self.forward, self.backward, self.optimizer = _split_events(trace)
@@ -112,8 +128,8 @@ class _TraceBuilder:
         previous_key, group = None, None
         for event in self.forward:
             path = self._module_path(event)
-            if self.depth is not None and len(path) > self.depth:
-                key = path[: self.depth + 1]
+            key = self._collapse_key(path)
+            if key is not None:
                 if key != previous_key:  # a new call of the collapsed module
                     group = _ModuleGroup(f"m{event.node_id}", key)
                     self.groups[group.name] = group
@@ -129,6 +145,23 @@ class _TraceBuilder:
                 self.picture.cluster_labels.setdefault(
                     path[:cluster_length], self._cluster_label(path[:cluster_length]))
         self._place_leaves()
+
+    def _collapse_key(self, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The module drawn as one node that holds an op at ``path``, if any: the module
+        ``depth`` levels down, or a :data:`FOLDED_MODULES` module (unless ``expand``)."""
+        if self.depth is not None and len(path) > self.depth:
+            return path[: self.depth + 1]
+        if not self.expand:
+            for length in range(1, len(path) + 1):
+                if self.module_types.get(".".join(path[:length])) in FOLDED_MODULES:
+                    return path[:length]
+        return None
+
+    def _folded(self, group: _ModuleGroup) -> tuple[str, str] | None:
+        """PyTorch's (forward, backward) names when ``group`` is one folded module."""
+        if self.expand:
+            return None
+        return FOLDED_MODULES.get(self.module_types.get(".".join(group.path), ""))
 
     def _cluster_label(self, path: tuple[str, ...]) -> str:
         """The module path as the stepper shows it, with the module's class when the trace
@@ -187,7 +220,8 @@ class _TraceBuilder:
                     picture.add_edge(leaf, name, "data")
         for group in self.groups.values():
             picture.add_node(DrawnNode(
-                group.name, "module", self._group_label(group), group.path[:-1],
+                group.name, "activation" if self._folded(group) else "module",
+                self._group_label(group), group.path[:-1],
                 labels.tooltip(f"{group.name}: module {'.'.join(group.path)}",
                                group.events[0].source),
                 tuple(e.node_id for e in group.events)))
@@ -206,7 +240,7 @@ class _TraceBuilder:
         elif consumer.phase == "loss":
             title = "target"
         else:
-            title = "input"
+            title = "input x"
         rows = labels.tensor_rows(record)
         if record.requires_grad and not is_parameter:
             rows.append("requires_grad=True")
@@ -227,12 +261,23 @@ class _TraceBuilder:
 
     def _group_label(self, group: _ModuleGroup) -> str:
         ops = _counted([e.op for e in group.events])
+        folded = self._folded(group)
+        if folded:  # compact: the formula and the parameters' shapes on one line each
+            parameters = "  ".join(f"{p.name.rsplit('.', 1)[-1] if p.name else 'tensor'} "
+                                   f"{labels.shape_text(p.shape)}" for p in group.parameters)
+            last_outputs = [r for r in group.events[-1].outputs if r is not None]
+            rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
+            return labels.node_label(_module_name(group.path, self.module_types),
+                                     [f"{folded[0]}: x @ weight.T + bias", parameters], rows)
         last_outputs = [r for r in group.events[-1].outputs if r is not None]
         output_rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
-        parameter_rows = [f"{p.name or 'tensor'} {labels.shape_text(p.shape)}"
-                          for p in group.parameters]
+        parameters = "  ".join(f"{p.name.rsplit('.', 1)[-1] if p.name else 'tensor'} "
+                               f"{labels.shape_text(p.shape)}" for p in group.parameters)
+        kind = self.module_types.get(".".join(group.path), "")
+        if ops.lower() == kind.lower():
+            ops = ""  # "Sequential.1: ReLU" ran one Relu: the title says it already
         return labels.node_label(_module_name(group.path, self.module_types), [ops],
-                                 output_rows, parameter_rows)
+                                 output_rows, [parameters])
 
     # ---- backward -----------------------------------------------------------------------
     def _backward_target(self, event: Event) -> tuple[str, tuple[str, ...]]:
@@ -261,8 +306,12 @@ class _TraceBuilder:
         path = tuple(name.split(".")[:-1])
         return path if path in self.picture.cluster_labels else ()
 
-    def draw_backward(self, link_to_forward: bool) -> None:
+    def draw_backward(self, in_both: bool, links: bool = False) -> None:
+        """The backward graph; ``in_both``: drawn beside the forward one, so out of the
+        module clusters (see the module docstring) and mirrored, gradients flowing up."""
         picture = self.picture
+        picture.gradients_flow_up = in_both
+        link_to_forward = in_both
         collapsed: dict[str, list[Event]] = {}
         for event in self.backward:
             name, cluster = self._backward_target(event)
@@ -297,7 +346,7 @@ class _TraceBuilder:
             for sender in event.input_node_ids:
                 if sender in self.drawn_backward:
                     picture.add_edge(self.drawn_backward[sender], name, "gradient")
-            if link_to_forward:
+            if links:
                 self._link(event, name)
 
     def _link(self, event: Event, backward_name: str) -> None:
@@ -325,8 +374,23 @@ class _TraceBuilder:
             return record.name
         producer = self.forward_by_id.get(record.producer_node_id)
         if producer is not None:
-            return _title(producer)
+            return self._producer_title(producer)
         return "input" if record.producer_node_id is None else f"input {index}"
+
+    def _producer_title(self, producer: Event) -> str:
+        """How to name the op that made a tensor: its node's title, or the collapsed
+        module holding it (``Sequential.0: Linear``) — as the graph draws it."""
+        group = self.groups.get(self.drawn_forward.get(producer.node_id, ""))
+        if group is not None:
+            return _module_name(group.path, self.module_types)
+        return _title(producer)
+
+    def _leaf_title(self, record: TensorRecord) -> str:
+        """``input x`` for the model's data, ``target`` for the loss's: as drawn."""
+        for event in self.forward:
+            if any(r is not None and r.tensor_id == record.tensor_id for r in event.inputs):
+                return "target" if event.phase == "loss" else "input x"
+        return "input"
 
     def _backward_label(self, event: Event) -> str:
         forward = self.forward_by_id.get(event.forward_node_id)
@@ -359,13 +423,13 @@ class _TraceBuilder:
             if record.name:
                 what = record.name
             elif record.tensor_id in output_ids:
-                what = "its output"
+                what = f"its output ({forward.op})" if forward else "its output"
             elif producer is not None:
-                what = f"output of {_title(producer)}"
+                what = f"output of {self._producer_title(producer)}"
             elif record.tensor_id in input_ids:
-                what = "input"
-            else:
-                what = "computed in forward"
+                what = self._leaf_title(record)
+            else:  # a tensor the op made for itself (softmax probabilities, a mask)
+                what = f"made inside {forward.op}" if forward else "made in forward"
             rows.append(f"{what} {labels.shape_text(record.shape)}")
         return labels.node_label("saved for backward", rows)
 
@@ -374,8 +438,32 @@ class _TraceBuilder:
                      if e.op == "AccumulateGrad" and e.outputs and e.outputs[0] is not None]
         rows = [f"{record.name or 'leaf'}.grad {labels.shape_text(record.shape)}"
                 for record in gradients]
+        folded = self._folded(group)
+        if folded:
+            title = f"{folded[1]} ({'.'.join(group.path)})"
+            rows = [f"-> {record.name or 'leaf'}: {labels.shape_text(record.shape)}"
+                    for record in gradients]
+            rows += [labels.gradient_row(self._input_description(e_forward, index), gradient)
+                     for e_forward, index, gradient in self._group_input_gradients(group, events)]
+            return labels.node_label(title, rows)
         return labels.node_label(f"{_module_name(group.path, self.module_types)} backward",
-                             [_counted([e.op for e in events])], rows)
+                                 [_counted([e.op for e in events])], rows)
+
+    def _group_input_gradients(self, group: _ModuleGroup, events: list[Event]):
+        """(forward event, input index, gradient) for each gradient a collapsed module's
+        backward sends out of the module (to an op before it, not to its own parameters)."""
+        inside = {e.node_id for e in group.events}
+        for event in events:
+            forward = self.forward_by_id.get(event.forward_node_id)
+            if forward is None:
+                continue
+            for index, gradient in enumerate(event.outputs):
+                record = forward.inputs[index] if index < len(forward.inputs) else None
+                if gradient is None or record is None or record.producer_node_id in inside:
+                    continue
+                if record.tensor_id in self.leaf_absorbed:
+                    continue
+                yield forward, index, gradient
 
     # ---- optimizer ----------------------------------------------------------------------
     def draw_optimizer(self) -> None:
