@@ -74,7 +74,7 @@ class NetGraph(graphviz.Digraph):
             format = format or outfile.suffix.lstrip(".") or self.format  # noqa: A001
             if filename is None:
                 filename = outfile.with_suffix(".gv")
-        source_path = Path(self.save(filename, directory))
+        source_path = Path(self.save(filename, directory=directory))
         output_path = outfile or Path(f"{source_path}.{format or self.format}")
         output_path.write_bytes(self._wasm_bytes(format or self.format))
         if cleanup:
