@@ -119,6 +119,9 @@ def test_backward_view_reads_top_to_bottom_in_one_column(spirals_trace):
     backward = [e for e in spirals_trace.events if e.phase == "backward"]
     first, last = graph.node_name(backward[0].node_id), graph.node_name(backward[-1].node_id)
     assert centres[first][1] < centres[last][1]  # the loss's backward is on top
+    # ... and the arrows point down, the way the gradients go
+    assert "dir=forward" in graph.source and "dir=back" not in graph.source.replace(
+        "arrowtail=odot", "")
     # no staircase: the chain of backward ops keeps (nearly) one x
     chain = [centres[graph.node_name(e.node_id)] for e in backward
              if e.op != "AccumulateGrad"]

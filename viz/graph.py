@@ -141,6 +141,8 @@ def to_digraph(picture: Picture, highlight: str | None = None,
         reversed_kinds = ("gradient", "saved") if picture.gradients_flow_up else ("saved",)
         if edge.kind in reversed_kinds:  # reversed on purpose: see the docstring
             graph.edge(edge.head, edge.tail, _attributes=attributes)
+        elif edge.kind == "gradient":  # written as it flows: the arrowhead at its head
+            graph.edge(edge.tail, edge.head, _attributes={**attributes, "dir": "forward"})
         else:
             graph.edge(edge.tail, edge.head, _attributes=attributes)
     for forward_name, backward_name in picture.same_rank:
