@@ -67,6 +67,11 @@ def _graph_parser(subparsers) -> None:
     parser.add_argument("--expand", action="store_true",
                         help="draw each nn.Linear as the ops it runs (transpose, matmul, "
                              "add) instead of one node")
+    parser.add_argument("--focus", default=None, metavar="PARAM",
+                        help="keep only the paths from parameter PARAM (e.g. 0.weight) to "
+                             "the loss")
+    parser.add_argument("--gradient-width", action="store_true",
+                        help="draw gradient arrows as thick as the gradients are large")
     parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
                         help=f"refuse graphs with more nodes (default {DEFAULT_MAX_NODES})")
     parser.add_argument("--renderer", choices=("auto", "dot", "wasm"), default=None,
@@ -132,7 +137,8 @@ def run_graph(arguments: argparse.Namespace) -> int:
         graph = draw(trace, view=arguments.view, depth=arguments.depth,
                      highlight=arguments.highlight, max_nodes=arguments.max_nodes,
                      show_saved=not arguments.no_saved, legend=not arguments.no_legend,
-                     links=arguments.links, expand=arguments.expand)
+                     links=arguments.links, expand=arguments.expand,
+                     focus=arguments.focus, gradient_width=arguments.gradient_width)
     except (LessonError, ValueError, OSError) as error:
         print(f"numbanet graph: error: {error}", file=sys.stderr)
         return 2

@@ -128,6 +128,32 @@ def test_backward_view_reads_top_to_bottom_in_one_column(spirals_trace):
     assert max(x for x, _ in chain) - min(x for x, _ in chain) < 200
 
 
+# ---- focus and gradient width ------------------------------------------------------------
+def test_focus_keeps_only_the_paths_from_a_parameter_to_the_loss(spirals_trace):
+    whole = viz.draw(spirals_trace)
+    focused = viz.draw(spirals_trace, focus="2.weight")
+    # the middle Linear, the ReLU after it, the last Linear and the loss: not the first layer
+    assert "Sequential.0: Linear" in whole.source
+    assert "Sequential.0: Linear" not in focused.source
+    assert "Sequential.2: Linear" in focused.source and "Sequential.4: Linear" in focused.source
+    assert focused.source.count("AddmmBackward0") == 2
+    assert "input x" not in focused.source  # the batch does not lie on those paths
+    assert "input 1" not in focused.source  # nor does the dropped transpose of 4.weight
+    assert focused.node_count < whole.node_count
+    with pytest.raises(ValueError, match="no parameter 'nope'.*2.weight"):
+        viz.draw(spirals_trace, focus="nope")
+
+
+def test_gradient_width_follows_the_size_of_the_gradient(spirals_trace):
+    graph = viz.draw(spirals_trace, gradient_width=True, expand=True)
+    gradient_edges = [line for line in graph.source.splitlines()
+                      if "->" in line and "class=gradient" in line]
+    widths = [float(re.search(r"penwidth=([\d.]+)", line).group(1)) for line in gradient_edges]
+    assert len(widths) >= 10
+    assert max(widths) == pytest.approx(6.0) and min(widths) < 1.0
+    assert "penwidth=6.00" not in viz.draw(spirals_trace, expand=True).source
+
+
 # ---- graphviz habits --------------------------------------------------------------------
 def test_render_and_pipe_work_without_system_graphviz(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot on PATH, whatever is installed

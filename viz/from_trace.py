@@ -65,14 +65,17 @@ class _ModuleGroup:
 
 def picture_from_trace(trace: Trace, view: str, depth: int | None,
                        show_saved: bool = True, links: bool = False,
-                       expand: bool = False) -> Picture:
+                       expand: bool = False, focus: str | None = None) -> Picture:
     """Build the picture of ``trace`` for ``view`` = ``forward``, ``backward`` or ``both``.
 
     ``links``: in ``both``, join each forward op to its backward op with a dashed line and
     draw the two level with each other. ``expand``: draw the primitives of a
     :data:`FOLDED_MODULES` module (an ``nn.Linear`` is a transpose, a matmul and an add)
-    instead of one node named as PyTorch names it.
+    instead of one node named as PyTorch names it. ``focus``: a parameter's name; draw
+    only the paths from it to the loss (see :func:`focus_on`).
     """
+    if focus is not None:
+        trace = focus_on(trace, focus)
     builder = _TraceBuilder(trace, depth, show_saved, expand)
     builder.place_forward()
     if view in ("forward", "both"):
@@ -83,6 +86,30 @@ def picture_from_trace(trace: Trace, view: str, depth: int | None,
         builder.draw_optimizer()
     builder.picture.inline_lone_clusters()
     return builder.picture
+
+
+def focus_on(trace: Trace, parameter: str) -> Trace:
+    """``trace`` cut down to the paths from ``parameter`` (``"fc1.weight"``) to the loss:
+    the forward ops that read it or read something computed from it, their backward ops,
+    the parameter's ``AccumulateGrad`` and the optimizer step. Everything else is gone."""
+    forward, backward, optimizer = _split_events(trace)
+    tensor_ids = {record.tensor_id for event in forward for record in event.inputs
+                  if record is not None and record.name == parameter}
+    if not tensor_ids:
+        names = sorted({r.name for e in forward for r in e.inputs if r is not None and r.name})
+        raise ValueError(f"no parameter {parameter!r} in this trace; its parameters: "
+                         f"{', '.join(names) or 'none'}")
+    kept: set[int] = set()
+    for event in forward:  # execution order: a producer comes before its consumers
+        if any(r is not None and (r.tensor_id in tensor_ids or r.producer_node_id in kept)
+               for r in event.inputs):
+            kept.add(event.node_id)
+    events = [e for e in forward if e.node_id in kept]
+    events += [e for e in backward if e.forward_node_id in kept or (
+        e.op == "AccumulateGrad" and e.saved and e.saved[0].tensor_id in tensor_ids)]
+    events += optimizer
+    return Trace(events=events, parameter_names=trace.parameter_names,
+                 metadata={**trace.metadata, "focus": parameter})
 
 
 def _split_events(trace: Trace) -> tuple[list[Event], list[Event], list[Event]]:
@@ -105,6 +132,9 @@ class _TraceBuilder:
         self.picture = Picture()
         self.forward, self.backward, self.optimizer = _split_events(trace)
         self.forward_by_id = {e.node_id: e for e in self.forward}
+        #: forward events a focus left out (ids below the largest kept one, not kept)
+        self.dropped = set(range(max(self.forward_by_id, default=-1))) - set(
+            self.forward_by_id) if "focus" in trace.metadata else set()
         self.drawn_forward: dict[int, str] = {}  # forward event id -> drawn node name
         self.groups: dict[str, _ModuleGroup] = {}
         self.cluster_of_event: dict[int, tuple[str, ...]] = {}
@@ -215,6 +245,8 @@ class _TraceBuilder:
                     continue
                 if record.producer_node_id in self.forward_by_id:
                     picture.add_edge(self.drawn_forward[record.producer_node_id], name, "data")
+                elif record.producer_node_id in self.dropped:
+                    continue  # made by an op that --focus left out: not a leaf
                 elif record.tensor_id not in self.leaf_absorbed:
                     leaf = self._add_leaf(record, event)
                     picture.add_edge(leaf, name, "data")
@@ -345,7 +377,13 @@ class _TraceBuilder:
             name = self.drawn_backward[event.node_id]
             for sender in event.input_node_ids:
                 if sender in self.drawn_backward:
-                    picture.add_edge(self.drawn_backward[sender], name, "gradient")
+                    tail = self.drawn_backward[sender]
+                    picture.add_edge(tail, name, "gradient")
+                    size = _gradient_size(event, sender)
+                    if size is not None and tail != name:
+                        key = (tail, name)
+                        picture.gradient_sizes[key] = max(picture.gradient_sizes.get(key, 0.0),
+                                                          size)
             if links:
                 self._link(event, name)
 
@@ -459,7 +497,8 @@ class _TraceBuilder:
                 continue
             for index, gradient in enumerate(event.outputs):
                 record = forward.inputs[index] if index < len(forward.inputs) else None
-                if gradient is None or record is None or record.producer_node_id in inside:
+                if gradient is None or record is None or record.producer_node_id in inside \
+                        or record.producer_node_id in self.dropped:
                     continue
                 if record.tensor_id in self.leaf_absorbed:
                     continue
@@ -507,3 +546,16 @@ def _gradient_line(event: Event) -> str:
         if line.strip().lower().startswith("gradient"):
             return line.strip()
     return ""
+
+
+def _gradient_size(event: Event, sender: int) -> float | None:
+    """The size of the gradient ``sender`` passed to ``event``: its root mean square
+    (sqrt(mean² + std²)), from the recorded statistics; None when not recorded."""
+    if event.op == "AccumulateGrad":
+        records = [c.gradient for c in event.contributions if c.from_node_id == sender]
+    else:
+        records = [r for r in event.inputs[:1] if r is not None]
+    stats = records[0].stats if records else {}
+    if "mean" not in stats or "std" not in stats:
+        return None
+    return (stats["mean"] ** 2 + stats["std"] ** 2) ** 0.5

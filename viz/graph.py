@@ -48,7 +48,8 @@ DEFAULT_MAX_NODES = 2000
 def draw(source, view: str = "both", depth: int | None = None,
          highlight: int | str | None = None, params: dict | None = None,
          max_nodes: int = DEFAULT_MAX_NODES, show_saved: bool = True,
-         legend: bool = True, links: bool = False, expand: bool = False) -> NetGraph:
+         legend: bool = True, links: bool = False, expand: bool = False,
+         focus: str | None = None, gradient_width: bool = False) -> NetGraph:
     """Draw ``source`` — a :class:`~numbanet.trace.Trace` or an output ``Tensor``.
 
     view
@@ -76,16 +77,25 @@ def draw(source, view: str = "both", depth: int | None = None,
     expand
         draw an ``nn.Linear`` as the transpose, matmul and add it runs instead of one
         ``linear`` node whose backward is PyTorch's ``AddmmBackward0``.
+    focus
+        a parameter's name (``"fc1.weight"``): draw only the paths from it to the loss —
+        the ops its value flows through, and the backward ops that bring its gradient back.
+    gradient_width
+        draw each gradient arrow as thick as the gradient it carries is large (its root
+        mean square, relative to the largest in the graph): vanishing gradients thin out.
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be 0 or more (or None for every op), not {depth}")
     if isinstance(source, Trace):
-        picture = picture_from_trace(source, view, depth, show_saved, links, expand)
+        picture = picture_from_trace(source, view, depth, show_saved, links, expand, focus)
         fewer = ("collapse modules with depth=1 (numbanet graph --depth 1), draw one half "
                  "with view='forward' (--view forward)")
     elif isinstance(source, numbanet.Tensor):
+        if focus is not None:
+            raise ValueError("focus needs a recorded trace (numbanet.trace.record()): a "
+                             "tensor's autograd graph does not know the forward ops")
         if view == "forward":
             raise ValueError(
                 "a tensor only remembers its backward graph (grad_fn); record a trace "
@@ -101,7 +111,7 @@ def draw(source, view: str = "both", depth: int | None = None,
             f"this graph has {len(picture.nodes)} nodes, more than max_nodes={max_nodes}: "
             f"Graphviz would take very long and the picture would be unreadable. To draw "
             f"fewer: {fewer}, or raise max_nodes.")
-    return to_digraph(picture, _highlighted_name(picture, highlight), legend)
+    return to_digraph(picture, _highlighted_name(picture, highlight), legend, gradient_width)
 
 
 def _highlighted_name(picture: Picture, highlight: int | str | None) -> str | None:
@@ -115,7 +125,7 @@ def _highlighted_name(picture: Picture, highlight: int | str | None) -> str | No
 
 
 def to_digraph(picture: Picture, highlight: str | None = None,
-               legend: bool = True) -> NetGraph:
+               legend: bool = True, gradient_width: bool = False) -> NetGraph:
     """Write ``picture`` as DOT: nested module clusters, styled nodes and edges, a legend."""
     graph = NetGraph(name="numbanet", graph_attr=style.GRAPH_ATTRIBUTES,
                      node_attr=style.NODE_ATTRIBUTES, edge_attr=style.EDGE_ATTRIBUTES)
@@ -136,8 +146,11 @@ def to_digraph(picture: Picture, highlight: str | None = None,
     for path in sorted(cluster_paths, key=len, reverse=True):
         parent = clusters[path[:-1]] if len(path) > 1 else graph
         parent.subgraph(clusters[path])
+    widths = style.gradient_widths(picture.gradient_sizes) if gradient_width else {}
     for edge in picture.edges:
         attributes = {**style.EDGE_STYLE[edge.kind], "class": edge.kind}
+        if (edge.tail, edge.head) in widths:
+            attributes["penwidth"] = widths[edge.tail, edge.head]
         reversed_kinds = ("gradient", "saved") if picture.gradients_flow_up else ("saved",)
         if edge.kind in reversed_kinds:  # reversed on purpose: see the docstring
             graph.edge(edge.head, edge.tail, _attributes=attributes)

@@ -54,6 +54,8 @@ class Picture:
     #: True: the backward graph mirrors the forward one (gradients drawn flowing up, beside
     #: it); False: it reads top to bottom, from the loss down to the parameters.
     gradients_flow_up: bool = True
+    #: (tail, head) of a gradient edge -> the size (RMS) of the gradient it carries
+    gradient_sizes: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def add_node(self, node: DrawnNode) -> DrawnNode:
         """Add ``node`` unless a node of that name exists; return the one kept."""

@@ -149,3 +149,16 @@ def add_legend(graph, node_kinds: list[str], edge_kinds: list[str],
             legend.node("legend_edges", text, shape="plaintext", style="")
         for upper, lower in zip(names, names[1:], strict=False):
             legend.edge(upper, lower, style="invis")
+
+
+THINNEST, THICKEST = 0.5, 6.0  # gradient edge widths (points) with gradient_width=True
+
+
+def gradient_widths(sizes: dict[tuple[str, str], float]) -> dict[tuple[str, str], str]:
+    """Pen widths for gradient edges, proportional to the size of each gradient: the
+    largest gets :data:`THICKEST`, one of size zero :data:`THINNEST`."""
+    largest = max(sizes.values(), default=0.0)
+    if not largest or largest != largest:  # all zero, or NaN somewhere
+        return {}
+    return {edge: f"{THINNEST + (THICKEST - THINNEST) * size / largest:.2f}"
+            for edge, size in sizes.items()}
