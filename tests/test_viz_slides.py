@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import numbanet as torch
+from numbanet import trace as trace_module
 from numbanet import viz
 from numbanet.cli import main as numbanet_main
 from numbanet.lesson import load_lesson, record_iteration
@@ -153,6 +154,28 @@ def test_gradient_width_follows_the_size_of_the_gradient(spirals_trace):
     assert len(widths) >= 10 and len(widths) >= len(gradient_edges) - 2
     assert max(widths) == pytest.approx(6.0) and min(widths) < 1.0
     assert "penwidth=6.00" not in viz.draw(spirals_trace, expand=True).source
+
+
+def test_repeated_blocks_are_folded_into_one_node():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8),
+                                *[torch.nn.Linear(8, 8) for _ in range(12)],
+                                torch.nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with trace_module.record(model) as trace:
+        output = model(torch.randn(4, 2))
+        with trace_module.phase("loss"):
+            loss = torch.nn.CrossEntropyLoss()(output, torch.tensor([0, 1, 0, 1]))
+        loss.backward()
+        optimizer.step()
+    graph = viz.draw(trace)
+    # Linear(2, 8) differs (its weight is [8, 2]), then 12 identical, then Linear(8, 2)
+    assert "Sequential.1 ... Sequential.12: Linear \u00d7 12" in graph.source
+    assert "AddmmBackward0 \u00d7 12" in graph.source
+    assert "Sequential.0: Linear" in graph.source and "Sequential.13: Linear" in graph.source
+    assert graph.node_count < 15 < viz.draw(trace, expand=True).node_count
+    svg = viz.render_svg(graph)
+    assert slide_fit(svg)[3] >= MIN_TEXT_PT
 
 
 # ---- graphviz habits --------------------------------------------------------------------

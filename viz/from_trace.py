@@ -41,11 +41,21 @@ from . import labels
 from .picture import DrawnEdge, DrawnNode, Picture
 
 FORWARD_PHASES = ("forward", "loss")
+MIN_REPEATS = 3  # this many identical modules in a row are drawn as one node "× N"
 
 #: Modules that PyTorch runs as one op but numbanet as several (an ``nn.Linear`` is
 #: ``x @ W.t() + b``): drawn as one node unless ``expand``, named as PyTorch's autograd names
 #: them (forward op, backward node).
 FOLDED_MODULES = {"Linear": ("linear", "AddmmBackward0")}
+
+def _group_name(group, types: dict[str, str]) -> str:
+    """``Sequential.0: Linear``, or ``Sequential.0 ... Sequential.11: Linear × 12``."""
+    if group.repeats <= 1:
+        return _module_name(group.path, types)
+    kind = types.get(".".join(group.path)) or group.path[-1]
+    return (f"{'.'.join(group.path)} ... {'.'.join(group.last_path)}: "
+            f"{kind} \u00d7 {group.repeats}")
+
 
 def _module_name(path: tuple[str, ...], types: dict[str, str]) -> str:
     name = ".".join(path)
@@ -61,6 +71,8 @@ class _ModuleGroup:
     path: tuple[str, ...]  # the collapsed module's full path
     events: list[Event] = field(default_factory=list)
     parameters: list[TensorRecord] = field(default_factory=list)
+    repeats: int = 1  # > 1: this many identical blocks in a row, folded into one node
+    last_path: tuple[str, ...] = ()  # the last of those blocks
 
 
 def picture_from_trace(trace: Trace, view: str, depth: int | None,
@@ -174,7 +186,44 @@ class _TraceBuilder:
             for cluster_length in range(1, len(path) + 1):
                 self.picture.cluster_labels.setdefault(
                     path[:cluster_length], self._cluster_label(path[:cluster_length]))
+        self._fold_repeats()
         self._place_leaves()
+
+    def _fold_repeats(self) -> None:
+        """Fold :data:`MIN_REPEATS` or more identical modules in a row into one node
+        (``Sequential.0 ... Sequential.11: Linear × 12``): same class, same ops, same output
+        shape, each fed by the one before. A deep stack then reads as what it is."""
+        def signature(group: _ModuleGroup) -> tuple:
+            outputs = [r for r in group.events[-1].outputs if r is not None]
+            leaves = tuple(tuple(r.shape) for e in group.events for r in self._leaf_inputs(e))
+            return (group.path[:-1], self.module_types.get(".".join(group.path), ""),
+                    tuple(e.op for e in group.events), leaves,
+                    tuple(outputs[0].shape) if outputs else ())
+
+        def feeds(first: _ModuleGroup, second: _ModuleGroup) -> bool:
+            made = {r.tensor_id for e in first.events for r in e.outputs if r is not None}
+            return any(r is not None and r.tensor_id in made
+                       for e in second.events for r in e.inputs)
+
+        groups = list(self.groups.values())
+        runs, run = [], groups[:1]
+        for group in groups[1:]:
+            if signature(group) == signature(run[-1]) and feeds(run[-1], group):
+                run.append(group)
+            else:
+                runs.append(run)
+                run = [group]
+        runs.append(run)
+        for run in runs:
+            if len(run) < MIN_REPEATS:
+                continue
+            first = run[0]
+            first.repeats, first.last_path = len(run), run[-1].path
+            for other in run[1:]:
+                first.events.extend(other.events)
+                for event in other.events:
+                    self.drawn_forward[event.node_id] = first.name
+                del self.groups[other.name]
 
     def _collapse_key(self, path: tuple[str, ...]) -> tuple[str, ...] | None:
         """The module drawn as one node that holds an op at ``path``, if any: the module
@@ -292,23 +341,21 @@ class _TraceBuilder:
         return labels.node_label(title, [arguments], rows)
 
     def _group_label(self, group: _ModuleGroup) -> str:
-        ops = _counted([e.op for e in group.events])
+        ops = _counted([e.op for e in group.events[:len(group.events) // group.repeats]])
         folded = self._folded(group)
         if folded:  # compact: the formula and the parameters' shapes on one line each
-            parameters = "  ".join(f"{p.name.rsplit('.', 1)[-1] if p.name else 'tensor'} "
-                                   f"{labels.shape_text(p.shape)}" for p in group.parameters)
+            parameters = _parameters_text(group.parameters)
             last_outputs = [r for r in group.events[-1].outputs if r is not None]
             rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
-            return labels.node_label(_module_name(group.path, self.module_types),
+            return labels.node_label(_group_name(group, self.module_types),
                                      [f"{folded[0]}: x @ weight.T + bias", parameters], rows)
         last_outputs = [r for r in group.events[-1].outputs if r is not None]
         output_rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
-        parameters = "  ".join(f"{p.name.rsplit('.', 1)[-1] if p.name else 'tensor'} "
-                               f"{labels.shape_text(p.shape)}" for p in group.parameters)
+        parameters = _parameters_text(group.parameters)
         kind = self.module_types.get(".".join(group.path), "")
         if ops.lower() == kind.lower():
             ops = ""  # "Sequential.1: ReLU" ran one Relu: the title says it already
-        return labels.node_label(_module_name(group.path, self.module_types), [ops],
+        return labels.node_label(_group_name(group, self.module_types), [ops],
                                  output_rows, [parameters])
 
     # ---- backward -----------------------------------------------------------------------
@@ -420,7 +467,7 @@ class _TraceBuilder:
         module holding it (``Sequential.0: Linear``) — as the graph draws it."""
         group = self.groups.get(self.drawn_forward.get(producer.node_id, ""))
         if group is not None:
-            return _module_name(group.path, self.module_types)
+            return _group_name(group, self.module_types)
         return _title(producer)
 
     def _leaf_title(self, record: TensorRecord) -> str:
@@ -478,13 +525,18 @@ class _TraceBuilder:
                 for record in gradients]
         folded = self._folded(group)
         if folded:
-            title = f"{folded[1]} ({'.'.join(group.path)})"
+            title = f"{folded[1]} ({'.'.join(group.path)})" if group.repeats == 1 else \
+                f"{folded[1]} \u00d7 {group.repeats}"
             rows = [f"-> {record.name or 'leaf'}: {labels.shape_text(record.shape)}"
                     for record in gradients]
+            if group.repeats > 1:  # one line for the blocks' parameters, not 2 per block
+                rows = [f"{'.'.join(group.path)} ... {'.'.join(group.last_path)}",
+                        f"-> {len(gradients)} parameter gradients: "
+                        f"{_parameters_text(gradients)} in each block"]
             rows += [labels.gradient_row(self._input_description(e_forward, index), gradient)
                      for e_forward, index, gradient in self._group_input_gradients(group, events)]
             return labels.node_label(title, rows)
-        return labels.node_label(f"{_module_name(group.path, self.module_types)} backward",
+        return labels.node_label(f"{_group_name(group, self.module_types)} backward",
                                  [_counted([e.op for e in events])], rows)
 
     def _group_input_gradients(self, group: _ModuleGroup, events: list[Event]):
@@ -559,3 +611,10 @@ def _gradient_size(event: Event, sender: int) -> float | None:
     if "mean" not in stats or "std" not in stats:
         return None
     return (stats["mean"] ** 2 + stats["std"] ** 2) ** 0.5
+
+
+def _parameters_text(parameters: list[TensorRecord]) -> str:
+    """``weight [16, 2]  bias [16]``: each parameter by its last name, repeats once."""
+    texts = dict.fromkeys(f"{p.name.rsplit('.', 1)[-1] if p.name else 'tensor'} "
+                          f"{labels.shape_text(p.shape)}" for p in parameters)
+    return "  ".join(texts)
