@@ -5,6 +5,7 @@
     numbanet graph LESSON.py -o graph.svg [--view forward|backward|both] [--depth N]
     numbanet graph --demo -o graph.svg     # the built-in two-spirals lesson
     numbanet graph trace.json -o graph.svg # a trace saved earlier (Trace.save, the stepper)
+    numbanet graph --demo --no-legend --focus 2.weight --gradient-width   # for a slide
     numbanet export LESSON.py -o step.html # one iteration as an HTML page that replays it
     numbanet doctor                        # what works here, what does not, how to fix it
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal

@@ -23,6 +23,12 @@ as its blocks. In the backward view a backward op sits in the cluster of its for
 in both views the clusters frame the forward graph only and each backward op is drawn in
 line with its forward op, to its right — two module boxes per layer would be clutter.
 
+Slide-sized by default: an ``nn.Linear`` (a transpose, a matmul and an add in numbanet) is
+one node, named as PyTorch names it (``linear``, backward ``AddmmBackward0``) unless
+``expand``; a module box holding a single op is dropped and its name goes into the op's
+title; three or more identical modules in a row become one node ``Linear × 12``; ``focus``
+keeps only the paths from one parameter to the loss.
+
 Clusters are named by module path; when ``trace.metadata["module_types"]`` maps paths to
 class names (``numbanet.trace.record(model)`` records it) they read
 ``Sequential.0: Linear``.
