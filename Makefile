@@ -1,12 +1,13 @@
 # Two commands for a fresh machine with only Python >= 3.10:
 #   make demo   - the stepper on its built-in offline lesson (installs first)
-#   make test   - ruff, the whole test suite, then the CUDA kernels under numba's simulator
+#   make test   - ruff, the whole test suite (installing chromium for the browser test when
+#                 missing), then the CUDA kernels under numba's simulator
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-cpu test-cuda lint bench clean
+.PHONY: install demo test test-cpu test-cuda lint bench clean browser
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("numbanet needs Python >= 3.10") if sys.version_info < (3, 10) else None'
@@ -23,7 +24,19 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
 
-test-cpu: $(STAMP)
+# The browser test (tests/test_replay_browser.py) drives headless Chromium: install
+# Debian's package when it is missing and we may (root, apt-get present). Without it the
+# test skips and says why.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the browser test (apt-get)"; \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+		|| echo "could not install chromium: the browser test will be skipped"; \
+	else echo "no chromium and no root apt-get: the browser test will be skipped"; fi
+
+test-cpu: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "not cuda"
 
 # The simulator must be switched on before numba is imported: its own pytest process.

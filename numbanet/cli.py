@@ -5,6 +5,8 @@
     numbanet graph LESSON.py -o graph.svg [--view forward|backward|both] [--depth N]
     numbanet graph --demo -o graph.svg     # the built-in two-spirals lesson
     numbanet graph trace.json -o graph.svg # a trace saved earlier (Trace.save, the stepper)
+    numbanet graph --demo --no-legend --focus 2.weight --gradient-width   # for a slide
+    numbanet export LESSON.py -o step.html # one iteration as an HTML page that replays it
     numbanet doctor                        # what works here, what does not, how to fix it
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
     numbanet run [-n N] SCRIPT.py [ARGS]   # run a script; -n N: N processes (mpiexec)
@@ -59,6 +61,19 @@ def _graph_parser(subparsers) -> None:
                         help="draw trace node NODE_ID with a thick red border")
     parser.add_argument("--no-saved", action="store_true",
                         help="leave out the tensors saved for backward")
+    parser.add_argument("--no-legend", action="store_true",
+                        help="leave out the legend (for slides)")
+    parser.add_argument("--links", action="store_true",
+                        help="with --view both: a dashed line from each forward op to its "
+                             "backward op, the two drawn level")
+    parser.add_argument("--expand", action="store_true",
+                        help="draw each nn.Linear as the ops it runs (transpose, matmul, "
+                             "add) instead of one node")
+    parser.add_argument("--focus", default=None, metavar="PARAM",
+                        help="keep only the paths from parameter PARAM (e.g. 0.weight) to "
+                             "the loss")
+    parser.add_argument("--gradient-width", action="store_true",
+                        help="draw gradient arrows as thick as the gradients are large")
     parser.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
                         help=f"refuse graphs with more nodes (default {DEFAULT_MAX_NODES})")
     parser.add_argument("--renderer", choices=("auto", "dot", "wasm"), default=None,
@@ -123,7 +138,9 @@ def run_graph(arguments: argparse.Namespace) -> int:
             _say(f"saved the trace to {arguments.save_trace}")
         graph = draw(trace, view=arguments.view, depth=arguments.depth,
                      highlight=arguments.highlight, max_nodes=arguments.max_nodes,
-                     show_saved=not arguments.no_saved)
+                     show_saved=not arguments.no_saved, legend=not arguments.no_legend,
+                     links=arguments.links, expand=arguments.expand,
+                     focus=arguments.focus, gradient_width=arguments.gradient_width)
     except (LessonError, ValueError, OSError) as error:
         print(f"numbanet graph: error: {error}", file=sys.stderr)
         return 2
@@ -135,6 +152,65 @@ def run_graph(arguments: argparse.Namespace) -> int:
         print(f"numbanet graph: error: {error}", file=sys.stderr)
         return 1
     _say(f"wrote {arguments.output}")
+    return 0
+
+
+def _export_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export", help="write one training iteration as an HTML page that replays it",
+        description="Record one iteration of a lesson (or load a saved trace) and write a "
+                    "single self-contained HTML file (no server, works offline) that replays "
+                    "it: the graph with the current node highlighted; keys n/p (next, "
+                    "previous), ]/[ (next, previous phase).")
+    parser.add_argument("lesson", nargs="?", type=Path,
+                        help="a lesson file (.py) or a saved trace (.json)")
+    parser.add_argument("--demo", action="store_true",
+                        help="the built-in lesson (a small MLP on two spirals)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("step.html"),
+                        help="output .html file (default: step.html)")
+    parser.add_argument("--iteration", type=int, default=0, metavar="I",
+                        help="which iteration's batch to record (default 0)")
+    parser.add_argument("--depth", type=int, default=None, metavar="N",
+                        help="draw modules deeper than N levels as one node each")
+    parser.add_argument("--renderer", choices=("auto", "dot", "wasm"), default=None,
+                        help="Graphviz used to lay the graph out (default: dot when "
+                             "installed, else the built-in WebAssembly one)")
+    parser.set_defaults(handler=run_export)
+
+
+def _load_or_record(arguments: argparse.Namespace):
+    """The trace a ``graph`` or ``export`` command works on: a .json file, else a lesson."""
+    from numbanet.trace import Trace
+
+    if arguments.lesson is not None and arguments.lesson.suffix.lower() == ".json":
+        trace = Trace.load(arguments.lesson)
+        _say(f"loaded {len(trace.events)} events from {arguments.lesson}")
+        return trace
+    return _record_lesson(None if arguments.demo else arguments.lesson, arguments.iteration)
+
+
+def run_export(arguments: argparse.Namespace) -> int:
+    """``numbanet export``: record (or load) a trace, write the HTML replay."""
+    from numbanet.lesson import LessonError
+    from numbanet.viz import RenderingError, replay_html
+
+    if (arguments.lesson is None) == (not arguments.demo):
+        print("numbanet export: error: name a lesson file (or a trace .json), or pass "
+              "--demo for the built-in lesson", file=sys.stderr)
+        return 2
+    try:
+        trace = _load_or_record(arguments)
+        page = replay_html(trace, title=f"numbanet: {arguments.lesson or 'two spirals'}",
+                           renderer=arguments.renderer, depth=arguments.depth)
+        arguments.output.write_text(page, encoding="utf-8")
+    except (LessonError, ValueError, OSError) as error:
+        print(f"numbanet export: error: {error}", file=sys.stderr)
+        return 2
+    except RenderingError as error:
+        print(f"numbanet export: error: {error}", file=sys.stderr)
+        return 1
+    _say(f"wrote {arguments.output} ({len(page) // 1024} KiB, one self-contained file: open "
+         "it in a browser; keys n / p step, ] / [ jump a phase)")
     return 0
 
 
@@ -201,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "watch a training iteration.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _graph_parser(subparsers)
+    _export_parser(subparsers)
     _step_parser(subparsers)
     _doctor_parser(subparsers)
     _run_parser(subparsers)

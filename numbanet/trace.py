@@ -178,6 +178,14 @@ class Trace:
     def load(cls, path: str | os.PathLike) -> Trace:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
+    # ---- notebook display -------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        """In Jupyter, a trace shows itself as the step-by-step replay of
+        :mod:`numbanet.viz.replay` (imported here, when displayed: viz imports trace)."""
+        from numbanet.viz.replay import replay_iframe
+
+        return replay_iframe(self)
+
 
 
 class Recorder:

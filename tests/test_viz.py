@@ -121,9 +121,10 @@ def cnn_run():
     return model, trace, loss
 
 
-MLP_CLUSTERS = {"Sequential", "Sequential.0", "Sequential.1", "Sequential.2",
-                "CrossEntropyLoss"}
-CNN_CLUSTERS = {"CNN", "CNN.conv1", "CNN.conv2", "CNN.dropout1", "CNN.fc1", "CNN.fc2", "loss"}
+# Expanded (expand=True: every primitive op drawn). A module running one op (a ReLU, a
+# Dropout) is no box of its own: its name goes into that op's title.
+MLP_CLUSTERS = {"Sequential", "Sequential.0", "Sequential.2", "CrossEntropyLoss"}
+CNN_CLUSTERS = {"CNN", "CNN.conv1", "CNN.conv2", "CNN.fc1", "CNN.fc2", "loss"}
 
 
 # ---- structure -------------------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_trace_graph_matches_the_autograd_graph(run, clusters, request):
     parameters = len(list(model.parameters()))
     assert leaves == parameters
 
-    forward = viz.draw(trace, view="forward")
+    forward = viz.draw(trace, view="forward", expand=True)
     assert len(nodes_of(forward, "activation")) == len(forward_events)
     assert len(nodes_of(forward, "parameter")) == parameters
     assert len(nodes_of(forward, "input")) == 2  # the batch and its targets
@@ -146,13 +147,13 @@ def test_trace_graph_matches_the_autograd_graph(run, clusters, request):
     assert len(edges_of(forward, "data")) == len(data_edges)
     assert clusters_of(forward) == clusters
 
-    backward = viz.draw(trace, view="backward")
+    backward = viz.draw(trace, view="backward", expand=True)
     assert len(nodes_of(backward, "gradient")) == backward_nodes
     assert len(nodes_of(backward, "leaf_gradient")) == leaves
     assert len(edges_of(backward, "gradient")) == gradient_edges
     assert nodes_of(backward, "activation") == []
 
-    both = viz.draw(trace)
+    both = viz.draw(trace, expand=True, links=True)
     assert len(nodes_of(both)) == (len(nodes_of(forward)) + len(nodes_of(backward))
                                    + len(trace.by_phase("optimizer")))
     # every backward node is tied to its forward op, every AccumulateGrad to its parameter
@@ -183,7 +184,7 @@ def test_tensor_graph_shows_saved_tensors_until_backward_frees_them():
 
 def test_node_names_are_the_trace_ids(mlp_run):
     _, trace, _ = mlp_run
-    graph = viz.draw(trace)
+    graph = viz.draw(trace, expand=True)
     for event in trace.events:
         assert graph.node_name(event.node_id) == f"n{event.node_id}"
     assert {f"n{e.node_id}" for e in trace.events} <= set(nodes_of(graph))
@@ -198,10 +199,10 @@ def highlighted(graph) -> list[str]:
 def test_highlight_draws_one_node_distinctly(mlp_run):
     _, trace, _ = mlp_run
     backward_event = trace.by_phase("backward")[2]
-    graph = viz.draw(trace, highlight=backward_event.node_id)
+    graph = viz.draw(trace, highlight=backward_event.node_id, expand=True)
     assert highlighted(graph) == [f"n{backward_event.node_id}"]
     assert "legend_highlight" in graph.source
-    assert highlighted(viz.draw(trace, highlight="n0")) == ["n0"]
+    assert highlighted(viz.draw(trace, highlight="n0", expand=True)) == ["n0"]
     assert highlighted(viz.draw(trace)) == []
     with pytest.raises(ValueError, match="not drawn"):
         viz.draw(trace, view="forward", highlight=backward_event.node_id)
@@ -209,7 +210,7 @@ def test_highlight_draws_one_node_distinctly(mlp_run):
 
 def test_depth_collapses_modules_into_one_node_each(mlp_run):
     _, trace, _ = mlp_run
-    shallow = viz.draw(trace, depth=1)
+    shallow = viz.draw(trace, depth=1, expand=True, links=True)
     assert clusters_of(shallow) == {"Sequential", "CrossEntropyLoss"}
     modules = nodes_of(shallow, "module")
     assert len(modules) == 3  # Sequential.0 (Linear), .1 (ReLU), .2 (Linear)
@@ -221,7 +222,7 @@ def test_depth_collapses_modules_into_one_node_each(mlp_run):
     assert {(m, f"{m}b") for m in modules} <= set(edges_of(shallow, "link"))
 
     first_matmul = next(e for e in trace.events if e.op == "Matmul")
-    graph = viz.draw(trace, depth=1, highlight=first_matmul.node_id)
+    graph = viz.draw(trace, depth=1, highlight=first_matmul.node_id, expand=True)
     assert highlighted(graph) == [modules[0]]
     assert graph.node_name(first_matmul.node_id) == modules[0]
 
@@ -233,7 +234,7 @@ def test_depth_collapses_modules_into_one_node_each(mlp_run):
 
 def test_depth_on_the_cnn_keeps_the_top_module(cnn_run):
     _, trace, _ = cnn_run
-    graph = viz.draw(trace, view="forward", depth=1)
+    graph = viz.draw(trace, view="forward", depth=1, expand=True)
     assert clusters_of(graph) == {"CNN", "loss"}
     # conv1, conv2, dropout1, fc1, fc2 collapse; relu, max_pool2d, flatten... stay ops
     assert len(nodes_of(graph, "module")) == 5

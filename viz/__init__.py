@@ -10,7 +10,8 @@ leave it as the last line of a notebook cell.
 Files, one idea each: ``graph.py`` (draw), ``from_trace.py`` and ``from_tensor.py`` (what
 to draw), ``picture.py`` (the nodes and edges in between), ``labels.py`` (the text in a
 node), ``style.py`` (colours and legend), ``render.py`` (DOT -> SVG/PNG) and
-``netgraph.py`` (notebook display).
+``netgraph.py`` (graphviz's ``render``/``pipe`` and notebook display) and
+``replay.py`` (one iteration as a self-contained HTML page that replays it).
 """
 
 from numbanet.trace import MODULE_TYPES, module_types
@@ -26,9 +27,10 @@ from .render import (
     render_svg,
     save,
 )
+from .replay import replay_html, replay_iframe
 
 __all__ = [
     "DEFAULT_MAX_NODES", "MODULE_TYPES", "VIEWS", "NetGraph", "RENDERER_VARIABLE", "RenderingError",
     "choose_renderer", "describe_renderer", "draw", "module_types", "render_png",
-    "render_svg", "save", "to_digraph",
+    "render_svg", "replay_html", "replay_iframe", "save", "to_digraph",
 ]

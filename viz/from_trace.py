@@ -23,6 +23,12 @@ as its blocks. In the backward view a backward op sits in the cluster of its for
 in both views the clusters frame the forward graph only and each backward op is drawn in
 line with its forward op, to its right — two module boxes per layer would be clutter.
 
+Slide-sized by default: an ``nn.Linear`` (a transpose, a matmul and an add in numbanet) is
+one node, named as PyTorch names it (``linear``, backward ``AddmmBackward0``) unless
+``expand``; a module box holding a single op is dropped and its name goes into the op's
+title; three or more identical modules in a row become one node ``Linear × 12``; ``focus``
+keeps only the paths from one parameter to the loss.
+
 Clusters are named by module path; when ``trace.metadata["module_types"]`` maps paths to
 class names (``numbanet.trace.record(model)`` records it) they read
 ``Sequential.0: Linear``.
@@ -41,6 +47,22 @@ from . import labels
 from .picture import DrawnEdge, DrawnNode, Picture
 
 FORWARD_PHASES = ("forward", "loss")
+MIN_REPEATS = 3  # this many identical modules in a row are drawn as one node "× N"
+
+#: Modules that PyTorch runs as one op but numbanet as several (an ``nn.Linear`` is
+#: ``x @ W.t() + b``): drawn as one node unless ``expand``, named as PyTorch's autograd names
+#: them (forward op, backward node).
+FOLDED_MODULES = {"Linear": ("linear", "AddmmBackward0")}
+
+def _group_name(group, types: dict[str, str]) -> str:
+    """``Sequential.0: Linear``, or ``Sequential.0 ... Sequential.11: Linear × 12``."""
+    if group.repeats <= 1:
+        return _module_name(group.path, types)
+    kind = types.get(".".join(group.path)) or group.path[-1]
+    return (f"{'.'.join(group.path)} ... {'.'.join(group.last_path)}: "
+            f"{kind} \u00d7 {group.repeats}")
+
+
 def _module_name(path: tuple[str, ...], types: dict[str, str]) -> str:
     name = ".".join(path)
     kind = types.get(name)
@@ -55,20 +77,57 @@ class _ModuleGroup:
     path: tuple[str, ...]  # the collapsed module's full path
     events: list[Event] = field(default_factory=list)
     parameters: list[TensorRecord] = field(default_factory=list)
+    repeats: int = 1  # > 1: this many identical blocks in a row, folded into one node
+    last_path: tuple[str, ...] = ()  # the last of those blocks
 
 
 def picture_from_trace(trace: Trace, view: str, depth: int | None,
-                       show_saved: bool = True) -> Picture:
-    """Build the picture of ``trace`` for ``view`` = ``forward``, ``backward`` or ``both``."""
-    builder = _TraceBuilder(trace, depth, show_saved)
+                       show_saved: bool = True, links: bool = False,
+                       expand: bool = False, focus: str | None = None) -> Picture:
+    """Build the picture of ``trace`` for ``view`` = ``forward``, ``backward`` or ``both``.
+
+    ``links``: in ``both``, join each forward op to its backward op with a dashed line and
+    draw the two level with each other. ``expand``: draw the primitives of a
+    :data:`FOLDED_MODULES` module (an ``nn.Linear`` is a transpose, a matmul and an add)
+    instead of one node named as PyTorch names it. ``focus``: a parameter's name; draw
+    only the paths from it to the loss (see :func:`focus_on`).
+    """
+    if focus is not None:
+        trace = focus_on(trace, focus)
+    builder = _TraceBuilder(trace, depth, show_saved, expand)
     builder.place_forward()
     if view in ("forward", "both"):
         builder.draw_forward()
     if view in ("backward", "both"):
-        builder.draw_backward(link_to_forward=view == "both")
+        builder.draw_backward(in_both=view == "both", links=links and view == "both")
     if view == "both":
         builder.draw_optimizer()
+    builder.picture.inline_lone_clusters()
     return builder.picture
+
+
+def focus_on(trace: Trace, parameter: str) -> Trace:
+    """``trace`` cut down to the paths from ``parameter`` (``"fc1.weight"``) to the loss:
+    the forward ops that read it or read something computed from it, their backward ops,
+    the parameter's ``AccumulateGrad`` and the optimizer step. Everything else is gone."""
+    forward, backward, optimizer = _split_events(trace)
+    tensor_ids = {record.tensor_id for event in forward for record in event.inputs
+                  if record is not None and record.name == parameter}
+    if not tensor_ids:
+        names = sorted({r.name for e in forward for r in e.inputs if r is not None and r.name})
+        raise ValueError(f"no parameter {parameter!r} in this trace; its parameters: "
+                         f"{', '.join(names) or 'none'}")
+    kept: set[int] = set()
+    for event in forward:  # execution order: a producer comes before its consumers
+        if any(r is not None and (r.tensor_id in tensor_ids or r.producer_node_id in kept)
+               for r in event.inputs):
+            kept.add(event.node_id)
+    events = [e for e in forward if e.node_id in kept]
+    events += [e for e in backward if e.forward_node_id in kept or (
+        e.op == "AccumulateGrad" and e.saved and e.saved[0].tensor_id in tensor_ids)]
+    events += optimizer
+    return Trace(events=events, parameter_names=trace.parameter_names,
+                 metadata={**trace.metadata, "focus": parameter})
 
 
 def _split_events(trace: Trace) -> tuple[list[Event], list[Event], list[Event]]:
@@ -83,12 +142,17 @@ def _split_events(trace: Trace) -> tuple[list[Event], list[Event], list[Event]]:
 class _TraceBuilder:
     """Walks the events once per graph; every loop is a plain ``for`` (no recursion)."""
 
-    def __init__(self, trace: Trace, depth: int | None, show_saved: bool):
+    def __init__(self, trace: Trace, depth: int | None, show_saved: bool,
+                 expand: bool = False):
         self.depth = depth
+        self.expand = expand
         self.show_saved = show_saved
         self.picture = Picture()
         self.forward, self.backward, self.optimizer = _split_events(trace)
         self.forward_by_id = {e.node_id: e for e in self.forward}
+        #: forward events a focus left out (ids below the largest kept one, not kept)
+        self.dropped = set(range(max(self.forward_by_id, default=-1))) - set(
+            self.forward_by_id) if "focus" in trace.metadata else set()
         self.drawn_forward: dict[int, str] = {}  # forward event id -> drawn node name
         self.groups: dict[str, _ModuleGroup] = {}
         self.cluster_of_event: dict[int, tuple[str, ...]] = {}
@@ -112,8 +176,8 @@ class _TraceBuilder:
         previous_key, group = None, None
         for event in self.forward:
             path = self._module_path(event)
-            if self.depth is not None and len(path) > self.depth:
-                key = path[: self.depth + 1]
+            key = self._collapse_key(path)
+            if key is not None:
                 if key != previous_key:  # a new call of the collapsed module
                     group = _ModuleGroup(f"m{event.node_id}", key)
                     self.groups[group.name] = group
@@ -128,7 +192,61 @@ class _TraceBuilder:
             for cluster_length in range(1, len(path) + 1):
                 self.picture.cluster_labels.setdefault(
                     path[:cluster_length], self._cluster_label(path[:cluster_length]))
+        self._fold_repeats()
         self._place_leaves()
+
+    def _fold_repeats(self) -> None:
+        """Fold :data:`MIN_REPEATS` or more identical modules in a row into one node
+        (``Sequential.0 ... Sequential.11: Linear × 12``): same class, same ops, same output
+        shape, each fed by the one before. A deep stack then reads as what it is."""
+        def signature(group: _ModuleGroup) -> tuple:
+            outputs = [r for r in group.events[-1].outputs if r is not None]
+            leaves = tuple(tuple(r.shape) for e in group.events for r in self._leaf_inputs(e))
+            return (group.path[:-1], self.module_types.get(".".join(group.path), ""),
+                    tuple(e.op for e in group.events), leaves,
+                    tuple(outputs[0].shape) if outputs else ())
+
+        def feeds(first: _ModuleGroup, second: _ModuleGroup) -> bool:
+            made = {r.tensor_id for e in first.events for r in e.outputs if r is not None}
+            return any(r is not None and r.tensor_id in made
+                       for e in second.events for r in e.inputs)
+
+        groups = list(self.groups.values())
+        runs, run = [], groups[:1]
+        for group in groups[1:]:
+            if signature(group) == signature(run[-1]) and feeds(run[-1], group):
+                run.append(group)
+            else:
+                runs.append(run)
+                run = [group]
+        runs.append(run)
+        for run in runs:
+            if len(run) < MIN_REPEATS:
+                continue
+            first = run[0]
+            first.repeats, first.last_path = len(run), run[-1].path
+            for other in run[1:]:
+                first.events.extend(other.events)
+                for event in other.events:
+                    self.drawn_forward[event.node_id] = first.name
+                del self.groups[other.name]
+
+    def _collapse_key(self, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The module drawn as one node that holds an op at ``path``, if any: the module
+        ``depth`` levels down, or a :data:`FOLDED_MODULES` module (unless ``expand``)."""
+        if self.depth is not None and len(path) > self.depth:
+            return path[: self.depth + 1]
+        if not self.expand:
+            for length in range(1, len(path) + 1):
+                if self.module_types.get(".".join(path[:length])) in FOLDED_MODULES:
+                    return path[:length]
+        return None
+
+    def _folded(self, group: _ModuleGroup) -> tuple[str, str] | None:
+        """PyTorch's (forward, backward) names when ``group`` is one folded module."""
+        if self.expand:
+            return None
+        return FOLDED_MODULES.get(self.module_types.get(".".join(group.path), ""))
 
     def _cluster_label(self, path: tuple[str, ...]) -> str:
         """The module path as the stepper shows it, with the module's class when the trace
@@ -182,12 +300,15 @@ class _TraceBuilder:
                     continue
                 if record.producer_node_id in self.forward_by_id:
                     picture.add_edge(self.drawn_forward[record.producer_node_id], name, "data")
+                elif record.producer_node_id in self.dropped:
+                    continue  # made by an op that --focus left out: not a leaf
                 elif record.tensor_id not in self.leaf_absorbed:
                     leaf = self._add_leaf(record, event)
                     picture.add_edge(leaf, name, "data")
         for group in self.groups.values():
             picture.add_node(DrawnNode(
-                group.name, "module", self._group_label(group), group.path[:-1],
+                group.name, "activation" if self._folded(group) else "module",
+                self._group_label(group), group.path[:-1],
                 labels.tooltip(f"{group.name}: module {'.'.join(group.path)}",
                                group.events[0].source),
                 tuple(e.node_id for e in group.events)))
@@ -206,7 +327,7 @@ class _TraceBuilder:
         elif consumer.phase == "loss":
             title = "target"
         else:
-            title = "input"
+            title = "input x"
         rows = labels.tensor_rows(record)
         if record.requires_grad and not is_parameter:
             rows.append("requires_grad=True")
@@ -226,13 +347,22 @@ class _TraceBuilder:
         return labels.node_label(title, [arguments], rows)
 
     def _group_label(self, group: _ModuleGroup) -> str:
-        ops = _counted([e.op for e in group.events])
+        ops = _counted([e.op for e in group.events[:len(group.events) // group.repeats]])
+        folded = self._folded(group)
+        if folded:  # compact: the formula and the parameters' shapes on one line each
+            parameters = _parameters_text(group.parameters)
+            last_outputs = [r for r in group.events[-1].outputs if r is not None]
+            rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
+            return labels.node_label(_group_name(group, self.module_types),
+                                     [f"{folded[0]}: x @ weight.T + bias", parameters], rows)
         last_outputs = [r for r in group.events[-1].outputs if r is not None]
         output_rows = labels.tensor_rows(last_outputs[0]) if last_outputs else []
-        parameter_rows = [f"{p.name or 'tensor'} {labels.shape_text(p.shape)}"
-                          for p in group.parameters]
-        return labels.node_label(_module_name(group.path, self.module_types), [ops],
-                                 output_rows, parameter_rows)
+        parameters = _parameters_text(group.parameters)
+        kind = self.module_types.get(".".join(group.path), "")
+        if ops.lower() == kind.lower():
+            ops = ""  # "Sequential.1: ReLU" ran one Relu: the title says it already
+        return labels.node_label(_group_name(group, self.module_types), [ops],
+                                 output_rows, [parameters])
 
     # ---- backward -----------------------------------------------------------------------
     def _backward_target(self, event: Event) -> tuple[str, tuple[str, ...]]:
@@ -261,8 +391,12 @@ class _TraceBuilder:
         path = tuple(name.split(".")[:-1])
         return path if path in self.picture.cluster_labels else ()
 
-    def draw_backward(self, link_to_forward: bool) -> None:
+    def draw_backward(self, in_both: bool, links: bool = False) -> None:
+        """The backward graph; ``in_both``: drawn beside the forward one, so out of the
+        module clusters (see the module docstring) and mirrored, gradients flowing up."""
         picture = self.picture
+        picture.gradients_flow_up = in_both
+        link_to_forward = in_both
         collapsed: dict[str, list[Event]] = {}
         for event in self.backward:
             name, cluster = self._backward_target(event)
@@ -296,8 +430,14 @@ class _TraceBuilder:
             name = self.drawn_backward[event.node_id]
             for sender in event.input_node_ids:
                 if sender in self.drawn_backward:
-                    picture.add_edge(self.drawn_backward[sender], name, "gradient")
-            if link_to_forward:
+                    tail = self.drawn_backward[sender]
+                    picture.add_edge(tail, name, "gradient")
+                    size = _gradient_size(event, sender)
+                    if size is not None and tail != name:
+                        key = (tail, name)
+                        picture.gradient_sizes[key] = max(picture.gradient_sizes.get(key, 0.0),
+                                                          size)
+            if links:
                 self._link(event, name)
 
     def _link(self, event: Event, backward_name: str) -> None:
@@ -325,8 +465,23 @@ class _TraceBuilder:
             return record.name
         producer = self.forward_by_id.get(record.producer_node_id)
         if producer is not None:
-            return _title(producer)
+            return self._producer_title(producer)
         return "input" if record.producer_node_id is None else f"input {index}"
+
+    def _producer_title(self, producer: Event) -> str:
+        """How to name the op that made a tensor: its node's title, or the collapsed
+        module holding it (``Sequential.0: Linear``) — as the graph draws it."""
+        group = self.groups.get(self.drawn_forward.get(producer.node_id, ""))
+        if group is not None:
+            return _group_name(group, self.module_types)
+        return _title(producer)
+
+    def _leaf_title(self, record: TensorRecord) -> str:
+        """``input x`` for the model's data, ``target`` for the loss's: as drawn."""
+        for event in self.forward:
+            if any(r is not None and r.tensor_id == record.tensor_id for r in event.inputs):
+                return "target" if event.phase == "loss" else "input x"
+        return "input"
 
     def _backward_label(self, event: Event) -> str:
         forward = self.forward_by_id.get(event.forward_node_id)
@@ -359,13 +514,13 @@ class _TraceBuilder:
             if record.name:
                 what = record.name
             elif record.tensor_id in output_ids:
-                what = "its output"
+                what = f"its output ({forward.op})" if forward else "its output"
             elif producer is not None:
-                what = f"output of {_title(producer)}"
+                what = f"output of {self._producer_title(producer)}"
             elif record.tensor_id in input_ids:
-                what = "input"
-            else:
-                what = "computed in forward"
+                what = self._leaf_title(record)
+            else:  # a tensor the op made for itself (softmax probabilities, a mask)
+                what = f"made inside {forward.op}" if forward else "made in forward"
             rows.append(f"{what} {labels.shape_text(record.shape)}")
         return labels.node_label("saved for backward", rows)
 
@@ -374,8 +529,38 @@ class _TraceBuilder:
                      if e.op == "AccumulateGrad" and e.outputs and e.outputs[0] is not None]
         rows = [f"{record.name or 'leaf'}.grad {labels.shape_text(record.shape)}"
                 for record in gradients]
-        return labels.node_label(f"{_module_name(group.path, self.module_types)} backward",
-                             [_counted([e.op for e in events])], rows)
+        folded = self._folded(group)
+        if folded:
+            title = f"{folded[1]} ({'.'.join(group.path)})" if group.repeats == 1 else \
+                f"{folded[1]} \u00d7 {group.repeats}"
+            rows = [f"-> {record.name or 'leaf'}: {labels.shape_text(record.shape)}"
+                    for record in gradients]
+            if group.repeats > 1:  # one line for the blocks' parameters, not 2 per block
+                rows = [f"{'.'.join(group.path)} ... {'.'.join(group.last_path)}",
+                        f"-> {len(gradients)} parameter gradients: "
+                        f"{_parameters_text(gradients)} in each block"]
+            rows += [labels.gradient_row(self._input_description(e_forward, index), gradient)
+                     for e_forward, index, gradient in self._group_input_gradients(group, events)]
+            return labels.node_label(title, rows)
+        return labels.node_label(f"{_group_name(group, self.module_types)} backward",
+                                 [_counted([e.op for e in events])], rows)
+
+    def _group_input_gradients(self, group: _ModuleGroup, events: list[Event]):
+        """(forward event, input index, gradient) for each gradient a collapsed module's
+        backward sends out of the module (to an op before it, not to its own parameters)."""
+        inside = {e.node_id for e in group.events}
+        for event in events:
+            forward = self.forward_by_id.get(event.forward_node_id)
+            if forward is None:
+                continue
+            for index, gradient in enumerate(event.outputs):
+                record = forward.inputs[index] if index < len(forward.inputs) else None
+                if gradient is None or record is None or record.producer_node_id in inside \
+                        or record.producer_node_id in self.dropped:
+                    continue
+                if record.tensor_id in self.leaf_absorbed:
+                    continue
+                yield forward, index, gradient
 
     # ---- optimizer ----------------------------------------------------------------------
     def draw_optimizer(self) -> None:
@@ -419,3 +604,23 @@ def _gradient_line(event: Event) -> str:
         if line.strip().lower().startswith("gradient"):
             return line.strip()
     return ""
+
+
+def _gradient_size(event: Event, sender: int) -> float | None:
+    """The size of the gradient ``sender`` passed to ``event``: its root mean square
+    (sqrt(mean² + std²)), from the recorded statistics; None when not recorded."""
+    if event.op == "AccumulateGrad":
+        records = [c.gradient for c in event.contributions if c.from_node_id == sender]
+    else:
+        records = [r for r in event.inputs[:1] if r is not None]
+    stats = records[0].stats if records else {}
+    if "mean" not in stats or "std" not in stats:
+        return None
+    return (stats["mean"] ** 2 + stats["std"] ** 2) ** 0.5
+
+
+def _parameters_text(parameters: list[TensorRecord]) -> str:
+    """``weight [16, 2]  bias [16]``: each parameter by its last name, repeats once."""
+    texts = dict.fromkeys(f"{p.name.rsplit('.', 1)[-1] if p.name else 'tensor'} "
+                          f"{labels.shape_text(p.shape)}" for p in parameters)
+    return "  ".join(texts)

@@ -12,19 +12,22 @@
 
     viz.save(viz.draw(trace), "step.svg")               # .svg, .png (needs dot), .dot
 
-How the picture reads: values flow *down* the forward graph (black arrows), gradients flow
-back *up* the backward graph (pink arrows), so each backward op sits level with the forward
-op it differentiates, joined by a dashed grey line. Colours are explained by the legend
-drawn with every graph (see :mod:`numbanet.viz.style`).
+How the picture reads: values flow *down* the forward graph (black arrows). In
+``view="both"`` gradients flow back *up* the backward graph (pink arrows), drawn beside the
+forward one as its mirror image, so each backward op sits about level with the forward op
+it differentiates (``links=True`` joins the two with a dashed grey line and holds them in
+one row). In ``view="backward"`` the backward graph reads top to bottom, from the loss down
+to the parameters' gradients. Colours are explained by a small legend (``legend=False``
+leaves it out). An ``nn.Linear`` is one node, as PyTorch draws it (``linear`` forward,
+``AddmmBackward0`` backward); ``expand=True`` shows the ops numbanet runs for it.
 
 Every node and edge carries its kind as an SVG ``class`` (``node gradient``,
 ``edge link``), so a page can restyle them with CSS.
 
-Gradient edges are written to DOT reversed, ``receiver -> sender [dir=back]``: the arrow
-still points the way the gradient goes, but Graphviz ranks the receiver *above* the sender,
-which is what mirrors the backward graph next to the forward one. ``rank=same`` then puts
-each forward op, its backward op and what it saved in one row, in that order (Graphviz
-draws an edge within a row from left to right, and the saved edge is reversed too).
+Gradient edges of the mirrored view are written to DOT reversed, ``receiver -> sender
+[dir=back]``: the arrow still points the way the gradient goes, but Graphviz ranks the
+receiver *above* the sender. ``rank=same`` puts a backward op and what it saved in one row
+(the saved edge is reversed too, so the saved node sits to the right).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ DEFAULT_MAX_NODES = 2000
 def draw(source, view: str = "both", depth: int | None = None,
          highlight: int | str | None = None, params: dict | None = None,
          max_nodes: int = DEFAULT_MAX_NODES, show_saved: bool = True,
-         legend: bool = True) -> NetGraph:
+         legend: bool = True, links: bool = False, expand: bool = False,
+         focus: str | None = None, gradient_width: bool = False) -> NetGraph:
     """Draw ``source`` — a :class:`~numbanet.trace.Trace` or an output ``Tensor``.
 
     view
@@ -64,16 +68,34 @@ def draw(source, view: str = "both", depth: int | None = None,
         of thousands, and nobody can read them.
     show_saved
         draw what each forward op saved for its backward (orange nodes).
+    legend
+        draw the small key to the colours (``--no-legend`` leaves it out, for slides).
+    links
+        in ``view="both"``, a dashed line from each forward op to its backward op, the two
+        drawn level with each other (off by default: a dozen long dashed lines crowd a
+        slide; the stepper's highlight shows the pairing better).
+    expand
+        draw an ``nn.Linear`` as the transpose, matmul and add it runs instead of one
+        ``linear`` node whose backward is PyTorch's ``AddmmBackward0``.
+    focus
+        a parameter's name (``"fc1.weight"``): draw only the paths from it to the loss —
+        the ops its value flows through, and the backward ops that bring its gradient back.
+    gradient_width
+        draw each gradient arrow as thick as the gradient it carries is large (its root
+        mean square, relative to the largest in the graph): vanishing gradients thin out.
     """
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, not {view!r}")
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be 0 or more (or None for every op), not {depth}")
     if isinstance(source, Trace):
-        picture = picture_from_trace(source, view, depth, show_saved)
+        picture = picture_from_trace(source, view, depth, show_saved, links, expand, focus)
         fewer = ("collapse modules with depth=1 (numbanet graph --depth 1), draw one half "
                  "with view='forward' (--view forward)")
     elif isinstance(source, numbanet.Tensor):
+        if focus is not None:
+            raise ValueError("focus needs a recorded trace (numbanet.trace.record()): a "
+                             "tensor's autograd graph does not know the forward ops")
         if view == "forward":
             raise ValueError(
                 "a tensor only remembers its backward graph (grad_fn); record a trace "
@@ -89,7 +111,7 @@ def draw(source, view: str = "both", depth: int | None = None,
             f"this graph has {len(picture.nodes)} nodes, more than max_nodes={max_nodes}: "
             f"Graphviz would take very long and the picture would be unreadable. To draw "
             f"fewer: {fewer}, or raise max_nodes.")
-    return to_digraph(picture, _highlighted_name(picture, highlight), legend)
+    return to_digraph(picture, _highlighted_name(picture, highlight), legend, gradient_width)
 
 
 def _highlighted_name(picture: Picture, highlight: int | str | None) -> str | None:
@@ -103,7 +125,7 @@ def _highlighted_name(picture: Picture, highlight: int | str | None) -> str | No
 
 
 def to_digraph(picture: Picture, highlight: str | None = None,
-               legend: bool = True) -> NetGraph:
+               legend: bool = True, gradient_width: bool = False) -> NetGraph:
     """Write ``picture`` as DOT: nested module clusters, styled nodes and edges, a legend."""
     graph = NetGraph(name="numbanet", graph_attr=style.GRAPH_ATTRIBUTES,
                      node_attr=style.NODE_ATTRIBUTES, edge_attr=style.EDGE_ATTRIBUTES)
@@ -124,10 +146,16 @@ def to_digraph(picture: Picture, highlight: str | None = None,
     for path in sorted(cluster_paths, key=len, reverse=True):
         parent = clusters[path[:-1]] if len(path) > 1 else graph
         parent.subgraph(clusters[path])
+    widths = style.gradient_widths(picture.gradient_sizes) if gradient_width else {}
     for edge in picture.edges:
         attributes = {**style.EDGE_STYLE[edge.kind], "class": edge.kind}
-        if edge.kind in ("gradient", "saved"):  # reversed on purpose: see the docstring
+        if (edge.tail, edge.head) in widths:
+            attributes["penwidth"] = widths[edge.tail, edge.head]
+        reversed_kinds = ("gradient", "saved") if picture.gradients_flow_up else ("saved",)
+        if edge.kind in reversed_kinds:  # reversed on purpose: see the docstring
             graph.edge(edge.head, edge.tail, _attributes=attributes)
+        elif edge.kind == "gradient":  # written as it flows: the arrowhead at its head
+            graph.edge(edge.tail, edge.head, _attributes={**attributes, "dir": "forward"})
         else:
             graph.edge(edge.tail, edge.head, _attributes=attributes)
     for forward_name, backward_name in picture.same_rank:

@@ -51,6 +51,11 @@ class Picture:
     cluster_labels: dict[tuple[str, ...], str] = field(default_factory=dict)
     loss_clusters: set[tuple[str, ...]] = field(default_factory=set)
     same_rank: list[tuple[str, str]] = field(default_factory=list)  # drawn level with each other
+    #: True: the backward graph mirrors the forward one (gradients drawn flowing up, beside
+    #: it); False: it reads top to bottom, from the loss down to the parameters.
+    gradients_flow_up: bool = True
+    #: (tail, head) of a gradient edge -> the size (RMS) of the gradient it carries
+    gradient_sizes: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def add_node(self, node: DrawnNode) -> DrawnNode:
         """Add ``node`` unless a node of that name exists; return the one kept."""
@@ -81,3 +86,23 @@ class Picture:
         edge_kinds = {edge.kind for edge in self.edges}
         return ([k for k in NODE_KINDS if k in node_kinds],
                 [k for k in EDGE_KINDS if k in edge_kinds])
+
+    def inline_lone_clusters(self) -> None:
+        """A module box around a single node (a ``ReLU`` holding one ``Relu`` op) costs a
+        label and a margin for nothing: drop the box and put its name in the node's title
+        (``Sequential.1: ReLU | Relu (n3)``). Loss clusters stay: their red frame says
+        "this is the loss"."""
+        members: dict[tuple[str, ...], list[DrawnNode]] = {}
+        for node in self.nodes.values():
+            for length in range(1, len(node.cluster) + 1):
+                members.setdefault(node.cluster[:length], []).append(node)
+        for path, inside in members.items():
+            if len(inside) != 1 or path[:1] in self.loss_clusters:
+                continue
+            node = inside[0]
+            if node.cluster != path:
+                continue  # the lone node sits deeper: its own cluster is handled
+            title, _, rest = node.label.partition("\\n")
+            name = self.cluster_labels.get(path, path[-1]).replace("\\", "\\\\")
+            node.label = f"{name} | {title}" + (f"\\n{rest}" if rest else "")
+            node.cluster = path[:-1]

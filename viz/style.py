@@ -43,15 +43,15 @@ NODE_FILL = {
     "module": "#f2f2f2",  # light grey: a collapsed module
 }
 
-LEGEND_TEXT = {
-    "input": "input / target data",
-    "parameter": "parameter (learnable)",
-    "activation": "forward op -> activation",
+LEGEND_TEXT = {  # short: the legend must stay narrower than the graph it explains
+    "input": "input data",
+    "parameter": "parameter",
+    "activation": "forward op",
     "saved": "saved for backward",
-    "gradient": "backward op -> gradients",
-    "leaf_gradient": "AccumulateGrad -> param.grad",
+    "gradient": "backward op",
+    "leaf_gradient": "param.grad",
     "optimizer": "optimizer step",
-    "module": "collapsed module (--depth)",
+    "module": "module (--depth)",
 }
 
 EDGE_STYLE = {
@@ -63,11 +63,11 @@ EDGE_STYLE = {
 }
 
 LEGEND_EDGE_TEXT = {
-    "data": "black arrow: values flow forward",
-    "gradient": "pink arrow: gradients flow backward",
-    "link": "dashed grey: an op and its backward",
-    "saved": "dotted orange: saved tensor read by backward",
-    "update": "dashed brown: gradient used by the optimizer",
+    "data": "black: values",
+    "gradient": "pink: gradients",
+    "link": "dashed grey: op, backward",
+    "saved": "dotted: saved tensor",
+    "update": "dashed: grad to optimizer",
 }
 
 HIGHLIGHT = {"color": "#d62728", "penwidth": "4"}
@@ -123,20 +123,42 @@ def cluster_attributes(depth: int, label: str, is_loss: bool) -> dict[str, str]:
 
 def add_legend(graph, node_kinds: list[str], edge_kinds: list[str],
                with_highlight: bool) -> None:
-    """Add a "Legend" cluster with one sample node per kind shown in ``graph``.
+    """Add a compact "Legend" cluster: one small sample node per kind shown in ``graph``,
+    stacked in a column, and one text node for the edge kinds.
 
-    The sample nodes are named ``legend_<kind>`` so that code counting the graph's own
-    nodes can skip them. ``rank=same`` lays them out in one row; nodes without edges go to
-    the top rank, so the legend is the first thing a reader sees.
+    A column, not a row: a row of eight samples is wider than a small graph, and a graph's
+    side has room to spare. Invisible edges stack the samples (Graphviz puts a node without
+    edges on the top rank, so the column starts at the top, where a reader looks first).
+    The samples are named ``legend_<kind>`` so that code counting the graph's own nodes can
+    skip them.
     """
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="Legend", labeljust="l", style="rounded", color="#bdbdbd",
-                    fontname=TITLE_FONT, fontsize="11", rank="same")
-        legend.attr("node", fontsize="11", shape="box", style="filled,rounded")
-        for kind in node_kinds:
-            legend.node(f"legend_{kind}", LEGEND_TEXT[kind], **node_attributes(kind))
+                    fontname=TITLE_FONT, fontsize="11", margin="4")
+        legend.attr("node", fontsize="11", shape="box", style="filled,rounded",
+                    margin="0.06,0.02", height="0.2")
+        names = [f"legend_{kind}" for kind in node_kinds]
+        for kind, name in zip(node_kinds, names, strict=True):
+            legend.node(name, LEGEND_TEXT[kind], **node_attributes(kind))
         if with_highlight:
+            names.append("legend_highlight")
             legend.node("legend_highlight", "current node", fillcolor="white", **HIGHLIGHT)
         if edge_kinds:
+            names.append("legend_edges")
             text = "\\l".join(LEGEND_EDGE_TEXT[kind] for kind in edge_kinds) + "\\l"
             legend.node("legend_edges", text, shape="plaintext", style="")
+        for upper, lower in zip(names, names[1:], strict=False):
+            legend.edge(upper, lower, style="invis")
+
+
+THINNEST, THICKEST = 0.5, 6.0  # gradient edge widths (points) with gradient_width=True
+
+
+def gradient_widths(sizes: dict[tuple[str, str], float]) -> dict[tuple[str, str], str]:
+    """Pen widths for gradient edges, proportional to the size of each gradient: the
+    largest gets :data:`THICKEST`, one of size zero :data:`THINNEST`."""
+    largest = max(sizes.values(), default=0.0)
+    if not largest or largest != largest:  # all zero, or NaN somewhere
+        return {}
+    return {edge: f"{THINNEST + (THICKEST - THINNEST) * size / largest:.2f}"
+            for edge, size in sizes.items()}
