@@ -34,7 +34,7 @@ def _bookkeeping():
     """``no_grad``, and while a trace records, paused: in-place updates of running
     statistics or weights that are no steps of the model (their kernels join the next op's
     event instead of making loose events of their own)."""
-    recording = _trace.active()
+    recording = _trace._active  # the Recorder, if one is recording
     return grad_mode.no_grad(), recording.paused() if recording is not None else nullcontext()
 
 

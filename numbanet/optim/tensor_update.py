@@ -20,7 +20,7 @@ class TensorUpdateOptimizer(Optimizer):
     operations (``param.add_(...)``), run under ``no_grad`` by ``step``."""
 
     def _update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
-        recording = _trace.active()
+        recording = _trace._active  # the Recorder, if one is recording
         with recording.paused() if recording is not None else nullcontext():
             self._tensor_update(param, grad, state, group)
 
