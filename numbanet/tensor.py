@@ -745,8 +745,7 @@ class Tensor:
             if self.numel() == 0:
                 raise op_error(RuntimeError, name, f"{name}(): Expected reduction dim to be "
                                "specified for input.numel() == 0.")
-            values, _ = reduction.MaxAlongDim.apply(self.reshape(-1), 0, False, find_max)
-            return values
+            return (reduction.Max if find_max else reduction.Min).apply(self)
         dim = shapes.normalize_dim(dim, self.dim(), name)
         values, indices = reduction.MaxAlongDim.apply(self, dim, keepdim, find_max)
         return MaxResult(values, indices)
