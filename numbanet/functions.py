@@ -100,30 +100,6 @@ def pow(input: Tensor, exponent) -> Tensor:  # noqa: A001, A002
     return input**exponent
 
 
-def floor_divide(input: Tensor, other) -> Tensor:  # noqa: A002
-    return input // other
-
-
-def remainder(input: Tensor, other) -> Tensor:  # noqa: A002
-    return input % other
-
-
-def bitwise_and(input: Tensor, other) -> Tensor:  # noqa: A002
-    return input & other
-
-
-def bitwise_or(input: Tensor, other) -> Tensor:  # noqa: A002
-    return input | other
-
-
-def bitwise_xor(input: Tensor, other) -> Tensor:  # noqa: A002
-    return input ^ other
-
-
-def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
-    return ~input
-
-
 def reshape(input: Tensor, shape) -> Tensor:  # noqa: A002
     return input.reshape(shape)
 

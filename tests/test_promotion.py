@@ -208,10 +208,3 @@ def test_all_and_any_along_dims_and_their_dtype():
     small = nb.tensor([[1, 0], [2, 3]], dtype=nb.uint8)
     assert small.all().dtype == nb.uint8 and small.any(1).tolist() == [1, 1]
     assert nb.all(nb.ones(2, 3), dim=(0, 1)).item() is True
-
-
-def test_module_level_spellings_of_the_integer_operators():
-    a = nb.tensor([-7, 7])
-    assert nb.floor_divide(a, 2).tolist() == [-4, 3] and nb.remainder(a, 2).tolist() == [1, 1]
-    assert nb.bitwise_and(a, 3).tolist() == [1, 3] and nb.bitwise_or(a, 1).tolist() == [-7, 7]
-    assert nb.bitwise_xor(a, 1).tolist() == [-8, 6] and nb.bitwise_not(a).tolist() == [6, -8]
