@@ -163,7 +163,7 @@ class Maximum(Elementwise):
     """out = max(a, b), elementwise
 
     Gradient: the upstream gradient goes to whichever operand is larger; on a tie each
-    gets half of it, as in PyTorch
+    gets half of it (and where a NaN is compared, both get all of it), as in PyTorch
     """
 
     @staticmethod
@@ -174,14 +174,14 @@ class Maximum(Elementwise):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_by_winner(grad, a > b, a == b)
+        return _split_by_winner(grad, a < b, a > b, a == b)
 
 
 class Minimum(Elementwise):
     """out = min(a, b), elementwise
 
     Gradient: the upstream gradient goes to whichever operand is smaller; on a tie each
-    gets half of it, as in PyTorch
+    gets half of it (and where a NaN is compared, both get all of it), as in PyTorch
     """
 
     @staticmethod
@@ -192,14 +192,15 @@ class Minimum(Elementwise):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return _split_by_winner(grad, a < b, a == b)
+        return _split_by_winner(grad, a > b, a < b, a == b)
 
 
-def _split_by_winner(grad, a_wins, tie) -> tuple:
-    """(grad to a, grad to b) for maximum/minimum: all of it to the winner, half each on a
-    tie: a's share is 1 where a wins, 0.5 on a tie, 0 where b wins."""
-    share_a = a_wins.to(dtype=grad.dtype) + tie.to(dtype=grad.dtype) * 0.5
-    return grad * share_a, grad * (1 - share_a)
+def _split_by_winner(grad, a_loses, b_loses, tie) -> tuple:
+    """(grad to a, grad to b) for maximum/minimum, PyTorch's rule: half each on a tie, none
+    to the loser, the whole gradient otherwise (to both where a NaN makes no one lose)."""
+    shared = Where.apply(tie, grad * 0.5, grad)
+    zero = _zero(grad)
+    return Where.apply(a_loses, zero, shared), Where.apply(b_loses, zero, shared)
 
 
 def _zero(like):
