@@ -27,15 +27,7 @@ import numpy as np
 from numbanet import creation, dtypes, shapes
 from numbanet.autograd import grad_mode
 from numbanet.autograd.function import AccumulateGrad
-from numbanet.creation import (  # noqa: F401 - nn, optim and ops import these from here
-    arange,
-    empty,
-    full_like,
-    ones_like,
-    tensor,
-    zeros,
-    zeros_like,
-)
+from numbanet.creation import full_like, tensor
 from numbanet.device import CPU, as_device, device
 from numbanet.errors import op_error
 from numbanet.kernels import backend_for

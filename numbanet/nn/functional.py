@@ -14,10 +14,11 @@ import warnings
 
 from numbanet import dtypes
 from numbanet.autograd import Function, grad_mode
+from numbanet.creation import arange
 from numbanet.errors import op_error
 from numbanet.ops import neural
 from numbanet.shapes import normalize_dim
-from numbanet.tensor import Tensor, arange, where
+from numbanet.tensor import Tensor, where
 
 REDUCTIONS = ("mean", "sum", "none")
 

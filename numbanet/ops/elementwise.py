@@ -205,7 +205,7 @@ def _split_by_winner(grad, a_loses, b_loses, tie) -> tuple:
 
 def _zero(like):
     """A 0-d zero of ``like``'s dtype and device (the other branch of a ``Where``)."""
-    from numbanet.tensor import zeros
+    from numbanet.creation import zeros
 
     return zeros((), dtype=like.dtype, device=like.device)
 

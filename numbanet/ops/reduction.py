@@ -46,7 +46,7 @@ class MaxAlongDim(KernelFunction):
 
     @staticmethod
     def backward(ctx, grad_values, grad_indices=None):
-        from numbanet.tensor import zeros
+        from numbanet.creation import zeros
 
         (indices,) = ctx.saved_tensors
         if not ctx.keepdim:
