@@ -84,7 +84,9 @@ class Node:
     _saved_outputs: MappingProxyType = MappingProxyType({})  # saved position -> output index
     output_hooks: dict = MappingProxyType({})  # output index -> hooks (made on first use)
     trace_attributes: dict = MappingProxyType({})
-    view_of = None  # a view op's input: its output shares the input's version counter
+    # A view op's input (in a KernelFunction: its array): the output shares that input's
+    # version counter, so an in-place change through either one is seen by both.
+    view_of = None
     released = False
 
     def __init__(self, function: type[Function]):
