@@ -55,6 +55,8 @@ def scalar_data(value, dtype: np.dtype, device):
 
 
 def _numpy_dtype_for(data, dtype) -> np.dtype | None:
+    """PyTorch's choice for ``tensor(data)``: the asked dtype; a numpy array's own (int64 for
+    numpy's other wide integers); for Python values float32, int64 or bool."""
     if dtype is not None:
         return dtypes.as_dtype(dtype).numpy
     if isinstance(data, np.ndarray) and data.dtype.kind in "fb":
@@ -71,12 +73,19 @@ def _numpy_dtype_for(data, dtype) -> np.dtype | None:
     raise TypeError(f"can't convert {type(data).__name__} of {flat.dtype} to a tensor")
 
 
-def _place(array: np.ndarray, device, requires_grad: bool) -> Tensor:
+def _target(device):
+    """``device`` as a numbanet device, refusing CUDA where there is none (with the reason)."""
     target = as_device(device)
     if target.type == "cuda":
         from numbanet import cuda
 
         cuda._require_available()
+    return target
+
+
+def _place(array: np.ndarray, device, requires_grad: bool) -> Tensor:
+    """A tensor of ``array``'s values on ``device`` (the array itself on the CPU)."""
+    if _target(device).type == "cuda":
         out = _wrap(backend_for("cuda").from_host(np.ascontiguousarray(array)))
     else:
         out = _wrap(array)
@@ -98,6 +107,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` itself when it already is a tensor of that dtype and device, else ``tensor``."""
     if isinstance(data, tensor_module.Tensor) and dtype is None and device is None:
         return data
     return tensor(data, dtype=dtype, device=device)
@@ -113,26 +123,24 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def _filled(shape, value, dtype, device, requires_grad) -> Tensor:
     shape = shape_arg(shape)
-    numpy_dtype = dtypes.as_dtype(dtype).numpy if dtype is not None else (
-        dtypes.DEFAULT_FLOAT.numpy)
-    target = as_device(device)
-    if target.type == "cuda":
-        from numbanet import cuda
-
-        cuda._require_available()
-    out = _wrap(backend_for(target.type).full(shape, value, numpy_dtype))
+    numpy_dtype = dtypes.as_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy
+    out = _wrap(backend_for(_target(device).type).full(shape, value, numpy_dtype))
     return out.requires_grad_(True) if requires_grad else out
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``; float32 unless told."""
     return _filled(shape, 0, dtype, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; float32 unless told."""
     return _filled(shape, 1, dtype, device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` filled with ``fill_value``, whose type picks the dtype: bool,
+    int64 or float32."""
     if dtype is None and isinstance(fill_value, bool):
         dtype = dtypes.bool_
     elif dtype is None and isinstance(fill_value, int):
@@ -141,10 +149,12 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
 
 
 def empty(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor whose values are yours to overwrite (numbanet fills it with zeros)."""
     return zeros(*shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def _like(reference: Tensor, dtype, device):
+    """The dtype and device of a ``*_like`` result: the reference's unless told."""
     return (dtype if dtype is not None else reference.dtype,
             device if device is not None else reference.device)
 
@@ -170,29 +180,33 @@ def empty_like(reference: Tensor, dtype=None, device=None) -> Tensor:
 
 def arange(start, end=None, step=1, dtype=None, device=None,
            requires_grad: bool = False) -> Tensor:
+    """``start, start + step, ...`` up to but excluding ``end`` (``arange(n)``: 0 .. n-1);
+    int64 when every bound is an int, else float32."""
     if end is None:
         start, end = 0, start
     if dtype is None:
         is_integer = all(isinstance(v, int) for v in (start, end, step))
         dtype = dtypes.int64 if is_integer else dtypes.DEFAULT_FLOAT
     numpy_dtype = dtypes.as_dtype(dtype).numpy
-    target = as_device(device)
-    out = _wrap(backend_for(target.type).arange(start, end, step, numpy_dtype))
+    out = _wrap(backend_for(_target(device).type).arange(start, end, step, numpy_dtype))
     return out.requires_grad_(True) if requires_grad else out
 
 
 def linspace(start: float, end: float, steps: int, dtype=None, device=None) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included."""
     values = np.linspace(start, end, steps)
     return tensor(values, dtype=dtype or dtypes.DEFAULT_FLOAT, device=device)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None,
         requires_grad: bool = False) -> Tensor:
+    """The ``n`` x ``m`` identity matrix (ones on the diagonal)."""
     numpy_dtype = dtypes.as_dtype(dtype or dtypes.DEFAULT_FLOAT).numpy
     return _place(np.eye(n, m, dtype=numpy_dtype), device, requires_grad)
 
 
 def _random(shape, dtype, device, requires_grad, draw) -> Tensor:
+    """``draw(generator, shape)`` from numbanet's seeded generator, as a tensor."""
     from numbanet.random import numpy_generator
 
     shape = shape_arg(shape)

@@ -169,6 +169,8 @@ def index_parts(key, shape: tuple) -> tuple[tuple, bool]:
                                "int, byte or bool tensors")
             else:
                 advanced = True
+        elif isinstance(part, np.integer):
+            part = int(part)
         elif isinstance(part, slice) and part.step is not None and part.step <= 0:
             raise op_error(ValueError, "index", "step must be greater than zero")
         converted.append(part)

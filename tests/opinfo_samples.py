@@ -20,8 +20,12 @@ import numpy as np
 
 FLOATS = ("float32", "float64")
 INTS = ("int64", "int32", "uint8")
-NUMBERS = FLOATS + INTS
+# Every dtype and layout an op meets compiles its kernels once per process, so most ops run
+# on float32, float64 and int64 (and bool where it applies); the other integer types go
+# through the ops whose kernels differ by type: add, mul, eq, sum, casts, bitwise ops.
+NUMBERS = FLOATS + ("int64",)
 ALL = NUMBERS + ("bool",)
+EVERY_NUMBER = FLOATS + INTS
 
 # +-0, +-inf, NaN, a float32 subnormal, huge and tiny magnitudes, ordinary values
 EDGE_VALUES = np.array([0.0, -0.0, math.inf, -math.inf, math.nan, 1e-40, 1e30, -1e30,
@@ -357,7 +361,8 @@ def tensor_first(value):
 
 
 def comparison(name: str, reference) -> OpInfo:
-    return binary(name, name, reference, dtypes=NUMBERS, result_dtype=lambda dtype: "bool",
+    return binary(name, name, reference, dtypes=EVERY_NUMBER if name == "eq" else NUMBERS,
+                  result_dtype=lambda dtype: "bool",
                   differentiable=False, reflected=False)
 
 
@@ -550,7 +555,7 @@ OPS: list[OpInfo] = [
     unary("square", np.square, dtypes=NUMBERS, function=False),
     OpInfo("pos", {"Tensor.__pos__": lambda lib, x: +x}, lambda x: x, unary_samples(), NUMBERS),
     OpInfo("bitwise_not", {"Tensor.__invert__": lambda lib, x: ~x}, np.invert,
-           unary_samples(), INTS + ("bool",), differentiable=False),
+           unary_samples(), ("int64", "bool"), differentiable=False),
     OpInfo("clamp", {
         "Tensor.clamp": lambda lib, x, **kw: x.clamp(**kw),
         "numbanet.clamp": lambda lib, x, **kw: lib.clamp(x, **kw),
@@ -564,16 +569,17 @@ OPS: list[OpInfo] = [
         sample((0, 3), min=0),
         sample(lambda dtype, rng: edge_values(dtype) if dtype in FLOATS
                else make_values((4,), dtype, rng), min=-1, max=1, smooth=False),
-    ), FLOATS + ("int64", "int32"), result_dtype=lambda dtype: SAME),
+    ), NUMBERS, result_dtype=lambda dtype: SAME),
     # ---- elementwise, two operands
-    binary("add", "add", np.add, inplace=True),
+    binary("add", "add", np.add, dtypes=EVERY_NUMBER, inplace=True),
     binary("sub", "sub", np.subtract, inplace=True),
-    binary("mul", "mul", np.multiply, inplace=True),
+    binary("mul", "mul", np.multiply, dtypes=EVERY_NUMBER, inplace=True),
     binary("div", "truediv", np_true_divide, result_dtype=float_result, nonzero_other=True,
            inplace=True),
     binary("pow", "pow", np_pow, dtypes=FLOATS, function=True, low=0.2, high=2.0,
            other_low=-2.0, other_high=2.0),
-    renamed("pow_integers", binary("pow", "pow", np_pow, dtypes=INTS, function=True, low=0.0,
+    renamed("pow_integers", binary("pow", "pow", np_pow, dtypes=("int64",), function=True,
+                                   low=0.0,
                                    high=1.0, other_low=0.0, other_high=0.5,
                                    differentiable=False)),  # no negative exponents
     binary("maximum", None, np.maximum, function=True, scalar=None),  # tensors only
@@ -584,9 +590,9 @@ OPS: list[OpInfo] = [
            differentiable=False),
     binary("bitwise_and", "and", np.bitwise_and, dtypes=INTS + ("bool",), method=False,
            differentiable=False, scalar=None),
-    binary("bitwise_or", "or", np.bitwise_or, dtypes=INTS + ("bool",), method=False,
+    binary("bitwise_or", "or", np.bitwise_or, dtypes=("int64", "bool"), method=False,
            differentiable=False, scalar=None),
-    binary("bitwise_xor", "xor", np.bitwise_xor, dtypes=INTS + ("bool",), method=False,
+    binary("bitwise_xor", "xor", np.bitwise_xor, dtypes=("int64", "bool"), method=False,
            differentiable=False, scalar=None),
     comparison("eq", np.equal),
     comparison("ne", np.not_equal),
@@ -627,7 +633,7 @@ OPS: list[OpInfo] = [
     }, np.matmul, fixed_samples(sample((2, 3), (3, 4)), sample((0, 3), (3, 2)),
                                 sample((2, 3), (3, 4), layout="transposed")), FLOATS),
     # ---- reductions
-    reduction("sum", np_sum, dtypes=ALL,
+    reduction("sum", np_sum, dtypes=EVERY_NUMBER + ("bool",),
               result_dtype=lambda dtype: dtype if dtype in FLOATS else "int64"),
     reduction("mean", np_mean, dtypes=FLOATS),
     reduction("var", np_var, dtypes=FLOATS, empty_dims=(1,)),
@@ -640,10 +646,12 @@ OPS: list[OpInfo] = [
               result_dtype=lambda dtype: "int64", differentiable=False),
     reduction("argmin", np_arg(np.argmin), dims=(None, 0, -1), empty_dims=(1,), distinct=True,
               result_dtype=lambda dtype: "int64", differentiable=False),
-    OpInfo("all", {"Tensor.all": lambda lib, x: x.all()}, lambda x: np.asarray(np.all(x)),
+    OpInfo("all", {"Tensor.all": lambda lib, x: x.all(), "numbanet.all": lambda lib, x: lib.all(x)},
+           lambda x: np.asarray(np.all(x)),
            unary_samples(), ALL, lambda dtype: "bool" if dtype != "uint8" else "uint8",
            differentiable=False),
-    OpInfo("any", {"Tensor.any": lambda lib, x: x.any()}, lambda x: np.asarray(np.any(x)),
+    OpInfo("any", {"Tensor.any": lambda lib, x: x.any(), "numbanet.any": lambda lib, x: lib.any(x)},
+           lambda x: np.asarray(np.any(x)),
            unary_samples(), ALL, lambda dtype: "bool" if dtype != "uint8" else "uint8",
            differentiable=False),
     # ---- softmax family
@@ -785,7 +793,7 @@ OPS: list[OpInfo] = [
     }, lambda x: x.astype(np.float64), fixed_samples(
         sample(integer_valued(2, 3)), sample(integer_valued()), sample(integer_valued(0, 2)),
         sample(integer_valued(3, 2), layout="transposed"),
-    ), NUMBERS, result_dtype=lambda dtype: "float64", differentiable=False),
+    ), EVERY_NUMBER, result_dtype=lambda dtype: "float64", differentiable=False),
     OpInfo("fill_", {
         "Tensor.fill_": lambda lib, x: x.clone().fill_(2),
         "Tensor.zero_": lambda lib, x: x.clone().zero_() + 2,

@@ -151,3 +151,114 @@ def test_float32_values_match_numpy_for_large_arrays():
     np.testing.assert_allclose(x.sum().item(), a.astype(np.float64).sum(), rtol=1e-5)
     np.testing.assert_allclose(x.sum(0).numpy(), a.sum(0), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(x.exp().numpy(), np.exp(a), rtol=1e-6)
+
+
+# ---- PyTorch's numbers at the edges (issue 9): stated values, and torch when installed ----
+
+
+def _torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+SAVES_ITS_OUTPUT = ["exp", "sigmoid", "tanh", "sqrt", "softmax", "log_softmax"]
+
+
+@pytest.mark.parametrize("name", SAVES_ITS_OUTPUT)
+def test_changing_a_saved_output_in_place_makes_backward_raise(name):
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        out = getattr(lib, name)(x, 0) if "softmax" in name else getattr(lib, name)(x)
+        with lib.no_grad():
+            out.mul_(2)
+        out.sum().backward()
+
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*which is "
+                                           r"output 0 of \w+Backward"):
+        run(nb)
+    torch = _torch_or_none()
+    if torch is not None:
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            run(torch)
+
+
+def _pow_grads(lib, base, exponent):
+    a = lib.tensor(base, requires_grad=True)
+    b = lib.tensor(exponent, requires_grad=True)
+    (a**b).backward()
+    return float(a.grad.item()), float(b.grad.item())
+
+
+@pytest.mark.parametrize(("base", "exponent", "expected"), [
+    (0.0, 0.0, (0.0, 0.0)),            # x ** 0 at 0: flat; 0 ** 0 = 1 for every nearby y >= 0
+    (0.0, 2.0, (0.0, 0.0)),            # 0 ** y, y > 0: d/dy is 0 * ln 0, taken as 0
+    (0.0, 0.5, (float("inf"), 0.0)),   # sqrt at 0: infinite slope
+    (0.0, -1.0, (-float("inf"), -float("inf"))),
+    (2.0, 3.0, (12.0, 8.0 * np.log(2.0))),
+])
+def test_pow_gradients_at_zero(base, exponent, expected):
+    np.testing.assert_allclose(_pow_grads(nb, base, exponent), expected, rtol=1e-6)
+    torch = _torch_or_none()
+    if torch is not None:
+        np.testing.assert_allclose(_pow_grads(nb, base, exponent),
+                                   _pow_grads(torch, base, exponent), rtol=1e-6)
+
+
+def test_ties_split_the_gradient_as_in_pytorch():
+    x = nb.tensor([3.0, 1.0, 3.0, 3.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1 / 3, 0.0, 1 / 3, 1 / 3])
+    y = nb.tensor([2.0, -1.0, 5.0], requires_grad=True)
+    y.min().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [0.0, 1.0, 0.0])  # a unique minimum: all
+    a = nb.tensor([1.0, 2.0, 0.0], requires_grad=True)
+    b = nb.tensor([1.0, 1.0, 4.0], requires_grad=True)
+    (nb.maximum(a, b) * nb.tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [0.5, 2.0, 0.0])
+    np.testing.assert_allclose(b.grad.numpy(), [0.5, 0.0, 3.0])
+    a.grad, b.grad = None, None
+    nb.minimum(a, b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [0.5, 0.0, 1.0])
+    np.testing.assert_allclose(b.grad.numpy(), [0.5, 1.0, 0.0])
+    torch = _torch_or_none()
+    if torch is not None:
+        t = torch.tensor([3.0, 1.0, 3.0, 3.0], requires_grad=True)
+        t.max().backward()
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy())
+
+
+def test_clamp_keeps_a_zero_dim_tensor_zero_dim():
+    x = nb.tensor(5.0, requires_grad=True)
+    out = x.clamp(max=1.0)
+    assert out.shape == () and out.item() == 1.0
+    out.backward()
+    assert x.grad.shape == () and x.grad.item() == 0.0
+
+
+def test_size_zero_dimensions_through_autograd():
+    a = nb.ones(2, 3, 0, requires_grad=True)
+    b = nb.ones(2, 0, 4, requires_grad=True)
+    out = a @ b  # an empty sum: zeros
+    assert out.shape == (2, 3, 4) and not out.detach().numpy().any()
+    out.sum().backward()
+    assert a.grad.shape == (2, 3, 0) and b.grad.shape == (2, 0, 4)
+    rows = nb.ones(2, 0, 3, requires_grad=True)
+    (rows @ nb.ones(2, 3, 4)).sum().backward()
+    assert rows.grad.shape == (2, 0, 3)
+    empty = nb.zeros(0, 3, requires_grad=True)
+    total = empty.sum()
+    assert total.item() == 0.0
+    total.backward()
+    assert empty.grad.shape == (0, 3)
+    np.testing.assert_array_equal(empty.sum(0).detach().numpy(), [0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize(("name", "expected"), [("log", np.inf), ("sqrt", np.inf),
+                                                ("reciprocal", -np.inf)])
+def test_backward_at_zero_gives_inf_not_an_exception(name, expected):
+    x = nb.tensor(0.0, requires_grad=True)
+    (1 / x if name == "reciprocal" else getattr(nb, name)(x)).backward()
+    assert x.grad.item() == expected

@@ -17,7 +17,7 @@ __all__ = ["Function", "Node", "backward", "enable_grad", "grad", "gradcheck",
 
 
 def _seeds(outputs, grad_outputs, op: str) -> list:
-    from numbanet.tensor import ones_like
+    from numbanet.creation import ones_like
 
     seeds = []
     for output, seed in zip(outputs, grad_outputs, strict=True):

@@ -84,7 +84,9 @@ class Node:
     _saved_outputs: MappingProxyType = MappingProxyType({})  # saved position -> output index
     output_hooks: dict = MappingProxyType({})  # output index -> hooks (made on first use)
     trace_attributes: dict = MappingProxyType({})
-    view_of = None  # a view op's input: its output shares the input's version counter
+    # A view op's input (in a KernelFunction: its array): the output shares that input's
+    # version counter, so an in-place change through either one is seen by both.
+    view_of = None
     released = False
 
     def __init__(self, function: type[Function]):
@@ -192,6 +194,9 @@ class Edge(NamedTuple):
     input_nr: int
 
 
+_new_edge = tuple.__new__  # Edge(node, nr) without the named tuple's Python-level __new__
+
+
 class AccumulateGrad(Node):
     """The node at the end of every path: adds the gradient arriving at a leaf (a
     parameter, an input with ``requires_grad=True``) to its ``.grad``. One per leaf, made on
@@ -201,7 +206,7 @@ class AccumulateGrad(Node):
     def __init__(self, variable):
         self.node_id = next(_node_ids)
         self.variable = variable
-        self.edge = Edge(self, 0)  # what every op reading this leaf points at
+        self.edge = _new_edge(Edge, (self, 0))  # what every op reading this leaf points at
 
     def run_backward(self, grad_outputs: list, claimed: set) -> tuple:
         """``variable.grad += gradient`` (the engine summed all contributions, then the
@@ -253,15 +258,18 @@ def _owns_storage(gradient, claimed: set) -> bool:
     return True
 
 
-_accumulators: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_accumulators: dict[int, weakref.ref] = {}  # leaf id -> its AccumulateGrad, held weakly
 
 
 def grad_accumulator(leaf) -> AccumulateGrad:
     """The leaf's AccumulateGrad node: the same object for as long as any graph uses it (the
     graph holds it; the leaf only looks it up, as PyTorch's weak ``grad_accumulator``)."""
-    node = _accumulators.get(leaf._uid)
+    uid = leaf._uid
+    ref = _accumulators.get(uid)
+    node = ref() if ref is not None else None
     if node is None:
-        node = _accumulators[leaf._uid] = AccumulateGrad(leaf)
+        node = AccumulateGrad(leaf)
+        _accumulators[uid] = weakref.ref(node, lambda _, uid=uid: _accumulators.pop(uid, None))
     return node
 
 
@@ -472,7 +480,7 @@ def _connect(ctx: Node, args, outputs, Tensor) -> None:
     for arg in args:
         if isinstance(arg, Tensor) and arg.requires_grad:
             if arg.grad_fn is not None:
-                edges.append(Edge(arg.grad_fn, arg._output_index))
+                edges.append(_new_edge(Edge, (arg.grad_fn, arg._output_index)))
             else:
                 edges.append(grad_accumulator(arg).edge)
             meta.append((arg.shape, arg._data.dtype))

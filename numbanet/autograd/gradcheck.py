@@ -55,7 +55,7 @@ def numerical_jacobian(function, inputs, eps: float = 1e-6) -> list[np.ndarray]:
 def analytical_jacobian(function, inputs) -> list[np.ndarray]:
     """The same Jacobians, row by row, from autograd."""
     from numbanet.autograd import grad
-    from numbanet.tensor import zeros_like
+    from numbanet.creation import zeros_like
 
     differentiable = [t for t in inputs if getattr(t, "requires_grad", False)]
     outputs = [o for o in _outputs_tuple(function(*inputs)) if o.is_floating_point()]

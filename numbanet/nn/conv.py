@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+from numbanet.creation import empty
 from numbanet.nn import functional as F
 from numbanet.nn import init
 from numbanet.nn.module import Module
 from numbanet.nn.parameter import Parameter
-from numbanet.tensor import Tensor, empty
+from numbanet.tensor import Tensor
 
 
 class Conv2d(Module):

@@ -16,12 +16,12 @@ import numpy as np
 
 from numbanet import dtypes
 from numbanet.autograd import Function, grad_mode
-from numbanet.creation import from_numpy
+from numbanet.creation import arange, from_numpy
 from numbanet.errors import op_error
 from numbanet.nn.functional_norm import batch_norm, embedding, gelu, layer_norm  # noqa: F401
 from numbanet.ops import neural
 from numbanet.shapes import normalize_dim
-from numbanet.tensor import Tensor, arange, where
+from numbanet.tensor import Tensor, where
 
 REDUCTIONS = ("mean", "sum", "none")
 

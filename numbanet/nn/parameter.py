@@ -11,7 +11,8 @@ It shares storage with the tensor it wraps, as in PyTorch: ``nn.Parameter(t)`` d
 
 from __future__ import annotations
 
-from numbanet.tensor import Tensor, empty, tensor
+from numbanet.creation import empty, tensor
+from numbanet.tensor import Tensor
 
 
 class Parameter(Tensor):

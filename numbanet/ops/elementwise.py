@@ -86,7 +86,9 @@ class Div(Elementwise):
 class Pow(Elementwise):
     """out = a ** b
 
-    Gradient: d out/d a = b * a^(b-1), d out/d b = a^b * ln(a)
+    Gradient: d out/d a = b * a^(b-1) (0 where b = 0: a^0 = 1 is constant, even at a = 0),
+    d out/d b = a^b * ln(a) (0 where a = 0 and b >= 0, where 0^b is flat or 0 * ln 0 is
+    taken as 0), as in PyTorch
     """
 
     @staticmethod
@@ -98,8 +100,12 @@ class Pow(Elementwise):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        grad_a = grad * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = grad * a**b * a.log() if ctx.needs_input_grad[1] else None
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = Where.apply(b == 0, _zero(grad), grad * b * a ** (b - 1))
+        if ctx.needs_input_grad[1]:
+            flat = (a == 0) & (b >= 0)
+            grad_b = Where.apply(flat, _zero(grad), grad * a**b * a.log())
         return grad_a, grad_b
 
 
@@ -156,7 +162,8 @@ class Bitwise(Elementwise):
 class Maximum(Elementwise):
     """out = max(a, b), elementwise
 
-    Gradient: the upstream gradient goes to whichever operand is larger (to a on ties)
+    Gradient: the upstream gradient goes to whichever operand is larger; on a tie each
+    gets half of it (and where a NaN is compared, both get all of it), as in PyTorch
     """
 
     @staticmethod
@@ -167,14 +174,14 @@ class Maximum(Elementwise):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        a_wins = (a >= b).to(dtype=grad.dtype)
-        return grad * a_wins, grad * (1 - a_wins)
+        return _split_by_winner(grad, a < b, a > b, a == b)
 
 
 class Minimum(Elementwise):
     """out = min(a, b), elementwise
 
-    Gradient: the upstream gradient goes to whichever operand is smaller (to a on ties)
+    Gradient: the upstream gradient goes to whichever operand is smaller; on a tie each
+    gets half of it (and where a NaN is compared, both get all of it), as in PyTorch
     """
 
     @staticmethod
@@ -185,8 +192,22 @@ class Minimum(Elementwise):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        a_wins = (a <= b).to(dtype=grad.dtype)
-        return grad * a_wins, grad * (1 - a_wins)
+        return _split_by_winner(grad, a > b, a < b, a == b)
+
+
+def _split_by_winner(grad, a_loses, b_loses, tie) -> tuple:
+    """(grad to a, grad to b) for maximum/minimum, PyTorch's rule: half each on a tie, none
+    to the loser, the whole gradient otherwise (to both where a NaN makes no one lose)."""
+    shared = Where.apply(tie, grad * 0.5, grad)
+    zero = _zero(grad)
+    return Where.apply(a_loses, zero, shared), Where.apply(b_loses, zero, shared)
+
+
+def _zero(like):
+    """A 0-d zero of ``like``'s dtype and device (the other branch of a ``Where``)."""
+    from numbanet.creation import zeros
+
+    return zeros((), dtype=like.dtype, device=like.device)
 
 
 class Neg(Elementwise):

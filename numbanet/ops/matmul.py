@@ -1,5 +1,7 @@
 """Matrix multiplication with PyTorch's rules for 1-D, 2-D and batched operands."""
 
+import math
+
 import numpy as np
 
 from numbanet.autograd.function import KernelFunction
@@ -19,12 +21,14 @@ class Matmul(KernelFunction):
         if a.ndim == 2 and b.ndim == 2:
             return kernels.matmul(a, b)
         # Batched: broadcast the batch dims, flatten them into one, multiply, unflatten.
+        # (The flat batch size is spelled out: -1 cannot be inferred when a dim is 0.)
         a_shape, b_shape = tuple(a.shape), tuple(b.shape)
         batch = np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+        count = math.prod(batch)
         a3 = kernels.reshape(kernels.contiguous(
-            kernels.broadcast_to(a, batch + a_shape[-2:])), (-1,) + a_shape[-2:])
+            kernels.broadcast_to(a, batch + a_shape[-2:])), (count,) + a_shape[-2:])
         b3 = kernels.reshape(kernels.contiguous(
-            kernels.broadcast_to(b, batch + b_shape[-2:])), (-1,) + b_shape[-2:])
+            kernels.broadcast_to(b, batch + b_shape[-2:])), (count,) + b_shape[-2:])
         out = kernels.matmul(a3, b3)
         return kernels.reshape(out, batch + (a_shape[-2], b_shape[-1]))
 

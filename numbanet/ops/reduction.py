@@ -46,7 +46,7 @@ class MaxAlongDim(KernelFunction):
 
     @staticmethod
     def backward(ctx, grad_values, grad_indices=None):
-        from numbanet.tensor import zeros
+        from numbanet.creation import zeros
 
         (indices,) = ctx.saved_tensors
         if not ctx.keepdim:
@@ -54,3 +54,37 @@ class MaxAlongDim(KernelFunction):
             indices = indices.unsqueeze(ctx.dim)
         grad = zeros(ctx.input_shape, dtype=grad_values.dtype, device=grad_values.device)
         return grad.scatter_add(ctx.dim, indices, grad_values), None, None, None
+
+
+class Max(KernelFunction):
+    """out = the largest element of a, a 0-d tensor (``x.max()``)
+
+    Gradient: the upstream gradient split evenly among the elements equal to out (all of
+    it to a unique maximum), as in PyTorch
+    """
+
+    find_max = True
+
+    @staticmethod
+    def forward(ctx, a):
+        kernels = ctx.kernels
+        flat = kernels.reshape(kernels.contiguous(a), (-1,))
+        values, _ = (kernels.max if ctx.function.find_max else kernels.min)(flat, 0, False)
+        ctx.save_for_backward(a, values)
+        return values
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        ties = (a == out).to(dtype=grad.dtype)
+        return grad * ties / ties.sum()
+
+
+class Min(Max):
+    """out = the smallest element of a, a 0-d tensor (``x.min()``)
+
+    Gradient: the upstream gradient split evenly among the elements equal to out (all of
+    it to a unique minimum), as in PyTorch
+    """
+
+    find_max = False

@@ -143,7 +143,7 @@ class AdvancedIndex(KernelFunction):
 
     @staticmethod
     def backward(ctx, grad):
-        from numbanet.tensor import zeros
+        from numbanet.creation import zeros
 
         (positions,) = ctx.saved_tensors
         full = zeros((math.prod(ctx.input_shape),), dtype=grad.dtype, device=grad.device)

@@ -43,7 +43,8 @@ import numpy as np
 
 from numbanet import trace as _trace
 from numbanet.autograd import enable_grad, no_grad
-from numbanet.tensor import Tensor, zeros_like
+from numbanet.creation import zeros_like
+from numbanet.tensor import Tensor
 
 _UNORDERED_PARAMETERS = ("optimizer parameters need to be organized in ordered collections, but "
                          "the ordering of tensors in sets will change between runs. Please use "

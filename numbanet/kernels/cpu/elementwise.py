@@ -230,32 +230,66 @@ def _apply(kernels: Kernels, arrays, out, dtype):
 # ---- the contract's functions, one per formula ---------------------------------------------
 
 
+def _binary(kernels: Kernels, a, b, out, dtype):
+    """:func:`_apply` for two operands, spelled out: this runs for every ``+`` and ``*``,
+    and generic loops over the operands cost microseconds per call."""
+    same_shape = a.shape == b.shape
+    fresh = out is None
+    if fresh:
+        out = np.empty(a.shape if same_shape else np.broadcast_shapes(a.shape, b.shape),
+                       dtype=dtype)
+    if (same_shape and a.flags.c_contiguous and b.flags.c_contiguous
+            and (fresh or (a.shape == out.shape and out.flags.c_contiguous))):
+        launch(kernels.contiguous, _flat(a), _flat(b), _flat(out))
+    else:
+        _strided_apply(kernels.strided, (a, b), out)
+    return out
+
+
 def _binary_function(kernels: Kernels):
     integer_kernels = INTEGER_KERNELS.get(kernels.formula.name)
+    same_dtype: dict[np.dtype, np.dtype] = {}  # result dtype when both operands share one
 
     def function(a, b, out=None):
-        dtype = kernels.result_dtype(a.dtype, b.dtype)
+        if a.dtype == b.dtype:
+            dtype = same_dtype.get(a.dtype)
+            if dtype is None:
+                dtype = same_dtype[a.dtype] = kernels.result_dtype(a.dtype, b.dtype)
+        else:
+            dtype = kernels.result_dtype(a.dtype, b.dtype)
         if integer_kernels is not None and dtype.kind in "iu":
             a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
-            return _apply(integer_kernels, (a, b), out, dtype)
-        return _apply(kernels, (a, b), out, dtype)
+            return _binary(integer_kernels, a, b, out, dtype)
+        return _binary(kernels, a, b, out, dtype)
 
     return function
 
 
 def _unary_function(kernels: Kernels):
+    dtypes: dict[np.dtype, np.dtype] = {}  # result dtype by operand dtype
+
     def function(a, out=None):
-        dtype = kernels.result_dtype(a.dtype)
+        dtype = dtypes.get(a.dtype)
+        if dtype is None:
+            dtype = dtypes[a.dtype] = kernels.result_dtype(a.dtype)
         if dtype.kind == "f" and a.dtype != dtype:  # exp of integers: compute in the float
             a = a.astype(dtype)
-        return _apply(kernels, (a,), out, dtype)
+        fresh = out is None
+        if fresh:
+            out = np.empty(a.shape, dtype=dtype)
+        if a.flags.c_contiguous and (fresh or (out.flags.c_contiguous
+                                               and a.shape == out.shape)):
+            launch(kernels.contiguous, _flat(a), _flat(out))
+        else:
+            _strided_apply(kernels.strided, (a,), out)
+        return out
 
     return function
 
 
 def _backward_function(kernels: Kernels):
     def function(grad, saved):
-        return _apply(kernels, (grad, saved), None, grad.dtype)
+        return _binary(kernels, grad, saved, None, grad.dtype)
 
     function.__signature__ = inspect.signature(kernels.formula.function)
     return function
