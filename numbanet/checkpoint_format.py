@@ -43,6 +43,9 @@ from numbanet.dtypes import as_dtype
 from numbanet.serialization import SerializationError
 
 ALIGNMENT = 64
+# what zipfile raises for damaged archives: bad CRC/headers, short files, odd versions, encryption
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError,
+              NotImplementedError, RuntimeError, struct.error, UnicodeDecodeError)
 ARCHIVE = "archive"
 # numbanet dtype name -> the storage class torch pickles for it
 STORAGE_NAMES = {
@@ -254,7 +257,7 @@ def load(content: bytes, source: str, map_location=None) -> Any:
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
         names = archive.namelist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as error:
+    except ZIP_ERRORS as error:
         raise SerializationError(
             source, f"not a readable ZIP archive (truncated or corrupted?): {error}"
         ) from None
@@ -280,7 +283,7 @@ def load(content: bytes, source: str, map_location=None) -> Any:
             )
         try:
             return archive.read(info)
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        except ZIP_ERRORS as error:
             raise SerializationError(
                 source, f"entry {info.filename} is corrupted or truncated: {error}"
             ) from None

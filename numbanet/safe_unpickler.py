@@ -35,6 +35,9 @@ from numbanet.dtypes import as_dtype
 UnpicklingError = pickle.UnpicklingError
 
 
+BLOCKED_MODULES = ("sys", "os", "posix", "nt")  # as PyTorch's _blocklisted_modules
+
+
 class StorageType:
     """What ``torch.FloatStorage`` and the like become: a name and a numbanet dtype name."""
 
@@ -172,6 +175,12 @@ class Unpickler:
 
     def resolve_global(self, module: str, name: str):
         full_path = f"{module}.{name}"
+        if module in BLOCKED_MODULES:
+            raise UnpicklingError(
+                f"Trying to load unsupported GLOBAL {full_path} whose module {module} is "
+                "blocked. numbanet.load never imports or calls anything a file names; nothing "
+                "from this file was run."
+            )
         if full_path in self.allowed:
             return self.allowed[full_path]
         if full_path in UNREPRESENTABLE:
@@ -344,8 +353,10 @@ class Unpickler:
         if code == _opcode(one):
             return self.read(1)[0]
         length = self.unpack("<I") if code == _opcode(four) else self.unpack("<Q")
-        if length > sys.maxsize or self.position + length > len(self.data):
+        if length > sys.maxsize:
             raise UnpicklingError("String is too long")
+        if self.position + length > len(self.data):
+            raise UnpicklingError(f"pickle data was truncated ({length}-byte string)")
         return length
 
     @staticmethod
