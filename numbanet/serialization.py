@@ -1,8 +1,15 @@
-"""``numbanet.save`` and ``numbanet.load``: checkpoints in a safe, self-describing format.
+"""``numbanet.save`` and ``numbanet.load``: checkpoints that never run code when loaded.
 
-PyTorch's ``torch.save`` writes a Python *pickle*. Loading a pickle runs whatever code the
-file's author put in it, so opening a checkpoint from the internet is as risky as running a
-script from it. numbanet never pickles and never unpickles. A numbanet file is data only::
+``numbanet.save`` writes PyTorch's own zip checkpoint (:mod:`numbanet.checkpoint_format`), so
+``torch.load(path, weights_only=True)`` reads it. ``numbanet.load`` reads three formats and
+runs code from none of them: PyTorch's zip checkpoints, through a pickle interpreter that only
+builds tensors and plain data (:mod:`numbanet.safe_unpickler`, PyTorch's ``weights_only``
+allow-list); safetensors files (:mod:`numbanet.safetensors`); and the older numbanet format
+below, which ``save(obj, f, _use_new_zipfile_serialization=False)`` still writes.
+
+Why care: loading a pickle with Python's ``pickle.load`` runs whatever code the file's author
+put in it, so opening a checkpoint from the internet that way is as risky as running a script
+from it. A file in the older numbanet format is data only::
 
     offset  size  field
     0        8    magic bytes b"NUMBANET"
