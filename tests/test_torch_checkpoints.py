@@ -447,3 +447,17 @@ def test_safetensors_from_torch(tmp_path, torch):
     loaded = numbanet.safetensors.load_file(tmp_path / "w.safetensors")
     assert loaded["w"].dtype == numbanet.int16
     assert loaded["w"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_cuda_tensors_keep_their_location_or_follow_map_location(tmp_path):
+    """Needs a GPU or numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    if not numbanet.cuda.is_available():
+        pytest.skip("numbanet.cuda.is_available() is False on this machine")
+    path = tmp_path / "gpu.pt"
+    numbanet.save({"w": numbanet.tensor([1.0, 2.0]).to("cuda")}, path)
+    with zipfile.ZipFile(path) as zf:
+        assert b"cuda:0" in zf.read("archive/data.pkl")  # torch's location tag
+    assert numbanet.load(path)["w"].device == numbanet.device("cuda:0")
+    on_cpu = numbanet.load(path, map_location="cpu")["w"]
+    assert on_cpu.device == numbanet.device("cpu") and on_cpu.tolist() == [1.0, 2.0]
+    assert numbanet.load(path, map_location={"cuda:0": "cpu"})["w"].device.type == "cpu"
