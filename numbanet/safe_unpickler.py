@@ -22,6 +22,7 @@ Storages (the tensors' bytes) are not in the pickle: ``BINPERSID`` hands a tuple
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import pickle
 import struct
@@ -93,7 +94,7 @@ def _build_allowed(rebuilders: dict[str, Callable], device: Callable, size: Call
         "torch.device": device,
         "torch.Size": size,
         "_codecs.encode": _codecs_encode,
-        "builtins.bytearray": bytearray,
+        "builtins.bytearray": _bytearray,
         "builtins.set": set,
         "builtins.complex": complex,
         "torch.UntypedStorage": StorageType("UntypedStorage", "uint8"),
@@ -113,6 +114,13 @@ def _codecs_encode(text, encoding="utf-8", errors="strict"):
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
         raise UnpicklingError("_codecs.encode is only allowed as encode(str, 'latin1')")
     return codecs.encode(text, "latin1")
+
+
+def _bytearray(data=b""):
+    """``bytearray(bytes)`` only: ``bytearray(10**12)`` would allocate a terabyte."""
+    if not isinstance(data, bytes | bytearray):
+        raise UnpicklingError("bytearray is only allowed from bytes")
+    return bytearray(data)
 
 
 def _opcode(name: str) -> int:
@@ -300,6 +308,12 @@ class Unpickler:
             elif code == op("GLOBAL"):
                 module = self.readline().decode("utf-8", "strict")
                 name = self.readline().decode("utf-8", "strict")
+                # protocol 2 writes Python 2 names (__builtin__.set): map them back, as
+                # pickle and PyTorch's reader do
+                if (module, name) in _compat_pickle.NAME_MAPPING:
+                    module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+                elif module in _compat_pickle.IMPORT_MAPPING:
+                    module = _compat_pickle.IMPORT_MAPPING[module]
                 self.stack.append(self.resolve_global(module, name))
             elif code == op("STACK_GLOBAL"):
                 name, module = self.pop(), self.pop()

@@ -254,6 +254,7 @@ def test_code_in_a_checkpoint_is_refused_and_never_runs(tmp_path, kind, protocol
     (b"\x80\x02h\x07.", "Memo value not found"),
     (b"\x80\x02(X\x03\x00\x00\x00badK\x01tQ.", "Only persistent_load of storage"),
     (b"\x80\x02ctorch\nbfloat16\n.", "numbanet has no dtype torch.bfloat16"),
+    (b"\x80\x02cbuiltins\nbytearray\nJ\x00\x00\x00\x7f\x85R.", "only allowed from bytes"),
     (b"\x80\x02ctorch._utils\n_rebuild_qtensor\n.", "cannot load quantized tensors"),
 ])
 def test_hostile_or_unsupported_pickles_are_refused(tmp_path, data_pkl, message):
@@ -461,3 +462,16 @@ def test_cuda_tensors_keep_their_location_or_follow_map_location(tmp_path):
     on_cpu = numbanet.load(path, map_location="cpu")["w"]
     assert on_cpu.device == numbanet.device("cpu") and on_cpu.tolist() == [1.0, 2.0]
     assert numbanet.load(path, map_location={"cuda:0": "cpu"})["w"].device.type == "cpu"
+
+
+def test_plain_python_values_torch_pickles_load(tmp_path, torch):
+    """bytes (protocol 2 spells them _codecs.encode), sets, complex, Counter, torch.Size."""
+    from collections import Counter
+
+    torch.save({"bytes": b"\x00ab\xff", "set": {1, 2}, "complex": 1 + 2j,
+                "counter": Counter("aab"), "size": torch.Size([2, 3]),
+                "dtype": torch.float16}, tmp_path / "plain.pt")
+    loaded = numbanet.load(tmp_path / "plain.pt")
+    assert loaded["bytes"] == b"\x00ab\xff" and loaded["set"] == {1, 2}
+    assert loaded["complex"] == 1 + 2j and loaded["counter"] == Counter("aab")
+    assert loaded["size"] == numbanet.Size([2, 3]) and loaded["dtype"] is numbanet.float16
