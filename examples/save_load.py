@@ -6,8 +6,8 @@ tensors: the learned numbers, without the code. To load, build the same model ag
 the numbers in. The optimizer has a state_dict too (momentum buffers, Adam's averages), so
 training can resume exactly where it stopped.
 
-numbanet's file format is not a pickle: loading a file never runs code from it (see
-``numbanet/serialization.py``).
+The file is PyTorch's own checkpoint format, so ``torch.load(path, weights_only=True)`` reads
+it; loading one in numbanet never runs code from it (see ``numbanet/checkpoint_format.py``).
 
     python examples/save_load.py
 """

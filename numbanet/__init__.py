@@ -10,7 +10,7 @@ from numbanet.compile_progress import ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
 
-from numbanet import autograd, cuda, distributed, nn, optim, trace, utils  # noqa: E402 - after the names they import
+from numbanet import autograd, cuda, distributed, nn, optim, safetensors, trace, utils  # noqa: E402 - after the names they import
 from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from numbanet.creation import (
     arange,

@@ -1,8 +1,15 @@
-"""``numbanet.save`` and ``numbanet.load``: checkpoints in a safe, self-describing format.
+"""``numbanet.save`` and ``numbanet.load``: checkpoints that never run code when loaded.
 
-PyTorch's ``torch.save`` writes a Python *pickle*. Loading a pickle runs whatever code the
-file's author put in it, so opening a checkpoint from the internet is as risky as running a
-script from it. numbanet never pickles and never unpickles. A numbanet file is data only::
+``numbanet.save`` writes PyTorch's own zip checkpoint (:mod:`numbanet.checkpoint_format`), so
+``torch.load(path, weights_only=True)`` reads it. ``numbanet.load`` reads three formats and
+runs code from none of them: PyTorch's zip checkpoints, through a pickle interpreter that only
+builds tensors and plain data (:mod:`numbanet.safe_unpickler`, PyTorch's ``weights_only``
+allow-list); safetensors files (:mod:`numbanet.safetensors`); and the older numbanet format
+below, which ``save(obj, f, _use_new_zipfile_serialization=False)`` still writes.
+
+Why care: loading a pickle with Python's ``pickle.load`` runs whatever code the file's author
+put in it, so opening a checkpoint from the internet that way is as risky as running a script
+from it. A file in the older numbanet format is data only::
 
     offset  size  field
     0        8    magic bytes b"NUMBANET"
@@ -91,13 +98,21 @@ class SerializationError(ValueError):
         self.problem = problem
 
 
-def save(obj: Any, f: FileLike) -> None:
+def save(obj: Any, f: FileLike, _use_new_zipfile_serialization: bool = True) -> None:
     """Save ``obj`` (tensors and plain Python data, nested) to a path or binary file object.
 
     >>> numbanet.save({"model": model.state_dict(), "epoch": 3}, "checkpoint.pth")
 
+    The file is PyTorch's own checkpoint format (see :mod:`numbanet.checkpoint_format`), so
+    ``torch.load(path, weights_only=True)`` reads it. ``_use_new_zipfile_serialization=False``
+    writes the older numbanet format this module's docstring describes instead.
     Raises ``TypeError`` naming where in ``obj`` a value of an unsupported type sits.
     """
+    if _use_new_zipfile_serialization:
+        from numbanet import checkpoint_format
+
+        _write([checkpoint_format.archive_bytes(obj)], f)
+        return
     tensors: list = []
     structure = _encode(obj, tensors, {}, "obj")
     tensor_entries, payload_chunks, offset = [], [], 0
@@ -131,17 +146,30 @@ def save(obj: Any, f: FileLike) -> None:
 
 
 def load(f: FileLike, map_location=None, weights_only: bool | None = None) -> Any:
-    """Load what :func:`save` wrote, putting tensors on ``map_location``.
+    """Load a checkpoint, putting tensors on ``map_location``.
+
+    Reads PyTorch's zip checkpoints (what ``torch.save`` and :func:`save` write) through a
+    reader that allows only what ``torch.load(weights_only=True)`` allows and runs nothing
+    (:mod:`numbanet.safe_unpickler`), safetensors files, and the older numbanet format.
+    A ``dict`` map_location maps saved locations to new ones (``{"cuda:0": "cpu"}``).
 
     ``map_location``: None puts each tensor back on the device it was saved from (as PyTorch
     does); ``"cpu"``, ``"cuda"``, ``"cuda:0"`` or a ``numbanet.device`` puts every tensor
     there. ``weights_only`` is accepted so PyTorch code runs unchanged; a numbanet file holds
     only data, so loading is always as safe as PyTorch's ``weights_only=True``.
     """
-    del weights_only  # always safe, see the docstring
+    del weights_only  # always weights only: numbanet never runs code named in a file
     source = _name_of(f)
-    target = _resolve_map_location(map_location)
     content = _read(f)
+    if content.startswith(ZIP_MAGIC):
+        from numbanet import checkpoint_format
+
+        return checkpoint_format.load(content, source, _check_map_location(map_location))
+    if _looks_like_safetensors(content):
+        from numbanet import safetensors
+
+        return safetensors.load_bytes(content, source, _check_map_location(map_location))
+    target = _resolve_map_location(map_location)
     header, payload = _split_and_verify(content, source)
     layouts = [
         _tensor_layout(entry, index, len(payload), source)
@@ -248,6 +276,24 @@ def _read(f: FileLike) -> bytes:
         return f.read()
     with open(f, "rb") as file:
         return file.read()
+
+
+def _check_map_location(map_location):
+    """For PyTorch archives: None, a device, or a dict from saved to new locations."""
+    if isinstance(map_location, dict):
+        for key, value in map_location.items():
+            if not isinstance(key, str) or not isinstance(value, str | numbanet.device):
+                raise TypeError("a map_location dict maps location strings to devices")
+        return {key: as_device(value) for key, value in map_location.items()}
+    return _resolve_map_location(map_location)
+
+
+def _looks_like_safetensors(content: bytes) -> bool:
+    """safetensors: an 8-byte little-endian header length, then a JSON object."""
+    if len(content) < 10:
+        return False
+    (length,) = struct.unpack_from("<Q", content)
+    return content[8:9] == b"{" and length <= len(content) - 8
 
 
 def _resolve_map_location(map_location):

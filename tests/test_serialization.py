@@ -21,6 +21,17 @@ import numbanet
 from numbanet.serialization import MAGIC, PREAMBLE, SerializationError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def legacy_format():
+    """These tests are about the numbanet format; numbanet.save now writes PyTorch's by default
+    (tests/test_torch_checkpoints.py covers that one)."""
+    legacy_save = numbanet.save
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(numbanet, "save", lambda obj, f: legacy_save(
+            obj, f, _use_new_zipfile_serialization=False))
+        yield
+
+
 def tensor(values, dtype) -> numbanet.Tensor:
     return numbanet.from_numpy(np.asarray(values, dtype=dtype))
 
