@@ -279,6 +279,9 @@ def test_values_match_pytorch(info: OpInfo, torch):
     failures = []
     for dtype, sample in cases(info):
         for name, variant in info.variants.items():
+            if name == "Tensor.__rtruediv__" and not sample.smooth:
+                continue  # PyTorch computes b.__rtruediv__(a) as a * b.reciprocal(), unlike
+                # its a / b: with b = 1e-40 (1 / b overflows float32) 0 / b is 0 * inf = nan
             try:
                 try:
                     _, reference = run(torch, variant, sample)
