@@ -10,6 +10,7 @@ graph --demo`` (the spirals MLP, ``--view both``) and the seed CNN of
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,103 @@ def test_links_are_optional(spirals_trace):
     assert "class=link" not in viz.draw(spirals_trace).source
     assert "class=link" in viz.draw(spirals_trace, links=True).source
 
+
+
+# ---- links routed off the cluster labels ----------------------------------------------------
+def _cubic_points(d: str, steps: int = 24) -> list[tuple[float, float]]:
+    """The points of an SVG path ``M x,y C x,y x,y x,y ...`` (Graphviz edges are cubic
+    Béziers), each curve sampled at ``steps`` points."""
+    numbers = [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)]
+    points = [numbers[0]]
+    for i in range(1, len(numbers) - 2, 3):
+        p0, p1, p2, p3 = points[-1], numbers[i], numbers[i + 1], numbers[i + 2]
+        for step in range(1, steps + 1):
+            t = step / steps
+            a, b, c, e = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t * t, t ** 3
+            points.append((a * p0[0] + b * p1[0] + c * p2[0] + e * p3[0],
+                           a * p0[1] + b * p1[1] + c * p2[1] + e * p3[1]))
+    return points
+
+
+def _segment_meets_box(p, q, box) -> bool:
+    """Whether the segment p-q meets the rectangle (left, top, right, bottom): Liang-Barsky
+    clipping, the segment's parameter interval narrowed by each of the four edges."""
+    (x0, y0), (x1, y1), (left, top, right, bottom) = p, q, box
+    low, high = 0.0, 1.0
+    for delta, distance in ((x0 - x1, x0 - left), (x1 - x0, right - x0),
+                            (y0 - y1, y0 - top), (y1 - y0, bottom - y0)):
+        if delta == 0:
+            if distance < 0:
+                return False
+            continue
+        t = distance / delta
+        if delta < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
+def cluster_label_boxes(svg: str) -> list[tuple[str, tuple[float, float, float, float]]]:
+    """(text, box) of every line of every cluster's label. Graphviz writes a label line as
+    ``<text text-anchor="middle" x= y= font-size=>`` with y the baseline; the box is that
+    line's width (the font is Courier: each character 0.6 em wide) and its height from the
+    ascent (0.8 em above the baseline) to the descent (0.25 em below)."""
+    boxes = []
+    for group in re.findall(r'<g id="clust\d+" class="cluster">(.*?)</g>', svg, re.S):
+        for attributes, text in re.findall(r"<text([^>]*)>([^<]*)</text>", group):
+            x, y, size = (float(re.search(f'{key}="(-?[\\d.]+)"', attributes).group(1))
+                          for key in ("x", "y", "font-size"))
+            width = 0.6 * size * len(text)
+            left = {"start": x, "end": x - width}.get(
+                (re.search(r'text-anchor="(\w+)"', attributes) or [None, "middle"])[1],
+                x - width / 2)
+            boxes.append((text, (left, y - 0.8 * size, left + width, y + 0.25 * size)))
+    return boxes
+
+
+def link_label_crossings(svg: str) -> tuple[list[str], int, int]:
+    """(each link edge that runs through a cluster label, how many links, how many label
+    lines): a link is a ``<g class="edge link">``, its path a chain of cubic Béziers."""
+    links = re.findall(r'<g id="edge\d+" class="edge link">\s*<title>([^<]*)</title>'
+                       r'\s*<path[^>]*\sd="([^"]+)"', svg)
+    boxes = cluster_label_boxes(svg)
+    crossings = []
+    for title, d in links:
+        points = _cubic_points(d)
+        for text, box in boxes:
+            if any(_segment_meets_box(p, q, box) for p, q in pairwise(points)):
+                crossings.append(f"{title.replace('&#45;&gt;', ' -> ')} through {text!r}")
+    return crossings, len(links), len(boxes)
+
+
+def test_label_crossing_detector_sees_a_crossing():
+    """The detector itself: a link drawn straight through a label is caught, one beside
+    it is not."""
+    svg = ('<g id="clust1" class="cluster"><title>cluster_A</title>'
+           '<text text-anchor="middle" x="100" y="-200" font-size="10.00">Sequential</text></g>'
+           '<g id="edge1" class="edge link">\n<title>a&#45;&gt;b</title>\n'
+           '<path d="M0,-203C50,-203 150,-203 200,-203"/></g>'
+           '<g id="edge2" class="edge link">\n<title>c&#45;&gt;d</title>\n'
+           '<path d="M0,-180C50,-180 150,-180 200,-180"/></g>')
+    assert link_label_crossings(svg) == (["a -> b through 'Sequential'"], 2, 1)
+
+
+@pytest.mark.parametrize("lesson, depth, slide", [
+    ("spirals_trace", None, True), ("cnn_trace", 1, True),
+    # every module opened: 0.weight's link to its AccumulateGrad ran, without ports, through
+    # the label "Sequential.0: Conv2d" (not a slide: 9 pt text on 1920 px)
+    ("cnn_trace", None, False)])
+def test_links_are_routed_off_the_cluster_labels(lesson, depth, slide, request):
+    trace = request.getfixturevalue(lesson)
+    svg = viz.render_svg(viz.draw(trace, view="both", depth=depth, links=True))
+    crossings, links, labels = link_label_crossings(svg)
+    assert links >= 4 and labels >= 3  # there is something to cross
+    assert crossings == [], f"{lesson}: {len(crossings)} of {links} links cross a label"
+    if slide:  # ... and the slide still fits
+        assert slide_fit(svg)[3] >= MIN_TEXT_PT
 
 def test_saved_tensors_say_what_they_are(spirals_trace):
     source = viz.draw(spirals_trace).source

@@ -443,7 +443,8 @@ class _TraceBuilder:
     def _link(self, event: Event, backward_name: str) -> None:
         """Dashed line from a forward op (or a parameter) to the backward node of it, the
         two drawn side by side (the backward graph mirrors the forward one, so these rank
-        constraints never contradict the arrows)."""
+        constraints never contradict the arrows). Its ports (``style.EDGE_STYLE["link"]``)
+        keep it off the module clusters' labels."""
         if event.op == "AccumulateGrad" and event.saved:
             forward_name = f"t{event.saved[0].tensor_id}"
             if forward_name not in self.picture.nodes:

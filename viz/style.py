@@ -57,7 +57,11 @@ LEGEND_TEXT = {  # short: the legend must stay narrower than the graph it explai
 EDGE_STYLE = {
     "data": {"color": "#404040"},
     "gradient": {"color": "#c51b7d", "dir": "back"},  # written head-first: see graph.py
-    "link": {"color": "#9e9e9e", "style": "dashed", "dir": "none"},
+    # out of the forward node's east side, into the backward node's west side: a link of a
+    # same-rank pair is one horizontal line at node-centre height, where no cluster label
+    # sits (a label is at the top of its cluster, above the cluster's first rank)
+    "link": {"color": "#9e9e9e", "style": "dashed", "dir": "none", "tailport": "e",
+             "headport": "w"},
     "saved": {"color": "#e6550d", "style": "dotted", "dir": "back", "arrowtail": "odot"},
     "update": {"color": "#8c6d31", "style": "dashed", "constraint": "false"},
 }
