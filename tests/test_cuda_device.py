@@ -642,12 +642,16 @@ TWINS = {  # name -> (backend, put: numpy array -> that backend's array) -> resu
     "basic_index": lambda k, put: k.basic_index(put(A), (slice(1, None), slice(None, None, 2))),
     **{name: (lambda k, put, name=name: getattr(k, name)(put(A), put(B)))
        for name in contract.ELEMENTWISE_BINARY if name not in ("pow", "logical_and",
-                                                                "logical_or")},
+                                                                "logical_or")
+       and not name.startswith("bitwise")},
+    **{name: (lambda k, put, name=name: getattr(k, name)(put(INTEGERS), put(INTEGERS[::-1])))
+       for name in contract.ELEMENTWISE_BINARY if name.startswith("bitwise")},
     "pow": lambda k, put: k.pow(put(POSITIVE), put(B)),
     "logical_and": lambda k, put: k.logical_and(put(INTEGERS), put(A > 0)),
     "logical_or": lambda k, put: k.logical_or(put(INTEGERS), put(A > 0)),
     **{name: (lambda k, put, name=name: getattr(k, name)(put(A)))
-       for name in contract.ELEMENTWISE_UNARY if name not in ("log", "sqrt")},
+       for name in contract.ELEMENTWISE_UNARY if name not in ("log", "sqrt", "bitwise_not")},
+    "bitwise_not": lambda k, put: k.bitwise_not(put(INTEGERS)),
     "log": lambda k, put: k.log(put(POSITIVE)),
     "sqrt": lambda k, put: k.sqrt(put(POSITIVE)),
     "clamp": lambda k, put: k.clamp(put(A), -0.5, 0.5),

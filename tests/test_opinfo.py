@@ -282,6 +282,10 @@ def test_values_match_pytorch(info: OpInfo, torch):
             if name == "Tensor.__rtruediv__" and not sample.smooth:
                 continue  # PyTorch computes b.__rtruediv__(a) as a * b.reciprocal(), unlike
                 # its a / b: with b = 1e-40 (1 / b overflows float32) 0 / b is 0 * inf = nan
+            if info.name == "remainder" and dtype == "float32" and not sample.smooth:
+                continue  # PyTorch's vectorised float32 fmod (SLEEF) gives nan when a / b
+                # overflows (1 % 1e-40); its own scalar path, C's fmod and numbanet give the
+                # exact remainder 8.45e-42. The float64 edges and smooth samples still compare.
             try:
                 try:
                     _, reference = run(torch, variant, sample)

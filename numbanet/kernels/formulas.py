@@ -320,7 +320,7 @@ def erf(x):
 
     Gradient: d/dx = 2 / sqrt(pi) * e ** (-x * x).
     """
-    return math.erf(x)
+    return math.erf(np.float64(x))
 
 
 def logical_not(x):
