@@ -57,6 +57,14 @@ def log(input: Tensor) -> Tensor:  # noqa: A002
     return input.log()
 
 
+def sin(input: Tensor) -> Tensor:  # noqa: A002
+    return input.sin()
+
+
+def cos(input: Tensor) -> Tensor:  # noqa: A002
+    return input.cos()
+
+
 def sqrt(input: Tensor) -> Tensor:  # noqa: A002
     return input.sqrt()
 

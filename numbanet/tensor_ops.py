@@ -175,6 +175,12 @@ class Arithmetic:
     def exp(self):
         return ew.Exp.apply(self._float_self())
 
+    def sin(self):
+        return ew.Sin.apply(self._float_self())
+
+    def cos(self):
+        return ew.Cos.apply(self._float_self())
+
     def log(self):
         return ew.Log.apply(self._float_self())
 

@@ -545,6 +545,8 @@ OPS: list[OpInfo] = [
           **{"Tensor.__neg__": lambda lib, x: -x}),
     unary("abs", np.abs, dtypes=NUMBERS, **{"Tensor.__abs__": lambda lib, x: abs(x)}),
     unary("exp", np_unary(np.exp), dtypes=ALL, result_dtype=float_result),
+    unary("sin", np_unary(np.sin), dtypes=ALL, result_dtype=float_result),
+    unary("cos", np_unary(np.cos), dtypes=ALL, result_dtype=float_result),
     unary("log", np_unary(np.log), dtypes=ALL, result_dtype=float_result, low=0.1, high=3.0),
     unary("sqrt", np_unary(np.sqrt), dtypes=ALL, result_dtype=float_result, low=0.1, high=3.0),
     unary("sigmoid", np_unary(lambda x: 1 / (1 + np.exp(-x))), dtypes=ALL,

@@ -189,6 +189,8 @@ STATED = [
     ("log", [f32(0.0, -0.0, -1.0, 1.0, INF, NAN)], f32(-INF, -INF, NAN, 0.0, INF, NAN)),
     ("sqrt", [f32(-1.0, -0.0, 4.0, INF, -INF)], f32(NAN, -0.0, 2.0, INF, NAN)),
     ("tanh", [f32(INF, -INF, -0.0)], f32(1.0, -1.0, -0.0)),
+    ("sin", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, NAN, NAN, NAN)),
+    ("cos", [f32(0.0, -0.0, INF, -INF, NAN)], f32(1.0, 1.0, NAN, NAN, NAN)),
     ("erf", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, 1.0, -1.0, NAN)),
     ("abs", [f32(-0.0, -INF, -2.0)], f32(0.0, INF, 2.0)),
     ("sign", [f32(NAN, -0.0, 0.0, -3.0, INF)], f32(0.0, 0.0, 0.0, -1.0, 1.0)),
@@ -277,7 +279,8 @@ def torch_version(name: str):
 
 
 ROUNDED = {"exp", "log", "sqrt", "sigmoid", "tanh", "pow", "sigmoid_backward",
-           "tanh_backward", "erf"}
+           "tanh_backward", "erf",
+           "sin", "cos"}
 """Formulas whose PyTorch versions round differently in the last place (SLEEF's vectorised
 functions; float32 intermediates where numbanet computes float32 inputs in float64)."""
 

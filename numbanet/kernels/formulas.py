@@ -247,6 +247,24 @@ def exp(x):
     return math.exp(np.float64(x))
 
 
+def sin(x):
+    """sine of x (radians): nan at +-inf
+
+    Gradient: d/dx = cos(x).
+    """
+    x = np.float64(x)
+    return math.sin(x) if x - x == 0 else math.nan  # x - x is nan only for +-inf and nan
+
+
+def cos(x):
+    """cosine of x (radians): nan at +-inf
+
+    Gradient: d/dx = -sin(x).
+    """
+    x = np.float64(x)
+    return math.cos(x) if x - x == 0 else math.nan
+
+
 def log(x):
     """natural logarithm of x: -inf at 0, nan below 0
 
@@ -459,6 +477,8 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("bitwise_xor", bitwise_xor, "binary", np.bitwise_xor),
     Formula("neg", neg, "unary", np.negative),
     Formula("exp", exp, "unary", np.exp),
+    Formula("sin", sin, "unary", np.sin),
+    Formula("cos", cos, "unary", np.cos),
     Formula("log", log, "unary", np.log),
     Formula("sqrt", sqrt, "unary", np.sqrt),
     Formula("abs", abs, "unary", np.absolute),

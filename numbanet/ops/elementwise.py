@@ -243,6 +243,40 @@ class Exp(Elementwise):
         return grad * out
 
 
+class Sin(Elementwise):
+    """out = sin(a)
+
+    Gradient: d out/d a = cos(a)
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.kernels.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * a.cos()
+
+
+class Cos(Elementwise):
+    """out = cos(a)
+
+    Gradient: d out/d a = -sin(a)
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.kernels.cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -(grad * a.sin())
+
+
 class Log(Elementwise):
     """out = ln(a)
 
