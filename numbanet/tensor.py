@@ -509,7 +509,10 @@ class Tensor(Arithmetic, Reductions, InPlace):
             other = tensor(other, device=self.device)
         if isinstance(other, Tensor):
             self._check_same_device(other, op)
-            shapes.broadcast_shape(op, self.shape, other.shape)
+            if other._data.shape != self._data.shape:
+                shapes.broadcast_shape(op, self.shape, other.shape)
+            if result_dtype is None and other._data.dtype == self._data.dtype:
+                return self, other  # one dtype already: nothing to promote (the common case)
         elif not isinstance(other, _NUMBER):
             raise TypeError(f"unsupported operand type(s) for {op}: 'Tensor' and "
                             f"'{type(other).__name__}'")

@@ -60,15 +60,23 @@ class Arithmetic:
         what PyTorch refuses, both operands become ``rule``'s dtype (PyTorch's result type
         unless told otherwise), then ``apply`` runs the op's Function."""
 
+        def dtype_of(self, other):
+            """``rule``'s dtype, or None when both are tensors of one dtype and the rule is
+            plain promotion (nothing to promote: the per-op fast path)."""
+            if (rule is dtypes.result_type and isinstance(other, tensor_module.Tensor)
+                    and other._data.dtype == self._data.dtype):
+                return None
+            return rule(self, other)
+
         def forward(self, other):
             if check is not None:
                 check(self, other)
-            return apply(*self._operands(other, op, rule(self, other)))
+            return apply(*self._operands(other, op, dtype_of(self, other)))
 
         def mirrored(self, other):
             if check is not None:
                 check(other, self)
-            return apply(*reversed(self._operands(other, op, rule(self, other))))
+            return apply(*reversed(self._operands(other, op, dtype_of(self, other))))
 
         forward.__name__, mirrored.__name__ = f"__{op}__", f"__r{op}__"
         return forward, mirrored
