@@ -224,7 +224,11 @@ class AccumulateGrad(Node):
         if variable.grad is None:
             variable.grad = gradient.detach() if _owns_storage(gradient, claimed) \
                 else gradient.clone()
-        else:
+        elif _same_layout(variable.grad, gradient):  # the common case: one add kernel
+            grad = variable.grad
+            grad._backend.add(grad._data, gradient._data, out=grad._data)
+            grad._version_box[0] += 1
+        else:  # a broadcast or other dtype: the general in-place path
             variable.grad += gradient
         return ()
 
@@ -243,6 +247,15 @@ class AccumulateGrad(Node):
 
     def __repr__(self) -> str:
         return f"<AccumulateGrad node {self.node_id}>"
+
+
+def _same_layout(grad, gradient) -> bool:
+    """Whether ``gradient`` can be added into ``grad``'s storage by one kernel call: same
+    shape, dtype and device, and ``grad`` a contiguous array of its own."""
+    data = grad._data
+    return (data.shape == gradient._data.shape and data.dtype == gradient._data.dtype
+            and grad._backend is gradient._backend and grad.is_contiguous()
+            and getattr(getattr(data, "flags", None), "writeable", True))
 
 
 def _owns_storage(gradient, claimed: set) -> bool:
