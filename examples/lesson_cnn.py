@@ -12,7 +12,7 @@ What to look at in the stepper:
 - ``MaxPool2d`` halves each side — its backward sends each gradient to the one input that
   was the maximum, and zero to the others;
 - ``Flatten`` is a reshape: no kernel runs, only the shape changes;
-- ``Conv2dBackward`` computes the gradients of the weights and the bias, but not of the
+- ``ConvolutionBackward0`` computes the gradients of the weights and the bias, but not of the
   images: they do not require grad, so autograd skips that third kernel entirely (its
   ∂L/∂input shows as "none").
 """

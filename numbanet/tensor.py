@@ -379,17 +379,17 @@ class Tensor(Arithmetic, Reductions, InPlace):
         first = shapes.normalize_dim(dim0, self.dim(), "transpose")
         second = shapes.normalize_dim(dim1, self.dim(), "transpose")
         axes[first], axes[second] = axes[second], axes[first]
-        return shape_ops.Permute.apply(self, tuple(axes))
+        return shape_ops.Transpose.apply(self, tuple(axes))
 
     def t(self) -> Tensor:
         if self.dim() > 2:
             raise op_error(RuntimeError, "t", f"t() expects a tensor with <= 2 dimensions, but "
                            f"self is {self.dim()}D")
-        return self if self.dim() < 2 else self.transpose(0, 1)
+        return self if self.dim() < 2 else shape_ops.T.apply(self, (1, 0))
 
     def unsqueeze(self, dim: int) -> Tensor:
         dim = shapes.normalize_dim(dim, self.dim() + 1, "unsqueeze")
-        return shape_ops.Reshape.apply(self, self.shape[:dim] + (1,) + self.shape[dim:])
+        return shape_ops.Unsqueeze.apply(self, self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim: int | None = None) -> Tensor:
         if dim is None:
@@ -399,7 +399,7 @@ class Tensor(Arithmetic, Reductions, InPlace):
             if self.dim() == 0 or self.shape[dim] != 1:
                 return self
             shape = self.shape[:dim] + self.shape[dim + 1:]
-        return shape_ops.Reshape.apply(self, shape) if shape != self.shape else self
+        return shape_ops.Squeeze.apply(self, shape) if shape != self.shape else self
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.dim() == 0:

@@ -259,7 +259,7 @@ class Reductions:
             raise op_error(RuntimeError, "mean", "mean(): could not infer output dtype. Input "
                            f"dtype must be either a floating point or complex dtype. Got: "
                            f"{dtypes.scalar_type_name(self.dtype)}")
-        return self.sum(dim, keepdim) / self._count(dim, "mean")  # empty: 0 / 0 = nan
+        return reduction.Mean.apply(self, shapes.dims_tuple(dim, self.dim(), "mean"), keepdim)
 
     def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, correction=None):
         return self._variance(dim, unbiased, keepdim, correction, "var")

@@ -90,7 +90,7 @@ def test_breakpoint_on_op_name_with_wildcard(stepper):
     assert stepper.run_to_breakpoint() == Breakpoint("op", "relu*")
     assert stepper.event.op == "Relu" and stepper.position.index == 2
     assert stepper.run_to_breakpoint()
-    assert stepper.event.op == "ReluBackward"
+    assert stepper.event.op == "ReluBackward0"
 
 
 def test_breakpoint_on_module_matches_inside_the_path(stepper):
@@ -131,7 +131,7 @@ def test_iterations_history(stepper):
 def test_forward_and_backward_events_are_linked(stepper):
     relu = stepper.events[2]
     relu_backward = stepper.backward_event_of(relu)
-    assert relu_backward.op == "ReluBackward"
+    assert relu_backward.op == "ReluBackward0"
     assert stepper.forward_event_of(relu_backward) is relu
     assert stepper.forward_event_of(relu) is None
 

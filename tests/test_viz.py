@@ -221,7 +221,7 @@ def test_depth_collapses_modules_into_one_node_each(mlp_run):
     # backward: one node per collapsed module, linked to it
     assert {(m, f"{m}b") for m in modules} <= set(edges_of(shallow, "link"))
 
-    first_matmul = next(e for e in trace.events if e.op == "Matmul")
+    first_matmul = next(e for e in trace.events if e.op == "Addmm")
     graph = viz.draw(trace, depth=1, highlight=first_matmul.node_id, expand=True)
     assert highlighted(graph) == [modules[0]]
     assert graph.node_name(first_matmul.node_id) == modules[0]

@@ -83,13 +83,16 @@ def test_linear_is_one_node_named_as_pytorch_names_it(spirals_trace):
     folded = viz.draw(spirals_trace)
     expanded = viz.draw(spirals_trace, expand=True)
     assert folded.source.count("AddmmBackward0") == 3  # three nn.Linear layers
-    assert "AddmmBackward0" not in expanded.source and "MatmulBackward" in expanded.source
+    assert "TBackward0" not in folded.source
+    # expanded: PyTorch's own two nodes, the weight's transpose and the addmm
+    assert expanded.source.count('label="AddmmBackward0') == 3
+    assert expanded.source.count('label="TBackward0') == 3
     assert "linear: x @ weight.T + bias" in folded.source
-    # every event still has a node: the Linear's Permute, Matmul and Add share one
-    matmuls = [e for e in spirals_trace.events if e.op == "Matmul" and e.phase == "forward"]
-    adds = [e for e in spirals_trace.events if e.op == "Add" and e.phase == "forward"]
-    assert folded.node_name(matmuls[0].node_id) == folded.node_name(adds[0].node_id)
-    assert expanded.node_name(matmuls[0].node_id) != expanded.node_name(adds[0].node_id)
+    # every event still has a node: the Linear's transpose and addmm share one
+    transposes = [e for e in spirals_trace.events if e.op == "T" and e.phase == "forward"]
+    addmms = [e for e in spirals_trace.events if e.op == "Addmm" and e.phase == "forward"]
+    assert folded.node_name(transposes[0].node_id) == folded.node_name(addmms[0].node_id)
+    assert expanded.node_name(transposes[0].node_id) != expanded.node_name(addmms[0].node_id)
 
 
 def test_links_are_optional(spirals_trace):
@@ -302,4 +305,4 @@ def test_cli_slide_options(tmp_path, spirals_trace):
     assert numbanet_main(["graph", str(trace_file), "-o", str(slide), "--no-legend",
                           "--links", "--expand"]) == 0
     assert "legend_" in plain.read_text() and "legend_" not in slide.read_text()
-    assert "class=link" in slide.read_text() and "MatmulBackward" in slide.read_text()
+    assert "class=link" in slide.read_text() and "TBackward0" in slide.read_text()

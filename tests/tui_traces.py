@@ -48,11 +48,11 @@ def synthetic_iteration(loss_value: float = 0.5, with_nan: bool = False) -> Trac
 
     Node ids equal list indices. The layout (index: phase op module)::
 
-        0 forward Matmul Net.fc1      7 backward NllLossBackward   Loss
-        1 forward Add    Net.fc1      8 backward AddBackward       Net.fc2
-        2 forward Relu   Net.act      9 backward MatmulBackward    Net.fc2
-        3 forward Matmul Net.fc2     10 backward ReluBackward      Net.act
-        4 forward Add    Net.fc2     11 backward MatmulBackward    Net.fc1
+        0 forward Matmul Net.fc1      7 backward NllLossBackward0  Loss
+        1 forward Add    Net.fc1      8 backward AddBackward0      Net.fc2
+        2 forward Relu   Net.act      9 backward MmBackward0       Net.fc2
+        3 forward Matmul Net.fc2     10 backward ReluBackward0     Net.act
+        4 forward Add    Net.fc2     11 backward MmBackward0       Net.fc1
         5 loss    LogSoftmax Loss    12 backward AccumulateGrad    Net.fc1
         6 loss    NllLoss    Loss    13 optimizer SGD.step
     """
@@ -84,17 +84,17 @@ def synthetic_iteration(loss_value: float = 0.5, with_nan: bool = False) -> Trac
               elementwise=True),
         Event(5, "loss", "LogSoftmax", "Loss", inputs=[logits], outputs=[log_probs]),
         Event(6, "loss", "NllLoss", "Loss", inputs=[log_probs], outputs=[loss]),
-        Event(7, "backward", "NllLossBackward", "Loss", inputs=[tensor(1.0)],
+        Event(7, "backward", "NllLossBackward0", "Loss", inputs=[tensor(1.0)],
               outputs=[upstream], forward_node_id=6),
-        Event(8, "backward", "AddBackward", "Net.fc2", inputs=[upstream],
+        Event(8, "backward", "AddBackward0", "Net.fc2", inputs=[upstream],
               outputs=[upstream, upstream], forward_node_id=4, elementwise=True),
-        Event(9, "backward", "MatmulBackward", "Net.fc2", inputs=[upstream],
+        Event(9, "backward", "MmBackward0", "Net.fc2", inputs=[upstream],
               outputs=[upstream, grad_w1], forward_node_id=3),
-        Event(10, "backward", "ReluBackward", "Net.act", inputs=[upstream],
+        Event(10, "backward", "ReluBackward0", "Net.act", inputs=[upstream],
               outputs=[passed_down], forward_node_id=2,
               formula="out = max(x, 0)\n\nGradient: d out/d x = 1 if x > 0 else 0",
               elementwise=True),
-        Event(11, "backward", "MatmulBackward", "Net.fc1", inputs=[passed_down],
+        Event(11, "backward", "MmBackward0", "Net.fc1", inputs=[passed_down],
               outputs=[None, first], forward_node_id=0,
               formula="out = a @ b\n\nGradient: d a = grad @ b^T, d b = a^T @ grad"),
         Event(12, "backward", "AccumulateGrad", "Net.fc1", inputs=[first, second],

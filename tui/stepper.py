@@ -56,7 +56,7 @@ class Breakpoint:
 
     ``"op"``
         the event's op name matches ``pattern``, case-insensitively; shell wildcards work,
-        so ``relu*`` stops at ``Relu`` in the forward pass and at ``ReluBackward``.
+        so ``relu*`` stops at ``Relu`` in the forward pass and at ``ReluBackward0``.
     ``"module"``
         the event ran inside the module ``pattern``: ``fc1`` matches ``Net.fc1`` and
         anything inside it (a path compares component by component, anywhere in the path).

@@ -88,6 +88,9 @@ class Node:
     # version counter, so an in-place change through either one is seen by both.
     view_of = None
     released = False
+    # PyTorch's name for this node when it depends on the call (``MmBackward0`` for 2-D
+    # operands, ``BmmBackward0`` for batches); None: the Function's own name.
+    torch_name: str | None = None
 
     def __init__(self, function: type[Function]):
         self.function = function
@@ -180,10 +183,11 @@ class Node:
         return self.backward_name()
 
     def backward_name(self) -> str:
-        return f"{self.function.op_name()}Backward"
+        """The node's name as PyTorch prints it: ``<MulBackward0 object ...>``."""
+        return self.torch_name or self.function.backward_node_name()
 
     def __repr__(self) -> str:
-        return f"<{self.backward_name()} node {self.node_id}>"
+        return f"<{self.backward_name()} object at {id(self):#x}>"  # as PyTorch prints it
 
 
 class Edge(NamedTuple):
@@ -246,7 +250,7 @@ class AccumulateGrad(Node):
     backward_name = name
 
     def __repr__(self) -> str:
-        return f"<AccumulateGrad node {self.node_id}>"
+        return f"<AccumulateGrad object at {id(self):#x}>"
 
 
 def _same_layout(grad, gradient) -> bool:
@@ -356,6 +360,11 @@ class Function:
         return cls.__name__
 
     @classmethod
+    def backward_node_name(cls) -> str:
+        """``MyReLUBackward`` for a Function ``MyReLU`` you wrote, as PyTorch names it."""
+        return f"{cls.op_name()}Backward"
+
+    @classmethod
     def formula(cls) -> str:
         """The forward formula and gradient rule from the docstring."""
         return (cls.__doc__ or "").strip()
@@ -395,6 +404,15 @@ class KernelFunction(Function):
     """Base class of numbanet's built-in ops: ``forward(ctx, *arrays)`` gets device arrays
     and ``ctx.kernels``, returns arrays; ``backward(ctx, grad)`` gets and returns Tensors
     (see the module docstring for an example)."""
+
+    # PyTorch's name for this op's backward node where it is not ``<op_name>Backward0``
+    # (``TBackward0`` for ``x.t()``, ``NllLossBackward0`` for cross_entropy's fused node).
+    torch_name: str | None = None
+
+    @classmethod
+    def backward_node_name(cls) -> str:
+        """PyTorch's name for a built-in op's backward node: ``MulBackward0``, ..."""
+        return cls.torch_name or f"{cls.op_name()}Backward0"
 
     @staticmethod
     def forward(ctx: KernelNode, *arrays):

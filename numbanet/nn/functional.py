@@ -19,6 +19,7 @@ from numbanet.autograd import Function, grad_mode
 from numbanet.creation import arange, from_numpy
 from numbanet.errors import op_error
 from numbanet.nn.functional_norm import batch_norm, embedding, gelu, layer_norm  # noqa: F401
+from numbanet.ops import matmul as matmul_ops
 from numbanet.ops import neural
 from numbanet.shapes import normalize_dim
 from numbanet.tensor import Tensor, where
@@ -85,11 +86,22 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A
            *, layer=None) -> Tensor:
     """input @ weight^T + bias: weight has shape (out_features, in_features).
 
-    ``layer``: the calling module, named in error messages.
+    As in PyTorch, with a bias this is one ``addmm`` (backward node ``AddmmBackward0``, its
+    weight input coming through ``TBackward0``); inputs with more than two dims are
+    flattened to rows first and the result viewed back. ``layer``: the calling module,
+    named in error messages.
     """
     _same_device(layer if layer is not None else "linear", input, weight, bias)
-    out = input @ weight.t()
-    return out if bias is None else out + bias
+    if (bias is None or input.dim() < 2 or weight.dim() != 2 or bias.dim() != 1
+            or input.shape[-1] != weight.shape[1] or bias.shape[0] != weight.shape[0]
+            or not input.dtype == weight.dtype == bias.dtype):  # or matmul's error
+        out = input @ weight.t()
+        return out if bias is None else out + bias
+    if input.dim() == 2:
+        return matmul_ops.Addmm.apply(bias, input, weight.t())
+    rows = input.reshape(-1, input.shape[-1])
+    out = matmul_ops.Addmm.apply(bias, rows, weight.t())
+    return out.view(*input.shape[:-1], weight.shape[0])
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -384,8 +396,11 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,  # n
     """(input - target)^2, averaged (mean), summed (sum) or kept elementwise (none)."""
     reduction = legacy_reduction(size_average, reduce, reduction)
     _warn_size_mismatch(input, target)
-    difference = input - target
-    return _reduce(difference * difference, reduction)
+    if (input.dtype != target.dtype or not input.is_floating_point()
+            or input.device != target.device):  # promotion, or the subtraction's error
+        difference = input - target
+        return _reduce(difference * difference, reduction)
+    return neural.MseLoss.apply(input, target, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,  # noqa: A002

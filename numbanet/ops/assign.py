@@ -21,6 +21,8 @@ class Assign(KernelFunction):
     d out/d value = the upstream gradient at key (summed over value's broadcast dims)
     """
 
+    torch_name = "CopySlices"
+
     @staticmethod
     def forward(ctx, a, key, advanced, value):
         kernels = ctx.kernels

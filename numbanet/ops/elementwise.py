@@ -403,6 +403,8 @@ class Clamp(Elementwise):
     Gradient: d out/d a = 1 where low <= a <= high, else 0
     """
 
+    torch_name = "ClampBackward1"
+
     @staticmethod
     def forward(ctx, a, low, high):
         ctx.save_for_backward(a)

@@ -14,12 +14,15 @@ class Matmul(KernelFunction):
     Gradient: d loss/d a = grad @ b^T, d loss/d b = a^T @ grad
     """
 
+    torch_name = "MmBackward0"
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         kernels = ctx.kernels
         if a.ndim == 2 and b.ndim == 2:
             return kernels.matmul(a, b)
+        ctx.torch_name = "BmmBackward0"
         # Batched: broadcast the batch dims, flatten them into one, multiply, unflatten.
         # (The flat batch size is spelled out: -1 cannot be inferred when a dim is 0.)
         a_shape, b_shape = tuple(a.shape), tuple(b.shape)
@@ -38,6 +41,34 @@ class Matmul(KernelFunction):
         grad_a = grad @ b.transpose(-1, -2) if ctx.needs_input_grad[0] else None
         grad_b = a.transpose(-1, -2) @ grad if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
+
+
+class Addmm(KernelFunction):
+    """out = bias + mat1 @ mat2 (nn.Linear: mat2 = weight^T, so out[i, j] = bias[j] +
+    sum over k of input[i, k] * weight[j, k]); bias broadcast over the rows
+
+    Gradient: d loss/d bias = grad summed over rows, d loss/d mat1 = grad @ mat2^T,
+    d loss/d mat2 = mat1^T @ grad
+    """
+
+    @staticmethod
+    def forward(ctx, bias, mat1, mat2):
+        ctx.save_for_backward(mat1, mat2)
+        kernels = ctx.kernels
+        out = kernels.matmul(mat1, mat2)
+        kernels.add(out, bias, out=out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        mat1, mat2 = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_bias = grad if needs[0] else None  # summed to bias.shape by the engine
+        grad_mat1 = grad @ mat2.t() if needs[1] else None
+        # mat1^T @ grad, computed as (grad^T @ mat1)^T: for nn.Linear, mat2 is weight.t(),
+        # so the transpose undoes itself and weight.grad arrives contiguous.
+        grad_mat2 = (grad.t() @ mat1).t() if needs[2] else None
+        return grad_bias, grad_mat1, grad_mat2
 
 
 def matmul(a, b):

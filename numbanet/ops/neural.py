@@ -203,6 +203,8 @@ class NLLLoss(KernelFunction):
     c == t_i, else 0
     """
 
+    torch_name = "NllLossBackward0"
+
     @staticmethod
     def forward(ctx, log_probs, targets, weight, ignore_index, reduction):
         out, saved = _nll_forward(ctx, ctx.kernels.contiguous(log_probs), targets, weight,
@@ -218,6 +220,38 @@ class NLLLoss(KernelFunction):
         return grad_log_probs, None, None, None, None
 
 
+class MseLoss(KernelFunction):
+    """loss = mean over all elements of (input - target)^2 (reduction "mean"), their sum
+    ("sum"), or each (input - target)^2 kept ("none")
+
+    Gradient: d loss/d input = 2 (input - target) / n times the upstream gradient, n the
+    number of elements for "mean" (1 otherwise); d loss/d target is its negative
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, reduction):  # noqa: A002 - PyTorch's argument name
+        kernels = ctx.kernels
+        difference = kernels.sub(input, target)
+        ctx.save_for_backward(difference)
+        # (no elements: no gradient to scale)
+        ctx.scale = 2.0 / difference.size if reduction == "mean" and difference.size else 2.0
+        ctx.mark_for_trace(reduction=reduction)
+        squared = kernels.mul(difference, difference)
+        if reduction == "none":
+            return squared
+        total = kernels.sum(squared, (), False)
+        if reduction == "mean":  # of no elements: 0 / 0 = nan, as in PyTorch
+            kernels.div(total, kernels.full((), difference.size, total.dtype), out=total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        (difference,) = ctx.saved_tensors
+        grad_input = difference * ctx.scale * grad
+        needs = ctx.needs_input_grad
+        return (grad_input if needs[0] else None), (-grad_input if needs[1] else None), None
+
+
 class CrossEntropy(KernelFunction):
     """loss_i = -w_i * log softmax(x_i)[t_i] = w_i * (log sum_j e^x_ij - x_i,t_i): log_softmax
     and the negative log-likelihood in one node; w_i and the reductions as in NLLLoss
@@ -225,6 +259,8 @@ class CrossEntropy(KernelFunction):
     Gradient: d out/d x_ij = w_i * (softmax(x_i)_j - [j == t_i]) (divided by sum_i w_i for
     the mean): the predicted probabilities minus the one-hot target
     """
+
+    torch_name = "NllLossBackward0"
 
     @staticmethod
     def forward(ctx, logits, targets, weight, ignore_index, reduction):
@@ -256,6 +292,8 @@ class Conv2d(KernelFunction):
     d loss/d weight[o, c, p, q] = sum over n, i, j of grad[n, o, i, j] * x_pad[n, c, i*sh + p,
     j*sw + q]; d loss/d bias[o] = sum over n, i, j of grad[n, o, i, j]
     """
+
+    torch_name = "ConvolutionBackward0"
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding):
@@ -293,6 +331,8 @@ class MaxPool2d(KernelFunction):
     maximum was x[n, c, h, w]; every other input gets 0 (max passes the gradient to the winner)
     """
 
+    torch_name = "MaxPool2DWithIndicesBackward0"
+
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding):
         out, indices = ctx.kernels.max_pool2d_forward(
@@ -318,6 +358,8 @@ class Dropout(KernelFunction):
 
     Gradient: d out/d x = mask (dropped positions pass no gradient back)
     """
+
+    torch_name = "NativeDropoutBackward0"
 
     elementwise = True
 

@@ -1,5 +1,7 @@
 """Reductions: sum, mean, max, min — and how a gradient flows back through them."""
 
+import math
+
 from numbanet.autograd.function import KernelFunction
 
 
@@ -14,6 +16,8 @@ class Sum(KernelFunction):
     def forward(ctx, a, dims, keepdim):
         ctx.input_shape, ctx.dims, ctx.keepdim = tuple(a.shape), dims, keepdim
         ctx.mark_for_trace(dim=list(dims) or None, keepdim=keepdim)
+        if dims:  # PyTorch's sum(dim=...) overload
+            ctx.torch_name = "SumBackward1"
         return ctx.kernels.sum(a, dims, keepdim)
 
     @staticmethod
@@ -25,15 +29,44 @@ class Sum(KernelFunction):
         return grad.expand(ctx.input_shape), None, None
 
 
+class Mean(KernelFunction):
+    """out = (sum of a over dims) / n, n the number of elements summed (all of them when
+    dims is empty); the mean of no elements is 0 / 0 = nan, as in PyTorch
+
+    Gradient: d out/d a_i = 1/n: the upstream gradient divided by n, copied (broadcast)
+    back over the summed dims
+    """
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim):
+        ctx.input_shape, ctx.dims, ctx.keepdim = tuple(a.shape), dims, keepdim
+        ctx.count = math.prod(a.shape[d] for d in dims) if dims else math.prod(a.shape)
+        ctx.mark_for_trace(dim=list(dims) or None, keepdim=keepdim)
+        if dims:  # PyTorch's mean(dim=...) overload
+            ctx.torch_name = "MeanBackward1"
+        kernels = ctx.kernels
+        total = kernels.sum(a, dims, keepdim)
+        return kernels.div(total, kernels.full((), ctx.count, total.dtype), out=total)
+
+    @staticmethod
+    def backward(ctx, grad):
+        spread, _, _ = Sum.backward(ctx, grad)
+        return spread / ctx.count, None, None
+
+
 class MaxAlongDim(KernelFunction):
     """values, indices = max (or min) of a along dim
 
     Gradient: the upstream gradient goes to the element that was the maximum, 0 elsewhere
     """
 
+    torch_name = "MaxBackward0"
+
     @staticmethod
     def forward(ctx, a, dim, keepdim, find_max):
         kernel = ctx.kernels.max if find_max else ctx.kernels.min
+        if not find_max:
+            ctx.torch_name = "MinBackward0"
         values, indices = kernel(a, dim, keepdim)
         ctx.input_shape, ctx.dim, ctx.keepdim = tuple(a.shape), dim, keepdim
         ctx.save_for_backward(indices)
@@ -63,6 +96,8 @@ class Max(KernelFunction):
     it to a unique maximum), as in PyTorch
     """
 
+    torch_name = "MaxBackward1"
+
     find_max = True
 
     @staticmethod
@@ -88,3 +123,4 @@ class Min(Max):
     """
 
     find_max = False
+    torch_name = "MinBackward1"

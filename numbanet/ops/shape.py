@@ -20,6 +20,8 @@ class Reshape(KernelFunction):
     Gradient: the upstream gradient reshaped back to a's shape
     """
 
+    torch_name = "ViewBackward0"
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.input_shape = tuple(a.shape)
@@ -51,6 +53,40 @@ class Permute(KernelFunction):
         return grad.permute(*inverse), None
 
 
+class Transpose(Permute):
+    """out = a with two axes swapped (``a.transpose(d0, d1)``, a view)
+
+    Gradient: the upstream gradient with the same two axes swapped back
+    """
+
+
+class T(Permute):
+    """out = a^T: out[j, i] = a[i, j] (``a.t()``, a view)
+
+    Gradient: the upstream gradient transposed back
+    """
+
+    torch_name = "TBackward0"
+
+
+class Unsqueeze(Reshape):
+    """out = a with a new axis of size 1 (a view)
+
+    Gradient: the upstream gradient with that axis removed
+    """
+
+    torch_name = None
+
+
+class Squeeze(Reshape):
+    """out = a without its size-1 axes (or the one named; a view)
+
+    Gradient: the upstream gradient reshaped back to a's shape
+    """
+
+    torch_name = None
+
+
 class Expand(KernelFunction):
     """out = a repeated along its size-1 axes to a larger shape (a stride-0 view)
 
@@ -74,11 +110,15 @@ class BasicIndex(KernelFunction):
     Gradient: zeros of a's shape with the upstream gradient written into the selected part
     """
 
+    torch_name = "SliceBackward0"
+
     @staticmethod
     def forward(ctx, a, key):
         ctx.input_shape, ctx.key = tuple(a.shape), key
         ctx.view_of = a
         ctx.mark_for_trace(index=repr(key))
+        if any(isinstance(part, int) for part in (key if isinstance(key, tuple) else (key,))):
+            ctx.torch_name = "SelectBackward0"
         return ctx.kernels.basic_index(a, key)
 
     @staticmethod
@@ -129,6 +169,8 @@ class AdvancedIndex(KernelFunction):
 
     Gradient: the upstream gradient scatter-added back to the gathered positions
     """
+
+    torch_name = "IndexBackward0"
 
     @staticmethod
     def forward(ctx, a, key):
@@ -206,6 +248,8 @@ class Contiguous(KernelFunction):
     Gradient: passes through unchanged
     """
 
+    torch_name = "CloneBackward0"
+
     @staticmethod
     def forward(ctx, a):
         return ctx.kernels.contiguous(a)
@@ -238,6 +282,8 @@ class Cast(KernelFunction):
     Gradient: the upstream gradient converted back to a's dtype (done by the engine)
     """
 
+    torch_name = "ToCopyBackward0"
+
     @staticmethod
     def forward(ctx, a, numpy_dtype):
         ctx.mark_for_trace(dtype=str(numpy_dtype))
@@ -253,6 +299,8 @@ class ToDevice(KernelFunction):
 
     Gradient: the upstream gradient copied back to a's device
     """
+
+    torch_name = "ToCopyBackward0"
 
     @staticmethod
     def forward(ctx, a, target):

@@ -97,7 +97,7 @@ def section(title: str) -> Text:
 
 
 def event_heading(index: int, event: Event, trace: Trace) -> Text:
-    """``#12 MatmulBackward  backward  in Net.fc1 (Linear)``."""
+    """``#12 MmBackward0  backward  in Net.fc1 (Linear)``."""
     kind = trace.metadata.get(MODULE_TYPES, {}).get(event.module_path)
     where = f"  in {event.module_path}" + (f" ({kind})" if kind else "") \
         if event.module_path else "  (outside any module)"
