@@ -362,7 +362,11 @@ class Tensor(Arithmetic, Reductions, InPlace):
     def reshape(self, *shape) -> Tensor:
         """Like ``view`` when the strides allow, else a copy with the new shape."""
         shape = shapes.resolve_shape(shapes.shape_arg(shape), self.shape, "reshape")
-        return self if shape == self.shape else shape_ops.Reshape.apply(self, shape)
+        if shape == self.shape:
+            return self
+        if shapes.view_strides(self.shape, self.stride(), shape) is None:  # as PyTorch:
+            return shape_ops.UnsafeView.apply(self.contiguous(), shape)  # copy, then view
+        return shape_ops.Reshape.apply(self, shape)
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)

@@ -69,6 +69,24 @@ class T(Permute):
     torch_name = "TBackward0"
 
 
+class UnsafeView(Reshape):
+    """out = a's copy seen with a new shape (``reshape`` of a tensor whose strides allow no
+    view: PyTorch copies it, then views the copy)
+
+    Gradient: the upstream gradient reshaped back to a's shape
+    """
+
+    torch_name = "UnsafeViewBackward0"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        # Not marked as a view: ``a`` is the fresh copy nobody else holds, so the result
+        # owns its memory (an in-place change of it is a plain in-place op).
+        ctx.input_shape = tuple(a.shape)
+        ctx.mark_for_trace(shape=list(shape))
+        return ctx.kernels.reshape(a, shape)
+
+
 class Unsqueeze(Reshape):
     """out = a with a new axis of size 1 (a view)
 
