@@ -1,0 +1,121 @@
+"""How a :class:`~numbanet.tensor.Tensor` changes shape: views and the copies between them.
+
+``view``, ``reshape``, ``permute``/``transpose``/``t``, ``unsqueeze``/``squeeze``,
+``flatten``, ``expand``, ``contiguous``/``clone``, ``repeat``, ``split``/``chunk``. Each
+checks its arguments (``numbanet/shapes.py``) and applies one op from
+``numbanet/ops/shape.py``; a *view* shares the input's memory (only shape and strides
+differ), so a change through it is a change of the input — the lesson of ``x.stride()``.
+
+``Tensor`` inherits these methods from :class:`Shaping` (as it inherits its maths from
+``numbanet/tensor_ops.py``); the mixin holds no state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from numbanet import shapes
+from numbanet.errors import op_error
+from numbanet.ops import shape as shape_ops
+
+if TYPE_CHECKING:
+    from numbanet.tensor import Tensor
+
+
+class Shaping:
+    """Views and reshaping copies (see the module docstring)."""
+
+    __slots__ = ()
+
+    def view(self, *shape) -> Tensor:
+        """The same memory seen with another shape; PyTorch's rule says when strides allow."""
+        shape = shapes.resolve_shape(shapes.shape_arg(shape), self.shape, "view")
+        shapes.check_view(self.shape, self.stride(), shape)
+        return shape_ops.Reshape.apply(self, shape)
+
+    def reshape(self, *shape) -> Tensor:
+        """Like ``view`` when the strides allow, else a copy with the new shape."""
+        shape = shapes.resolve_shape(shapes.shape_arg(shape), self.shape, "reshape")
+        if shape == self.shape:
+            return self
+        if shapes.view_strides(self.shape, self.stride(), shape) is None:  # as PyTorch:
+            return shape_ops.UnsafeView.apply(self.contiguous(), shape)  # copy, then view
+        return shape_ops.Reshape.apply(self, shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def permute(self, *dims) -> Tensor:
+        return shape_ops.Permute.apply(self, shapes.permutation(shapes.shape_arg(dims),
+                                                                self.shape))
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        axes = list(range(self.dim()))
+        first = shapes.normalize_dim(dim0, self.dim(), "transpose")
+        second = shapes.normalize_dim(dim1, self.dim(), "transpose")
+        axes[first], axes[second] = axes[second], axes[first]
+        return shape_ops.Transpose.apply(self, tuple(axes))
+
+    def t(self) -> Tensor:
+        if self.dim() > 2:
+            raise op_error(RuntimeError, "t", f"t() expects a tensor with <= 2 dimensions, but "
+                           f"self is {self.dim()}D")
+        return self if self.dim() < 2 else shape_ops.T.apply(self, (1, 0))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        dim = shapes.normalize_dim(dim, self.dim() + 1, "unsqueeze")
+        return shape_ops.Unsqueeze.apply(self, self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        if dim is None:
+            shape = tuple(n for n in self.shape if n != 1)
+        else:
+            dim = shapes.normalize_dim(dim, self.dim(), "squeeze")
+            if self.dim() == 0 or self.shape[dim] != 1:
+                return self
+            shape = self.shape[:dim] + self.shape[dim + 1:]
+        return shape_ops.Squeeze.apply(self, shape) if shape != self.shape else self
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.dim() == 0:
+            return self.reshape(1)
+        start = shapes.normalize_dim(start_dim, self.dim(), "flatten")
+        end = shapes.normalize_dim(end_dim, self.dim(), "flatten")
+        merged = (math.prod(self.shape[start:end + 1]),)
+        return self.reshape(self.shape[:start] + merged + self.shape[end + 1:])
+
+    def expand(self, *shape) -> Tensor:
+        """A stride-0 view repeating size-1 dims (``-1`` keeps a dim's size)."""
+        target = shapes.expanded_shape(self.shape, shapes.shape_arg(shape))
+        return self if target == self.shape else shape_ops.Expand.apply(self, target)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def contiguous(self) -> Tensor:
+        return self if self.is_contiguous() else shape_ops.Contiguous.apply(self)
+
+    def clone(self) -> Tensor:
+        return shape_ops.Clone.apply(self)
+
+    def repeat(self, *sizes) -> Tensor:
+        from numbanet.tensor import cat  # (tensor.py imports this module)
+
+        sizes = shapes.shape_arg(sizes)
+        out = self.reshape((1,) * (len(sizes) - self.dim()) + tuple(self.shape))
+        for dim, count in enumerate(sizes):
+            if count != 1:
+                out = cat([out] * count, dim)
+        return out
+
+    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        return self.split(math.ceil(self.shape[dim] / chunks), dim)
+
+    def split(self, split_size: int, dim: int = 0) -> list[Tensor]:
+        dim = shapes.normalize_dim(dim, self.dim(), "split")
+        return [self[(slice(None),) * dim + (slice(start, start + split_size),)]
+                for start in range(0, self.shape[dim], split_size)]
