@@ -18,9 +18,10 @@ This file is what a Tensor *is*: storage, device and dtype, autograd state, vers
 indexing, and ``_operands`` — how a method's arguments become one op's inputs. What a
 tensor *does* follows one pattern, method after method, so it lives in mixin classes grouped
 by topic, which ``Tensor`` inherits: reshaping and views in ``numbanet/tensor_shaping.py``,
-the maths (operators, ``exp``, reductions, in-place updates) in ``numbanet/tensor_ops.py``; they stay real methods of the class
-(``help(Tensor.exp)``, autocompletion, ``Tensor.sum is Reductions.sum``), written out one by
-one rather than generated from a table, so each reads as the PyTorch method it mirrors.
+the maths (operators, ``exp``, reductions, in-place updates) in ``numbanet/tensor_ops.py``.
+They stay real methods of the class (``help(Tensor.exp)``, autocompletion, ``Tensor.sum is
+Reductions.sum``), written out one by one rather than generated from a table, so each reads
+as the PyTorch method it mirrors.
 """
 
 from __future__ import annotations
