@@ -66,9 +66,10 @@ def cnn(nn, flatten):
     return CNN()
 
 
-def training_step(library, model_name: str, images: np.ndarray, labels: np.ndarray) -> Callable:
+def training_step(library, model_name: str, images: np.ndarray, labels: np.ndarray,
+                  phase_clock: PhaseClock | None = None) -> Callable:
     """A closure running one training step of ``model_name`` in ``library`` (a torch-like
-    module: numbanet or torch)."""
+    module: numbanet or torch); ``phase_clock`` (profiling only) is told each phase."""
     library.manual_seed(0)
     nn = library.nn
     if model_name == "mlp":
@@ -87,7 +88,52 @@ def training_step(library, model_name: str, images: np.ndarray, labels: np.ndarr
         optimizer.step()
         loss.item()  # wait for the result, as a training loop printing the loss does
 
-    return step
+    def step_by_phase() -> None:
+        phase_clock.start("zero_grad")
+        optimizer.zero_grad()
+        phase_clock.start("forward + loss")
+        loss = criterion(model(inputs), targets)
+        phase_clock.start("backward")
+        loss.backward()
+        phase_clock.start("optimizer step")
+        optimizer.step()
+        loss.item()
+        phase_clock.start(None)
+
+    return step if phase_clock is None else step_by_phase
+
+
+class PhaseClock:
+    """Wall time and kernel time per phase of a step: ``start(name)`` ends the running phase
+    and begins the next (None: none); kernel launches count toward the running phase."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.kernel_seconds: dict[str, float] = {}
+        self.launches: dict[str, int] = {}
+        self.phase: str | None = None
+        self.started = 0.0
+
+    def start(self, phase: str | None) -> None:
+        now = time.perf_counter()
+        if self.phase is not None:
+            self.seconds[self.phase] = self.seconds.get(self.phase, 0.0) + now - self.started
+        self.phase, self.started = phase, now
+
+    def on_kernel(self, kernel, grid, block, compilation, seconds) -> None:
+        if self.phase is not None:
+            self.kernel_seconds[self.phase] = self.kernel_seconds.get(self.phase, 0.0) + seconds
+            self.launches[self.phase] = self.launches.get(self.phase, 0) + 1
+
+    def report(self, steps: int) -> None:
+        """One row per phase: ms per step, in kernels, in Python (dispatch, autograd
+        bookkeeping, argument checks, numpy glue)."""
+        print(f"{'phase':<16} {'ms/step':>8} {'kernels':>8} {'launches':>8} {'Python':>8}")
+        for phase, seconds in self.seconds.items():
+            kernels = self.kernel_seconds.get(phase, 0.0)
+            print(f"{phase:<16} {seconds / steps * 1e3:8.2f} {kernels / steps * 1e3:8.2f} "
+                  f"{self.launches.get(phase, 0) / steps:8.0f} "
+                  f"{(seconds - kernels) / steps * 1e3:8.2f}")
 
 
 def median_step_seconds(steps_by_library: list[Callable], warmup: int,
@@ -143,7 +189,19 @@ def profile(model_name: str, steps: int, top: int) -> None:
     print(f"numbanet {model_name} step: {step_seconds * 1e3:.2f} ms (median of {steps}); "
           f"{launches:.0f} kernel launches taking {in_kernels * 1e3:.2f} ms "
           f"({100 * in_kernels / step_seconds:.0f}%), the rest Python and numpy glue")
-    print(f"{'kernel':<44} {'calls':>6} {'ms/step':>8}")
+    clock = PhaseClock()
+    phased = training_step(numbanet, model_name, *batch(), phase_clock=clock)
+    phased()
+    clock.seconds.clear()
+    launch.set_listener(clock.on_kernel)
+    try:
+        for _ in range(steps):
+            phased()
+    finally:
+        launch.set_listener(None)
+    print("\nBy phase (ms per step; 'Python' is the time outside kernels):")
+    clock.report(steps)
+    print(f"\n{'kernel':<44} {'calls':>6} {'ms/step':>8}")
     by_time = sorted(kernel_seconds.items(), key=lambda item: -sum(item[1]))
     for name, times in by_time[:top]:
         print(f"{name:<44} {len(times) / steps:6.0f} {sum(times) / steps * 1e3:8.3f}")
