@@ -37,6 +37,7 @@ from numbanet.kernels.lens.analysis import (
     global_thread,
     thread_accesses,
     thread_name,
+    threads_per_block,
     writer_grid,
 )
 from numbanet.kernels.lens.requests import NoLens, build_request, lens_kernels
@@ -45,7 +46,7 @@ __all__ = [
     "ACCESS_CAP", "ARRAY", "BLOCK", "INDEX", "IN_RANGE", "KIND", "LINE", "STEP", "THREAD",
     "THREAD_CAP", "VALUE", "KernelLens", "NoLens", "coordinates", "element_story",
     "global_thread", "has_lens", "record", "summary", "thread_accesses", "thread_name",
-    "writer_grid",
+    "threads_per_block", "writer_grid",
 ]
 
 WORKER = "numbanet.kernels.lens.worker"

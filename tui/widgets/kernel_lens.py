@@ -1,0 +1,249 @@
+"""The kernel lens screen (``t``): which GPU thread wrote which element of the output.
+
+The node's CUDA kernel is re-run thread by thread under numba's CUDA simulator (in a helper
+process, see :mod:`numbanet.kernel_lens`), every element access logged. The screen shows:
+
+- the **output grid**: one cell per output element, holding the number of the thread that
+  wrote it, coloured by that thread (``b``: by its block instead); ``·`` marks an element
+  nobody wrote, a red ``✗`` one written by several threads — a race;
+- for the **selected element** (arrow keys), the thread that wrote it and every element
+  that thread read before writing it, with the values — the global reads that fed it and,
+  for the tiled matmul, the shared-memory tile elements;
+- with ``enter``, the **selected thread**'s accesses in the order it made them, with the
+  ``syncthreads`` barriers between them, and the tile elements it loaded for its block;
+- the lens's **facts**: races, elements never written, out-of-range accesses, global reads
+  per output, reads the shared tiles saved, shared memory step by step.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.style import Style
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from numbanet import kernel_lens
+from numbanet.trace import Event
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+           "#7b4173", "#3182bd"]
+READS_SHOWN = 24  # reads listed for one element; the rest are counted
+ACCESSES_SHOWN = 80  # accesses listed for one thread
+
+
+def cell_style(number: int) -> Style:
+    return Style(color="white", bgcolor=PALETTE[number % len(PALETTE)])
+
+
+def access_text(launch: dict, row: list) -> str:
+    """``r a[5, 0] = 0.625  (line 95)``: one access, the index in the array's own shape."""
+    info = launch["arrays"][row[kernel_lens.ARRAY]]
+    index = row[kernel_lens.INDEX]
+    if isinstance(index, list):
+        place = f"{index} OUTSIDE the array"
+    elif len(info["shape"]) > 1:
+        place = str(list(_unravel(index, info["shape"])))
+    else:
+        place = f"[{index}]"
+    value = row[kernel_lens.VALUE]
+    shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+    arrow = "read " if row[kernel_lens.KIND] == "r" else "write"
+    memory = " (shared)" if info["memory"] == "shared" else ""
+    return (f"{arrow} {row[kernel_lens.ARRAY]}{place}{memory} = {shown}"
+            f"  line {row[kernel_lens.LINE]}")
+
+
+def _unravel(index: int, shape: list[int]) -> tuple[int, ...]:
+    coordinates = []
+    for extent in reversed(shape):
+        index, coordinate = divmod(index, extent)
+        coordinates.append(coordinate)
+    return tuple(reversed(coordinates))
+
+
+class KernelLensScreen(Screen[None]):
+    """The lens on ``event``'s kernel. ``lens`` (a recorded :class:`KernelLens`) skips the
+    recording, as tests and a replayed lens do."""
+
+    BINDINGS = [
+        Binding("escape,q,t", "dismiss", "Close lens"),
+        Binding("enter", "toggle_thread", "Thread's accesses"),
+        Binding("b", "toggle_colour", "Colour by block/thread"),
+    ]
+
+    DEFAULT_CSS = """
+    KernelLensScreen #lens-body { height: 1fr; }
+    KernelLensScreen #lens-grid { width: auto; max-width: 60%; height: 1fr;
+                                  border: round $primary 50%; }
+    KernelLensScreen #lens-side { width: 1fr; height: 1fr; border: round $secondary 50%;
+                                  padding: 0 1; }
+    KernelLensScreen #lens-header { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, event: Event, lens: kernel_lens.KernelLens | None = None):
+        super().__init__()
+        self.event = event
+        self.lens = lens
+        self.colour_by_block = False
+        self.show_thread = False
+        self.selected: tuple[int, int] = (0, 0)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"Kernel lens — node {self.event.node_id} {self.event.op}: "
+                          "recording every thread in the CUDA simulator…", style="bold"),
+                     id="lens-header")
+        with Horizontal(id="lens-body"):
+            yield DataTable(id="lens-grid", cursor_type="cell", zebra_stripes=False)
+            with VerticalScroll(id="lens-side"):
+                yield Static(id="lens-details")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#lens-grid").border_title = "Output: writer thread"
+        self.query_one("#lens-side").border_title = "Element"
+        if self.lens is None:
+            self.record_lens()
+        else:
+            self.lens_ready(self.lens)
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def record_lens(self) -> None:
+        try:
+            lens = kernel_lens.record(self.event)
+        except Exception as error:  # no lens for this node, or the helper failed: say why
+            self.app.call_from_thread(self.lens_failed, f"{type(error).__name__}: {error}")
+            return
+        self.app.call_from_thread(self.lens_ready, lens)
+
+    def lens_failed(self, message: str) -> None:
+        self.query_one("#lens-header", Static).update(Text(message, style="bold red"))
+
+    def lens_ready(self, lens: kernel_lens.KernelLens) -> None:
+        self.lens = lens
+        launch = lens.launch
+        self.query_one("#lens-header", Static).update(Text.assemble(
+            (f"Kernel lens — node {self.event.node_id} {self.event.op}: "
+             f"{launch['kernel'].rsplit('.', 1)[-1]}", "bold"),
+            f"  grid {launch['grid']} × block {launch['block']}\n",
+            (lens.request["note"], "italic" if lens.request.get("example") else "")))
+        self.query_one("#lens-grid").border_title = f"Output {lens.output}: writer thread"
+        self.fill_grid()
+        self.show_selection()
+
+    # ---- the grid ------------------------------------------------------------------------
+    def fill_grid(self) -> None:
+        table = self.query_one("#lens-grid", DataTable)
+        table.clear(columns=True)
+        grid = self.lens.output_grid()
+        width = max(len(str(max((n for row in grid for n in row), default=0))), 2)
+        table.add_columns(*(str(column).rjust(width) for column in range(len(grid[0]))))
+        per_block = kernel_lens.threads_per_block(self.lens.launch)
+        for number, row in enumerate(grid):
+            table.add_row(*(self.cell(thread, width, per_block) for thread in row),
+                          label=str(number))
+        table.move_cursor(row=self.selected[0], column=self.selected[1])
+
+    def cell(self, thread: int, width: int, per_block: int) -> Text:
+        if thread == -1:
+            return Text("·".rjust(width), style="dim")
+        if thread == -2:
+            return Text("✗".rjust(width), style="bold white on red")
+        colour = thread // per_block if self.colour_by_block else thread
+        return Text(str(thread).rjust(width), style=cell_style(colour))
+
+    def on_data_table_cell_highlighted(self, message: DataTable.CellHighlighted) -> None:
+        self.selected = (message.coordinate.row, message.coordinate.column)
+        self.show_selection()
+
+    # ---- the side pane -----------------------------------------------------------------------
+    def selected_index(self) -> int:
+        columns = len(self.lens.output_grid()[0])
+        return self.selected[0] * columns + self.selected[1]
+
+    def show_selection(self) -> None:
+        if self.lens is None:
+            return
+        launch, index = self.lens.launch, self.selected_index()
+        story = kernel_lens.element_story(launch, self.lens.output, index)
+        side = self.query_one("#lens-side")
+        parts: list = []
+        place = list(_unravel(index, self.lens.request["output_shape"] or [1]))
+        if not story["writers"]:
+            parts.append(Text(f"{self.lens.output}{place}: no thread wrote this element",
+                              style="bold"))
+        else:
+            writer = story["writers"][-1]
+            parts.append(Text(f"{self.lens.output}{place} = {story['value']:.6g}  written by "
+                              f"{kernel_lens.thread_name(launch, writer)} "
+                              f"(thread {writer})", style="bold"))
+            if len(story["writers"]) > 1:
+                parts.append(Text(f"RACE: written by threads {story['writers']}; the last "
+                                  "write wins, and which is last depends on timing",
+                                  style="bold red"))
+            if self.show_thread:
+                side.border_title = f"Thread {writer}: every access, in order"
+                parts += self.thread_lines(writer)
+            else:
+                side.border_title = "Element: what its thread read before writing it"
+                parts += self.read_lines(story["reads"])
+        parts += [Text(""), Text("What the lens found", style="bold underline"),
+                  Text(kernel_lens.summary(self.lens).split("\n", 2)[2])]
+        self.query_one("#lens-details", Static).update(Group(*parts))
+
+    def read_lines(self, reads: list[list]) -> list[Text]:
+        launch = self.lens.launch
+        global_reads = [r for r in reads if launch["arrays"][r[kernel_lens.ARRAY]]["memory"]
+                        == "global"]
+        shared_reads = [r for r in reads if r not in global_reads]
+        lines = [Text(f"It read {len(global_reads)} global elements"
+                      + (f" and {len(shared_reads)} shared ones" if shared_reads else "")
+                      + " before writing it:")]
+        for row in (global_reads + shared_reads)[:READS_SHOWN]:
+            lines.append(Text("  " + access_text(launch, row)))
+        hidden = len(reads) - READS_SHOWN
+        if hidden > 0:
+            lines.append(Text(f"  … and {hidden} more (enter lists the thread's accesses)",
+                              style="dim"))
+        return lines
+
+    def thread_lines(self, writer: int) -> list[Text]:
+        launch = self.lens.launch
+        barriers = {(b, s): line for b, s, line in launch.get("barriers", [])}
+        accesses = kernel_lens.thread_accesses(launch, writer)
+        lines, step = [], 0
+        for row in accesses[:ACCESSES_SHOWN]:
+            while row[kernel_lens.STEP] > step:
+                block = row[kernel_lens.BLOCK]
+                lines.append(Text(f"  ── syncthreads (line {barriers.get((block, step), '?')})"
+                                  " ──", style="yellow"))
+                step += 1
+            lines.append(Text("  " + access_text(launch, row)))
+        if len(accesses) > ACCESSES_SHOWN:
+            lines.append(Text(f"  … {len(accesses) - ACCESSES_SHOWN} more", style="dim"))
+        loads = [row for row in accesses if row[kernel_lens.KIND] == "w"
+                 and launch["arrays"][row[kernel_lens.ARRAY]]["memory"] == "shared"]
+        if loads:
+            lines.append(Text(f"It loaded {len(loads)} shared tile elements for its whole "
+                              "block: " + ", ".join(
+                                  f"{r[kernel_lens.ARRAY]}[{r[kernel_lens.INDEX]}]"
+                                  for r in loads[:12]) + (" …" if len(loads) > 12 else "")))
+        return lines
+
+    # ---- actions ---------------------------------------------------------------------------
+    def action_toggle_thread(self) -> None:
+        self.show_thread = not self.show_thread
+        self.show_selection()
+
+    def action_toggle_colour(self) -> None:
+        if self.lens is None:
+            return
+        self.colour_by_block = not self.colour_by_block
+        self.fill_grid()
+        self.notify("coloured by " + ("block" if self.colour_by_block else "thread"),
+                    timeout=2)
