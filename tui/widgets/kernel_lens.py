@@ -24,7 +24,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from numbanet import kernel_lens
@@ -67,9 +67,10 @@ def _unravel(index: int, shape: list[int]) -> tuple[int, ...]:
     return tuple(reversed(coordinates))
 
 
-class KernelLensScreen(Screen[None]):
-    """The lens on ``event``'s kernel. ``lens`` (a recorded :class:`KernelLens`) skips the
-    recording, as tests and a replayed lens do."""
+class KernelLensScreen(ModalScreen[None]):
+    """The lens on ``event``'s kernel, over the whole window (modal, so the stepper's
+    arrow keys move the lens's cursor instead of the stepper). ``lens`` (a recorded
+    :class:`KernelLens`) skips the recording, as tests and a replayed lens do."""
 
     BINDINGS = [
         Binding("escape,q,t", "dismiss", "Close lens"),
@@ -93,6 +94,7 @@ class KernelLensScreen(Screen[None]):
         self.colour_by_block = False
         self.show_thread = False
         self.selected: tuple[int, int] = (0, 0)
+        self.details_plain = ""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Kernel lens — node {self.event.node_id} {self.event.op}: "
@@ -161,6 +163,10 @@ class KernelLensScreen(Screen[None]):
         self.selected = (message.coordinate.row, message.coordinate.column)
         self.show_selection()
 
+    def on_data_table_cell_selected(self, message: DataTable.CellSelected) -> None:
+        """Enter on a cell: switch between the element's reads and its thread's accesses."""
+        self.action_toggle_thread()
+
     # ---- the side pane -----------------------------------------------------------------------
     def selected_index(self) -> int:
         columns = len(self.lens.output_grid()[0])
@@ -194,6 +200,7 @@ class KernelLensScreen(Screen[None]):
                 parts += self.read_lines(story["reads"])
         parts += [Text(""), Text("What the lens found", style="bold underline"),
                   Text(kernel_lens.summary(self.lens).split("\n", 2)[2])]
+        self.details_plain = "\n".join(part.plain for part in parts)  # what tests read
         self.query_one("#lens-details", Static).update(Group(*parts))
 
     def read_lines(self, reads: list[list]) -> list[Text]:

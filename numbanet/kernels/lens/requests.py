@@ -95,11 +95,17 @@ def _broadcasts_to(shape, target) -> bool:
 
 
 def _shrunk(shape: list[int], limit: int) -> list[int]:
-    """Halve the longest dimension until the shape has at most ``limit`` elements."""
-    shape = list(shape)
+    """Halve the longest dimension until the shape has at most ``limit`` elements; then,
+    when the original had at least ``limit``, widen the last dimension back so the example
+    has exactly ``limit`` elements where it can (a full block of an elementwise kernel)."""
+    original, shape = list(shape), list(shape)
     while math.prod(shape) > limit:
         longest = shape.index(max(shape))
         shape[longest] = (shape[longest] + 1) // 2
+    rest = math.prod(shape[:-1])
+    if shape and math.prod(original) >= limit and limit % rest == 0 \
+            and limit // rest <= original[-1]:
+        shape[-1] = limit // rest
     return shape
 
 

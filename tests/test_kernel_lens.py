@@ -1,0 +1,212 @@
+"""The kernel lens outside the simulator: its analysis on hand-made records, the requests it
+builds from trace events, the helper process end to end, the stepper's ``t`` screen (Pilot)
+and ``numbanet step --headless --kernel-lens``.
+
+The simulator-side recording of real kernels is tested in test_kernel_lens_simulated.py.
+"""
+
+import asyncio
+import functools
+import io
+import json
+
+import pytest
+
+import numbanet as torch
+from numbanet import kernel_lens, trace
+from numbanet.kernels.lens import analysis
+from numbanet.kernels.lens.requests import NoLens, build_request, contract_name
+
+
+def launch_record(accesses, grid=(1, 1, 1), block=(4, 1, 1), arrays=None, barriers=()):
+    return {"kernel": "tests.hand_made", "grid": list(grid), "block": list(block),
+            "arrays": arrays or {"out": {"shape": [4], "dtype": "float32", "memory": "global"},
+                                 "x": {"shape": [4], "dtype": "float32", "memory": "global"}},
+            "accesses": [list(row) for row in accesses], "barriers": list(barriers)}
+
+
+# ---- analysis: pure functions of the record ---------------------------------------------------
+
+def test_facts_find_a_race_an_unwritten_element_and_a_read_past_the_end():
+    #             block thread step kind array index value line in_range
+    launch = launch_record([
+        (0, 0, 0, "r", "x", 0, 1.0, 10, True), (0, 0, 0, "w", "out", 0, 1.0, 11, True),
+        (0, 1, 0, "r", "x", 1, 2.0, 10, True), (0, 1, 0, "w", "out", 1, 2.0, 11, True),
+        (0, 2, 0, "w", "out", 1, 3.0, 11, True),  # thread 2 writes element 1 too: a race
+        (0, 3, 0, "r", "x", [4], 0.0, 10, False),  # thread 3 reads past the end
+    ])
+    facts = analysis.facts(launch)
+    assert facts["races"] == [{"array": "out", "index": 1, "threads": [1, 2]}]
+    assert facts["never_written"] == {"out": [2, 3]}
+    assert facts["out_of_range"] == [{"array": "x", "index": [4], "kind": "r", "thread": 3,
+                                      "line": 10}]
+    assert facts["idle_threads"] == 1 and facts["global_reads"] == 3
+    assert analysis.writer_grid(launch, "out", [2, 2]) == [[0, -2], [-1, -1]]
+
+
+def test_shared_memory_races_need_two_threads_between_the_same_barriers():
+    arrays = {"out": {"shape": [2], "dtype": "float32", "memory": "global"},
+              "tile": {"shape": [2], "dtype": "float32", "memory": "shared"}}
+    # step 0: thread 0 writes tile[0]; thread 1 reads it in the same step: a race.
+    # tile[1]: written in step 0, read by another thread in step 1 (after a barrier): fine.
+    launch = launch_record([
+        (0, 0, 0, "w", "tile", 0, 1.0, 5, True), (0, 1, 0, "r", "tile", 0, 0.0, 6, True),
+        (0, 0, 0, "w", "tile", 1, 1.0, 5, True), (0, 1, 1, "r", "tile", 1, 1.0, 8, True),
+    ], block=(2, 1, 1), arrays=arrays, barriers=[(0, 0, 7)])
+    races = analysis.shared_races(launch)
+    assert races == [{"array": "tile", "index": 0, "block": 0, "step": 0, "writers": [0],
+                      "readers": [1]}]
+    steps = analysis.shared_steps(launch)
+    assert [(s["step"], s["writes"], s["reads"], s["barrier_line"]) for s in steps] == [
+        (0, 2, 1, 7), (1, 0, 1, None)]
+
+
+def test_thread_numbers_and_names_follow_cuda():
+    launch = launch_record([], grid=(2, 1, 1), block=(16, 16, 1))
+    assert analysis.coordinates(launch, 256 + 16 * 3 + 5) == ((1, 0, 0), (5, 3, 0))
+    assert analysis.thread_name(launch, 256 + 16 * 3 + 5) == "block (1, 0) thread (5, 3)"
+    assert analysis.thread_name(launch_record([]), 3) == "block 0 thread 3"
+
+
+# ---- requests: from a trace event to a kernel call -----------------------------------------
+
+@pytest.mark.parametrize("kernel, contract", [
+    ("numbanet.kernels.cpu.elementwise.add_strided", "add"),
+    ("numbanet.kernels.cpu.elementwise.relu_backward_contiguous", "relu_backward"),
+    ("numbanet.kernels.cuda.strided.mul_contiguous_kernel", "mul"),
+    ("numbanet.kernels.cpu.matmul.batched_matmul", "matmul"),
+    ("numbanet.kernels.cuda.matmul.matmul_float32_kernel", "matmul"),
+    ("numbanet.kernels.cpu.reductions.sum_middle", "sum"),
+    ("numbanet.kernels.cuda.reductions.extreme_rows_kernel", "max"),
+    ("numbanet.kernels.cpu.softmax.log_softmax_rows_parallel", "log_softmax"),
+    ("numbanet.kernels.cpu.optimizers.sgd_kernel", None),
+])
+def test_recorded_kernels_map_to_their_cuda_twins(kernel, contract):
+    assert contract_name(kernel) == contract
+
+
+def recorded(function):
+    with trace.record() as recorded_trace:
+        function()
+    return recorded_trace
+
+
+def test_a_small_node_is_re_run_on_its_recorded_values():
+    a = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    b = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    event = recorded(lambda: a @ b).events[0]
+    request = build_request(event)
+    assert request["kernel"] == "matmul" and not request["example"]
+    assert [o["values"] for o in request["operands"]] == [a.tolist(), b.tolist()]
+    assert request["output_shape"] == [2, 2]
+    assert request["naive_global_reads"] == 2 * 2 * 2 * 3
+
+
+def test_a_large_node_becomes_an_example_with_the_same_block_shape():
+    x = torch.ones(64, 784)
+    events = recorded(lambda: (x.relu(), x @ torch.ones(784, 128))).events
+    relu = build_request(events[0])
+    assert relu["example"] and relu["operands"][0]["shape"] == [16, 16]  # 256: a full block
+    assert "(64, 784)" in relu["note"] and "example" in relu["note"]
+    matmul = build_request(events[1])
+    assert [o["shape"] for o in matmul["operands"]] == [[16, 8], [8, 16]]  # one 16x16 block
+
+
+def test_a_view_has_no_lens():
+    x = torch.ones(2, 3)
+    event = recorded(lambda: x.t()).events[0]
+    assert not kernel_lens.has_lens(event)
+    with pytest.raises(NoLens, match="no kernel ran"):
+        build_request(event)
+
+
+# ---- the helper process, end to end ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def add_lens():
+    a = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    b = torch.tensor([[10.0], [20.0]])
+    recorded_trace = recorded(lambda: a + b)
+    return recorded_trace, kernel_lens.record(recorded_trace.events[0])
+
+
+def test_the_helper_records_a_broadcast_add(add_lens):
+    _, lens = add_lens
+    assert lens.output == "out" and lens.output_grid() == [[0, 1, 2], [3, 4, 5]]
+    story = kernel_lens.element_story(lens.launch, "out", 4)
+    assert story["value"] == 25.0
+    assert [(r[kernel_lens.ARRAY], r[kernel_lens.VALUE]) for r in story["reads"]] == [
+        ("a", 5.0), ("b", 20.0)]
+    text = kernel_lens.summary(lens)
+    assert "6 of 6 elements written, each by exactly one thread" in text
+    assert "2 per output element" in text
+    assert json.loads(json.dumps(lens.to_dict())) == lens.to_dict()  # plain data
+
+
+def test_headless_kernel_lens_prints_the_summary(add_lens, tmp_path):
+    from numbanet.tui.headless import run_kernel_lens
+    from numbanet.tui.recorder import TraceSource
+
+    recorded_trace, _ = add_lens
+    path = tmp_path / "add.json"
+    recorded_trace.save(path)
+    out = io.StringIO()
+    assert run_kernel_lens(TraceSource(path), "Add", stream=out) == 0
+    assert "kernel lens: node 0 Add: add_strided_kernel" in out.getvalue()
+    assert "each by exactly one thread" in out.getvalue()
+    assert run_kernel_lens(TraceSource(path), "Relu", stream=io.StringIO()) == 2
+
+
+# ---- the stepper's screen ------------------------------------------------------------------------
+
+def run_app_test(test):
+    """Run an ``async def`` Pilot test to completion (pytest still sees its fixtures)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+@run_app_test
+async def test_t_opens_the_lens_and_selecting_an_element_shows_its_thread(add_lens):
+    from textual.widgets import DataTable
+
+    from numbanet.tui.app import StepperApp
+    from numbanet.tui.widgets.kernel_lens import KernelLensScreen
+
+    recorded_trace, lens = add_lens
+    app = StepperApp(traces=[recorded_trace], show_timings=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(KernelLensScreen(recorded_trace.events[0], lens=lens))
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        assert (table.row_count, len(table.columns)) == (2, 3)
+        await pilot.press("down", "right")  # element [1, 1]
+        details = screen.details_plain
+        assert "out[1, 1] = 25  written by block 0 thread 4" in details
+        # the add's kernel sees flat storage windows: a[4] is a[1, 1], b[1] is b[1, 0]
+        assert "read  a[4] = 5" in details and "read  b[1] = 20" in details
+        await pilot.press("enter")  # the thread's accesses, in order
+        details = screen.details_plain
+        assert "read  a[4] = 5" in details and "write out[4] = 25" in details
+        await pilot.press("escape")
+        assert not isinstance(app.screen, KernelLensScreen)
+
+
+@run_app_test
+async def test_t_on_a_node_without_a_cuda_kernel_says_so():
+    from numbanet.tui.app import StepperApp
+    from numbanet.tui.widgets.kernel_lens import KernelLensScreen
+
+    x = torch.ones(2, 3)
+    app = StepperApp(traces=[recorded(lambda: x.t())], show_timings=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await pilot.pause()
+        assert not isinstance(app.screen, KernelLensScreen)
+        assert any("no kernel with a CUDA twin" in n.message for n in app._notifications)
