@@ -43,10 +43,10 @@ from numbanet.kernels.lens.analysis import (
 from numbanet.kernels.lens.requests import NoLens, build_request, lens_kernels
 
 __all__ = [
-    "ACCESS_CAP", "ARRAY", "BLOCK", "INDEX", "IN_RANGE", "KIND", "LINE", "STEP", "THREAD",
-    "THREAD_CAP", "VALUE", "KernelLens", "NoLens", "coordinates", "element_story",
-    "global_thread", "has_lens", "record", "summary", "thread_accesses", "thread_name",
-    "threads_per_block", "writer_grid",
+    "ACCESS_CAP", "ARRAY", "BLOCK", "INDEX", "IN_RANGE", "KIND", "LINE", "METADATA_KEY",
+    "STEP", "THREAD", "THREAD_CAP", "VALUE", "KernelLens", "NoLens", "attach", "compact",
+    "coordinates", "element_story", "global_thread", "has_lens", "record", "summary",
+    "thread_accesses", "thread_name", "threads_per_block", "writer_grid",
 ]
 
 WORKER = "numbanet.kernels.lens.worker"
@@ -115,6 +115,27 @@ def record_request(request: dict, timeout: float = 600) -> KernelLens:
                       main=answer["main"])
     lens.facts = analysis.facts(lens.launch)
     return lens
+
+
+METADATA_KEY = "kernel_lens"
+"""``Trace.metadata`` key of the lenses kept with a trace: node id (as text) -> the compact
+form of :func:`compact` (what the HTML replay draws)."""
+
+
+def compact(lens: KernelLens) -> dict:
+    """What a saved trace keeps of a lens: the writer grid, the launch and the summary, not
+    every access (a matmul logs tens of thousands)."""
+    launch = lens.launch
+    return {"kernel": launch["kernel"], "grid": launch["grid"], "block": launch["block"],
+            "output": lens.output, "output_shape": lens.request.get("output_shape"),
+            "threads_per_block": threads_per_block(launch), "writers": lens.output_grid(),
+            "example": bool(lens.request.get("example")), "summary": summary(lens)}
+
+
+def attach(trace, lens: KernelLens) -> None:
+    """Keep ``lens`` (compacted) in ``trace.metadata``, under its node's id, so a saved
+    trace and its HTML replay (``numbanet export``) show it."""
+    trace.metadata.setdefault(METADATA_KEY, {})[str(lens.request["node"])] = compact(lens)
 
 
 def _short(kernel_name: str) -> str:

@@ -210,3 +210,35 @@ async def test_t_on_a_node_without_a_cuda_kernel_says_so():
         await pilot.pause()
         assert not isinstance(app.screen, KernelLensScreen)
         assert any("no kernel with a CUDA twin" in n.message for n in app._notifications)
+
+
+# ---- the HTML replay -----------------------------------------------------------------------------
+
+def test_a_lens_kept_with_the_trace_goes_into_the_replay(add_lens, tmp_path, monkeypatch):
+    from numbanet import viz
+    from numbanet.trace import Trace
+    from numbanet.viz.replay import replay_steps
+
+    recorded_trace, lens = add_lens
+    kept = Trace.from_dict(json.loads(json.dumps(recorded_trace.to_dict())))
+    kernel_lens.attach(kept, lens)
+    kept.save(tmp_path / "add.json")  # a saved trace keeps its lens
+    kept = Trace.load(tmp_path / "add.json")
+    step = replay_steps(kept, {})[0]
+    assert step["lens"]["writers"] == [[0, 1, 2], [3, 4, 5]]
+    assert "each by exactly one thread" in step["lens"]["summary"]
+
+    from chromium import Chromium, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip("no Chromium here: the replay's lens grid is not checked in a browser")
+    monkeypatch.setenv(viz.RENDERER_VARIABLE, "wasm")
+    page_path = tmp_path / "add.html"
+    page_path.write_text(viz.replay_html(kept), encoding="utf-8")
+    with Chromium() as browser:
+        page = browser.open(page_path.as_uri())
+        page.wait_for("document.getElementById('kernel-lens').rows.length > 0")
+        assert page.evaluate("document.getElementById('kernel-lens-section').hidden") is False
+        cells = page.evaluate("[...document.querySelectorAll('#kernel-lens td')]"
+                              ".map(td => td.textContent).join(',')")
+        assert cells == "0,1,2,3,4,5"
