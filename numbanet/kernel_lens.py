@@ -35,6 +35,8 @@ from numbanet.kernels.lens.analysis import (
     coordinates,
     element_story,
     global_thread,
+    shared_origin,
+    shared_writes,
     thread_accesses,
     thread_name,
     threads_per_block,
@@ -45,8 +47,9 @@ from numbanet.kernels.lens.requests import NoLens, build_request, lens_kernels
 __all__ = [
     "ACCESS_CAP", "ARRAY", "BLOCK", "INDEX", "IN_RANGE", "KIND", "LINE", "METADATA_KEY",
     "STEP", "THREAD", "THREAD_CAP", "VALUE", "KernelLens", "NoLens", "attach", "compact",
-    "coordinates", "element_story", "global_thread", "has_lens", "record", "summary",
-    "thread_accesses", "thread_name", "threads_per_block", "writer_grid",
+    "coordinates", "element_story", "global_thread", "has_lens", "record", "shared_origin",
+    "shared_writes", "summary", "thread_accesses", "thread_name", "threads_per_block",
+    "writer_grid",
 ]
 
 WORKER = "numbanet.kernels.lens.worker"

@@ -198,6 +198,30 @@ async def test_t_opens_the_lens_and_selecting_an_element_shows_its_thread(add_le
 
 
 @run_app_test
+async def test_t_records_the_lens_in_a_worker_and_shows_the_grid(add_lens):
+    from textual.widgets import DataTable
+
+    from numbanet.tui.app import StepperApp
+    from numbanet.tui.widgets.kernel_lens import KernelLensScreen
+
+    recorded_trace, _ = add_lens
+    app = StepperApp(traces=[recorded_trace], show_timings=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, KernelLensScreen)
+        for _ in range(1200):  # the helper process needs a few seconds
+            if screen.lens is not None:
+                break
+            await pilot.pause(0.1)
+        assert screen.lens is not None, "the lens was not recorded within two minutes"
+        await pilot.pause()
+        assert screen.query_one(DataTable).row_count == 2
+        assert "out[0, 0] = 11  written by block 0 thread 0" in screen.details_plain
+
+
+@run_app_test
 async def test_t_on_a_node_without_a_cuda_kernel_says_so():
     from numbanet.tui.app import StepperApp
     from numbanet.tui.widgets.kernel_lens import KernelLensScreen

@@ -121,6 +121,17 @@ def test_tiled_matmul_loads_each_tile_element_once_and_saves_reads():
     assert len({thread for row in grid for thread in row}) == 16
     story = analysis.element_story(launch, "c", 5 * m + 9)
     assert story["value"] == pytest.approx(float(a_host[5] @ b_host[:, 9]))
+    # every shared value it multiplied was stored by some thread of its block: copied from
+    # a or b where inside the matrices, else a guard's padding zero
+    writes = analysis.shared_writes(launch)
+    origins = [analysis.shared_origin(launch, row, writes) for row in story["reads"]
+               if launch["arrays"][row[analysis.ARRAY]]["memory"] == "shared"]
+    assert len(origins) == 8 * (8 + 8) and all(origin is not None for origin in origins)
+    sources = [o["source"] for o in origins if o["source"] is not None]
+    assert {row[analysis.ARRAY] for row in sources} == {"a", "b"}
+    row_five = [s for s in sources if s[analysis.ARRAY] == "a"
+                and s[analysis.INDEX] // k == 5]
+    assert sorted(s[analysis.INDEX] % k for s in row_five) == list(range(k))  # all of a[5]
 
 
 def test_a_racy_kernel_is_flagged():

@@ -41,22 +41,29 @@ def cell_style(number: int) -> Style:
     return Style(color="white", bgcolor=PALETTE[number % len(PALETTE)])
 
 
-def access_text(launch: dict, row: list) -> str:
-    """``r a[5, 0] = 0.625  (line 95)``: one access, the index in the array's own shape."""
+def place_text(launch: dict, row: list) -> str:
+    """``a[5, 0]``: the element an access touched, in its array's own shape."""
     info = launch["arrays"][row[kernel_lens.ARRAY]]
     index = row[kernel_lens.INDEX]
     if isinstance(index, list):
-        place = f"{index} OUTSIDE the array"
-    elif len(info["shape"]) > 1:
-        place = str(list(_unravel(index, info["shape"])))
-    else:
-        place = f"[{index}]"
+        return f"{row[kernel_lens.ARRAY]}{index} OUTSIDE the array"
+    if len(info["shape"]) > 1:
+        return f"{row[kernel_lens.ARRAY]}{list(_unravel(index, info['shape']))}"
+    return f"{row[kernel_lens.ARRAY]}[{index}]"
+
+
+def access_text(launch: dict, row: list) -> str:
+    """``read  a[5, 0] = 0.625  line 95``: one access (``(shared)`` for shared memory)."""
     value = row[kernel_lens.VALUE]
     shown = f"{value:.6g}" if isinstance(value, float) else str(value)
     arrow = "read " if row[kernel_lens.KIND] == "r" else "write"
-    memory = " (shared)" if info["memory"] == "shared" else ""
-    return (f"{arrow} {row[kernel_lens.ARRAY]}{place}{memory} = {shown}"
-            f"  line {row[kernel_lens.LINE]}")
+    memory = " (shared)" if launch["arrays"][row[kernel_lens.ARRAY]]["memory"] == "shared" \
+        else ""
+    return f"{arrow} {place_text(launch, row)}{memory} = {shown}  line {row[kernel_lens.LINE]}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _unravel(index: int, shape: list[int]) -> tuple[int, ...]:
@@ -108,6 +115,8 @@ class KernelLensScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#lens-grid").border_title = "Output: writer thread"
+        self.query_one("#lens-grid").border_subtitle = ("arrows: element · enter: its "
+                                                        "thread · b: block colours")
         self.query_one("#lens-side").border_title = "Element"
         if self.lens is None:
             self.record_lens()
@@ -208,11 +217,20 @@ class KernelLensScreen(ModalScreen[None]):
         global_reads = [r for r in reads if launch["arrays"][r[kernel_lens.ARRAY]]["memory"]
                         == "global"]
         shared_reads = [r for r in reads if r not in global_reads]
-        lines = [Text(f"It read {len(global_reads)} global elements"
-                      + (f" and {len(shared_reads)} shared ones" if shared_reads else "")
+        lines = [Text(f"It read {_count(len(global_reads), 'global element')}"
+                      + (f" and {_count(len(shared_reads), 'shared one')}" if shared_reads
+                         else "")
                       + " before writing it:")]
+        writes = kernel_lens.shared_writes(launch) if shared_reads else {}
         for row in (global_reads + shared_reads)[:READS_SHOWN]:
-            lines.append(Text("  " + access_text(launch, row)))
+            line = "  " + access_text(launch, row)
+            shared = launch["arrays"][row[kernel_lens.ARRAY]]["memory"] == "shared"
+            origin = kernel_lens.shared_origin(launch, row, writes) if shared else None
+            if origin is not None:
+                line += f"  ← stored by thread {origin['thread']}"
+                line += (f" from {place_text(launch, origin['source'])}"
+                         if origin["source"] is not None else " without a global read")
+            lines.append(Text(line))
         hidden = len(reads) - READS_SHOWN
         if hidden > 0:
             lines.append(Text(f"  … and {hidden} more (enter lists the thread's accesses)",

@@ -101,6 +101,37 @@ def element_story(launch: dict, array: str, index: int) -> dict:
             "value": last[VALUE], "reads": reads}
 
 
+def shared_writes(launch: dict) -> dict[tuple, list[list]]:
+    """(block, shared array, element) -> the write rows of that shared element, in order."""
+    found: dict[tuple, list[list]] = defaultdict(list)
+    for row in launch["accesses"]:
+        if row[KIND] == "w" and launch["arrays"][row[ARRAY]]["memory"] == "shared":
+            found[(row[BLOCK], row[ARRAY], row[INDEX])].append(row)
+    return dict(found)
+
+
+def shared_origin(launch: dict, read: list, writes: dict[tuple, list[list]]) -> dict | None:
+    """Where a shared-memory read's value came from: the thread that stored it (the last
+    write before the read: in an earlier barrier step, or earlier in the reader's own
+    step if it wrote it itself) and the global element that thread had just read to store
+    it, its access just before the store (None when the value was computed: a guard's
+    padding zero, a partial sum).
+    ``writes`` is :func:`shared_writes` of the launch, built once."""
+    candidates = [row for row in writes.get((read[BLOCK], read[ARRAY], read[INDEX]), [])
+                  if row[STEP] < read[STEP] or (row[STEP] == read[STEP]
+                                                and row[THREAD] == read[THREAD])]
+    if not candidates:
+        return None
+    store = candidates[-1]
+    loader = global_thread(launch, store)
+    own = thread_accesses(launch, loader)
+    position = next(i for i, row in enumerate(own) if row is store)
+    before = own[position - 1] if position else None
+    copied = (before is not None and before[KIND] == "r" and before[VALUE] == store[VALUE]
+              and launch["arrays"][before[ARRAY]]["memory"] == "global")
+    return {"thread": loader, "source": before if copied else None}
+
+
 def writer_grid(launch: dict, array: str, shape: list[int] | None = None) -> list[list[int]]:
     """The array as rows of the global thread that wrote each element: -1 never written,
     -2 written by more than one thread. ``shape`` (same number of elements) is how to
