@@ -16,6 +16,7 @@ so that the tools (which import only the trace and the public API) can use it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -71,8 +72,19 @@ class KernelLens:
 
     @property
     def output(self) -> str:
-        """The kernel parameter the output was written through (``c``, ``out``, ...)."""
-        return self.facts["outputs"][0] if self.facts["outputs"] else ""
+        """The kernel parameter the output was written through (``c``, ``out``, ...): the
+        first array written that has as many elements as the op's output (a CPU matmul
+        also writes its packed scratch copy of ``b``)."""
+        outputs = self.facts["outputs"]
+        size = math.prod(self.request.get("output_shape") or [])
+        fitting = [name for name in outputs
+                   if math.prod(self.launch["arrays"][name]["shape"]) == size]
+        return (fitting or outputs or [""])[0]
+
+    @property
+    def is_loop(self) -> bool:
+        """Whether this is a CPU kernel's prange loop (iterations, not GPU threads)."""
+        return self.launch.get("kind") == "prange"
 
     def output_grid(self) -> list[list[int]]:
         """The output as rows of writer threads (-1 never written, -2 several writers),
@@ -93,14 +105,16 @@ def has_lens(event) -> bool:
     return bool(lens_kernels(event))
 
 
-def record(event, kernel_position: int | None = None, timeout: float = 600) -> KernelLens:
+def record(event, kernel_position: int | None = None, timeout: float = 600,
+           device: str = "cuda") -> KernelLens:
     """Re-run one of ``event``'s kernels (see :func:`numbanet.kernels.lens.requests.
-    build_request`) thread by thread in a helper process, and analyse it.
+    build_request`) thread by thread in a helper process, and analyse it. With
+    ``device="cpu"``: the CPU kernel's ``prange`` loop, iteration by iteration.
 
     Raises :class:`NoLens` when the node has no such kernel, RuntimeError when the helper
     fails (its message says why: a launch over the caps, a kernel error).
     """
-    request = build_request(event, kernel_position)
+    request = build_request(event, kernel_position, device)
     return record_request(request, timeout)
 
 
@@ -141,6 +155,11 @@ def attach(trace, lens: KernelLens) -> None:
     trace.metadata.setdefault(METADATA_KEY, {})[str(lens.request["node"])] = compact(lens)
 
 
+def worker_name(lens: KernelLens, number: int) -> str:
+    """``block (0, 0) thread (2, 1)`` for a GPU thread, ``iteration 3`` for a prange loop."""
+    return f"iteration {number}" if lens.is_loop else thread_name(lens.launch, number)
+
+
 def _short(kernel_name: str) -> str:
     return kernel_name.rsplit(".", 1)[-1]
 
@@ -148,26 +167,29 @@ def _short(kernel_name: str) -> str:
 def summary(lens: KernelLens) -> str:
     """The lens's findings as plain text (what ``--kernel-lens`` prints)."""
     facts, launch, request = lens.facts, lens.launch, lens.request
+    worker = "iteration" if lens.is_loop else "thread"
     lines = [f"kernel lens: node {request['node']} {request['op']}: "
              f"{_short(launch['kernel'])}",
-             f"  {request['note']}",
-             f"  launch: grid {launch['grid']} x block {launch['block']} = "
-             f"{facts['threads']} threads, {facts['accesses']} element accesses"]
-    if request.get("recorded_block") and request["recorded_block"] != launch["block"][
-            :len(request["recorded_block"])]:
-        lines.append(f"  (the recorded launch used block {request['recorded_block']})")
+             f"  {request['note']}"]
+    if lens.is_loop:
+        lines.append(f"  prange loop: {facts['threads']} iterations (each may run on another "
+                     f"CPU core), {facts['accesses']} element accesses inside the loop, "
+                     f"{launch.get('outside_loop_accesses', 0)} outside it")
+    else:
+        lines.append(f"  launch: grid {launch['grid']} x block {launch['block']} = "
+                     f"{facts['threads']} threads, {facts['accesses']} element accesses")
     for array, count in facts["elements_written"].items():
-        size = len([0 for row in writer_grid(launch, array) for _ in row])
+        size = math.prod(launch["arrays"][array]["shape"])
         raced = [r for r in facts["races"] if r["array"] == array]
-        state = (f"{len(raced)} written by more than one thread: a RACE" if raced
-                 else "each by exactly one thread")
+        state = (f"{len(raced)} written by more than one {worker}: a RACE" if raced
+                 else f"each by exactly one {worker}")
         lines.append(f"  output {array}: {count} of {size} elements written, {state}")
     for array, missing in facts["never_written"].items():
         lines.append(f"  never written in {array}: {len(missing)} elements "
                      f"(first: {missing[:8]})")
-    lines.append(f"  threads that wrote: {facts['threads_that_wrote']} of {facts['threads']}"
-                 + (f" (the other {facts['idle_threads']} wrote no output element)"
-                    if facts["idle_threads"] else ""))
+    lines.append(f"  {worker}s that wrote: {facts['threads_that_wrote']} of "
+                 f"{facts['threads']}" + (f" (the other {facts['idle_threads']} wrote no "
+                                          "output element)" if facts["idle_threads"] else ""))
     outside = facts["out_of_range"]
     lines.append(f"  out-of-range accesses: {len(outside)}" + (
         f" (first: {outside[0]['kind']} {outside[0]['array']}{outside[0]['index']} by "

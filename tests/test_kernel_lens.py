@@ -266,3 +266,26 @@ def test_a_lens_kept_with_the_trace_goes_into_the_replay(add_lens, tmp_path, mon
         cells = page.evaluate("[...document.querySelectorAll('#kernel-lens td')]"
                               ".map(td => td.textContent).join(',')")
         assert cells == "0,1,2,3,4,5"
+
+
+# ---- the CPU kernel's prange loop ------------------------------------------------------------
+
+def test_the_prange_loop_of_a_cpu_softmax_gives_each_row_to_one_iteration():
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    event = recorded(lambda: x.softmax(1)).events[0]
+    lens = kernel_lens.record(event, device="cpu")
+    assert lens.is_loop and lens.launch["kernel"].endswith("softmax_rows_parallel")
+    assert lens.output_grid() == [[0] * 4, [1] * 4, [2] * 4]  # iteration i writes row i
+    assert lens.facts["races"] == []
+    story = kernel_lens.element_story(lens.launch, lens.output, 5)  # row 1, column 1
+    assert story["value"] == pytest.approx(float(x.softmax(1)[1, 1]))
+    assert {r[kernel_lens.INDEX] for r in story["reads"]} <= set(range(4, 8))  # row 1 only
+    text = kernel_lens.summary(lens)
+    assert "prange loop: 3 iterations" in text and "each by exactly one iteration" in text
+
+
+def test_a_cpu_kernel_without_prange_says_so():
+    x = torch.arange(6, dtype=torch.float32)
+    event = recorded(lambda: x.relu()).events[0]
+    with pytest.raises(RuntimeError, match="without a prange loop"):
+        kernel_lens.record(event, device="cpu")

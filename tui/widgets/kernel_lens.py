@@ -12,7 +12,9 @@ process, see :mod:`numbanet.kernel_lens`), every element access logged. The scre
 - with ``enter``, the **selected thread**'s accesses in the order it made them, with the
   ``syncthreads`` barriers between them, and the tile elements it loaded for its block;
 - the lens's **facts**: races, elements never written, out-of-range accesses, global reads
-  per output, reads the shared tiles saved, shared memory step by step.
+  per output, reads the shared tiles saved, shared memory step by step;
+- with ``c``, the same for the CPU kernel's ``prange`` loop where it has one: which
+  iteration (each may run on another core) wrote which element.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class KernelLensScreen(ModalScreen[None]):
         Binding("escape,q,t", "dismiss", "Close lens"),
         Binding("enter", "toggle_thread", "Thread's accesses"),
         Binding("b", "toggle_colour", "Colour by block/thread"),
+        Binding("c", "switch_device", "GPU threads / CPU prange loop"),
     ]
 
     DEFAULT_CSS = """
@@ -102,6 +105,7 @@ class KernelLensScreen(ModalScreen[None]):
         self.show_thread = False
         self.selected: tuple[int, int] = (0, 0)
         self.details_plain = ""
+        self.device = "cuda" if lens is None else lens.request.get("device", "cuda")
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"Kernel lens — node {self.event.node_id} {self.event.op}: "
@@ -116,7 +120,7 @@ class KernelLensScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#lens-grid").border_title = "Output: writer thread"
         self.query_one("#lens-grid").border_subtitle = ("arrows: element · enter: its "
-                                                        "thread · b: block colours")
+                                                        "thread · b: blocks · c: CPU/GPU")
         self.query_one("#lens-side").border_title = "Element"
         if self.lens is None:
             self.record_lens()
@@ -126,7 +130,7 @@ class KernelLensScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def record_lens(self) -> None:
         try:
-            lens = kernel_lens.record(self.event)
+            lens = kernel_lens.record(self.event, device=self.device)
         except Exception as error:  # no lens for this node, or the helper failed: say why
             self.app.call_from_thread(self.lens_failed, f"{type(error).__name__}: {error}")
             return
@@ -143,7 +147,9 @@ class KernelLensScreen(ModalScreen[None]):
              f"{launch['kernel'].rsplit('.', 1)[-1]}", "bold"),
             f"  grid {launch['grid']} × block {launch['block']}\n",
             (lens.request["note"], "italic" if lens.request.get("example") else "")))
-        self.query_one("#lens-grid").border_title = f"Output {lens.output}: writer thread"
+        self.query_one("#lens-grid").border_title = (
+            f"Output {lens.output}: writer " + ("iteration (CPU prange loop)" if lens.is_loop
+                                               else "thread (GPU)"))
         self.fill_grid()
         self.show_selection()
 
@@ -194,18 +200,20 @@ class KernelLensScreen(ModalScreen[None]):
                               style="bold"))
         else:
             writer = story["writers"][-1]
+            worker = "iteration" if self.lens.is_loop else "thread"
             parts.append(Text(f"{self.lens.output}{place} = {story['value']:.6g}  written by "
-                              f"{kernel_lens.thread_name(launch, writer)} "
-                              f"(thread {writer})", style="bold"))
+                              f"{kernel_lens.worker_name(self.lens, writer)}"
+                              + ("" if self.lens.is_loop else f" (thread {writer})"),
+                              style="bold"))
             if len(story["writers"]) > 1:
-                parts.append(Text(f"RACE: written by threads {story['writers']}; the last "
+                parts.append(Text(f"RACE: written by {worker}s {story['writers']}; the last "
                                   "write wins, and which is last depends on timing",
                                   style="bold red"))
             if self.show_thread:
-                side.border_title = f"Thread {writer}: every access, in order"
+                side.border_title = f"{worker.title()} {writer}: every access, in order"
                 parts += self.thread_lines(writer)
             else:
-                side.border_title = "Element: what its thread read before writing it"
+                side.border_title = f"Element: what its {worker} read before writing it"
                 parts += self.read_lines(story["reads"])
         parts += [Text(""), Text("What the lens found", style="bold underline"),
                   Text(kernel_lens.summary(self.lens).split("\n", 2)[2])]
@@ -264,6 +272,16 @@ class KernelLensScreen(ModalScreen[None]):
     def action_toggle_thread(self) -> None:
         self.show_thread = not self.show_thread
         self.show_selection()
+
+    def action_switch_device(self) -> None:
+        """Between the CUDA kernel's threads and the CPU kernel's prange loop."""
+        self.device = "cpu" if self.device == "cuda" else "cuda"
+        self.lens = None
+        self.query_one("#lens-header", Static).update(Text(
+            f"Kernel lens — node {self.event.node_id} {self.event.op}: recording the "
+            + ("CPU kernel's prange loop, iteration by iteration…" if self.device == "cpu"
+               else "CUDA kernel, every thread in the simulator…"), style="bold"))
+        self.record_lens()
 
     def action_toggle_colour(self) -> None:
         if self.lens is None:

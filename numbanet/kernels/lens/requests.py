@@ -201,9 +201,10 @@ def _rows(name: str, event) -> tuple[list[dict], dict]:
     return [_example(example, r.dtype) for r in chosen], {"example_from": [rows, columns]}
 
 
-def build_request(event, kernel_position: int | None = None) -> dict:
+def build_request(event, kernel_position: int | None = None, device: str = "cuda") -> dict:
     """The request that re-runs one of ``event``'s kernels (the first the lens supports,
-    or the one at ``kernel_position`` in ``event.kernels``). Raises :class:`NoLens`."""
+    or the one at ``kernel_position`` in ``event.kernels``) on its CUDA twin — or, with
+    ``device="cpu"``, the CPU kernel's ``prange`` loop. Raises :class:`NoLens`."""
     supported = lens_kernels(event)
     if not supported:
         names = ", ".join(sorted({k.name.rsplit(".", 1)[-1] for k in event.kernels}))
@@ -230,7 +231,11 @@ def build_request(event, kernel_position: int | None = None) -> dict:
     else:
         operands, extra = _rows(name, event)
     recorded = event.kernels[kernel_position]
+    if device == "cpu" and recorded.device != "cpu":
+        raise NoLens(f"{event.op} ran on {recorded.device}: the prange lens needs a node "
+                     "recorded on the CPU")
     request = {
+        "device": device,
         "kernel": name,
         "operands": operands,
         "arguments": arguments,
@@ -243,7 +248,7 @@ def build_request(event, kernel_position: int | None = None) -> dict:
         "example": "example_from" in extra,
         "note": _note(name, operands, extra),
     }
-    if name == "matmul":
+    if name == "matmul" and device == "cuda":  # the tiles' saving, against a naive kernel
         a, b = operands
         n, k = a["shape"][-2:]
         m = b["shape"][-1]

@@ -123,12 +123,15 @@ def _plain(value):
 class LoggingArray:
     """An array as a kernel sees it, logging every element read and write.
 
-    Kernels only use ``shape``, ``size``, ``ndim``, ``dtype``, ``len()`` and element
-    indexing; anything else is passed to the numpy array underneath.
+    Kernels only use ``shape``, ``size``, ``ndim``, ``dtype``, ``len()`` and indexing;
+    anything else is passed to the numpy array underneath. Indexing with fewer indices
+    than dimensions (``x[i]``: a row) gives a logging view whose accesses are logged as
+    elements of the whole array (``flat_map``: view position -> element number).
     """
 
-    def __init__(self, array: np.ndarray, name: str, log: LaunchLog):
+    def __init__(self, array: np.ndarray, name: str, log, flat_map: np.ndarray | None = None):
         self._array, self._name, self._log = array, name, log
+        self._flat_map = flat_map
         self.shape, self.size, self.ndim, self.dtype = (array.shape, array.size, array.ndim,
                                                         array.dtype)
 
@@ -142,30 +145,51 @@ class LoggingArray:
         """(flat element number, True) for an index inside the array, else (raw index,
         False). Negative indices count from the end, as numba does for signed ints."""
         components = index if isinstance(index, tuple) else (index,)
-        if len(components) != self.ndim:
-            raise TypeError(f"the kernel lens logs element accesses only; {self._name} was "
-                            f"indexed with {index!r}")
         raw = [int(component) for component in components]
         if not all(-extent <= i < extent for i, extent in zip(raw, self.shape, strict=True)):
             return raw, False
         wrapped = tuple(i % extent for i, extent in zip(raw, self.shape, strict=True))
         return int(np.ravel_multi_index(wrapped, self.shape)), all(i >= 0 for i in raw)
 
+    def _is_element(self, index) -> bool:
+        components = index if isinstance(index, tuple) else (index,)
+        return len(components) == self.ndim and all(
+            isinstance(c, (int, np.integer)) for c in components)
+
+    def _view(self, index) -> LoggingArray:
+        """A logging view of ``self._array[index]`` (a row, a slice)."""
+        positions = self._flat_map if self._flat_map is not None else np.arange(
+            self.size).reshape(self.shape)
+        return LoggingArray(self._array[index], self._name, self._log, positions[index])
+
+    def _element(self, where: int) -> int:
+        """The element number in the whole array of position ``where`` of this view."""
+        return where if self._flat_map is None else int(self._flat_map.flat[where])
+
     def __getitem__(self, index):
+        if not self._is_element(index):
+            return self._view(index)
         where, in_range = self._locate(index)
         if isinstance(where, list):  # past the end: a real GPU reads whatever lies there
             value = self.dtype.type(0)
         else:
             value = self._array.flat[where]
+            where = self._element(where)
         self._log.log("r", self._name, where, _plain(value), sys._getframe(1).f_lineno,
                       in_range)
         return value
 
     def __setitem__(self, index, value) -> None:
+        if not self._is_element(index):  # x[:] = v, row[a:b] = v: element by element
+            view = self._view(index)
+            for position in np.ndindex(*view.shape):
+                view.__setitem__(position, value if np.ndim(value) == 0 else value[position])
+            return
         where, in_range = self._locate(index)
         if not isinstance(where, list):
             self._array.flat[where] = value
             value = self._array.flat[where]
+            where = self._element(where)
         self._log.log("w", self._name, where, _plain(value), sys._getframe(1).f_lineno,
                       in_range)
 

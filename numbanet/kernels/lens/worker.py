@@ -30,26 +30,38 @@ def example_values(shape: list[int], dtype: str) -> np.ndarray:
 def run(request: dict) -> dict:
     """Re-run ``request["kernel"]`` of the CUDA backend on its operands, recording every
     launch; the last launch is the one that computed the output (earlier ones are copies
-    that made operands contiguous or converted them)."""
-    from numbanet.kernels import cuda as backend
+    that made operands contiguous or converted them). With ``request["device"] == "cpu"``,
+    the CPU backend's function instead, its ``prange`` loop run as Python
+    (:mod:`.cpu_loop`)."""
     from numbanet.kernels.lens.simulate import LaunchTooLarge, recording
 
-    operands = [
-        backend.from_host(np.asarray(o["values"], dtype=o["dtype"]).reshape(o["shape"])
-                          if o["values"] is not None else example_values(o["shape"],
-                                                                         o["dtype"]))
-        for o in request["operands"]]
+    host = [np.asarray(o["values"], dtype=o["dtype"]).reshape(o["shape"])
+            if o["values"] is not None else example_values(o["shape"], o["dtype"])
+            for o in request["operands"]]
     arguments = dict(request["arguments"])
     if "axes" in arguments:
         arguments["axes"] = tuple(arguments["axes"])
     try:
-        with recording() as launches:
-            getattr(backend, request["kernel"])(*operands, **arguments)
+        if request.get("device") == "cpu":
+            from numbanet.kernels import cpu
+            from numbanet.kernels.lens.cpu_loop import record_cpu_call
+
+            launches = record_cpu_call(request["recorded_kernel"],
+                                       getattr(cpu, request["kernel"]), *host, **arguments)
+        else:
+            from numbanet.kernels import cuda
+
+            with recording() as launches:
+                getattr(cuda, request["kernel"])(*(cuda.from_host(x) for x in host),
+                                                 **arguments)
     except LaunchTooLarge as error:
         return {"request": request, "error": f"launch too large for the lens: {error}"}
+    except ValueError as error:  # a CPU kernel without a prange loop
+        return {"request": request, "error": str(error)}
     if not launches:
         return {"request": request, "error": f"{request['kernel']} launched no kernel "
-                                             "(an empty array?)"}
+                                             "the lens could follow (an empty array, or a "
+                                             "CPU kernel without a prange loop)"}
     main = launches[-1]
     if "naive_global_reads" in request:
         main["naive_global_reads"] = request["naive_global_reads"]
