@@ -93,7 +93,8 @@ class StepperApp(App):
                     "fresh model", show=False),
         _navigation("k", "toggle_kernel", "Kernel", "show or hide the kernel pane"),
         _navigation("t", "kernel_lens", "Threads", "kernel lens: which GPU thread read and "
-                    "wrote which element (the node's CUDA kernel, re-run in the simulator)"),
+                    "wrote which element (the node's CUDA kernel, re-run in the simulator)",
+                    show=False),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
     ]
