@@ -112,6 +112,18 @@ def test_a_large_node_becomes_an_example_with_the_same_block_shape():
     assert [o["shape"] for o in matmul["operands"]] == [[16, 8], [8, 16]]  # one 16x16 block
 
 
+def test_a_broadcast_add_s_backward_sums_the_bias_gradient_over_the_batch():
+    x = torch.ones(5, 3, requires_grad=True)
+    bias = torch.zeros(3, requires_grad=True)
+    with trace.record() as recorded_trace:
+        ((x + bias) * 2).sum().backward()
+    add_backward = next(e for e in recorded_trace.events
+                        if e.phase == "backward" and e.op.startswith("Add"))
+    request = build_request(add_backward)
+    assert request["kernel"] == "sum" and request["arguments"]["axes"] == [0]
+    assert request["output_shape"] == [3] and not request["example"]
+
+
 def test_a_view_has_no_lens():
     x = torch.ones(2, 3)
     event = recorded(lambda: x.t()).events[0]

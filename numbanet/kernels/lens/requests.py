@@ -163,7 +163,10 @@ def _reduction(name: str, event) -> tuple[list[dict], dict, dict]:
     if not tensors or not outputs:
         raise NoLens(f"{event.op}: no recorded tensor to reduce")
     source = max(tensors, key=lambda r: math.prod(r.shape))
-    axes = _reduced_axes(source.shape, outputs[0].shape)
+    # a backward node sends several gradients: the reduction made the one that is
+    # ``source`` with some axes summed away (AddBackward: the bias's)
+    axes = next((axes for r in outputs if (axes := _reduced_axes(source.shape, r.shape))),
+                list(range(len(source.shape))))
     arguments = {"axes": axes, "keepdim": False} if name == "sum" else {
         "axis": axes[0] if len(axes) == 1 else None, "keepdim": False}
     columns = math.prod(source.shape[a] for a in axes) if axes else 1
@@ -178,14 +181,16 @@ def _reduction(name: str, event) -> tuple[list[dict], dict, dict]:
 
 
 def _reduced_axes(source_shape, output_shape) -> list[int]:
-    """The axes whose removal turns ``source_shape`` into ``output_shape`` (all when none
-    fit: a full reduction)."""
-    for count in range(1, len(source_shape) + 1):
+    """The axes whose removal turns ``source_shape`` into ``output_shape``, or [] when
+    removing axes does not (a 0-d output: every axis)."""
+    if not output_shape:
+        return list(range(len(source_shape)))
+    for count in range(1, len(source_shape)):
         for axes in itertools.combinations(range(len(source_shape)), count):
             kept = [e for i, e in enumerate(source_shape) if i not in axes]
             if kept == list(output_shape):
                 return list(axes)
-    return list(range(len(source_shape)))
+    return []
 
 
 def _rows(name: str, event) -> tuple[list[dict], dict]:
