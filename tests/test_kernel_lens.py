@@ -167,6 +167,24 @@ def test_headless_kernel_lens_prints_the_summary(add_lens, tmp_path):
     assert "kernel lens: node 0 Add: add_strided_kernel" in out.getvalue()
     assert "each by exactly one thread" in out.getvalue()
     assert run_kernel_lens(TraceSource(path), "Relu", stream=io.StringIO()) == 2
+    as_json = io.StringIO()
+    assert run_kernel_lens(TraceSource(path), "0", as_json=True, stream=as_json) == 0
+    record = json.loads(as_json.getvalue())
+    assert record["type"] == "kernel_lens" and record["facts"]["races"] == []
+    assert record["facts"]["elements_written"] == {"out": 6}
+
+
+def test_export_keeps_the_lens_in_the_html_replay(add_lens, tmp_path):
+    from numbanet.cli import main as numbanet_main
+
+    recorded_trace, _ = add_lens
+    recorded_trace.save(tmp_path / "add.json")
+    assert numbanet_main(["export", str(tmp_path / "add.json"), "-o", str(tmp_path / "a.html"),
+                          "--renderer", "wasm", "--kernel-lens", "Add"]) == 0
+    page = (tmp_path / "a.html").read_text()
+    assert '"writers": [[0, 1, 2], [3, 4, 5]]' in page
+    assert numbanet_main(["export", str(tmp_path / "add.json"), "-o", str(tmp_path / "b.html"),
+                          "--renderer", "wasm", "--kernel-lens", "Relu"]) == 2
 
 
 # ---- the stepper's screen ------------------------------------------------------------------------
