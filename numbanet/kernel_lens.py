@@ -48,9 +48,9 @@ from numbanet.kernels.lens.requests import NoLens, build_request, lens_kernels
 __all__ = [
     "ACCESS_CAP", "ARRAY", "BLOCK", "INDEX", "IN_RANGE", "KIND", "LINE", "METADATA_KEY",
     "STEP", "THREAD", "THREAD_CAP", "VALUE", "KernelLens", "NoLens", "attach", "compact",
-    "coordinates", "element_story", "global_thread", "has_lens", "record", "shared_origin",
-    "shared_writes", "summary", "thread_accesses", "thread_name", "threads_per_block",
-    "writer_grid",
+    "coordinates", "element_story", "findings", "global_thread", "has_lens", "record",
+    "shared_origin", "shared_writes", "summary", "thread_accesses", "thread_name",
+    "threads_per_block", "worker_name", "writer_grid",
 ]
 
 WORKER = "numbanet.kernels.lens.worker"
@@ -165,12 +165,21 @@ def _short(kernel_name: str) -> str:
 
 
 def summary(lens: KernelLens) -> str:
-    """The lens's findings as plain text (what ``--kernel-lens`` prints)."""
+    """The lens's findings as plain text (what ``--kernel-lens`` prints): a header naming
+    the node and kernel, whether the values are the node's or an example, then
+    :func:`findings`."""
+    request = lens.request
+    return "\n".join([f"kernel lens: node {request['node']} {request['op']}: "
+                      f"{_short(lens.launch['kernel'])}", f"  {request['note']}",
+                      *findings(lens)])
+
+
+def findings(lens: KernelLens) -> list[str]:
+    """The facts as lines: the launch, writes per output (races), never-written elements,
+    out-of-range accesses, global reads (and what tiles saved), shared memory by step."""
     facts, launch, request = lens.facts, lens.launch, lens.request
     worker = "iteration" if lens.is_loop else "thread"
-    lines = [f"kernel lens: node {request['node']} {request['op']}: "
-             f"{_short(launch['kernel'])}",
-             f"  {request['note']}"]
+    lines = []
     if lens.is_loop:
         lines.append(f"  prange loop: {facts['threads']} iterations (each may run on another "
                      f"CPU core), {facts['accesses']} element accesses inside the loop, "
@@ -178,6 +187,9 @@ def summary(lens: KernelLens) -> str:
     else:
         lines.append(f"  launch: grid {launch['grid']} x block {launch['block']} = "
                      f"{facts['threads']} threads, {facts['accesses']} element accesses")
+        recorded = request.get("recorded_block")  # set when the node ran on a GPU
+        if recorded and [*recorded, 1, 1][:3] != launch["block"]:
+            lines.append(f"  (the node's own launch used block {recorded})")
     for array, count in facts["elements_written"].items():
         size = math.prod(launch["arrays"][array]["shape"])
         raced = [r for r in facts["races"] if r["array"] == array]
@@ -225,4 +237,4 @@ def summary(lens: KernelLens) -> str:
         lines.append(f"  shared-memory RACE: {len(facts['shared_races'])} elements touched by "
                      f"two threads between the same barriers (first: {race['array']}"
                      f"[{race['index']}] in step {race['step']})")
-    return "\n".join(lines)
+    return lines

@@ -105,6 +105,9 @@ class KernelLensScreen(ModalScreen[None]):
         self.show_thread = False
         self.selected: tuple[int, int] = (0, 0)
         self.details_plain = ""
+        self.grid: list[list[int]] = []
+        self.shared: dict = {}
+        self.findings: list[Text] = []
         self.device = "cuda" if lens is None else lens.request.get("device", "cuda")
 
     def compose(self) -> ComposeResult:
@@ -142,6 +145,10 @@ class KernelLensScreen(ModalScreen[None]):
     def lens_ready(self, lens: kernel_lens.KernelLens) -> None:
         self.lens = lens
         launch = lens.launch
+        # computed once: each walks every access (tens of thousands for the matmul)
+        self.grid = lens.output_grid()
+        self.shared = kernel_lens.shared_writes(launch)
+        self.findings = [Text(line) for line in kernel_lens.findings(lens)]
         self.query_one("#lens-header", Static).update(Text.assemble(
             (f"Kernel lens — node {self.event.node_id} {self.event.op}: "
              f"{launch['kernel'].rsplit('.', 1)[-1]}", "bold"),
@@ -157,7 +164,7 @@ class KernelLensScreen(ModalScreen[None]):
     def fill_grid(self) -> None:
         table = self.query_one("#lens-grid", DataTable)
         table.clear(columns=True)
-        grid = self.lens.output_grid()
+        grid = self.grid
         width = max(len(str(max((n for row in grid for n in row), default=0))), 2)
         table.add_columns(*(str(column).rjust(width) for column in range(len(grid[0]))))
         per_block = kernel_lens.threads_per_block(self.lens.launch)
@@ -184,7 +191,7 @@ class KernelLensScreen(ModalScreen[None]):
 
     # ---- the side pane -----------------------------------------------------------------------
     def selected_index(self) -> int:
-        columns = len(self.lens.output_grid()[0])
+        columns = len(self.grid[0])
         return self.selected[0] * columns + self.selected[1]
 
     def show_selection(self) -> None:
@@ -216,7 +223,7 @@ class KernelLensScreen(ModalScreen[None]):
                 side.border_title = f"Element: what its {worker} read before writing it"
                 parts += self.read_lines(story["reads"])
         parts += [Text(""), Text("What the lens found", style="bold underline"),
-                  Text(kernel_lens.summary(self.lens).split("\n", 2)[2])]
+                  *self.findings]
         self.details_plain = "\n".join(part.plain for part in parts)  # what tests read
         self.query_one("#lens-details", Static).update(Group(*parts))
 
@@ -229,11 +236,10 @@ class KernelLensScreen(ModalScreen[None]):
                       + (f" and {_count(len(shared_reads), 'shared one')}" if shared_reads
                          else "")
                       + " before writing it:")]
-        writes = kernel_lens.shared_writes(launch) if shared_reads else {}
         for row in (global_reads + shared_reads)[:READS_SHOWN]:
             line = "  " + access_text(launch, row)
             shared = launch["arrays"][row[kernel_lens.ARRAY]]["memory"] == "shared"
-            origin = kernel_lens.shared_origin(launch, row, writes) if shared else None
+            origin = kernel_lens.shared_origin(launch, row, self.shared) if shared else None
             if origin is not None:
                 line += f"  ← stored by thread {origin['thread']}"
                 line += (f" from {place_text(launch, origin['source'])}"

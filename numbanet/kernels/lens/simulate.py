@@ -44,6 +44,8 @@ if not config.ENABLE_CUDASIM:
                       "NUMBA_ENABLE_CUDASIM=1 before numba is imported (numbanet.kernel_lens "
                       "runs it in a helper process for you)")
 
+from numba.cuda import types as cuda_types  # noqa: E402
+from numba.cuda.np import numpy_support  # noqa: E402
 from numba.cuda.simulator import kernel as simulator_kernel  # noqa: E402
 from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray  # noqa: E402
 from numba.cuda.simulator.kernelapi import FakeCUDAShared  # noqa: E402
@@ -205,6 +207,7 @@ _original_call = simulator_kernel.FakeCUDAKernel.__call__
 _original_syncthreads = simulator_kernel.BlockThread.syncthreads
 _original_shared_array = FakeCUDAShared.array
 _SHARED_NAME = re.compile(r"(\w+)\s*=\s*cuda\.shared\.array")
+_shared_lock = threading.Lock()  # the block's threads all ask for the shared array at once
 
 
 def _logged_call(self, *args):
@@ -260,8 +263,9 @@ def _logged_shared_array(self, shape, dtype, alignment=None):
     with _shared_lock:
         existing = log.shared.get(key)
         if existing is None:
-            array = np.zeros(shape, np.dtype(getattr(dtype, "name", dtype))
-                             if not isinstance(dtype, np.dtype) else dtype)
+            if isinstance(dtype, cuda_types.Type):  # float32 as numba spells it
+                dtype = numpy_support.as_dtype(dtype)
+            array = np.zeros(shape, dtype)  # zeros, not garbage: the same picture every run
             found = _SHARED_NAME.search(linecache.getline(*key))
             name = log.add_array(found.group(1) if found else f"shared{key[1]}", array,
                                  "shared")
@@ -269,7 +273,6 @@ def _logged_shared_array(self, shape, dtype, alignment=None):
     return existing
 
 
-_shared_lock = threading.Lock()
 simulator_kernel.FakeCUDAKernel.__call__ = _logged_call
 simulator_kernel.BlockThread.syncthreads = _counted_syncthreads
 FakeCUDAShared.array = _logged_shared_array
