@@ -132,6 +132,9 @@ def test_tiled_matmul_loads_each_tile_element_once_and_saves_reads():
     row_five = [s for s in sources if s[analysis.ARRAY] == "a"
                 and s[analysis.INDEX] // k == 5]
     assert sorted(s[analysis.INDEX] % k for s in row_five) == list(range(k))  # all of a[5]
+    # outside a recording the simulator is itself again: its two shared tiles stay apart
+    again = gpu.matmul(gpu.from_host(a_host), gpu.from_host(b_host))
+    np.testing.assert_allclose(gpu.to_host(again), a_host @ b_host, rtol=1e-6)
 
 
 def test_a_racy_kernel_is_flagged():

@@ -273,9 +273,13 @@ def _logged_shared_array(self, shape, dtype, alignment=None):
     return existing
 
 
-simulator_kernel.FakeCUDAKernel.__call__ = _logged_call
-simulator_kernel.BlockThread.syncthreads = _counted_syncthreads
-FakeCUDAShared.array = _logged_shared_array
+_HOOKS = ((simulator_kernel.FakeCUDAKernel, "__call__", _original_call, _logged_call),
+          (simulator_kernel.BlockThread, "syncthreads", _original_syncthreads,
+           _counted_syncthreads),
+          (FakeCUDAShared, "array", _original_shared_array, _logged_shared_array))
+"""The simulator's methods the lens replaces, only while it records: the simulator tells
+shared arrays apart by the line that asked for them, which a wrapper left in place would
+hide from launches the lens does not record."""
 
 
 @contextmanager
@@ -289,9 +293,13 @@ def recording(access_cap: int = ACCESS_CAP, thread_cap: int = THREAD_CAP):
     if _launches is not None:
         raise RuntimeError("a kernel lens recording is already running; they do not nest")
     _launches, _access_cap, _thread_cap = [], access_cap, thread_cap
+    for owner, name, _, hook in _HOOKS:
+        setattr(owner, name, hook)
     try:
         yield _launches
     finally:
+        for owner, name, original, _ in _HOOKS:
+            setattr(owner, name, original)
         _launches = None
 
 
