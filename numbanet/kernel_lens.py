@@ -41,6 +41,7 @@ from numbanet.kernels.lens.analysis import (
     thread_accesses,
     thread_name,
     threads_per_block,
+    tile_loaders,
     writer_grid,
 )
 from numbanet.kernels.lens.requests import NoLens, build_request, lens_kernels
@@ -50,7 +51,7 @@ __all__ = [
     "STEP", "THREAD", "THREAD_CAP", "VALUE", "KernelLens", "NoLens", "attach", "compact",
     "coordinates", "element_story", "findings", "global_thread", "has_lens", "record",
     "shared_origin", "shared_writes", "summary", "thread_accesses", "thread_name",
-    "threads_per_block", "worker_name", "writer_grid",
+    "threads_per_block", "tile_loaders", "worker_name", "writer_grid",
 ]
 
 WORKER = "numbanet.kernels.lens.worker"
@@ -216,6 +217,9 @@ def findings(lens: KernelLens) -> list[str]:
         ratio = naive / facts["global_reads"] if facts["global_reads"] else float("inf")
         lines.append(f"  a naive kernel (each output reads its row and column) reads {naive}:"
                      f" the tiles saved {saved} reads ({ratio:.3g}x fewer)")
+    for array, copies in facts.get("tile_copies", {}).items():
+        lines.append(f"  {array} copied into shared memory: {copies['elements']} elements, "
+                     f"each at most {copies['copies_per_block']} time(s) per block")
     for array, tile in facts["tiles"].items():
         once = tile["most_writes_of_one_element_in_a_step"] == 1
         lines.append(f"  shared {array}: {tile['loads']} writes in {tile['steps_with_loads']} "

@@ -115,6 +115,15 @@ def test_tiled_matmul_loads_each_tile_element_once_and_saves_reads():
     assert [(s["step"], s["writes"] > 0, s["reads"] > 0) for s in steps] == [
         (0, True, False), (1, False, True)]
     assert facts["shared_races"] == [] and facts["races"] == []
+    # which thread copied which input element into the tiles: each exactly once
+    loaders = analysis.tile_loaders(launch)
+    assert sorted(loaders["a"]) == list(range(n * k)) and sorted(loaders["b"]) == list(
+        range(k * m))
+    assert all(len(threads) == 1 for elements in loaders.values()
+               for threads in elements.values())
+    assert loaders["a"][5 * k + 2] == [(5 * k + 2)]  # slot = thread: a[r, kk] by thread 8r+kk
+    assert facts["tile_copies"] == {"a": {"elements": 128, "copies_per_block": 1},
+                                    "b": {"elements": 128, "copies_per_block": 1}}
     # 16 x 16 outputs: thread (tx, ty) writes rows 4ty..4ty+3, columns 4tx..4tx+3
     grid = analysis.writer_grid(launch, "c", [n, m])
     assert grid[5][9] == 1 * 16 + 2  # row 5: ty = 1; column 9: tx = 2

@@ -13,11 +13,15 @@ process, see :mod:`numbanet.kernel_lens`), every element access logged. The scre
   ``syncthreads`` barriers between them, and the tile elements it loaded for its block;
 - the lens's **facts**: races, elements never written, out-of-range accesses, global reads
   per output, reads the shared tiles saved, shared memory step by step;
+- with ``s``, the **shared-memory tiles** (the tiled matmul): each input element in its
+  matrix, marked with the thread of the block that copied it into shared memory;
 - with ``c``, the same for the CPU kernel's ``prange`` loop where it has one: which
   iteration (each may run on another core) wrote which element.
 """
 
 from __future__ import annotations
+
+import math
 
 from rich.console import Group
 from rich.style import Style
@@ -85,6 +89,7 @@ class KernelLensScreen(ModalScreen[None]):
         Binding("escape,q,t", "dismiss", "Close lens"),
         Binding("enter", "toggle_thread", "Thread's accesses"),
         Binding("b", "toggle_colour", "Colour by block/thread"),
+        Binding("s", "toggle_tiles", "Shared tiles"),
         Binding("c", "switch_device", "GPU threads / CPU prange loop"),
     ]
 
@@ -103,10 +108,12 @@ class KernelLensScreen(ModalScreen[None]):
         self.lens = lens
         self.colour_by_block = False
         self.show_thread = False
+        self.show_tiles = False
         self.selected: tuple[int, int] = (0, 0)
         self.details_plain = ""
         self.grid: list[list[int]] = []
         self.shared: dict = {}
+        self.loaders: dict = {}
         self.findings: list[Text] = []
         self.device = "cuda" if lens is None else lens.request.get("device", "cuda")
 
@@ -122,8 +129,8 @@ class KernelLensScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#lens-grid").border_title = "Output: writer thread"
-        self.query_one("#lens-grid").border_subtitle = ("arrows: element · enter: its "
-                                                        "thread · b: blocks · c: CPU/GPU")
+        self.query_one("#lens-grid").border_subtitle = ("arrows: element · enter: thread ·"
+                                                        " s: tiles · b: blocks · c: CPU")
         self.query_one("#lens-side").border_title = "Element"
         if self.lens is None:
             self.record_lens()
@@ -148,6 +155,7 @@ class KernelLensScreen(ModalScreen[None]):
         # computed once: each walks every access (tens of thousands for the matmul)
         self.grid = lens.output_grid()
         self.shared = kernel_lens.shared_writes(launch)
+        self.loaders = kernel_lens.tile_loaders(launch)
         self.findings = [Text(line) for line in kernel_lens.findings(lens)]
         self.query_one("#lens-header", Static).update(Text.assemble(
             (f"Kernel lens — node {self.event.node_id} {self.event.op}: "
@@ -216,7 +224,10 @@ class KernelLensScreen(ModalScreen[None]):
                 parts.append(Text(f"RACE: written by {worker}s {story['writers']}; the last "
                                   "write wins, and which is last depends on timing",
                                   style="bold red"))
-            if self.show_thread:
+            if self.show_tiles and self.loaders:
+                side.border_title = "Shared tiles: which thread copied each input element"
+                parts += self.tile_lines(writer)
+            elif self.show_thread:
                 side.border_title = f"{worker.title()} {writer}: every access, in order"
                 parts += self.thread_lines(writer)
             else:
@@ -251,6 +262,36 @@ class KernelLensScreen(ModalScreen[None]):
                               style="dim"))
         return lines
 
+    def tile_lines(self, writer: int) -> list[Text]:
+        """Each input that was staged in shared memory, as a grid of the threads (of the
+        writer's block) that copied each element; the writer's own copies reversed."""
+        launch = self.lens.launch
+        per_block = kernel_lens.threads_per_block(launch)
+        block = writer // per_block
+        lines = [Text(f"Block {block}: every thread copies a few elements into shared "
+                      "memory, then (after syncthreads) all of them read the tile. "
+                      f"Reversed: the ones thread {writer} copied.")]
+        for array, elements in self.loaders.items():
+            shape = launch["arrays"][array]["shape"]
+            columns, size = (shape[-1] if shape else 1), math.prod(shape)
+            width = len(str(max(t for ts in elements.values() for t in ts)))
+            lines.append(Text(f"{array} {shape}:", style="bold"))
+            for start in range(0, size, columns):
+                line = Text("  ")
+                for index in range(start, start + columns):
+                    copiers = [t for t in elements.get(index, []) if t // per_block == block]
+                    if not copiers:
+                        line.append("·".rjust(width) + " ", style="dim")
+                        continue
+                    style = cell_style(copiers[0])
+                    if writer in copiers:
+                        style += Style(reverse=True, bold=True)
+                    label = str(copiers[0]) + ("+" if len(copiers) > 1 else "")
+                    line.append(label.rjust(width), style=style)
+                    line.append(" ")
+                lines.append(line)
+        return lines
+
     def thread_lines(self, writer: int) -> list[Text]:
         launch = self.lens.launch
         barriers = {(b, s): line for b, s, line in launch.get("barriers", [])}
@@ -276,7 +317,14 @@ class KernelLensScreen(ModalScreen[None]):
 
     # ---- actions ---------------------------------------------------------------------------
     def action_toggle_thread(self) -> None:
-        self.show_thread = not self.show_thread
+        self.show_thread, self.show_tiles = not self.show_thread, False
+        self.show_selection()
+
+    def action_toggle_tiles(self) -> None:
+        if self.lens is not None and not self.loaders:
+            self.notify("this kernel stages nothing in shared memory", timeout=3)
+            return
+        self.show_tiles, self.show_thread = not self.show_tiles, False
         self.show_selection()
 
     def action_switch_device(self) -> None:

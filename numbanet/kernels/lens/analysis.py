@@ -20,7 +20,7 @@ What a learner should check in a kernel, and where it is computed:
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 BLOCK, THREAD, STEP, KIND, ARRAY, INDEX, VALUE, LINE, IN_RANGE = range(9)
 
@@ -130,6 +130,26 @@ def shared_origin(launch: dict, read: list, writes: dict[tuple, list[list]]) -> 
     copied = (before is not None and before[KIND] == "r" and before[VALUE] == store[VALUE]
               and launch["arrays"][before[ARRAY]]["memory"] == "global")
     return {"thread": loader, "source": before if copied else None}
+
+
+def tile_loaders(launch: dict) -> dict[str, dict[int, list[int]]]:
+    """Global array -> element -> the threads that copied it into shared memory, one entry
+    per copy (a tiled kernel copies each input element once per block that needs it).
+
+    A copy is a shared-memory write that directly follows the same thread's global read of
+    the same value (``a_tile[...] = a[...]``)."""
+    loaders: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    previous = None
+    for row in launch["accesses"]:
+        if (previous is not None and row[KIND] == "w"
+                and launch["arrays"][row[ARRAY]]["memory"] == "shared"
+                and previous[KIND] == "r" and previous[IN_RANGE]
+                and launch["arrays"][previous[ARRAY]]["memory"] == "global"
+                and previous[BLOCK] == row[BLOCK] and previous[THREAD] == row[THREAD]
+                and previous[STEP] == row[STEP] and previous[VALUE] == row[VALUE]):
+            loaders[previous[ARRAY]][previous[INDEX]].append(global_thread(launch, row))
+        previous = row
+    return {array: dict(elements) for array, elements in loaders.items()}
 
 
 def writer_grid(launch: dict, array: str, shape: list[int] | None = None) -> list[list[int]]:
@@ -259,6 +279,14 @@ def facts(launch: dict) -> dict:
         "shared_races": shared_races(launch),
         "tiles": tile_loads(launch),
     }
+    loaders = tile_loaders(launch)
+    per_block = threads_per_block(launch)
+    result["tile_copies"] = {
+        array: {"elements": len(elements),
+                "copies_per_block": max(
+                    max(Counter(thread // per_block for thread in threads).values())
+                    for threads in elements.values())}
+        for array, elements in loaders.items()}
     naive = launch.get("naive_global_reads")
     if naive is not None:
         result["naive_global_reads"] = naive
