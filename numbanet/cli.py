@@ -175,6 +175,10 @@ def _export_parser(subparsers) -> None:
     parser.add_argument("--renderer", choices=("auto", "dot", "wasm"), default=None,
                         help="Graphviz used to lay the graph out (default: dot when "
                              "installed, else the built-in WebAssembly one)")
+    parser.add_argument("--kernel-lens", metavar="NODE", action="append", default=[],
+                        help="also show, at node NODE (its index in the trace, or an op "
+                             "name such as Matmul), which GPU thread wrote each element of "
+                             "its kernel's output (re-run in the CUDA simulator; repeatable)")
     parser.set_defaults(handler=run_export)
 
 
@@ -200,6 +204,7 @@ def run_export(arguments: argparse.Namespace) -> int:
         return 2
     try:
         trace = _load_or_record(arguments)
+        _attach_kernel_lenses(trace, arguments.kernel_lens)
         page = replay_html(trace, title=f"numbanet: {arguments.lesson or 'two spirals'}",
                            renderer=arguments.renderer, depth=arguments.depth)
         arguments.output.write_text(page, encoding="utf-8")
@@ -212,6 +217,20 @@ def run_export(arguments: argparse.Namespace) -> int:
     _say(f"wrote {arguments.output} ({len(page) // 1024} KiB, one self-contained file: open "
          "it in a browser; keys n / p step, ] / [ jump a phase)")
     return 0
+
+
+def _attach_kernel_lenses(trace, nodes: list[str]) -> None:
+    """Record the kernel lens of each node named by ``--kernel-lens`` into the trace."""
+    from numbanet import kernel_lens
+    from numbanet.tui.headless import find_node
+
+    for node in nodes:
+        try:
+            event = trace.events[find_node(trace, node)]
+            _say(f"kernel lens: re-running {event.op}'s kernel thread by thread…")
+            kernel_lens.attach(trace, kernel_lens.record(event))
+        except (LookupError, kernel_lens.NoLens) as error:
+            raise ValueError(f"--kernel-lens {node}: {error}") from error
 
 
 def _doctor_parser(subparsers) -> None:

@@ -6,6 +6,7 @@ Usage::
     numbanet step my_lesson.py       # your lesson: model, criterion, optimizer, batch()
     numbanet step exported.json      # replay a trace written by the export key
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
+    numbanet step --headless --kernel-lens NODE [LESSON]   # which GPU thread wrote what
 
 Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
 in ``stepper.py`` and the headless printer in ``headless.py``.
@@ -32,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --headless: print JSON lines")
     parser.add_argument("--iterations", type=int, default=1, metavar="N",
                         help="record N iterations (default 1)")
+    parser.add_argument("--kernel-lens", metavar="NODE", default=None,
+                        help="with --headless: re-run NODE's CUDA kernel thread by thread "
+                             "in the simulator and print what each thread read and wrote "
+                             "(NODE: the index printed by --headless, or an op name such as "
+                             "Matmul for its first node)")
     return parser
 
 
@@ -49,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
-    if arguments.headless or arguments.json:
-        from .headless import run_headless
+    if arguments.headless or arguments.json or arguments.kernel_lens is not None:
+        from .headless import run_headless, run_kernel_lens
 
         try:
+            if arguments.kernel_lens is not None:
+                return run_kernel_lens(source, arguments.kernel_lens, as_json=arguments.json)
             return run_headless(source, arguments.iterations, as_json=arguments.json)
         except LessonError as error:
             print(f"numbanet step: {error}", file=sys.stderr)

@@ -92,6 +92,9 @@ class StepperApp(App):
         _navigation("R", "restart", "Restart", "reload the lesson file and record from a "
                     "fresh model", show=False),
         _navigation("k", "toggle_kernel", "Kernel", "show or hide the kernel pane"),
+        _navigation("t", "kernel_lens", "Threads", "kernel lens: which GPU thread read and "
+                    "wrote which element (the node's CUDA kernel, re-run in the simulator)",
+                    show=False),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
     ]
@@ -368,6 +371,18 @@ class StepperApp(App):
         kernel_pane.display = not kernel_pane.display
         if kernel_pane.display:
             kernel_pane.show(self.stepper.event)
+
+    def action_kernel_lens(self) -> None:
+        from numbanet import kernel_lens
+
+        from .widgets.kernel_lens import KernelLensScreen
+
+        if not kernel_lens.has_lens(self.stepper.event):
+            self.notify(f"{self.stepper.event.op}: no kernel with a CUDA twin the lens can "
+                        "re-run (views, bookkeeping and some fused kernels have none)",
+                        timeout=4)
+            return
+        self.push_screen(KernelLensScreen(self.stepper.event))
 
     def action_export(self) -> None:
         position = self.stepper.position

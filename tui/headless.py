@@ -106,3 +106,43 @@ def run_headless(source: TraceSource, iterations: int = 1, as_json: bool = False
     for iteration in range(iterations):
         print_trace(source.record_next(), iteration, as_json, stream)
     return 0
+
+
+def find_node(trace: Trace, node: str) -> int:
+    """The index of ``node`` in ``trace``: a number is the index ``--headless`` prints, a
+    name the first node whose op starts with it (``Matmul``, ``Relu``) and has a kernel lens."""
+    from numbanet import kernel_lens
+
+    if node.isdigit():
+        if int(node) >= len(trace.events):
+            raise LookupError(f"no node {node}: this iteration has {len(trace.events)} nodes")
+        return int(node)
+    for index, event in enumerate(trace.events):
+        if event.op.lower().startswith(node.lower()) and kernel_lens.has_lens(event):
+            return index
+    raise LookupError(f"no node whose op starts with {node!r} has a kernel the lens can re-run")
+
+
+def run_kernel_lens(source: TraceSource, node: str, as_json: bool = False,
+                    stream: TextIO | None = None) -> int:
+    """``--kernel-lens NODE``: record one iteration, re-run NODE's CUDA kernel thread by
+    thread and print the lens's summary (``--json``: its facts). Exit status 1 when the
+    lens finds a race or an access outside an array, 2 when NODE has no lens."""
+    from numbanet import kernel_lens
+
+    stream = stream or sys.stdout
+    trace = source.first_traces()[0]
+    try:
+        index = find_node(trace, node)
+        lens = kernel_lens.record(trace.events[index])
+    except (LookupError, kernel_lens.NoLens) as error:
+        print(f"numbanet step: {error}", file=sys.stderr)
+        return 2
+    if as_json:
+        stream.write(json.dumps(_finite_or_text({"type": "kernel_lens", "index": index,
+                                                 "request": lens.request,
+                                                 "facts": lens.facts})) + "\n")
+    else:
+        stream.write(f"{event_line(index, trace.events[index])}\n{kernel_lens.summary(lens)}\n")
+    failed = lens.facts["races"] or lens.facts["shared_races"] or lens.facts["out_of_range"]
+    return 1 if failed else 0

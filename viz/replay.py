@@ -56,6 +56,7 @@ def replay_steps(trace: Trace, node_names: dict[int, str]) -> list[dict]:
             "values": _value_rows(event),
             "gradients": _gradient_rows(event, forward_of.get(event.forward_node_id)),
             "chain": chain_rule_lines(event, forward_of.get(event.forward_node_id)),
+            "lens": trace.metadata.get("kernel_lens", {}).get(str(event.node_id)),
         })
     return steps
 
@@ -160,6 +161,8 @@ body { font-family: system-ui, sans-serif; margin: 0; display: flex; height: 100
 #panel { flex: 1 1 35%; padding: 0.8em 1em; overflow: auto; font-size: 15px; }
 #panel pre { font-size: 13px; white-space: pre-wrap; margin: 0.2em 0 0.8em; }
 #node-title { font-size: 1.3em; margin: 0.2em 0; }
+#kernel-lens { border-collapse: collapse; font-size: 11px; }
+#kernel-lens td { min-width: 1.8em; text-align: right; color: white; padding: 0 2px; }
 .current polygon, .current path { stroke: #d62728 !important; stroke-width: 5px; }
 .phase { display: inline-block; padding: 0 0.5em; border-radius: 0.4em; background: #eee; }
 .keys { color: #555; font-size: 13px; }
@@ -182,6 +185,8 @@ button { font-size: 14px; }
   <h3>values</h3><pre id="values"></pre>
   <h3>gradients</h3><pre id="gradients"></pre>
   <h3>chain rule</h3><pre id="chain-rule"></pre>
+  <div id="kernel-lens-section" hidden><h3>kernel lens: which GPU thread wrote each element</h3>
+    <table id="kernel-lens"></table><pre id="kernel-lens-summary"></pre></div>
 </div>
 <script type="application/json" id="trace-data">{{DATA}}</script>
 <script>
@@ -208,6 +213,30 @@ function show(index) {
   text("gradients", s.gradients.join("\\n") || "-");
   text("chain-rule", s.chain.join("\\n"));
   text("position", (step + 1) + " / " + steps.length);
+  showLens(s.lens);
+}
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+  "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+  "#3182bd"];
+function showLens(lens) {
+  // the output grid of a kernel lens kept with the trace (numbanet export --kernel-lens):
+  // each cell the thread that wrote it, coloured by thread; · never written, ✗ a race
+  document.getElementById("kernel-lens-section").hidden = !lens;
+  const table = document.getElementById("kernel-lens");
+  table.replaceChildren();
+  if (!lens) return;
+  for (const row of lens.writers) {
+    const tr = table.insertRow();
+    for (const thread of row) {
+      const td = tr.insertCell();
+      td.textContent = thread === -1 ? "·" : thread === -2 ? "✗" : String(thread);
+      td.style.background = thread === -1 ? "#ddd" : thread === -2 ? "#b00"
+        : PALETTE[thread % PALETTE.length];
+      td.title = thread >= 0 ? "block " + Math.floor(thread / lens.threads_per_block) +
+        ", thread " + (thread % lens.threads_per_block) + " of its block" : "";
+    }
+  }
+  text("kernel-lens-summary", lens.summary);
 }
 function phaseJump(direction) {
   const order = data.phases, here = order.indexOf(steps[step].phase);
