@@ -90,8 +90,9 @@ class Int8LinearAccumulate(KernelFunction):
 class Int8Conv2dAccumulate(KernelFunction):
     """acc[n, o, oh, ow] = sum_{c,i,j} (q_x[n, c, h, w] - z_x) * (q_w[o, c, i, j] - z_w[o])
 
-    with h = oh * stride - padding + i, w = ow * stride - padding + j. The convolution of a quantized Conv2d on integers only, accumulated in int32; pixels
-    of the zero padding hold z_x (the real number 0.0), so they add nothing.
+    with h = oh * stride - padding + i, w = ow * stride - padding + j. The convolution
+    of a quantized Conv2d on integers only, accumulated in int32; pixels of the zero
+    padding hold z_x (the real number 0.0), so they add nothing.
     Gradient: none (quantized tensors are for inference)
     """
 

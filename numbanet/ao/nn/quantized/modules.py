@@ -75,6 +75,16 @@ class _QuantizedWeightedLayer(Module):
         self._buffers["weight"] = weight
         self._buffers["bias"] = None if bias is None else bias.detach().float()
 
+    def set_weight_bias(self, weight: QuantizedTensor, bias: Tensor | None) -> None:
+        """Replace the quantized weight (qint8) and the float bias."""
+        self._set_weight_bias(weight, bias)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in ("scale", "zero_point") and not isinstance(value, Tensor):  # as PyTorch:
+            value = Tensor._from_data(np.array(value, np.float64 if name == "scale"  # a number
+                                               else np.int64))
+        super().__setattr__(name, value)
+
     def weight(self) -> QuantizedTensor:  # noqa: F811 - PyTorch's API: a method
         return self._buffers["weight"]
 
