@@ -232,12 +232,13 @@ class QuantizedTensor(Tensor):
         first = f"tensor({body}, size={size}, dtype={self.dtype},"
         if self.is_cuda:
             first = first[:-1] + ", device='cuda:0',"
+        scheme = f"quantization_scheme={self._qscheme!r}"
         if self._per_tensor():
-            qparams = f"scale={self.q_scale()}, zero_point={self.q_zero_point()}"
-        else:
-            qparams = (f"scale={self.q_per_channel_scales()!r}, "
-                       f"zero_point={self.q_per_channel_zero_points()!r}, axis={self._axis}")
-        return f"{first}\n{indent}quantization_scheme={self._qscheme!r}, {qparams})"
+            return (f"{first}\n{indent}{scheme}, scale={self.q_scale()}, "
+                    f"zero_point={self.q_zero_point()})")
+        return (f"{first}\n{indent}{scheme},\n{indent}scale={self.q_per_channel_scales()!r},"
+                f"\n{indent}zero_point={self.q_per_channel_zero_points()!r}, "
+                f"axis={self._axis})")
 
 
 def _unsupported(op: str) -> NotImplementedError:
@@ -336,6 +337,31 @@ def _host_values(values):
     if isinstance(values, Tensor):
         return values.detach().cpu().tolist()
     return values
+
+
+def from_levels(levels: Tensor, qscheme: str, scales, zero_points,
+                axis: int | None = None) -> QuantizedTensor:
+    """A quantized tensor from stored integer ``levels`` (int8, uint8 or int32) and its
+    quantization parameters, as a checkpoint holds them (``numbanet.load`` calls this for
+    PyTorch's ``_rebuild_qtensor``)."""
+    qdtype = {"int8": qint8, "uint8": quint8, "int32": qint32}.get(levels.dtype.name)
+    if qdtype is None:
+        raise ValueError(f"quantized levels are int8, uint8 or int32, not {levels.dtype!r}")
+    if qscheme in ("per_tensor_affine", "per_tensor_symmetric"):
+        if axis is not None or not isinstance(scales, float) or type(zero_points) is not int:
+            raise TypeError("per-tensor quantizer params are (qscheme, float, int)")
+        return QuantizedTensor._wrap(levels, qdtype, per_tensor_affine, scales, zero_points)
+    if qscheme in ("per_channel_affine", "per_channel_symmetric"):
+        if not isinstance(scales, Tensor) or not isinstance(zero_points, Tensor) or (
+                type(axis) is not int or not 0 <= axis < levels.dim()):
+            raise TypeError("per-channel quantizer params are (qscheme, scales, zero points, "
+                            "axis)")
+        scales, zero_points = scales.cpu().numpy(), zero_points.cpu().numpy()
+        if scales.size != levels.shape[axis] or zero_points.size != levels.shape[axis]:
+            raise ValueError(f"{scales.size} scales for {levels.shape[axis]} channels")
+        return QuantizedTensor._wrap(levels, qdtype, per_channel_affine, scales, zero_points,
+                                     axis)
+    raise ValueError(f"unknown quantization scheme {qscheme!r}")
 
 
 def dequantize(tensor: QuantizedTensor) -> Tensor:
