@@ -75,8 +75,9 @@ class Int8LinearAccumulate(KernelFunction):
     """
 
     @staticmethod
-    def forward(ctx, x_levels, x_zero_point, weight_levels, weight_zero_points):
-        ctx.mark_for_trace(x_zero_point=int(x_zero_point),
+    def forward(ctx, x_levels, x_zero_point, weight_levels, weight_zero_points,
+                trace_attributes):
+        ctx.mark_for_trace(**trace_attributes, x_zero_point=int(x_zero_point),
                            weight_zero_point=_compact(weight_zero_points),
                            accumulator="int32")
         return ctx.kernels.int8_linear_accumulate(x_levels, x_zero_point, weight_levels,
@@ -98,8 +99,8 @@ class Int8Conv2dAccumulate(KernelFunction):
 
     @staticmethod
     def forward(ctx, x_levels, x_zero_point, weight_levels, weight_zero_points, stride,
-                padding):
-        ctx.mark_for_trace(x_zero_point=int(x_zero_point),
+                padding, trace_attributes):
+        ctx.mark_for_trace(**trace_attributes, x_zero_point=int(x_zero_point),
                            weight_zero_point=_compact(weight_zero_points), stride=stride,
                            padding=padding, accumulator="int32")
         return ctx.kernels.int8_conv2d_accumulate(x_levels, x_zero_point, weight_levels,
@@ -153,6 +154,11 @@ class AccumulatorToFloat(KernelFunction):
 _STORAGE = {"qint8": np.int8, "quint8": np.uint8, "qint32": np.int32}
 
 
+def scales_for_trace(x_scale: float, weight_scales) -> dict:
+    """The scales an integer matmul's node shows: its input's and its weight's."""
+    return {"x_scale": float(x_scale), "weight_scale": _compact(weight_scales)}
+
+
 def requantization_terms(x_scale: float, weight_scales: np.ndarray, bias: np.ndarray | None,
                          out_scale: float, out_channels: int):
     """(scale_products, bias_terms, multipliers), float32 vectors of one value per output
@@ -169,12 +175,17 @@ def requantization_terms(x_scale: float, weight_scales: np.ndarray, bias: np.nda
     return scale_products, bias_terms, multipliers
 
 
+SHOWN_CHANNELS = 6  # per-channel values listed in a trace; the rest are counted
+
+
 def _compact(values):
-    """One number when all are equal (per tensor), else the list (per channel)."""
+    """One number when all are equal (per tensor), else the first values per channel and
+    how many there are (a trace shows them beside the node)."""
     flat = np.atleast_1d(np.asarray(values)).ravel()
     if flat.size and (flat == flat[0]).all():
         return flat[0].item()
-    return flat.tolist()
+    shown = [value.item() for value in flat[:SHOWN_CHANNELS]]
+    return shown if flat.size <= SHOWN_CHANNELS else [*shown, f"... {flat.size} channels"]
 
 
 def _qparams_for_trace(scales, zero_points, axis) -> dict:

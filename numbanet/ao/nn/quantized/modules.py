@@ -162,8 +162,9 @@ class Linear(_QuantizedWeightedLayer):
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise RuntimeError(f"{self._get_name()}: input of shape {tuple(x.shape)} does "
                                f"not match in_features={self.in_features}")
-        accumulator = ops.Int8LinearAccumulate.apply(x, x.q_zero_point(), self.weight(),
-                                                     self._weight_zero_points())
+        accumulator = ops.Int8LinearAccumulate.apply(
+            x, x.q_zero_point(), self.weight(), self._weight_zero_points(),
+            ops.scales_for_trace(x.q_scale(), self._weight_scales()))
         return self._requantize(accumulator, x)
 
     @classmethod
@@ -210,7 +211,7 @@ class Conv2d(_QuantizedWeightedLayer):
                                f"H, W), got {tuple(x.shape)}")
         accumulator = ops.Int8Conv2dAccumulate.apply(
             x, x.q_zero_point(), self.weight(), self._weight_zero_points(), self.stride,
-            self.padding)
+            self.padding, ops.scales_for_trace(x.q_scale(), self._weight_scales()))
         return self._requantize(accumulator, x)
 
     @classmethod

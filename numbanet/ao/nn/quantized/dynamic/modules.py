@@ -84,8 +84,9 @@ class Linear(StaticLinear):
             low = high = 0.0
         scale, zero_point = choose_qparams(low, high, quint8.quant_min, quant_max)
         q_x = quantize_per_tensor(rows, scale, zero_point, quint8)
-        accumulator = ops.Int8LinearAccumulate.apply(q_x, zero_point, self.weight(),
-                                                     self._weight_zero_points())
+        accumulator = ops.Int8LinearAccumulate.apply(
+            q_x, zero_point, self.weight(), self._weight_zero_points(),
+            ops.scales_for_trace(scale, self._weight_scales()))
         scale_products, _, _ = ops.requantization_terms(
             scale, self._weight_scales(), None, 1.0, self.out_features)
         bias = self.bias()
