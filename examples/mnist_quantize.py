@@ -21,6 +21,7 @@ Trained models are saved to (and later loaded from) ``--checkpoints`` when given
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
@@ -172,9 +173,8 @@ def run(train_data, test_data, mlp_epochs: int = 5, cnn_epochs: int = 2,
     test_loader = DataLoader(test_data, batch_size=500)
     timing_batches = [images for images, _ in DataLoader(test_data, batch_size=500)]
     timing_batches = timing_batches[:max(1, timing_images // 500)]
-    calibration = [images for _, (images, _) in zip(range(calibration_batches),
-                                                    DataLoader(train_data, batch_size=64,
-                                                               shuffle=True))]
+    calibration = [images for images, _ in itertools.islice(
+        DataLoader(train_data, batch_size=64, shuffle=True), calibration_batches)]
 
     print("Training (or loading) the fp32 models")
     float_mlp = trained(mlp(), "mlp", train_loader, mlp_epochs,
