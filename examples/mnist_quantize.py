@@ -143,15 +143,16 @@ def quantize_cnn(model: QuantizableCNN, qconfig, calibration: list) -> nn.Module
     return quantization.convert(prepared)
 
 
-def report(name: str, float_model, int8_model, test_loader, timing_batches) -> dict:
+def report(name: str, float_model, int8_model, test_loader, timing_batches,
+           timing_repeats: int = 3) -> dict:
     """Accuracy, state dict size and inference time, fp32 against int8, printed."""
     row = {
         "fp32_accuracy": accuracy(float_model, test_loader),
         "int8_accuracy": accuracy(int8_model, test_loader),
         "fp32_bytes": state_dict_bytes(float_model),
         "int8_bytes": state_dict_bytes(int8_model),
-        "fp32_seconds": inference_seconds(float_model, timing_batches),
-        "int8_seconds": inference_seconds(int8_model, timing_batches),
+        "fp32_seconds": inference_seconds(float_model, timing_batches, timing_repeats),
+        "int8_seconds": inference_seconds(int8_model, timing_batches, timing_repeats),
     }
     print(f"{name}\n"
           f"  accuracy   fp32 {row['fp32_accuracy']:.2f}%  int8 {row['int8_accuracy']:.2f}%  "
@@ -167,7 +168,7 @@ def report(name: str, float_model, int8_model, test_loader, timing_batches) -> d
 
 def run(train_data, test_data, mlp_epochs: int = 5, cnn_epochs: int = 2,
         calibration_batches: int = 16, checkpoints: Path | None = None,
-        timing_images: int = 1000) -> dict:
+        timing_images: int = 1000, timing_repeats: int = 3) -> dict:
     """Train (or load) both models, quantize them, and return the measurements."""
     train_loader = DataLoader(train_data, batch_size=64, shuffle=True)
     test_loader = DataLoader(test_data, batch_size=500)
@@ -187,16 +188,17 @@ def run(train_data, test_data, mlp_epochs: int = 5, cnn_epochs: int = 2,
     dynamic_mlp = quantization.quantize_dynamic(float_mlp, {nn.Linear}, dtype=torch.qint8)
     results["mlp_dynamic"] = report("MLP 784-128-10, dynamic quantization (int8 weights, "
                                     "activations quantized per batch)", float_mlp,
-                                    dynamic_mlp, test_loader, timing_batches)
+                                    dynamic_mlp, test_loader, timing_batches, timing_repeats)
     per_tensor = quantize_cnn(float_cnn, quantization.default_qconfig, calibration)
     results["cnn_per_tensor"] = report("seed CNN, static quantization, per-tensor weights "
                                        "(default_qconfig)", float_cnn, per_tensor,
-                                       test_loader, timing_batches)
+                                       test_loader, timing_batches, timing_repeats)
     per_channel = quantize_cnn(float_cnn, quantization.get_default_qconfig("x86"),
                                calibration)
     results["cnn_per_channel"] = report("seed CNN, static quantization, per-channel weights "
                                         "(get_default_qconfig('x86'))", float_cnn,
-                                        per_channel, test_loader, timing_batches)
+                                        per_channel, test_loader, timing_batches,
+                                        timing_repeats)
     print(per_channel)
     return results
 
