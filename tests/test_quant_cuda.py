@@ -70,3 +70,30 @@ def test_int8_conv2d_accumulate(stride, padding):
                                      padding)
     np.testing.assert_array_equal(_host(got), ref.conv2d_accumulate(
         CASE["images"], 17, CASE["filters"], zero_points, stride, padding))
+
+
+def test_quantized_modules_give_the_same_integers_on_both_devices():
+    import numbanet
+    import numbanet.nn as nn
+    from numbanet.ao import quantization
+
+    numbanet.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(2 * 4 * 4, 3)).eval()
+    model.qconfig = quantization.get_default_qconfig("x86")
+    prepared = quantization.prepare(quantization.QuantWrapper(
+        quantization.fuse_modules(model, [["0", "1"]])))
+    x = numbanet.randn(2, 1, 4, 4)
+    prepared(x)
+    on_cpu = quantization.convert(prepared)
+    expected = on_cpu.module(on_cpu.quant(x))
+    on_gpu = quantization.convert(prepared).to("cuda")
+    got = on_gpu.module(on_gpu.quant(x.to("cuda")))
+    assert got.is_cuda and got.dtype is numbanet.quint8
+    np.testing.assert_array_equal(got.int_repr().cpu().numpy(),
+                                  expected.int_repr().numpy())
+    dynamic = quantization.quantize_dynamic(nn.Sequential(nn.Linear(5, 3)), {nn.Linear})
+    inputs = numbanet.randn(4, 5)
+    expected_float = dynamic(inputs).numpy()
+    np.testing.assert_array_equal(dynamic.to("cuda")(inputs.to("cuda")).cpu().numpy(),
+                                  expected_float)
