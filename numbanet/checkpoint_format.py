@@ -149,7 +149,7 @@ class _PickleWriter:
             self.op("LONG1", bytes([len(raw)]) + raw)
 
     def save_tensor(self, tensor) -> None:
-        if getattr(tensor, "is_quantized", False):
+        if tensor.is_quantized:
             self.save_quantized_tensor(tensor)
             return
         is_parameter = isinstance(tensor, numbanet.nn.Parameter)

@@ -93,6 +93,13 @@ class QuantizedTensor(Tensor):
         out._axis = int(axis)
         return out
 
+    def _levels(self) -> Tensor:
+        """The integer levels as a plain Tensor — the same storage *and identity*, so an op
+        applied to them is linked, in a trace, to the op that produced this tensor."""
+        plain = object.__new__(Tensor)
+        plain._adopt(self)
+        return plain
+
     def _like(self, levels: Tensor) -> QuantizedTensor:
         """New levels with this tensor's quantization parameters."""
         return QuantizedTensor._wrap(levels, self._qdtype, self._qscheme, self._scales,
@@ -145,7 +152,7 @@ class QuantizedTensor(Tensor):
     def int_repr(self) -> Tensor:
         """The integer levels, as a plain tensor of the storage type (uint8 for quint8,
         int8 for qint8, int32 for qint32)."""
-        return super().detach().clone()
+        return self._levels().clone()
 
     def dequantize(self) -> Tensor:
         """float32 ``(q - zero_point) * scale``: the real numbers the levels stand for."""
@@ -162,19 +169,19 @@ class QuantizedTensor(Tensor):
         zero = int(self._zero_points[0]) if self._per_tensor() else None
         if zero is None:
             raise NotImplementedError("relu of a per-channel quantized tensor: dequantize first")
-        return self._like(super().detach().clamp(min=zero))
+        return self._like(self._levels().clamp(min=zero))
 
     def detach(self) -> QuantizedTensor:
-        return self._like(super().detach())
+        return self._like(Tensor.detach(self))
 
     def clone(self) -> QuantizedTensor:
-        return self._like(super().detach().clone())
+        return self._like(self._levels().clone())
 
     def contiguous(self) -> QuantizedTensor:
-        return self._like(super().detach().contiguous())
+        return self._like(self._levels().contiguous())
 
     def to(self, *args, **kwargs) -> QuantizedTensor:
-        moved = super().detach().to(*args, **kwargs)
+        moved = self._levels().to(*args, **kwargs)
         if moved.dtype.numpy != self._qdtype.numpy:
             raise RuntimeError("to(): a quantized tensor cannot change dtype; use "
                                "x.dequantize() first")
@@ -187,22 +194,22 @@ class QuantizedTensor(Tensor):
         return self._like(levels)
 
     def view(self, *shape) -> QuantizedTensor:
-        return self._reshaped(super().detach().view(*shape))
+        return self._reshaped(self._levels().view(*shape))
 
     def reshape(self, *shape) -> QuantizedTensor:
-        return self._reshaped(super().detach().reshape(*shape))
+        return self._reshaped(self._levels().reshape(*shape))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> QuantizedTensor:
-        return self._reshaped(super().detach().flatten(start_dim, end_dim))
+        return self._reshaped(self._levels().flatten(start_dim, end_dim))
 
     def squeeze(self, dim=None) -> QuantizedTensor:
-        return self._reshaped(super().detach().squeeze(dim))
+        return self._reshaped(self._levels().squeeze(dim))
 
     def unsqueeze(self, dim: int) -> QuantizedTensor:
-        return self._reshaped(super().detach().unsqueeze(dim))
+        return self._reshaped(self._levels().unsqueeze(dim))
 
     def __getitem__(self, key) -> QuantizedTensor:
-        return self._reshaped(super().detach()[key])
+        return self._reshaped(self._levels()[key])
 
     def copy_(self, source: QuantizedTensor) -> QuantizedTensor:
         """Take ``source``'s levels (in place) and its quantization parameters, as loading
@@ -214,7 +221,7 @@ class QuantizedTensor(Tensor):
         if source.shape != self.shape:
             raise RuntimeError(f"copy_: shapes differ: {tuple(source.shape)} into "
                                f"{tuple(self.shape)}")
-        Tensor.copy_(super().detach(), Tensor.detach(source))
+        Tensor.copy_(self._levels(), source._levels())
         self._qscheme, self._axis = source._qscheme, source._axis
         self._scales, self._zero_points = source._scales.copy(), source._zero_points.copy()
         return self
@@ -275,7 +282,7 @@ def _as_quantized_dtype(dtype, op: str) -> QuantizedDType:
 
 
 def _check_float(input: Tensor, op: str) -> None:  # noqa: A002 - PyTorch's name
-    if not isinstance(input, Tensor) or getattr(input, "is_quantized", False) or (
+    if not isinstance(input, Tensor) or input.is_quantized or (
             not input.is_floating_point()):
         kind = getattr(input, "dtype", type(input).__name__)
         raise op_error(RuntimeError, op, f"Quantize only works on Float Tensor, got {kind}")
@@ -303,7 +310,7 @@ def quantize_per_tensor(input: Tensor, scale: float, zero_point: int,  # noqa: A
                        f"zero_point {zero_point} is out of range for {qdtype!r} "
                        f"[{qdtype.quant_min}, {qdtype.quant_max}]")
     scales, zero_points = np.array([scale]), np.array([zero_point])
-    levels = ops.Quantize.apply(input.detach(), scales, zero_points, 0, qdtype.quant_min,
+    levels = ops.Quantize.apply(input, scales, zero_points, 0, qdtype.quant_min,
                                 qdtype.quant_max, qdtype.name)
     return QuantizedTensor._wrap(levels, qdtype, per_tensor_affine, scales, zero_points)
 
@@ -328,7 +335,7 @@ def quantize_per_channel(input: Tensor, scales, zero_points, axis: int,  # noqa:
                        f"{zero_points.size}")
     if not (scales > 0).all():
         raise op_error(RuntimeError, "quantize_per_channel", "scales must be positive")
-    levels = ops.Quantize.apply(input.detach(), scales, zero_points, axis, qdtype.quant_min,
+    levels = ops.Quantize.apply(input, scales, zero_points, axis, qdtype.quant_min,
                                 qdtype.quant_max, qdtype.name)
     return QuantizedTensor._wrap(levels, qdtype, per_channel_affine, scales, zero_points, axis)
 

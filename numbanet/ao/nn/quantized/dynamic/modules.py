@@ -70,7 +70,7 @@ class Linear(StaticLinear):
         del self._buffers["scale"], self._buffers["zero_point"]  # no output qparams
 
     def forward(self, x: Tensor) -> Tensor:
-        if getattr(x, "is_quantized", False) or not x.is_floating_point():
+        if x.is_quantized or not x.is_floating_point():
             raise RuntimeError(f"{self._get_name()}: expects a float input, got {x.dtype!r}")
         shape = tuple(x.shape)
         if shape[-1] != self.in_features:
