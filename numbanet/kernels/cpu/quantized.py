@@ -271,6 +271,7 @@ def requantize(accumulator: np.ndarray, bias_terms: np.ndarray, multipliers: np.
                zero_point: int, quant_min: int, quant_max: int, dtype) -> np.ndarray:
     """Levels ``clamp(round((acc + bias_terms[o]) * multipliers[o]) + zero_point)`` of
     ``dtype``, channel ``o`` along axis 1 of the accumulator (N, O) or (N, O, H, W)."""
+    _check_channels("requantize", accumulator, bias_terms, multipliers)
     acc = np.ascontiguousarray(accumulator)
     out = np.empty(acc.shape, dtype=dtype)
     launch(requantize_kernel, acc.reshape(acc.shape[0], acc.shape[1], -1),
@@ -284,12 +285,24 @@ def accumulator_to_float(accumulator: np.ndarray, scale_products: np.ndarray,
                          bias: np.ndarray) -> np.ndarray:
     """float32 ``scale_products[o] * acc + bias[o]``, channel ``o`` along axis 1 (the
     output of a *dynamically* quantized Linear, which stays float)."""
+    _check_channels("accumulator_to_float", accumulator, scale_products, bias)
     acc = np.ascontiguousarray(accumulator)
     out = np.empty(acc.shape, dtype=np.float32)
     launch(accumulator_to_float_kernel, acc.reshape(acc.shape[0], acc.shape[1], -1),
            np.asarray(scale_products, dtype=np.float32), np.asarray(bias, dtype=np.float32),
            out.reshape(acc.shape[0], acc.shape[1], -1))
     return out
+
+
+def _check_channels(name: str, accumulator, *vectors) -> None:
+    """Each per-channel vector has one value per channel (axis 1) of the accumulator: the
+    kernels index them without bounds checks."""
+    channels = accumulator.shape[1]
+    for vector in vectors:
+        if np.size(vector) != channels:
+            raise ValueError(f"{name}: {np.size(vector)} per-channel values for an "
+                             f"accumulator of shape {tuple(accumulator.shape)} ({channels} "
+                             "channels)")
 
 
 def _pair(value) -> tuple[int, int]:

@@ -203,6 +203,7 @@ def requantize(accumulator: DeviceArray, bias_terms: np.ndarray, multipliers: np
                zero_point: int, quant_min: int, quant_max: int, dtype) -> DeviceArray:
     """Levels ``clamp(round((acc + bias_terms[o]) * multipliers[o]) + zero_point)``,
     channel ``o`` along axis 1."""
+    _check_channels("requantize", accumulator, bias_terms, multipliers)
     acc = contiguous(accumulator)
     shape = tuple(acc.shape)
     out = empty(shape, dtype)
@@ -215,6 +216,7 @@ def requantize(accumulator: DeviceArray, bias_terms: np.ndarray, multipliers: np
 def accumulator_to_float(accumulator: DeviceArray, scale_products: np.ndarray,
                          bias: np.ndarray) -> DeviceArray:
     """float32 ``scale_products[o] * acc + bias[o]``, channel ``o`` along axis 1."""
+    _check_channels("accumulator_to_float", accumulator, scale_products, bias)
     acc = contiguous(accumulator)
     shape = tuple(acc.shape)
     out = empty(shape, np.float32)
@@ -222,6 +224,17 @@ def accumulator_to_float(accumulator: DeviceArray, scale_products: np.ndarray,
          _vector(scale_products, np.float32), _vector(bias, np.float32),
          reshape(out, (shape[0], shape[1], -1)))
     return out
+
+
+def _check_channels(name: str, accumulator, *vectors) -> None:
+    """Each per-channel vector has one value per channel (axis 1) of the accumulator: the
+    kernels index them without bounds checks."""
+    channels = accumulator.shape[1]
+    for vector in vectors:
+        if np.size(vector) != channels:
+            raise ValueError(f"{name}: {np.size(vector)} per-channel values for an "
+                             f"accumulator of shape {tuple(accumulator.shape)} ({channels} "
+                             "channels)")
 
 
 def _pair(value) -> tuple[int, int]:
