@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from numbanet import trace as _trace
 from numbanet.autograd.function import KernelFunction
 
 
@@ -155,7 +156,10 @@ _STORAGE = {"qint8": np.int8, "quint8": np.uint8, "qint32": np.int32}
 
 
 def scales_for_trace(x_scale: float, weight_scales) -> dict:
-    """The scales an integer matmul's node shows: its input's and its weight's."""
+    """The scales an integer matmul's node shows, its input's and its weight's (nothing
+    while no trace records: the per-channel summary is not free)."""
+    if _trace._active is None:
+        return {}
     return {"x_scale": float(x_scale), "weight_scale": _compact(weight_scales)}
 
 

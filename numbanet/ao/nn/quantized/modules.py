@@ -92,16 +92,14 @@ class _QuantizedWeightedLayer(Module):
         return self._buffers["bias"]
 
     def _weight_zero_points(self) -> np.ndarray:
+        """One zero point per output channel (a per-tensor one repeated)."""
         weight = self.weight()
-        if weight._per_tensor():
-            return np.full(weight.shape[0], weight.q_zero_point(), np.int64)
-        return weight.q_per_channel_zero_points().numpy()
+        return np.broadcast_to(weight._zero_points, (weight.shape[0],))
 
     def _weight_scales(self) -> np.ndarray:
+        """One scale per output channel (a per-tensor one repeated)."""
         weight = self.weight()
-        if weight._per_tensor():
-            return np.full(weight.shape[0], weight.q_scale(), np.float64)
-        return weight.q_per_channel_scales().numpy()
+        return np.broadcast_to(weight._scales, (weight.shape[0],))
 
     def _requantize(self, accumulator: Tensor, x: QuantizedTensor) -> QuantizedTensor:
         """int32 accumulator -> quint8 output with this layer's scale and zero point."""
