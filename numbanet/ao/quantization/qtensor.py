@@ -230,8 +230,18 @@ class QuantizedTensor(Tensor):
         raise _unsupported(op)
 
     # ---- printing -------------------------------------------------------------------------
+    def _host_values(self) -> np.ndarray:
+        """``(q - zero_point) * scale`` computed on the host with numpy, so that printing
+        (say, inside a recorded iteration) runs no op and adds no node to a trace."""
+        levels = self._host().astype(np.int64)
+        shape = [1] * levels.ndim
+        if not self._per_tensor():
+            shape[self._axis] = -1
+        centered = levels - self._zero_points.reshape(shape)
+        return centered.astype(np.float32) * self._scales.astype(np.float32).reshape(shape)
+
     def __repr__(self) -> str:
-        values = self.dequantize()._host()
+        values = self._host_values()
         body = np.array2string(values, separator=", ", precision=4, prefix="tensor(",
                                threshold=200)
         size = tuple(self.shape)
