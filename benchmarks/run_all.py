@@ -10,7 +10,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["bench_core.py", "bench_matmul.py", "bench_training.py", "bench_render.py",
-           "bench_tui_startup.py", "bench_distributed.py"]
+           "bench_tui_startup.py", "bench_distributed.py", "bench_quantized.py"]
 
 
 def main() -> int:

@@ -100,3 +100,19 @@ from numbanet.shapes import Size
 from numbanet.tensor import Tensor, cat, stack, where
 
 __version__ = "0.1.0"
+
+# int8 quantization (PyTorch's torch.ao.quantization); last: it builds on Tensor and nn
+from numbanet import ao, quantization  # noqa: E402
+from numbanet.ao.quantization.qtensor import (  # noqa: E402
+    dequantize,
+    int_repr,
+    per_channel_affine,
+    per_channel_symmetric,
+    per_tensor_affine,
+    per_tensor_symmetric,
+    qint8,
+    qint32,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quint8,
+)

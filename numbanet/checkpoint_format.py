@@ -49,8 +49,11 @@ ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OS
 ARCHIVE = "archive"
 # numbanet dtype name -> the storage class torch pickles for it
 STORAGE_NAMES = {
-    dtype: name for name, dtype in safe_unpickler.STORAGE_DTYPES.items() if dtype is not None
+    dtype: name for name, dtype in safe_unpickler.STORAGE_DTYPES.items()
+    if dtype is not None and not name.startswith("Q")  # QInt8Storage: quantized levels only
 }
+QUANTIZED_STORAGE_NAMES = {"qint8": "QInt8Storage", "quint8": "QUInt8Storage",
+                           "qint32": "QInt32Storage"}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -146,38 +149,17 @@ class _PickleWriter:
             self.op("LONG1", bytes([len(raw)]) + raw)
 
     def save_tensor(self, tensor) -> None:
+        if tensor.is_quantized:
+            self.save_quantized_tensor(tensor)
+            return
         is_parameter = isinstance(tensor, numbanet.nn.Parameter)
         if is_parameter:
             self.global_("torch._utils", "_rebuild_parameter")
             self.op("MARK")
-        if id(tensor) not in self.storage_key_by_id:  # a tensor saved twice: one storage
-            host = tensor.detach().cpu().numpy()
-            self.storage_key_by_id[id(tensor)] = len(self.storages)
-            self.keep_alive.append(tensor)
-            little = np.ascontiguousarray(host, host.dtype.newbyteorder("<"))
-            self.storages.append(little.tobytes())
-        key = self.storage_key_by_id[id(tensor)]
-        shape = tuple(tensor.shape)
-        strides, step = [], 1
-        for size in reversed(shape):  # contiguous, row-major strides in elements
-            strides.insert(0, step)
-            step *= max(size, 1)
-        device = tensor.device
-        location = "cpu" if device.type == "cpu" else f"cuda:{device.index or 0}"
-
         self.global_("torch._utils", "_rebuild_tensor_v2")
         self.op("MARK")
-        self.op("MARK")
-        self.save("storage", "")
-        self.global_("torch", STORAGE_NAMES[tensor.dtype.name])
-        self.save(str(key), "")
-        self.save(location, "")
-        self.save_int(math.prod(shape))
-        self.op("TUPLE")
-        self.op("BINPERSID")
-        self.save_int(0)
-        self.save(shape, "")
-        self.save(tuple(strides), "")
+        self.save_storage(tensor, lambda: tensor.detach().cpu().numpy(),
+                          STORAGE_NAMES[tensor.dtype.name])
         self.save(bool(tensor.requires_grad) and not is_parameter, "")
         self.global_("collections", "OrderedDict")
         self.op("EMPTY_TUPLE")
@@ -191,6 +173,62 @@ class _PickleWriter:
             self.op("REDUCE")
             self.op("TUPLE")
             self.op("REDUCE")
+
+    def save_quantized_tensor(self, tensor) -> None:
+        """``torch._utils._rebuild_qtensor(storage, offset, size, stride, quantizer_params,
+        requires_grad, hooks)``, as PyTorch pickles a quantized tensor: the levels in a
+        ``QInt8Storage`` / ``QUInt8Storage`` / ``QInt32Storage``, and ``(qscheme, scale,
+        zero_point)`` or ``(qscheme, scales, zero_points, axis)``."""
+        self.global_("torch._utils", "_rebuild_qtensor")
+        self.op("MARK")
+        self.save_storage(tensor, lambda: tensor.int_repr().cpu().numpy(),
+                          QUANTIZED_STORAGE_NAMES[tensor.dtype.name])
+        self.op("MARK")
+        if tensor.qscheme().name.startswith("per_tensor"):
+            self.global_("torch", "per_tensor_affine")
+            self.save(tensor.q_scale(), "")
+            self.save_int(tensor.q_zero_point())
+        else:
+            self.global_("torch", "per_channel_affine")
+            self.save(tensor.q_per_channel_scales(), "")
+            self.save(tensor.q_per_channel_zero_points(), "")
+            self.save_int(tensor.q_per_channel_axis())
+        self.op("TUPLE")
+        self.save(False, "")
+        self.global_("collections", "OrderedDict")
+        self.op("EMPTY_TUPLE")
+        self.op("REDUCE")
+        self.op("TUPLE")
+        self.op("REDUCE")
+
+    def save_storage(self, tensor, host_values, storage_name: str) -> None:
+        """The persistent id of ``tensor``'s storage (its bytes kept once per tensor), then
+        the storage offset, size and stride."""
+        if id(tensor) not in self.storage_key_by_id:  # a tensor saved twice: one storage
+            host = host_values()
+            self.storage_key_by_id[id(tensor)] = len(self.storages)
+            self.keep_alive.append(tensor)
+            little = np.ascontiguousarray(host, host.dtype.newbyteorder("<"))
+            self.storages.append(little.tobytes())
+        key = self.storage_key_by_id[id(tensor)]
+        shape = tuple(tensor.shape)
+        strides, step = [], 1
+        for size in reversed(shape):  # contiguous, row-major strides in elements
+            strides.insert(0, step)
+            step *= max(size, 1)
+        device = tensor.device
+        location = "cpu" if device.type == "cpu" else f"cuda:{device.index or 0}"
+        self.op("MARK")
+        self.save("storage", "")
+        self.global_("torch", storage_name)
+        self.save(str(key), "")
+        self.save(location, "")
+        self.save_int(math.prod(shape))
+        self.op("TUPLE")
+        self.op("BINPERSID")
+        self.save_int(0)
+        self.save(shape, "")
+        self.save(tuple(strides), "")
 
 
 def _padding(offset: int, name: str) -> bytes:
@@ -382,6 +420,18 @@ def load(content: bytes, source: str, map_location=None) -> Any:
             raise safe_unpickler.UnpicklingError("numbanet cannot restore Parameter attributes")
         return numbanet.nn.Parameter(data.detach(), requires_grad=requires_grad)
 
+    def rebuild_qtensor(storage, storage_offset, size, stride, quantizer_params,
+                        requires_grad=False, backward_hooks=None):
+        from numbanet.ao.quantization.qtensor import from_levels
+
+        levels = rebuild_tensor(storage, storage_offset, size, stride)
+        if type(quantizer_params) is not tuple or not quantizer_params:
+            raise safe_unpickler.UnpicklingError("_rebuild_qtensor needs quantizer params")
+        try:
+            return from_levels(levels, *quantizer_params)
+        except (TypeError, ValueError) as error:
+            raise safe_unpickler.UnpicklingError(f"_rebuild_qtensor: {error}") from None
+
     def make_device(spec, index=None):
         if type(spec) is not str or (index is not None and type(index) is not int):
             raise safe_unpickler.UnpicklingError("torch.device takes a str and an optional int")
@@ -400,6 +450,7 @@ def load(content: bytes, source: str, map_location=None) -> Any:
             "_rebuild_tensor": rebuild_tensor_v1,
             "_rebuild_parameter": rebuild_parameter,
             "_rebuild_parameter_with_state": rebuild_parameter,
+            "_rebuild_qtensor": rebuild_qtensor,
         },
         device=make_device,
         size=make_size,

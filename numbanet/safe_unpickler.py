@@ -56,7 +56,7 @@ STORAGE_DTYPES = {
     "LongStorage": "int64", "IntStorage": "int32", "ShortStorage": "int16",
     "CharStorage": "int8", "ByteStorage": "uint8", "BoolStorage": "bool",
     "BFloat16Storage": None, "ComplexFloatStorage": None, "ComplexDoubleStorage": None,
-    "QInt8Storage": None, "QUInt8Storage": None, "QInt32Storage": None,
+    "QInt8Storage": "int8", "QUInt8Storage": "uint8", "QInt32Storage": "int32",  # the levels
     "QUInt4x2Storage": None, "QUInt2x4Storage": None,
 }
 TORCH_DTYPES = {  # str(torch.float32) == "torch.float32" names the dtype global
@@ -69,7 +69,6 @@ UNSUPPORTED_TORCH_DTYPES = {
 }
 # Globals PyTorch's weights_only loader allows that numbanet has nothing to build from.
 UNREPRESENTABLE = {
-    "torch._utils._rebuild_qtensor": "quantized tensors",
     "torch._utils._rebuild_sparse_tensor": "sparse tensors",
     "torch._utils._rebuild_nested_tensor": "nested tensors",
     "torch._utils._rebuild_meta_tensor_no_storage": "meta tensors",
@@ -79,12 +78,11 @@ UNREPRESENTABLE = {
     "torch._utils._rebuild_tensor_v3": "tensors of a dtype saved by name (such as bfloat16)",
     "torch._tensor._rebuild_from_type_v2": "tensor subclasses or tensors with attributes",
     "torch.serialization._get_layout": "sparse tensor layouts",
-    "torch.per_tensor_affine": "quantized tensors",
-    "torch.per_tensor_symmetric": "quantized tensors",
-    "torch.per_channel_affine": "quantized tensors",
-    "torch.per_channel_symmetric": "quantized tensors",
-    "torch.per_channel_affine_float_qparams": "quantized tensors",
+    "torch.per_channel_affine_float_qparams": "quantized tensors with float zero points",
 }
+# Quantization schemes, read as their names (``_rebuild_qtensor`` turns them into numbanet's)
+QSCHEMES = ("per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
+            "per_channel_symmetric")
 
 
 def _build_allowed(rebuilders: dict[str, Callable], device: Callable, size: Callable) -> dict:
@@ -104,6 +102,8 @@ def _build_allowed(rebuilders: dict[str, Callable], device: Callable, size: Call
         allowed[f"torch.{name}"] = StorageType(name, dtype_name)
     for name in TORCH_DTYPES:
         allowed[f"torch.{name}"] = as_dtype(name)  # torch.float32 -> numbanet.float32
+    for name in QSCHEMES:
+        allowed[f"torch.{name}"] = name
     for name, function in rebuilders.items():
         allowed[f"torch._utils.{name}"] = function
     return allowed

@@ -54,6 +54,7 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace):
 
     __slots__ = ("_data", "_backend", "requires_grad", "grad", "grad_fn", "_output_index",
                  "_uid", "_version_box", "_hooks", "_retains_grad", "__weakref__")
+    is_quantized = False  # True for numbanet.ao.quantization's QuantizedTensor
 
     def __init__(self, data=(), dtype=None, device=None, requires_grad: bool = False):
         made = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)

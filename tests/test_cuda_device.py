@@ -574,6 +574,13 @@ TARGETS = np.array([2, 0, 1, 2])
 IMAGES = RNG.standard_normal((2, 1, 4, 4)).astype(np.float32)
 FILTERS = RNG.standard_normal((2, 1, 3, 3)).astype(np.float32)
 CONV_GRAD = RNG.standard_normal((2, 2, 2, 2)).astype(np.float32)
+LEVELS = (A * 40).astype(np.int8)  # quantized operands for the int8 kernels
+ACTIVATION_LEVELS = (POSITIVE * 60).astype(np.uint8)
+IMAGE_LEVELS = (np.abs(IMAGES) * 50).astype(np.uint8)
+FILTER_LEVELS = (FILTERS * 40).astype(np.int8)
+ACCUMULATOR = (GRAD * 5000).astype(np.int32)
+CHANNEL_SCALES = np.array([0.05, 0.1, 0.02])
+CHANNEL_ZERO_POINTS = np.array([0, 3, -2])
 
 
 def _emptied(k, put):
@@ -685,6 +692,18 @@ TWINS = {  # name -> (backend, put: numpy array -> that backend's array) -> resu
     "sgd_update": _optimizer_steps("sgd_update", (3, 4)),
     "adam_update": _optimizer_steps("adam_update", (3, 4), (3, 4)),
     "rmsprop_update": _optimizer_steps("rmsprop_update", (3, 4), (3, 4), (3, 4)),
+    "quantize": lambda k, put: k.quantize(put(A), CHANNEL_SCALES, CHANNEL_ZERO_POINTS, 0, -128,
+                                          127, np.int8),
+    "dequantize": lambda k, put: k.dequantize(put(LEVELS), CHANNEL_SCALES, CHANNEL_ZERO_POINTS,
+                                              0),
+    "int8_linear_accumulate": lambda k, put: k.int8_linear_accumulate(
+        put(ACTIVATION_LEVELS.T.copy()), 7, put(LEVELS.T.copy()), np.array([0, 1, -1, 2])),
+    "int8_conv2d_accumulate": lambda k, put: k.int8_conv2d_accumulate(
+        put(IMAGE_LEVELS), 9, put(FILTER_LEVELS), np.array([0, 2]), (2, 2), (1, 1)),
+    "requantize": lambda k, put: k.requantize(put(ACCUMULATOR), B * 100, POSITIVE[0] / 50, 5,
+                                              0, 255, np.uint8),
+    "accumulator_to_float": lambda k, put: k.accumulator_to_float(put(ACCUMULATOR),
+                                                                  POSITIVE[0] / 50, B),
 }
 
 

@@ -85,6 +85,17 @@ OPTIMIZER_UPDATES = (
     "rmsprop_update",
 )
 
+# int8 quantization (numbanet.ao.quantization; formulas in kernels/cpu/quantized.py). Per-
+# channel vectors (scales, zero points, multipliers, bias terms) may be numpy arrays.
+QUANTIZED = (
+    "quantize",  # (a, scales, zero_points, axis, quant_min, quant_max, dtype) -> levels
+    "dequantize",  # (levels, scales, zero_points, axis) -> float32 (levels - zp) * scale
+    "int8_linear_accumulate",  # (x, x_zero_point, weight, weight_zero_points) -> int32 (N, O)
+    "int8_conv2d_accumulate",  # (x, x_zp, weight, weight_zps, stride, padding) -> int32
+    "requantize",  # (acc, bias_terms, multipliers, zero_point, quant_min, quant_max, dtype)
+    "accumulator_to_float",  # (acc, scale_products, bias) -> float32 scale * acc + bias
+)
+
 KERNEL_CONTRACT: tuple[str, ...] = (
     MEMORY
     + VIEWS
@@ -96,4 +107,5 @@ KERNEL_CONTRACT: tuple[str, ...] = (
     + INDEXING
     + NEURAL
     + OPTIMIZER_UPDATES
+    + QUANTIZED
 )

@@ -258,6 +258,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0,  # noqa: A002
     size, so windows do not overlap). With ``return_indices``, also where each maximum was
     (flat h * W + w within its plane)."""
     _check_unsupported("max_pool2d", dilation)
+    if input.is_quantized and not return_indices:  # the max of the levels, same qparams
+        return input._like(max_pool2d(input._levels(), kernel_size, stride, padding))
     if ceil_mode:
         raise NotImplementedError("max_pool2d: numbanet supports ceil_mode=False only")
     batch, unbatched = _pool_input("max_pool2d", input)

@@ -11,6 +11,14 @@ from .matmul import matmul
 from .memory import arange, astype, contiguous, copy_into, empty, fill, from_host, full, to_host
 from .optimizers import adam_update, rmsprop_update, sgd_update
 from .pool import max_pool2d_backward, max_pool2d_forward
+from .quantized import (
+    accumulator_to_float,
+    dequantize,
+    int8_conv2d_accumulate,
+    int8_linear_accumulate,
+    quantize,
+    requantize,
+)
 from .reductions import max, min, sum
 from .softmax import (
     log_softmax,

@@ -21,6 +21,7 @@ Where to read what:
 - ``pool.py``         max pooling with argmax, and its backward pass
 - ``dropout.py``      masks from per-thread xoroshiro128+ generators
 - ``optimizers.py``   fused SGD, Adam and RMSprop updates
+- ``quantized.py``    int8 quantize / dequantize, int32-accumulating matmul and conv, requantize
 """
 
 from numbanet.kernels.contract import KERNEL_CONTRACT
@@ -43,6 +44,14 @@ from numbanet.kernels.cuda.memory import (
 )
 from numbanet.kernels.cuda.optimizers import adam_update, rmsprop_update, sgd_update
 from numbanet.kernels.cuda.pool import max_pool2d_backward, max_pool2d_forward
+from numbanet.kernels.cuda.quantized import (
+    accumulator_to_float,
+    dequantize,
+    int8_conv2d_accumulate,
+    int8_linear_accumulate,
+    quantize,
+    requantize,
+)
 from numbanet.kernels.cuda.reductions import max, min, sum
 from numbanet.kernels.cuda.softmax import (
     log_softmax,
