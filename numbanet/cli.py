@@ -9,7 +9,7 @@
     numbanet export LESSON.py -o step.html # one iteration as an HTML page that replays it
     numbanet doctor                        # what works here, what does not, how to fix it
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
-    numbanet run [-n N] SCRIPT.py [ARGS]   # run a script; -n N: N processes (mpiexec)
+    numbanet run [-n N] SCRIPT.py [ARGS]   # a PyTorch script on numbanet; -n N: N processes
 
 ``graph`` runs one training iteration of the lesson under :func:`numbanet.trace.record`
 (see :mod:`numbanet.lesson`) and draws it with :func:`numbanet.viz.draw`. The first run
@@ -247,10 +247,13 @@ def run_step(argv: list[str]) -> int:
 
 def _run_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "run", help="run a Python script; with -n N as N processes of one data-parallel "
-                    "job (through mpiexec)",
-        description="Run SCRIPT.py. With -n N, start N copies as one MPI job (mpiexec); an "
-                    "exception on any rank ends the whole job with a non-zero status.")
+        "run", help="run a PyTorch script on numbanet (import torch gives numbanet); with "
+                    "-n N as N processes of one data-parallel job (through mpiexec)",
+        description="Run SCRIPT.py, an unmodified PyTorch script: `import torch` and "
+                    "`import torchvision` give numbanet. A PyTorch name numbanet lacks ends "
+                    "the run with one line naming it and the script's line. With -n N, "
+                    "start N copies as one MPI job (mpiexec); an exception on any rank ends "
+                    "the whole job with a non-zero status.")
     parser.add_argument("-n", "--nproc", type=int, default=1, metavar="N",
                         help="number of processes (default 1: run here, no MPI)")
     parser.add_argument("script", help="the Python script to run")
@@ -260,11 +263,11 @@ def _run_parser(subparsers) -> None:
 
 
 def run_script(arguments: argparse.Namespace) -> int:
-    """``numbanet run``: see :mod:`numbanet.distributed.launch`."""
-    from numbanet.distributed.launch import launch
+    """``numbanet run``: see :mod:`numbanet.runner` and :mod:`numbanet.distributed.launch`."""
+    from numbanet.runner import run_script as run_on_numbanet
 
     try:
-        return launch(arguments.nproc, arguments.script, arguments.arguments)
+        return run_on_numbanet(arguments.script, arguments.arguments, arguments.nproc)
     except (ValueError, FileNotFoundError) as error:
         print(f"numbanet run: error: {error}", file=sys.stderr)
         return 2
