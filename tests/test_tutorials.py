@@ -226,3 +226,18 @@ def test_pytorch_examples_mnist(workdir, capsys):
     test_loss = losses(out, r"Test set: Average loss: ([0-9.]+)")
     assert len(test_loss) == 1 and test_loss[0] < 2.3  # below chance: ln(10) = 2.303
     assert (workdir / "mnist_cnn.pt").is_file()
+
+
+# ---- the five seed tutorials (../shared/seeds), completed as their readers would -------------
+@pytest.mark.parametrize(("name", "loss_pattern"), [
+    ("seed_000_mnist_mlp_adam", r"Loss: ([0-9.]+)"),
+    ("seed_001_regression_and_cnn", r"regression loss: ([0-9.]+)"),
+    ("seed_002_tensors_and_regression", r"loss: ([0-9.]+)"),
+    ("seed_003_mlp_train_test", r"loss: ([0-9.]+)"),
+    ("seed_004_mnist_cnn_momentum", r"batch loss: ([0-9.]+)"),
+])
+def test_seed_tutorials(name, loss_pattern, workdir, capsys):
+    out = run_tutorial(name, workdir, capsys)
+    assert_falls(losses(out, loss_pattern), at_least=3)
+    if name.startswith("seed_001"):
+        assert_falls(losses(out, r"cnn loss: ([-0-9.]+)"), at_least=5)
