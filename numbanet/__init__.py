@@ -10,7 +10,7 @@ from numbanet.compile_progress import ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
 
-from numbanet import (  # noqa: E402 - after the names they import  # noqa: E402 - torch.accelerator, torch.backends
+from numbanet import (  # noqa: E402 - after the names they import
     accelerator,
     autograd,
     backends,
@@ -112,6 +112,7 @@ from numbanet.functions import (
     unsqueeze,
     var,
 )
+from numbanet.printing import get_printoptions, set_printoptions
 from numbanet.random import Generator, initial_seed, manual_seed
 from numbanet.serialization import load, save
 from numbanet.shapes import Size
