@@ -241,3 +241,23 @@ def test_seed_tutorials(name, loss_pattern, workdir, capsys):
     assert_falls(losses(out, loss_pattern), at_least=3)
     if name.startswith("seed_001"):
         assert_falls(losses(out, r"cnn loss: ([-0-9.]+)"), at_least=5)
+
+
+# ---- numbanet step on an unmodified tutorial -------------------------------------------------
+def test_numbanet_step_records_iteration_k_of_a_tutorial(workdir, capsys):
+    """``numbanet step basics_quickstart.py --iteration 2 --headless --json``: the third
+    training step of the quickstart's own loop, in the four phases."""
+    import json
+
+    from numbanet import tui
+
+    script = shutil.copy(TUTORIALS / "basics_quickstart.py", workdir / "quickstart.py")
+    assert tui.main([str(script), "--iteration", "2", "--headless", "--json"]) == 0
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    header, nodes = records[0], records[1:]
+    assert header["iteration"] == 2 and header["lesson"] == "quickstart.py"
+    assert [node["phase"] for node in nodes][-1] == "optimizer"
+    assert {node["phase"] for node in nodes} == {"forward", "loss", "backward", "optimizer"}
+    assert nodes[0]["module"].startswith("NeuralNetwork")
+    assert "Shape of X" in captured.err  # the script's own prints: on stderr, not in the JSON
