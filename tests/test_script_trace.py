@@ -190,3 +190,13 @@ def test_the_stepper_app_steps_through_a_scripts_iteration(script):
         source.restart()
 
     asyncio.run(scenario())
+
+
+def test_numbanet_graph_draws_a_scripts_iteration(script, tmp_path, capsys):
+    from numbanet import cli
+
+    output = tmp_path / "graph.dot"
+    assert cli.main(["graph", str(script), "--iteration", "1", "-o", str(output)]) == 0
+    dot = output.read_text()
+    assert dot.startswith("digraph") and "hidden" in dot and "SGD" in dot
+    assert "running train.py to iteration 1 of its training loop" in capsys.readouterr().err
