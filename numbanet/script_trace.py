@@ -28,7 +28,7 @@ import runpy
 import sys
 import threading
 import time
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -146,6 +146,7 @@ class ScriptSession:
         self._loss: Tensor | None = None
         self._gradient_norm = 0.0
         self._started_at = 0.0
+        self._caller_stdout: TextIO = sys.stdout
 
     # ---- asked by the stepper ------------------------------------------------------------
     def record_next(self) -> trace_module.Trace:
@@ -176,10 +177,12 @@ class ScriptSession:
     # ---- the script's thread -------------------------------------------------------------
     def _run(self) -> None:
         saved_argv = sys.argv[:]
+        folder = str(self.path.resolve().parent)
         sys.argv = [str(self.path), *self.arguments]
-        sys.path.insert(0, str(self.path.resolve().parent))
+        sys.path.insert(0, folder)
+        self._print_to_script_output()
         try:
-            with aliased(), self._hooks(), redirect_stdout(self.output or sys.stderr):
+            with aliased(), self._hooks():
                 if self.wanted == 0:
                     self._start_recording()
                 runpy.run_path(str(self.path), run_name="__main__")
@@ -201,8 +204,19 @@ class ScriptSession:
                                f"running {self.path.name} failed: "
                                f"{type(error).__name__}: {error}"))
         finally:
+            self._print_to_caller()
             sys.argv = saved_argv
-            sys.path.remove(str(self.path.resolve().parent))
+            if folder in sys.path:
+                sys.path.remove(folder)
+
+    def _print_to_script_output(self) -> None:
+        """While the script runs, ``print`` goes to :attr:`output` (stderr by default)."""
+        self._caller_stdout = sys.stdout
+        sys.stdout = self.output or sys.stderr
+
+    def _print_to_caller(self) -> None:
+        """While the script waits (and after it), ``print`` is the caller's again."""
+        sys.stdout = self._caller_stdout
 
     @contextmanager
     def _hooks(self):
@@ -277,8 +291,11 @@ class ScriptSession:
         recorded = self._finish_recording() if self._recorder is not None else None
         self.completed += 1
         if recorded is not None:
+            self._print_to_caller()
             self._results.put(("trace", recorded))
-            if self._requests.get() == "stop":
+            request = self._requests.get()
+            self._print_to_script_output()
+            if request == "stop":
                 raise _StopScript
             self.wanted = self.completed
         if self.completed == self.wanted:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import pytest
 
 from numbanet import tui
 from numbanet.lesson import LessonError, is_lesson_file
 from numbanet.script_trace import ScriptError, ScriptSession
+from numbanet.torch_alias import TorchAliasFinder
 from numbanet.tui.app import StepperApp
 from numbanet.tui.recorder import TraceSource
 
@@ -164,6 +166,9 @@ def test_headless_prints_the_scripts_iteration(script, capsys):
     header, nodes = lines[0], lines[1:]
     assert header["type"] == "iteration" and header["iteration"] == 3
     assert {node["phase"] for node in nodes} == {"forward", "loss", "backward", "optimizer"}
+    # the script, waiting in its loop for more, was ended: no `import torch` alias remains
+    assert not any(isinstance(finder, TorchAliasFinder) for finder in sys.meta_path)
+    assert sys.stdout is not sys.stderr
 
 
 def test_headless_says_when_the_loop_is_shorter(script, capsys):

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # piped into `head`, which has seen enough: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        finally:
+            source.restart()  # a training script waits in its loop for more: end it
     from .app import StepperApp
 
     StepperApp(source, iterations=arguments.iterations).run()
