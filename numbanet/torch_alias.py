@@ -104,7 +104,9 @@ class TorchModule(types.ModuleType):
         return value
 
     def __setattr__(self, name: str, value) -> None:
-        if isinstance(value, TorchModule):  # the import system naming a submodule
+        if isinstance(value, TorchModule) or (name.startswith("__") and name.endswith("__")):
+            # the import system naming a submodule, or setting this module's own
+            # __spec__, __loader__, __package__: they describe the stand-in
             object.__setattr__(self, name, value)
         else:  # torch.backends.cudnn.benchmark = True: numbanet's own flag
             setattr(object.__getattribute__(self, "_numbanet_module"), name, value)

@@ -50,13 +50,16 @@ def test_imports_of_torch_and_torchvision_are_numbanet_modules(tmp_path, capsys)
 
 
 def test_the_alias_is_gone_after_the_run_and_argv_is_restored(tmp_path):
-    script = write(tmp_path, "plain.py", "import torch\nx = torch.zeros(1)\n")
+    script = write(tmp_path, "plain.py", "import torch\nimport torch.nn\nx = torch.zeros(1)\n")
     argv = sys.argv[:]
     assert run_script(str(script), ["a"]) == 0
     assert sys.argv == argv
     assert not any(isinstance(finder, torch_alias.TorchAliasFinder) for finder in sys.meta_path)
     loaded = sys.modules.get("torch")
     assert loaded is None or not isinstance(loaded, torch_alias.TorchModule)
+    # the stand-ins' module metadata is their own: numbanet's modules keep theirs
+    assert numbanet.__spec__.name == "numbanet" and numbanet.__package__ == "numbanet"
+    assert numbanet.nn.__spec__.name == "numbanet.nn"
 
 
 def test_real_pytorch_already_imported_is_set_aside_and_restored(tmp_path, capsys):
