@@ -10,8 +10,20 @@ from numbanet.compile_progress import ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
 
-from numbanet import autograd, cuda, distributed, nn, optim, safetensors, trace, utils  # noqa: E402 - after the names they import
+from numbanet import (  # noqa: E402 - after the names they import
+    accelerator,
+    autograd,
+    backends,
+    cuda,
+    distributed,
+    nn,
+    optim,
+    safetensors,
+    trace,
+    utils,
+)
 from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from numbanet.autograd.inference_mode import inference_mode, is_inference_mode_enabled
 from numbanet.creation import (
     arange,
     as_tensor,
@@ -33,6 +45,12 @@ from numbanet.creation import (
     tensor,
     zeros,
     zeros_like,
+)
+from numbanet.defaults import (
+    get_default_device,
+    get_default_dtype,
+    set_default_device,
+    set_default_dtype,
 )
 from numbanet.device import device
 from numbanet.dtypes import DType as dtype
@@ -94,6 +112,7 @@ from numbanet.functions import (
     unsqueeze,
     var,
 )
+from numbanet.printing import get_printoptions, set_printoptions
 from numbanet.random import Generator, initial_seed, manual_seed
 from numbanet.serialization import load, save
 from numbanet.shapes import Size

@@ -3,13 +3,14 @@
 ::
 
     numbanet graph LESSON.py -o graph.svg [--view forward|backward|both] [--depth N]
+    numbanet graph train.py --iteration 3 -o graph.svg   # a PyTorch script: its loop's 4th step
     numbanet graph --demo -o graph.svg     # the built-in two-spirals lesson
     numbanet graph trace.json -o graph.svg # a trace saved earlier (Trace.save, the stepper)
     numbanet graph --demo --no-legend --focus 2.weight --gradient-width   # for a slide
     numbanet export LESSON.py -o step.html # one iteration as an HTML page that replays it
     numbanet doctor                        # what works here, what does not, how to fix it
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
-    numbanet run [-n N] SCRIPT.py [ARGS]   # run a script; -n N: N processes (mpiexec)
+    numbanet run [-n N] SCRIPT.py [ARGS]   # a PyTorch script on numbanet; -n N: N processes
 
 ``graph`` runs one training iteration of the lesson under :func:`numbanet.trace.record`
 (see :mod:`numbanet.lesson`) and draws it with :func:`numbanet.viz.draw`. The first run
@@ -87,7 +88,7 @@ def _graph_parser(subparsers) -> None:
 def _record_lesson(path: Path | None, iteration: int):
     """Load the lesson and record one iteration, telling the user while Numba compiles."""
     from numbanet import compile_progress
-    from numbanet.lesson import load_lesson, record_iteration
+    from numbanet.lesson import is_lesson_file, load_lesson, record_iteration
 
     compile_progress.ensure_writable_cache()
     compiled: list[str] = []
@@ -105,15 +106,34 @@ def _record_lesson(path: Path | None, iteration: int):
 
     start = time.perf_counter()
     with compile_progress.report_compilation(on_compile):
-        _say(f"loading lesson {path.name if path else 'two spirals (built in)'}")
-        lesson = load_lesson(path)
-        _say(f"recording iteration {iteration}: forward, loss, backward, optimizer step")
-        trace = record_iteration(lesson, iteration)
+        if path is not None and path.is_file() and not is_lesson_file(path):
+            _say(f"running {path.name} to iteration {iteration} of its training loop")
+            trace = _record_script_iteration(path, iteration)
+        else:
+            _say(f"loading lesson {path.name if path else 'two spirals (built in)'}")
+            lesson = load_lesson(path)
+            _say(f"recording iteration {iteration}: forward, loss, backward, optimizer step")
+            trace = record_iteration(lesson, iteration)
     if compiled:
         _say(f"compiled {len(compiled)} kernels in {time.perf_counter() - start:.1f} s "
              "(cached for next time)")
     _say(f"recorded {len(trace.events)} events; loss {trace.metadata.get('loss', 0.0):.4g}")
     return trace
+
+
+def _record_script_iteration(path: Path, iteration: int):
+    """Iteration ``iteration`` of an ordinary training script's own loop (a PyTorch script
+    runs unchanged; see :mod:`numbanet.script_trace`); the script stops there."""
+    from numbanet.lesson import LessonError
+    from numbanet.script_trace import ScriptError, ScriptSession
+
+    session = ScriptSession(path, [], iteration)
+    try:
+        return session.record_next()
+    except ScriptError as error:
+        raise LessonError(str(error)) from error
+    finally:
+        session.close()
 
 
 def run_graph(arguments: argparse.Namespace) -> int:
@@ -266,10 +286,13 @@ def run_step(argv: list[str]) -> int:
 
 def _run_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "run", help="run a Python script; with -n N as N processes of one data-parallel "
-                    "job (through mpiexec)",
-        description="Run SCRIPT.py. With -n N, start N copies as one MPI job (mpiexec); an "
-                    "exception on any rank ends the whole job with a non-zero status.")
+        "run", help="run a PyTorch script on numbanet (import torch gives numbanet); with "
+                    "-n N as N processes of one data-parallel job (through mpiexec)",
+        description="Run SCRIPT.py, an unmodified PyTorch script: `import torch` and "
+                    "`import torchvision` give numbanet. A PyTorch name numbanet lacks ends "
+                    "the run with one line naming it and the script's line. With -n N, "
+                    "start N copies as one MPI job (mpiexec); an exception on any rank ends "
+                    "the whole job with a non-zero status.")
     parser.add_argument("-n", "--nproc", type=int, default=1, metavar="N",
                         help="number of processes (default 1: run here, no MPI)")
     parser.add_argument("script", help="the Python script to run")
@@ -279,11 +302,11 @@ def _run_parser(subparsers) -> None:
 
 
 def run_script(arguments: argparse.Namespace) -> int:
-    """``numbanet run``: see :mod:`numbanet.distributed.launch`."""
-    from numbanet.distributed.launch import launch
+    """``numbanet run``: see :mod:`numbanet.runner` and :mod:`numbanet.distributed.launch`."""
+    from numbanet.runner import run_script as run_on_numbanet
 
     try:
-        return launch(arguments.nproc, arguments.script, arguments.arguments)
+        return run_on_numbanet(arguments.script, arguments.arguments, arguments.nproc)
     except (ValueError, FileNotFoundError) as error:
         print(f"numbanet run: error: {error}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from numbanet import dtypes
+from numbanet.defaults import creation_device
 from numbanet.device import as_device
 from numbanet.kernels import backend_for
 from numbanet.shapes import shape_arg
@@ -74,8 +75,9 @@ def _numpy_dtype_for(data, dtype) -> np.dtype | None:
 
 
 def _target(device):
-    """``device`` as a numbanet device, refusing CUDA where there is none (with the reason)."""
-    target = as_device(device)
+    """``device`` (else the default device) as a numbanet device, refusing CUDA where there is
+    none (with the reason)."""
+    target = as_device(creation_device(device))
     if target.type == "cuda":
         from numbanet import cuda
 

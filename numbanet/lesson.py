@@ -21,6 +21,7 @@ imports, helper functions, data generation — is ordinary Python. Run with
 
 from __future__ import annotations
 
+import ast
 import runpy
 import time
 from collections.abc import Callable
@@ -46,6 +47,37 @@ class Lesson:
     description: str = ""
     path: Path | None = None
     history: list[dict] = field(default_factory=list)  # one summary per recorded iteration
+
+
+def is_lesson_file(path: str | Path) -> bool:
+    """Whether ``path`` is a lesson rather than an ordinary training script, which
+    ``numbanet step`` runs through :mod:`numbanet.script_trace`. Read from the file's
+    syntax, without running it: a file importing ``torch``/``torchvision`` is a script; one
+    defining ``batch`` (or ``inputs`` and ``targets``) at module level is a lesson; else a
+    file that calls ``.backward()`` has its own loop (a script), and anything else is read
+    as a lesson (so what it lacks is reported as a lesson's)."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return True  # loading it as a lesson reports the problem
+    names: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            modules = ([alias.name for alias in statement.names]
+                       if isinstance(statement, ast.Import) else [statement.module or ""])
+            if any(module.split(".")[0] in ("torch", "torchvision") for module in modules):
+                return False
+        elif isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) \
+                else [statement.target]
+            names.update(node.id for target in targets for node in ast.walk(target)
+                         if isinstance(node, ast.Name))
+    if "batch" in names or {"inputs", "targets"} <= names:
+        return True
+    return not any(isinstance(node, ast.Attribute) and node.attr == "backward"
+                   for node in ast.walk(tree))
 
 
 def load_lesson(path: str | Path | None = None) -> Lesson:

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from numbanet import creation, dtypes, shapes
+from numbanet import creation, dtypes, printing, shapes
 from numbanet.autograd import grad_mode
 from numbanet.creation import full_like, tensor
 from numbanet.device import CPU, as_device, device
@@ -236,18 +236,10 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace):
         return copied
 
     def __repr__(self) -> str:
-        body = np.array2string(self._host(), separator=", ", precision=4,
-                               prefix="tensor(", threshold=200)
-        extras = []
-        if self._backend is not cpu_backend:
-            extras.append("device='cuda:0'")
-        if self._data.dtype not in (np.float32, np.int64, np.bool_):
-            extras.append(f"dtype={self.dtype}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.backward_name()}>")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return printing.tensor_repr(self)  # PyTorch's format: numbanet/printing.py
+
+    def __format__(self, format_spec: str) -> str:
+        return printing.tensor_format(self, format_spec)  # f"{loss:.3f}" on a 0-d tensor
 
     # ---- devices and dtypes ---------------------------------------------------------------
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy=False):

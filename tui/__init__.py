@@ -5,6 +5,7 @@ Usage::
     numbanet step                    # the built-in lesson (two spirals, offline)
     numbanet step my_lesson.py       # your lesson: model, criterion, optimizer, batch()
     numbanet step exported.json      # replay a trace written by the export key
+    numbanet step train.py --iteration 3 [-- ARGS]  # a PyTorch script: its loop's iteration 3
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
     numbanet step --headless --kernel-lens NODE [LESSON]   # which GPU thread wrote what
 
@@ -38,20 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
                              "in the simulator and print what each thread read and wrote "
                              "(NODE: the index printed by --headless, or an op name such as "
                              "Matmul for its first node)")
+    parser.add_argument("--iteration", type=int, default=0, metavar="K",
+                        help="a training script (not a lesson): start at iteration K of its "
+                             "own loop (default 0); the script's arguments go after --")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``numbanet step`` with ``argv`` (the arguments after ``step``)."""
-    arguments = build_parser().parse_args(argv)
-    if arguments.iterations < 1:
-        print("numbanet step: --iterations must be at least 1", file=sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)  # after --: the script's own
+    arguments = build_parser().parse_args(argv[:split])
+    script_arguments = argv[split + 1:]
+    if arguments.iterations < 1 or arguments.iteration < 0:
+        print("numbanet step: --iterations must be at least 1, --iteration at least 0",
+              file=sys.stderr)
         return 2
     from numbanet.lesson import LessonError
 
     from .recorder import TraceSource
 
-    source = TraceSource(arguments.lesson)
+    source = TraceSource(arguments.lesson, arguments.iteration, script_arguments)
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # piped into `head`, which has seen enough: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
+        finally:
+            source.restart()  # a training script waits in its loop for more: end it
     from .app import StepperApp
 
     StepperApp(source, iterations=arguments.iterations).run()

@@ -104,7 +104,8 @@ def run_headless(source: TraceSource, iterations: int = 1, as_json: bool = False
             print_trace(trace, iteration, as_json, stream)
         return 0
     for iteration in range(iterations):
-        print_trace(source.record_next(), iteration, as_json, stream)
+        trace = source.record_next()  # a script's iterations count in its own loop
+        print_trace(trace, trace.metadata.get("iteration", iteration), as_json, stream)
     return 0
 
 

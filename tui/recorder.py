@@ -1,7 +1,8 @@
 """Where the traces come from: a lesson file recorded iteration by iteration, or saved JSON.
 
-``numbanet step`` takes either a lesson (a Python file, see :mod:`numbanet.lesson`) or a
-trace saved by the export key (``*.json``). A lesson can record as many further iterations
+``numbanet step`` takes a lesson (a Python file, see :mod:`numbanet.lesson`), an ordinary
+training script (recorded from its own loop, see :mod:`numbanet.script_trace`) or a trace
+saved by the export key (``*.json``). A lesson can record as many further iterations
 as you ask for; a saved trace is replayed as it was recorded. The app and the headless
 printer share this class, so both read a lesson the same way.
 """
@@ -21,10 +22,22 @@ class TraceSource:
     first :meth:`record_next`, inside whatever worker thread calls it, never at startup.
     """
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, iteration: int = 0,
+                 script_arguments: list[str] | tuple = ()):
         self.path = Path(path) if path is not None else None
+        self.iteration = iteration  # a script: the first iteration of its loop to record
+        self.script_arguments = list(script_arguments)
         self._lesson = None
+        self._script = None  # a numbanet.script_trace.ScriptSession, for a script
         self._saved: list[Trace] | None = None
+
+    @property
+    def is_script(self) -> bool:
+        """True for a training script that is not a lesson (it has its own loop)."""
+        from numbanet.lesson import is_lesson_file
+
+        return (self.path is not None and self.path.suffix == ".py"
+                and self.path.is_file() and not is_lesson_file(self.path))
 
     @property
     def replays_saved_trace(self) -> bool:
@@ -36,6 +49,8 @@ class TraceSource:
         """The lesson's title once loaded, else the file name."""
         if self._lesson is not None:
             return self._lesson.title
+        if self._script is not None:
+            return f"{self.path.name} (iterations from {self.iteration})"
         if self._saved:
             return self._saved[0].metadata.get("lesson", self.path.name)
         return self.path.name if self.path else "built-in lesson"
@@ -46,10 +61,19 @@ class TraceSource:
 
     def record_next(self) -> Trace:
         """Run the next training iteration under a trace (loading the lesson first)."""
-        from numbanet.lesson import load_lesson, record_iteration
+        from numbanet.lesson import LessonError, load_lesson, record_iteration
 
         if self.replays_saved_trace:
             raise RuntimeError(f"{self.path.name} is a saved trace: it cannot run again")
+        if self._script is not None or self.is_script:
+            from numbanet.script_trace import ScriptError, ScriptSession
+
+            if self._script is None:
+                self._script = ScriptSession(self.path, self.script_arguments, self.iteration)
+            try:
+                return self._script.record_next()
+            except ScriptError as error:
+                raise LessonError(str(error)) from error
         if self._lesson is None:
             self._lesson = load_lesson(self.path)
         return record_iteration(self._lesson)
@@ -68,3 +92,6 @@ class TraceSource:
         Edit the lesson, restart, and the stepper shows what your change did.
         """
         self._lesson = None
+        if self._script is not None:
+            self._script.close()
+            self._script = None
