@@ -87,16 +87,18 @@ def load_lesson(path: str | Path | None = None) -> Lesson:
     )
 
 
-def record_iteration(lesson: Lesson, iteration: int | None = None) -> trace_module.Trace:
+def record_iteration(lesson: Lesson, iteration: int | None = None,
+                     gradcheck: bool = False) -> trace_module.Trace:
     """Run one training iteration of ``lesson`` under a trace and return the trace.
 
     Phases: the model's ops are ``forward``, the criterion's ops ``loss``, then
-    ``backward`` nodes and one ``optimizer`` event per ``step()``.
+    ``backward`` nodes and one ``optimizer`` event per ``step()``. ``gradcheck=True``
+    checks every backward node against finite differences (``Event.gradcheck``).
     """
     iteration = len(lesson.history) if iteration is None else iteration
     inputs, targets = lesson.batch(iteration)
     start = time.perf_counter()
-    with trace_module.record(model=lesson.model) as trace:
+    with trace_module.record(model=lesson.model, gradcheck=gradcheck) as trace:
         lesson.optimizer.zero_grad()
         outputs = lesson.model(inputs)
         with trace_module.phase("loss"):

@@ -31,6 +31,7 @@ import time
 from contextlib import nullcontext
 
 from numbanet import trace as _trace
+from numbanet.autograd import anomaly as _anomaly
 from numbanet.autograd import grad_mode
 from numbanet.autograd.function import AccumulateGrad, grad_accumulator, sum_to_shape
 
@@ -109,6 +110,8 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                 if capture and isinstance(node, AccumulateGrad):
                     continue  # autograd.grad() never touches .grad
                 grad_inputs = node.run_backward(grad_outputs, claimed)
+                if _anomaly.enabled:
+                    _anomaly.check_backward(node, grad_outputs, grad_inputs)
             event_id = None
             if recording is not None:
                 event_id = _record(recording, node, slots, grad_outputs, grad_inputs,
@@ -143,4 +146,5 @@ def _record(recording, node, slots: dict, grad_outputs, grad_inputs, seconds: fl
     if isinstance(node, AccumulateGrad):
         return recording.record_accumulate(node.variable, contributions, node.variable.grad)
     return recording.record_backward(node, grad_outputs, grad_inputs,
-                                     [sender for sender, _ in contributions], seconds)
+                                     [sender for sender, _ in contributions], seconds,
+                                     contributions)
