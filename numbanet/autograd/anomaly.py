@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import sys
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
 enabled = False  # read by Function.apply and the backward engine
 _check_nan = True
+_in_backward_rule = False  # a backward rule's own ops are judged by what the rule returns
 _ELEMENTS_SHOWN = 3
 
 
@@ -157,6 +159,18 @@ def _where(module: str, source: str) -> list[str]:
             f"  line:   {source or '(no line of your code on the stack)'}"]
 
 
+@contextmanager
+def backward_rule():
+    """While a backward rule runs, its ops are not forward ops: the engine checks what
+    the rule returns instead (and names the backward node)."""
+    global _in_backward_rule
+    previous, _in_backward_rule = _in_backward_rule, True
+    try:
+        yield
+    finally:
+        _in_backward_rule = previous
+
+
 def note_forward(ctx) -> None:
     """Remember where an op was called (its backward's error names that line)."""
     from numbanet.trace import user_source_line
@@ -168,6 +182,8 @@ def note_forward(ctx) -> None:
 
 def check_forward(function, args, outputs, ctx) -> None:
     """Raise when an output of this op holds NaN/Inf (called after its forward)."""
+    if _in_backward_rule:
+        return
     note_forward(ctx)
     if not _check_nan:
         return

@@ -109,9 +109,12 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                     grad_outputs.append(grad)
                 if capture and isinstance(node, AccumulateGrad):
                     continue  # autograd.grad() never touches .grad
-                grad_inputs = node.run_backward(grad_outputs, claimed)
-                if _anomaly.enabled:
+                if _anomaly.enabled:  # the rule's own ops are checked as its outputs
+                    with _anomaly.backward_rule():
+                        grad_inputs = node.run_backward(grad_outputs, claimed)
                     _anomaly.check_backward(node, grad_outputs, grad_inputs)
+                else:
+                    grad_inputs = node.run_backward(grad_outputs, claimed)
             event_id = None
             if recording is not None:
                 event_id = _record(recording, node, slots, grad_outputs, grad_inputs,
