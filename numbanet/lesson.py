@@ -98,6 +98,14 @@ def record_iteration(lesson: Lesson, iteration: int | None = None,
     iteration = len(lesson.history) if iteration is None else iteration
     inputs, targets = lesson.batch(iteration)
     start = time.perf_counter()
+    if gradcheck:  # path mode first, before the optimizer moves the parameters
+        from numbanet.autograd.node_check import check_parameters, random_state
+
+        inputs64, targets64 = (t.double() if t.is_floating_point() else t
+                               for t in (inputs, targets))
+        paths = check_parameters(
+            lesson.model, lambda model: lesson.criterion(model(inputs64), targets64),
+            random_state())
     with trace_module.record(model=lesson.model, gradcheck=gradcheck) as trace:
         lesson.optimizer.zero_grad()
         outputs = lesson.model(inputs)
@@ -112,4 +120,6 @@ def record_iteration(lesson: Lesson, iteration: int | None = None,
                "gradient_norm": gradient_norm, "seconds": time.perf_counter() - start}
     lesson.history.append(summary)
     trace.metadata.update(summary, lesson=lesson.title)
+    if gradcheck:
+        trace.metadata["gradcheck_parameters"] = paths
     return trace

@@ -6,6 +6,7 @@ Usage::
     numbanet step my_lesson.py       # your lesson: model, criterion, optimizer, batch()
     numbanet step exported.json      # replay a trace written by the export key
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
+    numbanet step --headless --gradcheck LESSON   # check every backward node's gradient
 
 Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
 in ``stepper.py`` and the headless printer in ``headless.py``.
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --headless: print JSON lines")
     parser.add_argument("--iterations", type=int, default=1, metavar="N",
                         help="record N iterations (default 1)")
+    parser.add_argument("--gradcheck", action="store_true",
+                        help="check every backward node against finite differences of its "
+                             "forward while recording (with --headless: one line per node, "
+                             "exit status 1 when one fails)")
     return parser
 
 
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .recorder import TraceSource
 
-    source = TraceSource(arguments.lesson)
+    source = TraceSource(arguments.lesson, gradcheck=arguments.gradcheck)
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2

@@ -19,10 +19,12 @@ class TraceSource:
     ``path`` is a lesson file, a ``.json`` trace, or None for the built-in lesson. Loading
     the lesson runs its file — model construction, data generation — so it happens on the
     first :meth:`record_next`, inside whatever worker thread calls it, never at startup.
+    ``gradcheck=True`` records every iteration with gradient checks (the lens ``v``).
     """
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, gradcheck: bool = False):
         self.path = Path(path) if path is not None else None
+        self.gradcheck = gradcheck  # check every backward node while recording
         self._lesson = None
         self._saved: list[Trace] | None = None
 
@@ -52,7 +54,7 @@ class TraceSource:
             raise RuntimeError(f"{self.path.name} is a saved trace: it cannot run again")
         if self._lesson is None:
             self._lesson = load_lesson(self.path)
-        return record_iteration(self._lesson)
+        return record_iteration(self._lesson, gradcheck=self.gradcheck)
 
     def first_traces(self, iterations: int = 1) -> list[Trace]:
         """What to show at startup: ``iterations`` recorded iterations, or the saved trace."""

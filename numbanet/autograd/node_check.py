@@ -28,6 +28,10 @@ The random number generator is put back to its state before the original forward
 every re-run, so an op that draws random numbers (dropout) draws the same ones again.
 Used by :class:`numbanet.trace.Recorder` when a recording asks for gradient checks; its
 result is plain data stored on the backward event (``Event.gradcheck``).
+
+:func:`check_parameters` is the *path* mode: a parameter's whole gradient — every node
+between it and the loss — against differences of the loss itself, on a float64 copy of the
+model (the lesson runner stores it in the trace's metadata).
 """
 
 from __future__ import annotations
@@ -277,3 +281,68 @@ def _check_input(call: _Call, position: int, gradient: np.ndarray, upstream: lis
         errors.append(record["direction"]["error"])
     record["max_error"] = max(errors, default=0.0)
     return record
+
+
+class _LossOfParameters:
+    """The loss as a function of a float64 copy of the model's parameters (path mode)."""
+
+    def __init__(self, model, loss_of, rng_state):
+        import copy
+
+        self.model = copy.deepcopy(model).double()
+        self.parameters = [p for _, p in self.model.named_parameters()]
+        self.names = [n for n, _ in self.model.named_parameters()]
+        self.arrays = [np.array(p._host(), dtype=np.float64) for p in self.parameters]
+        self.loss_of = loss_of
+        self.rng_state = rng_state
+
+    def loss(self):
+        from numbanet.random import default_generator
+
+        default_generator().numpy.bit_generator.state = self.rng_state
+        return self.loss_of(self.model)
+
+    def nudged(self, position: int, direction: np.ndarray, step: float) -> list[np.ndarray]:
+        from numbanet.autograd.grad_mode import no_grad
+
+        parameter = self.parameters[position]
+        original = parameter._data.copy()
+        parameter._data[...] = self.arrays[position] + step * direction
+        try:
+            with no_grad():
+                return [np.asarray(self.loss()._host(), dtype=np.float64)]
+        finally:
+            parameter._data[...] = original
+
+
+def check_parameters(model, loss_of, rng_state) -> dict:
+    """Path mode: each parameter's gradient of the loss against central differences of the
+    loss, both in float64 on a copy of ``model`` (``loss_of(model_copy)`` computes the
+    loss; ``rng_state``: the generator's state before the original forward). Returns
+    ``{parameter name: result}`` in :func:`check_node`'s format, one input each."""
+    from numbanet.random import default_generator
+
+    saved_state = default_generator().numpy.bit_generator.state
+    results = {}
+    try:
+        function = _LossOfParameters(model, loss_of, rng_state)
+        for parameter in function.parameters:
+            parameter.grad = None
+        function.loss().backward()
+        for position, (name, parameter) in enumerate(
+                zip(function.names, function.parameters, strict=True)):
+            if parameter.grad is None:
+                results[name] = _skipped("this parameter does not reach the loss")
+                continue
+            gradient = np.asarray(parameter.grad._host(), dtype=np.float64)
+            item = {"input": 0, "name": name,
+                    **_check_input(function, position, gradient, [np.ones(())])}
+            results[name] = {"status": "pass" if item["max_error"] <= TOLERANCE else "fail",
+                             "max_error": item["max_error"], "tolerance": TOLERANCE,
+                             "epsilon": EPSILON, "inputs": [item], "reason": ""}
+    except Exception as error:
+        reason = f"could not re-run the model in float64: {type(error).__name__}: {error}"
+        return {"*": _skipped(reason)}
+    finally:
+        default_generator().numpy.bit_generator.state = saved_state
+    return results
