@@ -34,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iterations", type=int, default=1, metavar="N",
                         help="record N iterations (default 1)")
     parser.add_argument("--gradcheck", action="store_true",
-                        help="check every backward node against finite differences of its "
-                             "forward while recording (with --headless: one line per node, "
-                             "exit status 1 when one fails)")
+                        help="with --headless: check every backward node against finite "
+                             "differences of its forward, print one line per node and exit "
+                             "with status 1 when one fails (the terminal UI always records "
+                             "the checks, for its lens: key v)")
     return parser
 
 
@@ -50,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from .recorder import TraceSource
 
-    source = TraceSource(arguments.lesson, gradcheck=arguments.gradcheck)
+    headless = arguments.headless or arguments.json
+    # the terminal UI always records the checks, for its lens (v)
+    source = TraceSource(arguments.lesson, gradcheck=arguments.gradcheck or not headless)
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
-    if arguments.headless or arguments.json:
+    if headless:
         from .headless import run_headless
 
         try:
@@ -67,5 +70,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     from .app import StepperApp
 
-    StepperApp(source, iterations=arguments.iterations).run()
-    return 0
+    app = StepperApp(source, iterations=arguments.iterations)
+    app.run()
+    return app.return_code or 0  # a crash of the app: Textual printed it, exit non-zero

@@ -136,3 +136,36 @@ def failure_sentence(iteration: int, index: int, event: Event, forward: Event | 
 def number_text(value: float) -> str:
     """A gradient value with enough digits to see a factor off: 7 significant digits."""
     return f"{value:.7g}" if math.isfinite(value) else format_number(value)
+
+
+@dataclass(frozen=True)
+class LensTarget:
+    """What the lens shows for the node under the cursor."""
+
+    heading: str  # "#21 LecunTanhBackward (Net)"
+    mode: str  # "node" | "path" | "none"
+    result: dict | None
+    explanation: str  # what was compared, in one sentence
+
+
+def lens_target(trace: Trace, index: int, event: Event, backward: Event | None) -> LensTarget:
+    """The check to show at ``event``: its own (a backward node), its backward node's (a
+    forward op), or its parameter's path check (an ``AccumulateGrad``)."""
+    where = f" ({event.module_path})" if event.module_path else ""
+    if event.op == "AccumulateGrad":
+        name = event.attributes.get("parameter", "this leaf")
+        return LensTarget(
+            f"#{index} {event.op}: {name}", "path", parameter_result(trace, event),
+            f"path mode: the whole gradient ∂L/∂{name}, through every node between it and "
+            "the loss, against central differences of the loss (float64 copy of the model)")
+    if event.phase in ("forward", "loss") and backward is not None:
+        event, index = backward, trace.events.index(backward)
+        where = f" ({event.module_path})" if event.module_path else ""
+    if event.phase == "backward":
+        return LensTarget(
+            f"#{index} {event.op}{where}", "node", event.gradcheck,
+            "this node's backward rule (run in float64 on the recorded inputs and upstream "
+            "gradient g) against central differences of its forward: Σ_j g[j]·(y(x+ε)[j] − "
+            "y(x−ε)[j]) / 2ε for each checked input element")
+    return LensTarget(f"#{index} {event.op}{where}", "none", None,
+                      "no gradient flows through this node: nothing to check")

@@ -26,6 +26,7 @@ from textual.widgets import Static
 
 from numbanet.trace import MODULE_TYPES, Event, TensorRecord, Trace
 
+from ..nonfinite import is_nonfinite, offending_lines
 from ..tensor_text import (
     describe,
     flat_values,
@@ -215,6 +216,11 @@ class DetailPane(VerticalScroll):
         if event.attributes:
             parts.append(Text("  ".join(f"{key}={value}" for key, value
                                         in event.attributes.items()), style="dim"))
+        if any(is_nonfinite(record) for record in event.outputs):
+            produced = not any(is_nonfinite(record) for record in event.inputs)
+            parts.append(section("NaN/Inf " + ("produced here" if produced
+                                               else "in the output (an input held some)")))
+            parts += [Text(f"  {line}", style="red") for line in offending_lines(event)]
         if event.formula and event.phase != "backward":  # backward: the chain-rule pane
             parts.append(section("Formula (from the op's docstring)"))
             parts += [Text(f"  {paragraph}", style="italic")

@@ -47,5 +47,5 @@ class HistorySparklines(Horizontal):
             if len(finite) < len(series):
                 text.append(f" ({len(series) - len(finite)} not finite)", style="red")
             if key == "loss":
-                text.append(f"  (iteration {current + 1} of {len(traces)})")
+                text.append(f"  (iteration {current}; {len(traces)} recorded)")
             self.query_one(f"#{key}-value", Label).update(text)
