@@ -179,7 +179,19 @@ class Trace:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trace:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a trace written by :meth:`save`. A file that is not one — cut short,
+        edited by hand, another JSON — raises ValueError with one line saying why."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path.name} is not a numbanet trace: invalid JSON at line "
+                             f"{error.lineno}, column {error.colno} ({error.msg})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path.name} is not a numbanet trace: not a text file") from None
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path.name} is not a numbanet trace, or a damaged one: "
+                             f"{type(error).__name__}: {error}") from None
 
     # ---- notebook display -------------------------------------------------------------
     def _repr_html_(self) -> str:
@@ -663,7 +675,9 @@ def _library_dirs() -> tuple[str, ...]:
 
     own = [Path(__file__).resolve().parent.parent / name for name in ("numbanet", "viz", "tui")]
     paths = sysconfig.get_paths()
-    system = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    # "scripts": the console script (.venv/bin/numbanet) that started numbanet is no lesson
+    system = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+              if key in paths]
     return tuple(os.path.realpath(p) + os.sep for p in [*own, *system])
 
 

@@ -57,13 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
+    if source.replays_saved_trace:
+        try:  # read it now: a damaged file is one line and exit 2, in the app as well
+            source.first_traces()
+        except ValueError as error:
+            print(f"numbanet step: error: {error}", file=sys.stderr)
+            return 2
     if headless:
         from .headless import run_headless
 
         try:
             return run_headless(source, arguments.iterations, as_json=arguments.json)
-        except LessonError as error:
-            print(f"numbanet step: {error}", file=sys.stderr)
+        except LessonError as error:  # it names the lesson's line; no traceback of ours
+            print(f"numbanet step: error: {error}", file=sys.stderr)
             return 1
         except BrokenPipeError:  # piped into `head`, which has seen enough: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

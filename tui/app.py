@@ -27,6 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header
 
+from numbanet.lesson import lesson_error_text
 from numbanet.trace import Trace
 
 from . import gradcheck, nonfinite
@@ -171,7 +172,7 @@ class StepperApp(App):
             with report_compilation(on_compile):
                 traces = self.source.first_traces(self.iterations)
         except Exception as error:  # a broken lesson: say why, keep the app up
-            self.call_from_thread(progress.show_error, f"{type(error).__name__}: {error}")
+            self.call_from_thread(progress.show_error, lesson_error_text(error))
             return
         finally:
             self.recording = False
@@ -183,8 +184,8 @@ class StepperApp(App):
         try:
             trace = self.source.record_next()
         except Exception as error:
-            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}",
-                                  title="Recording failed", severity="error")
+            self.call_from_thread(self.notify, lesson_error_text(error),
+                                  title="Recording failed", severity="error", markup=False)
             return
         finally:
             self.recording = False
@@ -210,7 +211,7 @@ class StepperApp(App):
             problems.append(f"graph not written: {type(error).__name__}: {error}")
         self.call_from_thread(self.notify, "\n".join(
             [f"wrote {' and '.join(written)} in {directory}"] + problems),
-            title="Export", severity="warning" if problems else "information")
+            title="Export", severity="warning" if problems else "information", markup=False)
 
     # ---- arriving traces ---------------------------------------------------------------------
     def traces_ready(self, traces: list[Trace]) -> None:
@@ -231,7 +232,8 @@ class StepperApp(App):
         self.stepper.next_iteration()
         self.show_iteration()
         self.notify(f"recorded iteration {len(self.stepper.traces) - 1}: "
-                    f"loss {trace.metadata.get('loss', float('nan')):.4g}", timeout=3)
+                    f"loss {trace.metadata.get('loss', float('nan')):.4g}", timeout=3,
+                    markup=False)
 
     # ---- showing the current node -------------------------------------------------------------
     def show_iteration(self) -> None:
@@ -383,7 +385,7 @@ class StepperApp(App):
                 found = nonfinite.first_nonfinite(trace) is not None
                 self.call_from_thread(self._search_recorded, trace, done, limit)
         except Exception as error:
-            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}",
+            self.call_from_thread(self.notify, lesson_error_text(error),
                                   title="Recording failed", severity="error", markup=False)
         finally:
             self.recording = False

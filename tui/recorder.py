@@ -48,16 +48,23 @@ class TraceSource:
 
     def record_next(self) -> Trace:
         """Run the next training iteration under a trace (loading the lesson first)."""
-        from numbanet.lesson import load_lesson, record_iteration
+        from numbanet.lesson import LessonError, lesson_failure, load_lesson, record_iteration
 
         if self.replays_saved_trace:
             raise RuntimeError(f"{self.path.name} is a saved trace: it cannot run again")
         if self._lesson is None:
             self._lesson = load_lesson(self.path)
-        return record_iteration(self._lesson, gradcheck=self.gradcheck)
+        try:
+            return record_iteration(self._lesson, gradcheck=self.gradcheck)
+        except LessonError:
+            raise
+        except Exception as error:  # the lesson's model, loss or optimizer raised
+            raise lesson_failure(error, self.path, "recording iteration "
+                                 f"{len(self._lesson.history)}") from error
 
     def first_traces(self, iterations: int = 1) -> list[Trace]:
-        """What to show at startup: ``iterations`` recorded iterations, or the saved trace."""
+        """What to show at startup: ``iterations`` recorded iterations, or the saved trace
+        (a file that is not one raises ValueError with one line saying why)."""
         if self.replays_saved_trace:
             if self._saved is None:
                 self._saved = [Trace.load(self.path)]

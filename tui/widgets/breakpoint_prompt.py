@@ -7,6 +7,7 @@ breakpoint. The app parses the text (``Breakpoint.parse``) and reports mistakes.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -27,7 +28,7 @@ class BreakpointPrompt(ModalScreen[str | None]):
         with Vertical(id="breakpoint-dialog"):
             yield Static("Stop at: an op (relu, *Backward), module NAME, or nan — "
                          "then press c to continue to it. 'clear' removes all.")
-            yield Static("current: " + (", ".join(self.current) or "none"),
+            yield Static(Text("current: " + (", ".join(self.current) or "none")),
                          id="breakpoint-current")
             yield Input(placeholder="relu   |   module fc1   |   nan   |   clear")
 

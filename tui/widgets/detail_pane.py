@@ -173,7 +173,7 @@ def optimizer_sections(event: Event) -> list:
     parts: list = [section("Parameters updated (after = before + update)")]
     for update in event.updates:
         table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
-        table.add_column(update.name, style="bold", min_width=10)
+        table.add_column(Text(update.name), style="bold", min_width=10)  # literal: no markup
         for statistic in ("mean", "std", "min", "max"):
             table.add_column(statistic, justify="right")
         for label, record in (("before", update.before), ("gradient", update.gradient),

@@ -49,9 +49,9 @@ class Timeline(DataTable):
             self.add_row(
                 Text(str(index), justify="right"),
                 Text(event.phase, style=phase_style(event.phase)),
-                event.op,
+                Text(event.op),  # Text, not str: a name with "[/]" is not Rich markup
                 output_shape_text(event),
-                short_module_path(event.module_path),
+                Text(short_module_path(event.module_path)),
             )
 
     def show_position(self, index: int) -> None:
