@@ -163,6 +163,7 @@ def check_node(function, snapshot: list, rng_state, grad_outputs: list, grad_inp
             return _skipped("no floating input receives a gradient here")
         with enable_grad():
             args, tensors = call.arguments(requires_grad=set(checked))
+            default_generator().numpy.bit_generator.state = rng_state
             result = function.apply(*args)
         result = result if isinstance(result, tuple) else (result,)
         upstream = [None if g is None else np.asarray(g._host(), dtype=np.float64)
