@@ -67,19 +67,17 @@ class StepperApp(App):
     CSS_PATH = "numbanet.tcss"
     COMMANDS = App.COMMANDS | {StepperCommands}
 
-    BINDINGS = [  # the footer shows them in this order, as far as the terminal is wide
+    # the footer shows them in this order, as far as the terminal is wide: at 80 columns,
+    # the keys a first session needs (help, quit, step, break, continue, check) come first
+    BINDINGS = [
         _navigation("question_mark", "help", "Help", "all keys and panels"),
         _navigation("q", "quit", "Quit", "quit"),
         _navigation("n,right", "next_node", "Next", "next node (into the next phase at its "
                     "end, into the next iteration after the optimizer)"),
         _navigation("p,left", "previous_node", "Back", "previous node (a replay: nothing "
                     "runs again)"),
-        _navigation("1", "phase('forward')", "Forward", "jump to the first forward node"),
-        _navigation("2", "phase('loss')", "Loss", "jump to the first node of the loss"),
-        _navigation("3", "phase('backward')", "Backward", "jump to the first backward node"),
-        _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
-        _navigation("i", "step_into", "Into", "step into the next submodule call",
-                    show=False),
+        _navigation("i", "step_into", "Into", "step into the next module call (skips the "
+                    "rest of this one, unlike n)", show=False),
         _navigation("o", "step_out", "Out", "step out: to the first node after this "
                     "module's call returns", show=False),
         _navigation("b", "set_breakpoint", "Break", "set a breakpoint: op name, "
@@ -88,6 +86,9 @@ class StepperApp(App):
                     "breakpoint: records new iterations until one holds a NaN/Inf)"),
         _navigation("escape", "cancel_search", "Cancel", "stop the search for a NaN/Inf",
                     show=False),
+        _navigation("v", "gradcheck_lens", "Check", "gradient check at this node: its "
+                    "backward rule against finite differences of its forward (at an "
+                    "AccumulateGrad: the parameter's whole gradient against the loss)"),
         _navigation("N", "next_iteration", "Next iter", "next iteration (records one more "
                     "when at the newest)"),
         _navigation("P", "previous_iteration", "Prev iter", "previous recorded iteration",
@@ -100,9 +101,10 @@ class StepperApp(App):
         _navigation("R", "restart", "Restart", "reload the lesson file and record from a "
                     "fresh model", show=False),
         _navigation("k", "toggle_kernel", "Kernel", "show or hide the kernel pane"),
-        _navigation("v", "gradcheck_lens", "Check", "gradient check at this node: its "
-                    "backward rule against finite differences of its forward (at an "
-                    "AccumulateGrad: the parameter's whole gradient against the loss)"),
+        _navigation("1", "phase('forward')", "Forward", "jump to the first forward node"),
+        _navigation("2", "phase('loss')", "Loss", "jump to the first node of the loss"),
+        _navigation("3", "phase('backward')", "Backward", "jump to the first backward node"),
+        _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
     ]
@@ -128,7 +130,7 @@ class StepperApp(App):
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield Header(show_clock=False, icon="")  # no icon glyph a font may lack
         yield RecordingProgress(self.iterations, id="progress")
         with Horizontal(id="body"):
             with Vertical(id="navigation"):
@@ -145,7 +147,25 @@ class StepperApp(App):
     PANEL_TITLES = {"#timeline": "Timeline", "#modules": "Modules", "#detail": "Node",
                     "#chain-rule": "Chain rule", "#kernel": "Kernel (k hides)"}
 
+    COMPACT_BELOW = (100, 30)  # columns, rows: narrower or lower is a "compact" terminal
+
+    def format_title(self, title: str, sub_title: str):
+        """The header: where you are (iteration, node, phase) first, so a narrow terminal
+        cuts the lesson's title, never the position."""
+        return super().format_title(sub_title, title) if sub_title else \
+            super().format_title(title, sub_title)
+
+    def on_resize(self, event) -> None:
+        """In a small terminal the module tree gives its room to the panes that explain
+        the node (the chain rule first); ``?`` still lists every panel."""
+        width, height = self.COMPACT_BELOW
+        self.screen.set_class(event.size.width < width or event.size.height < height,
+                              "-compact")
+
     def on_mount(self) -> None:
+        width, height = self.COMPACT_BELOW
+        self.screen.set_class(self.size.width < width or self.size.height < height,
+                              "-compact")
         for selector, title in self.PANEL_TITLES.items():
             self.query_one(selector).border_title = title
         self.query_one("#body").display = False
@@ -224,6 +244,9 @@ class StepperApp(App):
             self.title = self.source.title
         elif traces:
             self.title = traces[0].metadata.get("lesson", "numbanet step")
+        description = self.source.description if self.source is not None else ""
+        if description:  # what the lesson is about, once (? shows it again)
+            self.notify(description, title=self.title, timeout=10, markup=False)
         self.show_iteration()
         self.query_one(Timeline).focus()
 
@@ -305,7 +328,7 @@ class StepperApp(App):
                    f"this iteration has no {phase} node")
 
     def action_step_into(self) -> None:
-        self._move(self.stepper.step_into, "nothing to step into: this is the last node")
+        self._move(self.stepper.step_into, "no module call after this node in this iteration")
 
     def action_step_out(self) -> None:
         self._move(self.stepper.step_out,
@@ -322,7 +345,18 @@ class StepperApp(App):
 
     def action_set_breakpoint(self) -> None:
         current = [b.describe() for b in self.stepper.breakpoints]
-        self.push_screen(BreakpointPrompt(current), self._breakpoint_entered)
+        self.push_screen(BreakpointPrompt(current, self.module_names()),
+                         self._breakpoint_entered)
+
+    def module_names(self) -> list[str]:
+        """The model's modules as a ``module NAME`` breakpoint names them (``fc1``)."""
+        names = []
+        for trace in self.stepper.traces[:1]:
+            for event in trace.events:
+                name = event.module_path.partition(".")[2]
+                if name and name not in names:
+                    names.append(name)
+        return names
 
     def _breakpoint_entered(self, text: str | None) -> None:
         if text is None:
@@ -340,6 +374,14 @@ class StepperApp(App):
                 return
             if limit is not None:
                 self.search_limit = limit
+            modules = self.module_names()
+            if breakpoint.kind == "module" and not any(
+                    breakpoint.matches(event) for trace in self.stepper.traces
+                    for event in trace.events):
+                self.notify(f"no module {breakpoint.pattern!r} ran in this model; its modules: "
+                            + (", ".join(modules) or "none"), title="Breakpoint not set",
+                            severity="error", markup=False)
+                return
             self.stepper.breakpoints.append(breakpoint)
             extra = (f" (c records up to {self.search_limit} new iterations to find one)"
                      if breakpoint.kind == "nonfinite" and self.can_record else "")
@@ -471,7 +513,8 @@ class StepperApp(App):
             stepper.trace, stepper.position.index, event, backward)))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.BINDINGS))
+        lesson = (self.title, self.source.description if self.source is not None else "")
+        self.push_screen(HelpScreen(self.BINDINGS, lesson))
 
     # ---- the panels' own navigation -------------------------------------------------------------
     def on_timeline_node_chosen(self, message: Timeline.NodeChosen) -> None:
