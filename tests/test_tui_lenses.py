@@ -311,3 +311,38 @@ def test_lens_target_rows_and_summary():
     assert gradcheck.summary(skipped) == "skipped: no upstream gradient reached this node"
     assert gradcheck.lens_target(trace, 13, trace.events[13], None).mode == "none"
     assert Breakpoint.parse("nan").kind == "nonfinite"
+
+
+def test_a_crash_of_the_app_is_a_non_zero_exit(monkeypatch):
+    def crashed(app):  # as Textual leaves an app whose handler raised
+        app._return_code = 1
+
+    monkeypatch.setattr(StepperApp, "run", crashed)
+    assert main([str(EXAMPLES / "lesson_linear_regression.py")]) == 1
+
+
+@run_app_test
+async def test_an_exception_in_the_app_sets_its_return_code(monkeypatch):
+    app = StepperApp(traces=[synthetic_iteration()], show_timings=False)
+
+    def broken(*args):
+        raise ValueError("cannot convert float NaN to integer")
+
+    with pytest.raises(ValueError):
+        async with app.run_test(size=SIZE) as pilot:
+            monkeypatch.setattr(app.query_one("#detail"), "show", broken)
+            await pilot.press("n")
+    assert app.return_code == 1
+
+
+def test_first_kernel_times_say_they_include_compiling_or_loading():
+    from numbanet.trace import KernelRecord
+    from numbanet.tui.widgets.kernel_pane import launch_text
+
+    def text(compilation):
+        record = KernelRecord("k", "cpu", compilation, 0.5)
+        return str(launch_text([record], show_timings=True))
+
+    assert text("compiled now").endswith("500.000 ms (includes compiling it)")
+    assert text("loaded from cache").endswith("(includes loading it from the cache)")
+    assert text("already in memory").endswith("500.000 ms")
