@@ -346,3 +346,33 @@ def test_first_kernel_times_say_they_include_compiling_or_loading():
     assert text("compiled now").endswith("500.000 ms (includes compiling it)")
     assert text("loaded from cache").endswith("(includes loading it from the cache)")
     assert text("already in memory").endswith("500.000 ms")
+
+
+@run_app_test
+async def test_a_module_breakpoint_is_checked_against_the_model():
+    app = StepperApp(traces=[synthetic_iteration()], show_timings=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        assert "modules: fc1, act, fc2" in lens_text(app, "#breakpoint-modules")
+        await pilot.press(*"module fc3", "enter")
+        assert not app.stepper.breakpoints
+        error = next(n.message for n in app._notifications if "fc3" in n.message)
+        assert error == "no module 'fc3' ran in this model; its modules: fc1, act, fc2"
+        await pilot.press("b", *"module fc2", "enter")
+        assert app.stepper.breakpoints == [Breakpoint("module", "fc2")]
+
+
+@run_app_test
+async def test_the_lesson_description_is_shown_and_the_header_keeps_the_position():
+    source = TraceSource(EXAMPLES / "lesson_linear_regression.py")
+    app = StepperApp(source, show_timings=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_traces(app, pilot)
+        assert any(n.message.startswith("Eight points on the line") for n in app._notifications)
+        header = str(app.format_title(app.title, app.sub_title))
+        assert header.startswith("iteration 0 (1 recorded) · node #0 of ")
+        assert app.screen.has_class("-compact")  # 80x24: the module tree gives way
+        assert app.query_one("#modules").styles.display == "none"
+        await pilot.press("question_mark")
+        assert "Eight points on the line" in str(app.screen.query_one(
+            "#help-dialog").query("Static").first().content)
