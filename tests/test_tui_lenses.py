@@ -366,9 +366,12 @@ async def test_a_module_breakpoint_is_checked_against_the_model():
 async def test_the_lesson_description_is_shown_and_the_header_keeps_the_position():
     source = TraceSource(EXAMPLES / "lesson_linear_regression.py")
     app = StepperApp(source, show_timings=False)
+    told = []  # every notification, kept (the app's own list drops expired ones)
+    notify = app.notify
+    app.notify = lambda message, **options: told.append(message) or notify(message, **options)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_traces(app, pilot)
-        assert any(n.message.startswith("Eight points on the line") for n in app._notifications)
+        assert any(message.startswith("Eight points on the line") for message in told)
         header = str(app.format_title(app.title, app.sub_title))
         assert header.startswith("iteration 0 (1 recorded) · node #0 of ")
         assert app.screen.has_class("-compact")  # 80x24: the module tree gives way
