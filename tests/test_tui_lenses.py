@@ -379,3 +379,26 @@ async def test_the_lesson_description_is_shown_and_the_header_keeps_the_position
         await pilot.press("question_mark")
         assert "Eight points on the line" in str(app.screen.query_one(
             "#help-dialog").query("Static").first().content)
+
+
+def test_fan_in_is_explained_and_no_stray_add_appears_in_backward():
+    from numbanet.tui.widgets.chain_rule_pane import backward_schedule, fan_in_lines
+
+    trace = TraceSource(EXAMPLES / "lesson_linear_regression.py").record_next()
+    phases = [event.phase for event in trace.events]
+    first, last = phases.index("backward"), len(phases) - 1 - phases[::-1].index("backward")
+    # the engine's gradient sums are no forward events between the backward nodes
+    assert set(phases[first:last + 1]) == {"backward"}
+    sub = next(e for e in trace.events if e.phase == "backward" and e.op.startswith("Sub"))
+    assert len(sub.contributions) == 2  # (ŷ - y) is squared: used twice by Mul
+    total = sub.inputs[0].values
+    parts = [c.gradient.values for c in sub.contributions]
+    assert [row[0] for row in total] == pytest.approx(
+        [a[0] + b[0] for a, b in zip(*parts, strict=True)])
+    lines = [line.plain for line in fan_in_lines(sub, trace)]
+    assert lines[0].startswith("Fan-in  this output was used 2 times")
+    assert sum(line.startswith("  + from #") for line in lines) == 2
+    assert lines[-1].startswith("      first element: ")
+    schedule = backward_schedule(trace)
+    assert sorted(schedule.values()) == list(range(last - first + 1))
+    assert schedule[trace.events.index(sub)] == trace.events.index(sub) - first
