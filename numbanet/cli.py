@@ -88,7 +88,13 @@ def _graph_parser(subparsers) -> None:
 def _record_lesson(path: Path | None, iteration: int):
     """Load the lesson and record one iteration, telling the user while Numba compiles."""
     from numbanet import compile_progress
-    from numbanet.lesson import is_lesson_file, load_lesson, record_iteration
+    from numbanet.lesson import (
+        LessonError,
+        is_lesson_file,
+        lesson_failure,
+        load_lesson,
+        record_iteration,
+    )
 
     compile_progress.ensure_writable_cache()
     compiled: list[str] = []
@@ -113,7 +119,13 @@ def _record_lesson(path: Path | None, iteration: int):
             _say(f"loading lesson {path.name if path else 'two spirals (built in)'}")
             lesson = load_lesson(path)
             _say(f"recording iteration {iteration}: forward, loss, backward, optimizer step")
-            trace = record_iteration(lesson, iteration)
+            try:
+                trace = record_iteration(lesson, iteration)
+            except LessonError:
+                raise
+            except Exception as error:  # the lesson's model, loss or optimizer raised
+                raise lesson_failure(error, path, f"recording iteration {iteration}") \
+                    from error
     if compiled:
         _say(f"compiled {len(compiled)} kernels in {time.perf_counter() - start:.1f} s "
              "(cached for next time)")
@@ -136,6 +148,16 @@ def _record_script_iteration(path: Path, iteration: int):
         session.close()
 
 
+def _output_folder_exists(command: str, output: Path) -> bool:
+    """Check ``-o``'s folder before recording (which may take a while), saying so if not."""
+    folder = output.parent
+    if folder.is_dir():
+        return True
+    print(f"numbanet {command}: error: cannot write {output}: the folder {folder} does not "
+          f"exist (create it with: mkdir -p {folder})", file=sys.stderr)
+    return False
+
+
 def run_graph(arguments: argparse.Namespace) -> int:
     """``numbanet graph``: record (or load) a trace, draw it, write the file."""
     from numbanet.lesson import LessonError
@@ -145,6 +167,8 @@ def run_graph(arguments: argparse.Namespace) -> int:
     if (arguments.lesson is None) == (not arguments.demo):
         print("numbanet graph: error: name a lesson file (or a trace .json), or pass --demo "
               "for the built-in lesson", file=sys.stderr)
+        return 2
+    if not _output_folder_exists("graph", arguments.output):
         return 2
     try:
         if arguments.lesson is not None and arguments.lesson.suffix.lower() == ".json":
@@ -221,6 +245,8 @@ def run_export(arguments: argparse.Namespace) -> int:
     if (arguments.lesson is None) == (not arguments.demo):
         print("numbanet export: error: name a lesson file (or a trace .json), or pass "
               "--demo for the built-in lesson", file=sys.stderr)
+        return 2
+    if not _output_folder_exists("export", arguments.output):
         return 2
     try:
         trace = _load_or_record(arguments)

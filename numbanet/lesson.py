@@ -22,8 +22,10 @@ imports, helper functions, data generation — is ordinary Python. Run with
 from __future__ import annotations
 
 import ast
+import os
 import runpy
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,34 @@ BUILTIN_LESSON = Path(__file__).resolve().parent / "lessons" / "spirals.py"
 
 class LessonError(Exception):
     """A lesson file that cannot be run: what is missing and how to fix it."""
+
+
+def lesson_failure(error: Exception, path: Path | None, doing: str) -> LessonError:
+    """A :class:`LessonError` for ``error``, raised while ``doing`` (``"recording iteration
+    3"``), that points at the lesson, not at numbanet: the innermost line of the lesson
+    file on the traceback, else the step of the iteration that ran (``model(inputs)``, the
+    criterion, ``backward``, ``optimizer.step``) — and no traceback of numbanet's insides."""
+    path = Path(path).resolve() if path is not None else BUILTIN_LESSON
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if _same_file(frame.filename, path)]
+    if own:
+        where = f"{path.name}, line {own[-1].lineno}: {own[-1].line}"
+    else:
+        steps = [frame for frame in frames if _same_file(frame.filename, Path(__file__))
+                 and frame.name == "record_iteration"]
+        where = f"{path.name}: {doing}" + (f", at {steps[-1].line}" if steps else "")
+    message = str(error).split("\n  in your code at ")[0]  # that line is the one above
+    return LessonError(f"{where}\n  {type(error).__name__}: {message}")
+
+
+def lesson_error_text(error: BaseException) -> str:
+    """How the tools report an error of a lesson: a LessonError's own text (it names the
+    lesson's line), else the error's type and message."""
+    return str(error) if isinstance(error, LessonError) else f"{type(error).__name__}: {error}"
+
+
+def _same_file(filename: str, path: Path) -> bool:
+    return os.path.realpath(filename) == os.path.realpath(path)
 
 
 @dataclass
@@ -88,8 +118,7 @@ def load_lesson(path: str | Path | None = None) -> Lesson:
     try:
         namespace = runpy.run_path(str(path), run_name="__lesson__")
     except Exception as error:
-        raise LessonError(f"running {path.name} failed: {type(error).__name__}: {error}") \
-            from error
+        raise lesson_failure(error, path, "running the file") from error
     criterion = namespace.get("criterion", namespace.get("loss_fn"))
     batch = namespace.get("batch")
     if batch is None and "inputs" in namespace and "targets" in namespace:
@@ -119,16 +148,26 @@ def load_lesson(path: str | Path | None = None) -> Lesson:
     )
 
 
-def record_iteration(lesson: Lesson, iteration: int | None = None) -> trace_module.Trace:
+def record_iteration(lesson: Lesson, iteration: int | None = None,
+                     gradcheck: bool = False) -> trace_module.Trace:
     """Run one training iteration of ``lesson`` under a trace and return the trace.
 
     Phases: the model's ops are ``forward``, the criterion's ops ``loss``, then
-    ``backward`` nodes and one ``optimizer`` event per ``step()``.
+    ``backward`` nodes and one ``optimizer`` event per ``step()``. ``gradcheck=True``
+    checks every backward node against finite differences (``Event.gradcheck``).
     """
     iteration = len(lesson.history) if iteration is None else iteration
     inputs, targets = lesson.batch(iteration)
     start = time.perf_counter()
-    with trace_module.record(model=lesson.model) as trace:
+    if gradcheck:  # path mode first, before the optimizer moves the parameters
+        from numbanet.autograd.node_check import check_parameters, random_state
+
+        inputs64, targets64 = (t.double() if t.is_floating_point() else t
+                               for t in (inputs, targets))
+        paths = check_parameters(
+            lesson.model, lambda model: lesson.criterion(model(inputs64), targets64),
+            random_state())
+    with trace_module.record(model=lesson.model, gradcheck=gradcheck) as trace:
         lesson.optimizer.zero_grad()
         outputs = lesson.model(inputs)
         with trace_module.phase("loss"):
@@ -142,4 +181,6 @@ def record_iteration(lesson: Lesson, iteration: int | None = None) -> trace_modu
                "gradient_norm": gradient_norm, "seconds": time.perf_counter() - start}
     lesson.history.append(summary)
     trace.metadata.update(summary, lesson=lesson.title)
+    if gradcheck:
+        trace.metadata["gradcheck_parameters"] = paths
     return trace

@@ -130,6 +130,9 @@ class Event:
     formula: str = ""  # forward formula and gradient, from the op's docstring
     attributes: dict = field(default_factory=dict)  # op arguments: dim, stride, lr, ...
     elementwise: bool = False  # output element i depends on input elements i only
+    # backward, when recorded with gradcheck=True: this node's backward rule against finite
+    # differences of its forward (numbanet.autograd.node_check: status, errors per element)
+    gradcheck: dict | None = None
 
 
 @dataclass
@@ -176,7 +179,19 @@ class Trace:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Trace:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a trace written by :meth:`save`. A file that is not one — cut short,
+        edited by hand, another JSON — raises ValueError with one line saying why."""
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path.name} is not a numbanet trace: invalid JSON at line "
+                             f"{error.lineno}, column {error.colno} ({error.msg})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path.name} is not a numbanet trace: not a text file") from None
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path.name} is not a numbanet trace, or a damaged one: "
+                             f"{type(error).__name__}: {error}") from None
 
     # ---- notebook display -------------------------------------------------------------
     def _repr_html_(self) -> str:
@@ -206,6 +221,9 @@ class Recorder:
         self.module_stack: list[str] = []
         self.stage = "forward"  # forward ops recorded now belong to this phase (or "loss")
         self.suspended = False  # True while a backward rule runs: its ops are not nodes
+        self.gradcheck = False  # check each backward node against finite differences
+        self._forward_calls: dict[int, tuple] = {}  # autograd node -> (Function, args, rng)
+        self._rng_state = None  # the random generator's state before the next op
 
     @property
     def parameter_names(self) -> dict[int, str]:
@@ -258,6 +276,15 @@ class Recorder:
             self._producer[tensor._uid] = node_id
         if ctx is not None and getattr(ctx, "node_id", None) is not None:
             self._forward_of_autograd_node[ctx.node_id] = node_id
+            if self.gradcheck and ctx.next_edges:  # a backward node will follow: keep the call
+                from numbanet.autograd import node_check
+
+                self._forward_calls[ctx.node_id] = (
+                    function, node_check.snapshot_arguments(inputs), self._rng_state)
+        if self.gradcheck:
+            from numbanet.autograd.node_check import random_state
+
+            self._rng_state = random_state()
         self.trace.events.append(event)
 
     @contextmanager
@@ -270,11 +297,35 @@ class Recorder:
         finally:
             self.suspended = False
 
+    def _check_node(self, call, grad_outputs, grad_inputs, forward_event) -> dict:
+        """The gradient check of one backward node, run with this recorder detached (its
+        float64 re-runs are no events, their kernels no one's)."""
+        from numbanet.autograd.node_check import check_node
+
+        global _active
+        function, snapshot, rng_state = call
+        names = [record.name if record is not None else None
+                 for record in (forward_event.inputs if forward_event else [])]
+        with _lock:
+            _active = None
+            _launch.set_listener(None)
+        try:
+            return check_node(function, snapshot, rng_state, list(grad_outputs),
+                              list(grad_inputs), names)
+        finally:
+            with _lock:
+                _active = self
+                _launch.set_listener(self._on_kernel)
+
     def backward_node_id(self, autograd_node_id: int) -> int | None:
         return self._backward_of_autograd_node.get(autograd_node_id)
 
-    def record_backward(self, node, grad_outputs, grad_inputs, senders, seconds) -> int:
-        """Called by the engine after one backward node ran; returns its event id."""
+    def record_backward(self, node, grad_outputs, grad_inputs, senders, seconds,
+                        contributions=()) -> int:
+        """Called by the engine after one backward node ran; returns its event id.
+
+        ``contributions``: each (sender event id, gradient) summed into its upstream
+        gradient; kept in the event when there are several (a fan-in)."""
         node_id = self._new_node_id()
         forward_id = self._forward_of_autograd_node.get(node.node_id)
         forward_event = self.event(forward_id) if forward_id is not None else None
@@ -296,6 +347,12 @@ class Recorder:
             formula=node.function.formula(),
             elementwise=node.function.elementwise,
         )
+        if len(contributions) > 1:
+            event.contributions = [GradientContribution(sender, self.tensor_record(g, "gradient"))
+                                   for sender, g in contributions]
+        call = self._forward_calls.pop(node.node_id, None)
+        if call is not None:
+            event.gradcheck = self._check_node(call, grad_outputs, grad_inputs, forward_event)
         self._backward_of_autograd_node[node.node_id] = node_id
         self.trace.events.append(event)
         return node_id
@@ -380,11 +437,14 @@ def active() -> Trace | None:
 
 
 @contextmanager
-def record(model=None):
+def record(model=None, gradcheck: bool = False):
     """Record every forward op, backward node and optimizer update inside the block.
 
     Pass ``model`` (an ``nn.Module``) to have its parameters named in the trace
     (``fc1.weight``); parameters of modules called inside the block are named anyway.
+    ``gradcheck=True`` checks every backward node against finite differences of its
+    forward as it runs (``Event.gradcheck``; see :mod:`numbanet.autograd.node_check`):
+    slower, and the results stay in the saved trace.
     """
     global _active
     with _lock:
@@ -394,6 +454,10 @@ def record(model=None):
         if model is not None:
             name_parameters(trace, model)
         _active = Recorder(trace)
+        if gradcheck:
+            from numbanet.autograd.node_check import random_state
+
+            _active.gradcheck, _active._rng_state = True, random_state()
         _launch.set_listener(_active._on_kernel)
     try:
         yield trace
@@ -611,7 +675,9 @@ def _library_dirs() -> tuple[str, ...]:
 
     own = [Path(__file__).resolve().parent.parent / name for name in ("numbanet", "viz", "tui")]
     paths = sysconfig.get_paths()
-    system = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    # "scripts": the console script (.venv/bin/numbanet) that started numbanet is no lesson
+    system = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+              if key in paths]
     return tuple(os.path.realpath(p) + os.sep for p in [*own, *system])
 
 

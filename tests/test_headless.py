@@ -94,3 +94,46 @@ def test_example_lessons_record_all_four_phases(lesson):
     assert isinstance(trace, Trace)
     assert {event.phase for event in trace.events} == {"forward", "loss", "backward",
                                                         "optimizer"}
+
+
+@pytest.mark.parametrize("lesson, status", [("lesson_custom_function_bug.py", 1),
+                                            ("lesson_custom_function.py", 0)])
+def test_gradcheck_flags_exactly_the_planted_bug(lesson, status, capsys):
+    assert main(["--headless", "--gradcheck", str(EXAMPLES / lesson)]) == status
+    lines = capsys.readouterr().out.splitlines()
+    nodes = [line for line in lines if "max rel error" in line and "path" not in line]
+    failed = [line for line in nodes if line.endswith("FAIL")]
+    assert len(nodes) >= 10  # one line per backward node
+    for line in nodes:
+        error = float(line.split("max rel error")[1].split()[0])
+        if line in failed:
+            assert error > 1e-2
+        else:
+            assert error < 1e-6 and line.endswith("pass")
+    if status:
+        assert [line.split()[1] for line in failed] == ["LecunTanhBackward"]
+        assert lines[-1].startswith("first failing node: iteration 0, #21 LecunTanhBackward")
+        assert "LecunTanh.apply(self.hidden(x))" in lines[-1]
+    else:
+        assert not failed and "0 failed" in lines[-1]
+
+
+def test_gradcheck_json_ends_with_a_verdict(capsys):
+    assert main(["--headless", "--gradcheck", "--json",
+                 str(EXAMPLES / "lesson_custom_function_bug.py")]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    verdict = records[-1]
+    assert verdict["type"] == "gradcheck" and not verdict["passed"]
+    assert verdict["first_failure"]["op"] == "LecunTanhBackward"
+    nodes = [r for r in records if r["type"] == "node"]
+    assert all(r["gradcheck"] is not None for r in nodes)
+
+
+def test_gradcheck_of_a_saved_trace_uses_the_results_recorded_with_it(tmp_path, capsys):
+    trace = TraceSource(EXAMPLES / "lesson_custom_function_bug.py", gradcheck=True).record_next()
+    trace.save(tmp_path / "bug.json")
+    assert main(["--headless", "--gradcheck", str(tmp_path / "bug.json")]) == 1
+    assert "#21 LecunTanhBackward" in capsys.readouterr().out
+    synthetic_iteration().save(tmp_path / "plain.json")  # recorded without checks
+    assert main(["--headless", "--gradcheck", str(tmp_path / "plain.json")]) == 2
+    assert "without gradient checks" in capsys.readouterr().err

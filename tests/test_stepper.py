@@ -80,9 +80,11 @@ def test_step_into_enters_the_next_submodule_call():
     assert stepper.position.index == 2 and stepper.event.module_path == "Net.act"
 
 
-def test_step_into_without_a_submodule_is_a_plain_step(stepper):
-    assert stepper.step_into()
-    assert stepper.position.index == 1
+def test_step_into_skips_the_rest_of_the_call_unlike_next(stepper):
+    assert stepper.step_into()  # from Net.fc1's first op to the next call, Net.act
+    assert stepper.position.index == 2 and stepper.event.module_path == "Net.act"
+    stepper.jump_to_phase("optimizer")  # no module call after it
+    assert not stepper.step_into()
 
 
 def test_breakpoint_on_op_name_with_wildcard(stepper):

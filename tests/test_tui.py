@@ -81,7 +81,7 @@ async def test_the_first_node_is_shown():
     async with app.run_test(size=SIZE):
         assert app.stepper.position == Position(0, 0)
         assert "#0 Matmul" in pane_text(app, "#detail")
-        assert "node 1/14" in app.sub_title and "forward" in app.sub_title
+        assert "node #0 of 14" in app.sub_title and "forward" in app.sub_title
 
 
 @run_app_test
@@ -174,8 +174,8 @@ async def test_step_out_of_a_module_and_into_the_next():
         assert app.stepper.event.module_path == "Net.act"
         await pilot.press("o")
         assert app.stepper.event.module_path == "Net.fc2"
-        await pilot.press("i")
-        assert app.stepper.position.index == 4
+        await pilot.press("i")  # the rest of Net.fc2's call is skipped: the loss is next
+        assert app.stepper.position.index == 5
 
 
 @run_app_test
@@ -257,12 +257,12 @@ async def test_export_writes_the_trace_and_the_graph(tmp_path):
         await pilot.press("3", "e")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        trace = Trace.load(tmp_path / "numbanet-iteration1.json")
+        trace = Trace.load(tmp_path / "numbanet-iteration0.json")
         assert len(trace.events) == 14
-        svg = tmp_path / "numbanet-iteration1-node7.svg"
+        svg = tmp_path / "numbanet-iteration0-node7.svg"
         assert svg.read_text().lstrip().startswith(("<?xml", "<svg"))
         messages = [notification.message for notification in app._notifications]
-        assert any("numbanet-iteration1-node7.svg" in message for message in messages)
+        assert any("numbanet-iteration0-node7.svg" in message for message in messages)
 
 
 @run_app_test

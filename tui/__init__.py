@@ -8,6 +8,7 @@ Usage::
     numbanet step train.py --iteration 3 [-- ARGS]  # a PyTorch script: its loop's iteration 3
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
     numbanet step --headless --kernel-lens NODE [LESSON]   # which GPU thread wrote what
+    numbanet step --headless --gradcheck LESSON   # check every backward node's gradient
 
 Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
 in ``stepper.py`` and the headless printer in ``headless.py``.
@@ -42,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--iteration", type=int, default=0, metavar="K",
                         help="a training script (not a lesson): start at iteration K of its "
                              "own loop (default 0); the script's arguments go after --")
+    parser.add_argument("--gradcheck", action="store_true",
+                        help="with --headless: check every backward node against finite "
+                             "differences of its forward, print one line per node and exit "
+                             "with status 1 when one fails (the terminal UI always records "
+                             "the checks, for its lens: key v)")
     return parser
 
 
@@ -59,19 +65,28 @@ def main(argv: list[str] | None = None) -> int:
 
     from .recorder import TraceSource
 
-    source = TraceSource(arguments.lesson, arguments.iteration, script_arguments)
+    headless = arguments.headless or arguments.json or arguments.kernel_lens is not None
+    # the terminal UI always records the checks, for its lens (v)
+    source = TraceSource(arguments.lesson, arguments.iteration, script_arguments,
+                         gradcheck=arguments.gradcheck or not headless)
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
-    if arguments.headless or arguments.json or arguments.kernel_lens is not None:
+    if source.replays_saved_trace:
+        try:  # read it now: a damaged file is one line and exit 2, in the app as well
+            source.first_traces()
+        except ValueError as error:
+            print(f"numbanet step: error: {error}", file=sys.stderr)
+            return 2
+    if headless:
         from .headless import run_headless, run_kernel_lens
 
         try:
             if arguments.kernel_lens is not None:
                 return run_kernel_lens(source, arguments.kernel_lens, as_json=arguments.json)
             return run_headless(source, arguments.iterations, as_json=arguments.json)
-        except LessonError as error:
-            print(f"numbanet step: {error}", file=sys.stderr)
+        except LessonError as error:  # it names the lesson's line; no traceback of ours
+            print(f"numbanet step: error: {error}", file=sys.stderr)
             return 1
         except BrokenPipeError:  # piped into `head`, which has seen enough: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -80,5 +95,6 @@ def main(argv: list[str] | None = None) -> int:
             source.restart()  # a training script waits in its loop for more: end it
     from .app import StepperApp
 
-    StepperApp(source, iterations=arguments.iterations).run()
-    return 0
+    app = StepperApp(source, iterations=arguments.iterations)
+    app.run()
+    return app.return_code or 0  # a crash of the app: Textual printed it, exit non-zero

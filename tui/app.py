@@ -16,6 +16,7 @@ palette list the same bindings.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,19 +27,23 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Header
 
+from numbanet.lesson import lesson_error_text
 from numbanet.trace import Trace
 
+from . import gradcheck, nonfinite
 from .commands import StepperCommands
 from .recorder import TraceSource
 from .stepper import PHASES, Breakpoint, Position, Stepper
 from .widgets.breakpoint_prompt import BreakpointPrompt
 from .widgets.chain_rule_pane import ChainRulePane
 from .widgets.detail_pane import DetailPane
+from .widgets.gradcheck_lens import GradcheckLens
 from .widgets.help_screen import HelpScreen
 from .widgets.history_sparklines import HistorySparklines
 from .widgets.kernel_pane import KernelPane
 from .widgets.module_tree import ModuleTree
 from .widgets.recording_progress import RecordingProgress
+from .widgets.search_progress import SearchProgress
 from .widgets.timeline import Timeline
 
 
@@ -62,24 +67,28 @@ class StepperApp(App):
     CSS_PATH = "numbanet.tcss"
     COMMANDS = App.COMMANDS | {StepperCommands}
 
-    BINDINGS = [  # the footer shows them in this order, as far as the terminal is wide
+    # the footer shows them in this order, as far as the terminal is wide: at 80 columns,
+    # the keys a first session needs (help, quit, step, break, continue, check) come first
+    BINDINGS = [
         _navigation("question_mark", "help", "Help", "all keys and panels"),
         _navigation("q", "quit", "Quit", "quit"),
         _navigation("n,right", "next_node", "Next", "next node (into the next phase at its "
                     "end, into the next iteration after the optimizer)"),
         _navigation("p,left", "previous_node", "Back", "previous node (a replay: nothing "
                     "runs again)"),
-        _navigation("1", "phase('forward')", "Forward", "jump to the first forward node"),
-        _navigation("2", "phase('loss')", "Loss", "jump to the first node of the loss"),
-        _navigation("3", "phase('backward')", "Backward", "jump to the first backward node"),
-        _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
-        _navigation("i", "step_into", "Into", "step into the next submodule call",
-                    show=False),
+        _navigation("i", "step_into", "Into", "step into the next module call (skips the "
+                    "rest of this one, unlike n)", show=False),
         _navigation("o", "step_out", "Out", "step out: to the first node after this "
                     "module's call returns", show=False),
         _navigation("b", "set_breakpoint", "Break", "set a breakpoint: op name, "
                     "'module NAME' or 'nan'"),
-        _navigation("c", "continue", "Continue", "run to the next breakpoint"),
+        _navigation("c", "continue", "Continue", "run to the next breakpoint (with a 'nan' "
+                    "breakpoint: records new iterations until one holds a NaN/Inf)"),
+        _navigation("escape", "cancel_search", "Cancel", "stop the search for a NaN/Inf",
+                    show=False),
+        _navigation("v", "gradcheck_lens", "Check", "gradient check at this node: its "
+                    "backward rule against finite differences of its forward (at an "
+                    "AccumulateGrad: the parameter's whole gradient against the loss)"),
         _navigation("N", "next_iteration", "Next iter", "next iteration (records one more "
                     "when at the newest)"),
         _navigation("P", "previous_iteration", "Prev iter", "previous recorded iteration",
@@ -95,6 +104,10 @@ class StepperApp(App):
         _navigation("t", "kernel_lens", "Threads", "kernel lens: which GPU thread read and "
                     "wrote which element (the node's CUDA kernel, re-run in the simulator)",
                     show=False),
+        _navigation("1", "phase('forward')", "Forward", "jump to the first forward node"),
+        _navigation("2", "phase('loss')", "Loss", "jump to the first node of the loss"),
+        _navigation("3", "phase('backward')", "Backward", "jump to the first backward node"),
+        _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
     ]
@@ -110,6 +123,8 @@ class StepperApp(App):
         self.show_timings = show_timings
         self.export_directory = Path(export_directory) if export_directory else None
         self.recording = False
+        self.search_limit = nonfinite.DEFAULT_SEARCH_LIMIT  # "nan N" in the prompt sets it
+        self._cancel_search = threading.Event()
 
     @property
     def can_record(self) -> bool:
@@ -118,7 +133,7 @@ class StepperApp(App):
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        yield Header(show_clock=False, icon="")  # no icon glyph a font may lack
         yield RecordingProgress(self.iterations, id="progress")
         with Horizontal(id="body"):
             with Vertical(id="navigation"):
@@ -129,12 +144,31 @@ class StepperApp(App):
                 yield ChainRulePane(id="chain-rule")
                 yield KernelPane(show_timings=self.show_timings, id="kernel")
         yield HistorySparklines(id="history")
+        yield SearchProgress(id="search")
         yield Footer(compact=True)
 
     PANEL_TITLES = {"#timeline": "Timeline", "#modules": "Modules", "#detail": "Node",
                     "#chain-rule": "Chain rule", "#kernel": "Kernel (k hides)"}
 
+    COMPACT_BELOW = (100, 30)  # columns, rows: narrower or lower is a "compact" terminal
+
+    def format_title(self, title: str, sub_title: str):
+        """The header: where you are (iteration, node, phase) first, so a narrow terminal
+        cuts the lesson's title, never the position."""
+        return super().format_title(sub_title, title) if sub_title else \
+            super().format_title(title, sub_title)
+
+    def on_resize(self, event) -> None:
+        """In a small terminal the module tree gives its room to the panes that explain
+        the node (the chain rule first); ``?`` still lists every panel."""
+        width, height = self.COMPACT_BELOW
+        self.screen.set_class(event.size.width < width or event.size.height < height,
+                              "-compact")
+
     def on_mount(self) -> None:
+        width, height = self.COMPACT_BELOW
+        self.screen.set_class(self.size.width < width or self.size.height < height,
+                              "-compact")
         for selector, title in self.PANEL_TITLES.items():
             self.query_one(selector).border_title = title
         self.query_one("#body").display = False
@@ -161,7 +195,7 @@ class StepperApp(App):
             with report_compilation(on_compile):
                 traces = self.source.first_traces(self.iterations)
         except Exception as error:  # a broken lesson: say why, keep the app up
-            self.call_from_thread(progress.show_error, f"{type(error).__name__}: {error}")
+            self.call_from_thread(progress.show_error, lesson_error_text(error))
             return
         finally:
             self.recording = False
@@ -173,8 +207,8 @@ class StepperApp(App):
         try:
             trace = self.source.record_next()
         except Exception as error:
-            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}",
-                                  title="Recording failed", severity="error")
+            self.call_from_thread(self.notify, lesson_error_text(error),
+                                  title="Recording failed", severity="error", markup=False)
             return
         finally:
             self.recording = False
@@ -184,9 +218,9 @@ class StepperApp(App):
     def export_current(self, trace: Trace, iteration: int, index: int, node_id: int) -> None:
         """Write the trace JSON, then the graph SVG with node ``node_id`` highlighted."""
         directory = self.export_directory or Path.cwd()
-        stem = f"numbanet-iteration{iteration + 1}-node{index}"
+        stem = f"numbanet-iteration{iteration}-node{index}"  # numbered as on screen
         written, problems = [], []
-        trace_path = directory / f"numbanet-iteration{iteration + 1}.json"
+        trace_path = directory / f"numbanet-iteration{iteration}.json"
         trace.save(trace_path)
         written.append(trace_path.name)
         try:
@@ -200,7 +234,7 @@ class StepperApp(App):
             problems.append(f"graph not written: {type(error).__name__}: {error}")
         self.call_from_thread(self.notify, "\n".join(
             [f"wrote {' and '.join(written)} in {directory}"] + problems),
-            title="Export", severity="warning" if problems else "information")
+            title="Export", severity="warning" if problems else "information", markup=False)
 
     # ---- arriving traces ---------------------------------------------------------------------
     def traces_ready(self, traces: list[Trace]) -> None:
@@ -213,6 +247,9 @@ class StepperApp(App):
             self.title = self.source.title
         elif traces:
             self.title = traces[0].metadata.get("lesson", "numbanet step")
+        description = self.source.description if self.source is not None else ""
+        if description:  # what the lesson is about, once (? shows it again)
+            self.notify(description, title=self.title, timeout=10, markup=False)
         self.show_iteration()
         self.query_one(Timeline).focus()
 
@@ -220,8 +257,9 @@ class StepperApp(App):
         self.stepper.add_trace(trace)
         self.stepper.next_iteration()
         self.show_iteration()
-        self.notify(f"recorded iteration {len(self.stepper.traces)}: "
-                    f"loss {trace.metadata.get('loss', float('nan')):.4g}", timeout=3)
+        self.notify(f"recorded iteration {len(self.stepper.traces) - 1}: "
+                    f"loss {trace.metadata.get('loss', float('nan')):.4g}", timeout=3,
+                    markup=False)
 
     # ---- showing the current node -------------------------------------------------------------
     def show_iteration(self) -> None:
@@ -229,7 +267,7 @@ class StepperApp(App):
         trace = self.stepper.trace
         self.query_one(Timeline).show_trace(trace)
         self.query_one(ModuleTree).show_trace(
-            trace, f"iteration {self.stepper.position.iteration + 1}")
+            trace, f"iteration {self.stepper.position.iteration}")
         self.query_one(HistorySparklines).show_history(self.stepper.traces,
                                                        self.stepper.position.iteration)
         self.show_current()
@@ -249,8 +287,9 @@ class StepperApp(App):
         if kernel_pane.display:
             kernel_pane.show(event)
         breakpoints = ", ".join(b.describe() for b in stepper.breakpoints)
-        self.sub_title = (f"iteration {stepper.position.iteration + 1}/{len(stepper.traces)}"
-                          f" · node {index + 1}/{len(trace.events)} · {event.phase}"
+        # numbered from 0 everywhere: timeline, headless, exports, lesson.batch(iteration)
+        self.sub_title = (f"iteration {stepper.position.iteration} ({len(stepper.traces)} "
+                          f"recorded) · node #{index} of {len(trace.events)} · {event.phase}"
                           + (f" · breakpoints: {breakpoints}" if breakpoints else ""))
 
     def _move(self, move: Callable[[], object], otherwise: str):
@@ -292,7 +331,7 @@ class StepperApp(App):
                    f"this iteration has no {phase} node")
 
     def action_step_into(self) -> None:
-        self._move(self.stepper.step_into, "nothing to step into: this is the last node")
+        self._move(self.stepper.step_into, "no module call after this node in this iteration")
 
     def action_step_out(self) -> None:
         self._move(self.stepper.step_out,
@@ -309,7 +348,18 @@ class StepperApp(App):
 
     def action_set_breakpoint(self) -> None:
         current = [b.describe() for b in self.stepper.breakpoints]
-        self.push_screen(BreakpointPrompt(current), self._breakpoint_entered)
+        self.push_screen(BreakpointPrompt(current, self.module_names()),
+                         self._breakpoint_entered)
+
+    def module_names(self) -> list[str]:
+        """The model's modules as a ``module NAME`` breakpoint names them (``fc1``)."""
+        names = []
+        for trace in self.stepper.traces[:1]:
+            for event in trace.events:
+                name = event.module_path.partition(".")[2]
+                if name and name not in names:
+                    names.append(name)
+        return names
 
     def _breakpoint_entered(self, text: str | None) -> None:
         if text is None:
@@ -319,23 +369,100 @@ class StepperApp(App):
             self.notify("breakpoints cleared", timeout=3)
         else:
             try:
+                text, limit = nonfinite.split_search_limit(text)
                 breakpoint = Breakpoint.parse(text)
             except ValueError as error:
-                self.notify(str(error), title="Breakpoint not set", severity="error")
+                self.notify(str(error), title="Breakpoint not set", severity="error",
+                            markup=False)
+                return
+            if limit is not None:
+                self.search_limit = limit
+            modules = self.module_names()
+            if breakpoint.kind == "module" and not any(
+                    breakpoint.matches(event) for trace in self.stepper.traces
+                    for event in trace.events):
+                self.notify(f"no module {breakpoint.pattern!r} ran in this model; its modules: "
+                            + (", ".join(modules) or "none"), title="Breakpoint not set",
+                            severity="error", markup=False)
                 return
             self.stepper.breakpoints.append(breakpoint)
-            self.notify(f"breakpoint: {breakpoint.describe()} — press c to run to it",
-                        timeout=3)
+            extra = (f" (c records up to {self.search_limit} new iterations to find one)"
+                     if breakpoint.kind == "nonfinite" and self.can_record else "")
+            self.notify(f"breakpoint: {breakpoint.describe()} — press c to run to it{extra}",
+                        timeout=4, markup=False)
         self.show_current()
 
     def action_continue(self) -> None:
         if not self.stepper.breakpoints:
             self.action_set_breakpoint()
             return
-        hit = self._move(self.stepper.run_to_breakpoint, "no breakpoint matches after this "
-                         "node in the recorded iterations (N records another)")
-        if hit:
-            self.notify(f"stopped at breakpoint {hit.describe()}", timeout=3)
+        searching = (any(b.kind == "nonfinite" for b in self.stepper.breakpoints)
+                     and self.can_record)
+        hit = self.stepper.run_to_breakpoint()
+        if hit is None and searching:
+            if self.recording:
+                self.notify("still recording…", timeout=3)
+                return
+            self.recording = True
+            self._cancel_search.clear()
+            self.query_one(SearchProgress).start(self.search_limit)
+            self.search_for_nonfinite(self.search_limit)
+        elif hit is None:
+            self.notify("no breakpoint matches after this node in the recorded iterations "
+                        "(N records another)", timeout=3)
+        else:
+            self.show_iteration()
+            if hit.kind == "nonfinite":
+                self._announce_nonfinite()
+            else:
+                self.notify(f"stopped at breakpoint {hit.describe()}", timeout=3,
+                            markup=False)
+
+    @work(thread=True, exclusive=True, group="recording", exit_on_error=False)
+    def search_for_nonfinite(self, limit: int) -> None:
+        """Record up to ``limit`` new iterations, stopping after one that holds a NaN/Inf
+        (or when escape sets the cancel flag)."""
+        found, done = False, 0
+        try:
+            while done < limit and not found and not self._cancel_search.is_set():
+                trace = self.source.record_next()
+                done += 1
+                found = nonfinite.first_nonfinite(trace) is not None
+                self.call_from_thread(self._search_recorded, trace, done, limit)
+        except Exception as error:
+            self.call_from_thread(self.notify, lesson_error_text(error),
+                                  title="Recording failed", severity="error", markup=False)
+        finally:
+            self.recording = False
+            self.call_from_thread(self._search_finished, found, done)
+
+    def _search_recorded(self, trace, done: int, limit: int) -> None:
+        self.stepper.add_trace(trace)
+        self.query_one(SearchProgress).advance(done, limit, trace.metadata.get("loss"))
+        self.query_one(HistorySparklines).show_history(self.stepper.traces,
+                                                       self.stepper.position.iteration)
+
+    def _search_finished(self, found: bool, done: int) -> None:
+        self.query_one(SearchProgress).display = False
+        if found and self.stepper.run_to_breakpoint() is not None:
+            self.show_iteration()
+            self._announce_nonfinite()
+        elif self._cancel_search.is_set():
+            self.notify(f"search cancelled after {done} new iterations, all finite",
+                        timeout=4)
+        else:
+            self.notify(f"no NaN/Inf in {done} new iterations (type 'nan N' at b to search "
+                        "longer)", timeout=5)
+
+    def _announce_nonfinite(self) -> None:
+        event = self.stepper.event
+        self.notify(f"first NaN/Inf: iteration {self.stepper.position.iteration}, "
+                    f"#{self.stepper.position.index} {event.op} produced it (Node pane: the "
+                    "offending elements)", title="Stopped", timeout=6, markup=False)
+
+    def action_cancel_search(self) -> None:
+        if self.query_one(SearchProgress).display:
+            self._cancel_search.set()
 
     def action_next_iteration(self) -> None:
         if self.stepper.next_iteration():
@@ -346,7 +473,7 @@ class StepperApp(App):
         elif self.recording:
             self.notify("still recording the previous iteration…", timeout=3)
         else:
-            self.notify(f"recording iteration {len(self.stepper.traces) + 1}…", timeout=3)
+            self.notify(f"recording iteration {len(self.stepper.traces)}…", timeout=3)
             self.recording = True  # set here, not in the worker: a second N must see it
             self.record_another_iteration()
 
@@ -389,8 +516,20 @@ class StepperApp(App):
         self.export_current(self.stepper.trace, position.iteration, position.index,
                             self.stepper.event.node_id)
 
+    def action_gradcheck_lens(self) -> None:
+        stepper = self.stepper
+        if not gradcheck.has_checks(stepper.trace):
+            self.notify("this iteration was recorded without gradient checks", timeout=4)
+            return
+        event = stepper.event
+        backward = stepper.backward_event_of(event) if event.phase in ("forward", "loss") \
+            else None
+        self.push_screen(GradcheckLens(gradcheck.lens_target(
+            stepper.trace, stepper.position.index, event, backward)))
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.BINDINGS))
+        lesson = (self.title, self.source.description if self.source is not None else "")
+        self.push_screen(HelpScreen(self.BINDINGS, lesson))
 
     # ---- the panels' own navigation -------------------------------------------------------------
     def on_timeline_node_chosen(self, message: Timeline.NodeChosen) -> None:

@@ -10,6 +10,11 @@ summary::
 With ``--json`` every line is a JSON object instead: ``{"type": "iteration", ...}`` once
 per iteration, then ``{"type": "node", ...}`` per node (with the full statistics, and the
 values of small tensors), so ``jq`` or a notebook can pick it apart.
+
+With ``--gradcheck`` the iterations are recorded with gradient checks and each iteration
+prints one line per backward node instead — its largest relative error and the verdict —
+then one line per parameter (the path mode); the run ends with the first failing node and
+exits 1 when any node failed (see :mod:`numbanet.tui.gradcheck`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TextIO
 
 from numbanet.trace import Event, Trace
 
+from . import gradcheck
 from .recorder import TraceSource
 from .tensor_text import format_number, main_output, output_shape_text, summary_text
 
@@ -69,6 +75,7 @@ def event_record(iteration: int, index: int, event: Event) -> dict:
         "stats": output.stats if output is not None else {},
         "values": output.values if output is not None else None,
         "parameters_updated": [update.name for update in event.updates],
+        "gradcheck": event.gradcheck,
     })
 
 
@@ -78,17 +85,61 @@ def iteration_record(iteration: int, trace: Trace) -> dict:
                             "nodes": len(trace.events)})
 
 
-def print_trace(trace: Trace, iteration: int, as_json: bool, stream: TextIO) -> None:
-    """Write one iteration: its header, then one line per node."""
+def print_trace(trace: Trace, iteration: int, as_json: bool, stream: TextIO,
+                checks_only: bool = False) -> None:
+    """Write one iteration: its header, then one line per node (per checked node and
+    per parameter with ``checks_only``)."""
     if as_json:
         stream.write(json.dumps(iteration_record(iteration, trace)) + "\n")
         for index, event in enumerate(trace.events):
-            stream.write(json.dumps(event_record(iteration, index, event)) + "\n")
+            if not checks_only or event.gradcheck:
+                stream.write(json.dumps(event_record(iteration, index, event)) + "\n")
     else:
         stream.write(iteration_line(iteration, trace) + "\n")
-        for index, event in enumerate(trace.events):
-            stream.write(event_line(index, event) + "\n")
+        if checks_only:
+            for index, event in gradcheck.checked_nodes(trace):
+                stream.write(gradcheck.node_line(index, event) + "\n")
+            for line in gradcheck.parameter_lines(trace):
+                stream.write(line + "\n")
+        else:
+            for index, event in enumerate(trace.events):
+                stream.write(event_line(index, event) + "\n")
     stream.flush()
+
+
+def gradcheck_verdict(traces: list[Trace], as_json: bool, stream: TextIO) -> int:
+    """The closing lines of a ``--gradcheck`` run; returns its exit status (1: a failure)."""
+    checked = [(i, index, event) for i, trace in enumerate(traces)
+               for index, event in gradcheck.checked_nodes(trace)]
+    failures = [item for item in checked if item[2].gradcheck["status"] == "fail"]
+    skipped = sum(1 for item in checked if item[2].gradcheck["status"] == "skipped")
+    paths = [result for trace in traces
+             for result in trace.metadata.get(gradcheck.PATHS_KEY, {}).values()]
+    path_failures = sum(1 for result in paths if result["status"] == "fail")
+    first = None
+    if failures:
+        iteration, index, event = failures[0]
+        forward = next((e for e in traces[iteration].events
+                        if e.node_id == event.forward_node_id), None)
+        first = gradcheck.failure_sentence(iteration, index, event, forward)
+    counts = (f"gradient check: {len(checked) - len(failures) - skipped} nodes passed, "
+              f"{len(failures)} failed, {skipped} skipped; parameters (path mode): "
+              f"{len(paths) - path_failures} passed, {path_failures} failed")
+    if as_json:
+        stream.write(json.dumps(_finite_or_text({
+            "type": "gradcheck", "passed": not failures, "failed_nodes": len(failures),
+            "checked_nodes": len(checked), "skipped_nodes": skipped,
+            "failed_parameters": path_failures,
+            "first_failure": None if not failures else {
+                "iteration": failures[0][0], "index": failures[0][1],
+                "op": failures[0][2].op, "module": failures[0][2].module_path,
+                "max_error": failures[0][2].gradcheck["max_error"]}})) + "\n")
+    else:
+        stream.write(counts + "\n")
+        if first:
+            stream.write(first + "\n")
+    stream.flush()
+    return 1 if failures or path_failures else 0
 
 
 def run_headless(source: TraceSource, iterations: int = 1, as_json: bool = False,
@@ -96,16 +147,27 @@ def run_headless(source: TraceSource, iterations: int = 1, as_json: bool = False
     """Record ``iterations`` iterations of ``source`` (or load its saved trace) and print them.
 
     Each iteration is printed as soon as it is recorded, so a long run streams.
-    Returns the process exit status.
+    Returns the process exit status (with ``source.gradcheck``: 1 when a check failed).
     """
     stream = stream or sys.stdout
+    checks = source.gradcheck
     if source.replays_saved_trace:
-        for iteration, trace in enumerate(source.first_traces()):
-            print_trace(trace, iteration, as_json, stream)
-        return 0
-    for iteration in range(iterations):
-        trace = source.record_next()  # a script's iterations count in its own loop
-        print_trace(trace, trace.metadata.get("iteration", iteration), as_json, stream)
+        traces = source.first_traces()
+        for iteration, trace in enumerate(traces):
+            print_trace(trace, iteration, as_json, stream, checks_only=checks)
+    else:
+        traces = []
+        for _ in range(iterations):
+            trace = source.record_next()  # a script's iterations count in its own loop
+            traces.append(trace)
+            print_trace(trace, trace.metadata.get("iteration", len(traces) - 1), as_json,
+                        stream, checks_only=checks)
+    if checks:
+        if not any(gradcheck.has_checks(trace) for trace in traces):
+            print("numbanet step: this saved trace was recorded without gradient checks "
+                  "(record it with --gradcheck)", file=sys.stderr)
+            return 2
+        return gradcheck_verdict(traces, as_json, stream)
     return 0
 
 

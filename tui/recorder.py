@@ -20,13 +20,15 @@ class TraceSource:
     ``path`` is a lesson file, a ``.json`` trace, or None for the built-in lesson. Loading
     the lesson runs its file — model construction, data generation — so it happens on the
     first :meth:`record_next`, inside whatever worker thread calls it, never at startup.
+    ``gradcheck=True`` records every iteration with gradient checks (the lens ``v``).
     """
 
     def __init__(self, path: str | Path | None = None, iteration: int = 0,
-                 script_arguments: list[str] | tuple = ()):
+                 script_arguments: list[str] | tuple = (), gradcheck: bool = False):
         self.path = Path(path) if path is not None else None
         self.iteration = iteration  # a script: the first iteration of its loop to record
         self.script_arguments = list(script_arguments)
+        self.gradcheck = gradcheck  # check every backward node while recording
         self._lesson = None
         self._script = None  # a numbanet.script_trace.ScriptSession, for a script
         self._saved: list[Trace] | None = None
@@ -61,7 +63,7 @@ class TraceSource:
 
     def record_next(self) -> Trace:
         """Run the next training iteration under a trace (loading the lesson first)."""
-        from numbanet.lesson import LessonError, load_lesson, record_iteration
+        from numbanet.lesson import LessonError, lesson_failure, load_lesson, record_iteration
 
         if self.replays_saved_trace:
             raise RuntimeError(f"{self.path.name} is a saved trace: it cannot run again")
@@ -76,10 +78,17 @@ class TraceSource:
                 raise LessonError(str(error)) from error
         if self._lesson is None:
             self._lesson = load_lesson(self.path)
-        return record_iteration(self._lesson)
+        try:
+            return record_iteration(self._lesson, gradcheck=self.gradcheck)
+        except LessonError:
+            raise
+        except Exception as error:  # the lesson's model, loss or optimizer raised
+            raise lesson_failure(error, self.path, "recording iteration "
+                                 f"{len(self._lesson.history)}") from error
 
     def first_traces(self, iterations: int = 1) -> list[Trace]:
-        """What to show at startup: ``iterations`` recorded iterations, or the saved trace."""
+        """What to show at startup: ``iterations`` recorded iterations, or the saved trace
+        (a file that is not one raises ValueError with one line saying why)."""
         if self.replays_saved_trace:
             if self._saved is None:
                 self._saved = [Trace.load(self.path)]

@@ -238,21 +238,20 @@ class Stepper:
         return False
 
     def step_into(self) -> bool:
-        """Into the next submodule call inside the current module, like a debugger's step.
+        """To the first event of the next module call, like a debugger's step into.
 
         From an event of ``Net`` this lands on the first event of the next call such as
-        ``Net.fc1``. When the current module calls no submodule before it returns, there is
-        nothing to go into, and it is a plain :meth:`next` — as in a debugger, where
-        stepping into a line without a call moves to the next line.
+        ``Net.fc1``; from the last op of ``Net.fc1``, on the first op of whatever module
+        runs next (``Net.act``). Unlike :meth:`next`, it skips the rest of the current call:
+        a call begins where the module path changes to a module's. At the last call of the
+        iteration nothing moves.
         """
-        here = self.event.module_path
-        for index in range(self.position.index + 1, len(self.events)):
-            path = self.events[index].module_path
-            if not module_contains(here, path):
-                break  # the current module returned without calling a submodule
-            if path != here:
+        events = self.events
+        for index in range(self.position.index + 1, len(events)):
+            path = events[index].module_path
+            if path and path != events[index - 1].module_path:
                 return self._jump(Position(self.position.iteration, index))
-        return self.next()
+        return False
 
     def step_out(self) -> bool:
         """To the first event after the current module's call has returned.

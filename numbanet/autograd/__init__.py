@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from numbanet.autograd.anomaly import (
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
 from numbanet.autograd.engine import run_backward
 from numbanet.autograd.function import Function, Node, grad_accumulator
 from numbanet.autograd.grad_mode import (
@@ -12,8 +18,9 @@ from numbanet.autograd.grad_mode import (
 )
 from numbanet.autograd.gradcheck import gradcheck
 
-__all__ = ["Function", "Node", "backward", "enable_grad", "grad", "gradcheck",
-           "is_grad_enabled", "no_grad", "set_grad_enabled"]
+__all__ = ["Function", "Node", "backward", "detect_anomaly", "enable_grad", "grad",
+           "gradcheck", "is_anomaly_check_nan_enabled", "is_anomaly_enabled",
+           "is_grad_enabled", "no_grad", "set_detect_anomaly", "set_grad_enabled"]
 
 
 def _seeds(outputs, grad_outputs, op: str) -> list:

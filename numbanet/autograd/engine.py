@@ -31,6 +31,7 @@ import time
 from contextlib import nullcontext
 
 from numbanet import trace as _trace
+from numbanet.autograd import anomaly as _anomaly
 from numbanet.autograd import grad_mode
 from numbanet.autograd.function import AccumulateGrad, grad_accumulator, sum_to_shape
 
@@ -108,7 +109,12 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                     grad_outputs.append(grad)
                 if capture and isinstance(node, AccumulateGrad):
                     continue  # autograd.grad() never touches .grad
-                grad_inputs = node.run_backward(grad_outputs, claimed)
+                if _anomaly.enabled:  # the rule's own ops are checked as its outputs
+                    with _anomaly.backward_rule():
+                        grad_inputs = node.run_backward(grad_outputs, claimed)
+                    _anomaly.check_backward(node, grad_outputs, grad_inputs)
+                else:
+                    grad_inputs = node.run_backward(grad_outputs, claimed)
             event_id = None
             if recording is not None:
                 event_id = _record(recording, node, slots, grad_outputs, grad_inputs,
@@ -143,4 +149,5 @@ def _record(recording, node, slots: dict, grad_outputs, grad_inputs, seconds: fl
     if isinstance(node, AccumulateGrad):
         return recording.record_accumulate(node.variable, contributions, node.variable.grad)
     return recording.record_backward(node, grad_outputs, grad_inputs,
-                                     [sender for sender, _ in contributions], seconds)
+                                     [sender for sender, _ in contributions], seconds,
+                                     contributions)

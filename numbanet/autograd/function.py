@@ -63,6 +63,7 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from numbanet import trace as _trace
+from numbanet.autograd import anomaly as _anomaly
 from numbanet.autograd import grad_mode
 
 _node_ids = itertools.count()
@@ -395,6 +396,8 @@ class Function:
             outputs = result = tuple(_wrap_output(Tensor, item, ctx) for item in raw)
         if requires_grad:
             _connect(ctx, args, outputs, Tensor)
+        if _anomaly.enabled:  # detect_anomaly(): stop at the op that made a NaN/Inf
+            _anomaly.check_forward(cls, args, outputs, ctx)
         if recording is not None:
             recording.record_forward(cls, args, outputs, ctx, seconds)
         return result
@@ -454,6 +457,8 @@ class KernelFunction(Function):
             ctx._resolve_saved(Tensor, args, raw, outputs)
         if requires_grad:
             _connect(ctx, args, outputs, Tensor)
+        if _anomaly.enabled:  # detect_anomaly(): stop at the op that made a NaN/Inf
+            _anomaly.check_forward(cls, args, outputs, ctx)
         if recording is not None:
             recording.record_forward(cls, args, outputs, ctx, seconds)
         return result

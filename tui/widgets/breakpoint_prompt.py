@@ -7,6 +7,7 @@ breakpoint. The app parses the text (``Breakpoint.parse``) and reports mistakes.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,16 +20,21 @@ class BreakpointPrompt(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, current: list[str]):
+    def __init__(self, current: list[str], modules: list[str] | None = None):
         super().__init__()
         self.current = current
+        self.modules = modules or []  # what "module NAME" can name in this model
 
     def compose(self) -> ComposeResult:
         with Vertical(id="breakpoint-dialog"):
-            yield Static("Stop at: an op (relu, *Backward), module NAME, or nan — "
-                         "then press c to continue to it. 'clear' removes all.")
-            yield Static("current: " + (", ".join(self.current) or "none"),
+            yield Static("Stop at: an op (relu, *Backward), module NAME, or nan (nan 60: "
+                         "search up to 60 new iterations) — then press c to continue to it. "
+                         "'clear' removes all.")
+            yield Static(Text("current: " + (", ".join(self.current) or "none")),
                          id="breakpoint-current")
+            if self.modules:
+                yield Static(Text("modules: " + ", ".join(self.modules)),
+                             id="breakpoint-modules")
             yield Input(placeholder="relu   |   module fc1   |   nan   |   clear")
 
     def on_input_submitted(self, message: Input.Submitted) -> None:

@@ -146,6 +146,47 @@ def backward_lines(event: Event, forward: Event | None) -> list[Text]:
     return lines
 
 
+def backward_schedule(trace: Trace) -> dict[int, int]:
+    """``{event index: step}`` for the backward events: the order the engine ran them in,
+    from 0 — a topological order, where a node runs once every gradient reaching it has
+    arrived (which is why a fan-in is summed before the node's rule runs)."""
+    steps = [index for index, event in enumerate(trace.events) if event.phase == "backward"]
+    return {index: step for step, index in enumerate(steps)}
+
+
+def sender_text(trace: Trace, node_id: int | None) -> str:
+    """``#9 MulBackward`` for the event that sent a gradient (``seed`` for backward()'s)."""
+    if node_id is None:
+        return "seed"
+    return next((f"#{i} {e.op}" for i, e in enumerate(trace.events) if e.node_id == node_id),
+                f"node {node_id}")
+
+
+def fan_in_lines(event: Event, trace: Trace) -> list[Text]:
+    """At a backward node whose output fed several consumers: each consumer's gradient
+    contribution and their sum, the upstream gradient its rule then used."""
+    if len(event.contributions) < 2 or event.op == "AccumulateGrad":
+        return []
+    count = len(event.contributions)
+    lines = [Text.assemble(("Fan-in", "bold"), f"  this output was used {count} times: "
+                           "∂L/∂output is the sum of the gradients each use sent back "
+                           "(added, not assigned)")]
+    for contribution in event.contributions:
+        lines.append(Text(f"  + from {sender_text(trace, contribution.from_node_id):<22} "
+                          f"{shape_text(contribution.gradient)} "
+                          f"{summary_text(contribution.gradient)}"))
+    total = next((record for record in event.inputs if record is not None), None)
+    if total is not None:
+        lines.append(Text(f"  = ∂L/∂output {' ' * 15}{shape_text(total)} "
+                          f"{summary_text(total)}", style="bold"))
+        firsts = [flat_values(c.gradient)[0] for c in event.contributions
+                  if c.gradient.shape == total.shape and flat_values(c.gradient)]
+        if len(firsts) == count and flat_values(total):
+            lines.append(Text(f"      first element: {' + '.join(map(format_number, firsts))}"
+                              f" = {format_number(flat_values(total)[0])}", style="green"))
+    return lines
+
+
 def accumulate_lines(event: Event, trace: Trace) -> list[Text]:
     """A fan-in: each gradient contribution, and their sum in ``.grad``."""
     leaf = event.attributes.get("parameter", "this leaf")
@@ -153,9 +194,7 @@ def accumulate_lines(event: Event, trace: Trace) -> list[Text]:
     lines = [Text.assemble(("Fan-in", "bold"), f"  {count} gradient"
                            f"{'s' if count != 1 else ''} reach {leaf}; .grad += their sum")]
     for contribution in event.contributions:
-        sender = "seed" if contribution.from_node_id is None else next(
-            (f"#{i} {e.op}" for i, e in enumerate(trace.events)
-             if e.node_id == contribution.from_node_id), f"node {contribution.from_node_id}")
+        sender = sender_text(trace, contribution.from_node_id)
         lines.append(Text(f"  + from {sender:<22} {shape_text(contribution.gradient)} "
                           f"{summary_text(contribution.gradient)}"))
     total = next((record for record in event.outputs if record is not None), None)
@@ -183,7 +222,7 @@ class ChainRulePane(VerticalScroll):
         if event.op == "AccumulateGrad":
             lines = accumulate_lines(event, trace)
         elif event.phase == "backward":
-            lines = backward_lines(event, forward)
+            lines = backward_lines(event, forward) + fan_in_lines(event, trace)
         elif event.phase == "optimizer":
             rule = ", ".join(f"{k}={v}" for k, v in event.attributes.items())
             lines = [Text.assemble(("Update", "bold"), "  parameter ← parameter + update, "

@@ -26,6 +26,7 @@ from textual.widgets import Static
 
 from numbanet.trace import MODULE_TYPES, Event, TensorRecord, Trace
 
+from ..nonfinite import is_nonfinite, offending_lines
 from ..tensor_text import (
     describe,
     flat_values,
@@ -172,7 +173,7 @@ def optimizer_sections(event: Event) -> list:
     parts: list = [section("Parameters updated (after = before + update)")]
     for update in event.updates:
         table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
-        table.add_column(update.name, style="bold", min_width=10)
+        table.add_column(Text(update.name), style="bold", min_width=10)  # literal: no markup
         for statistic in ("mean", "std", "min", "max"):
             table.add_column(statistic, justify="right")
         for label, record in (("before", update.before), ("gradient", update.gradient),
@@ -215,6 +216,11 @@ class DetailPane(VerticalScroll):
         if event.attributes:
             parts.append(Text("  ".join(f"{key}={value}" for key, value
                                         in event.attributes.items()), style="dim"))
+        if any(is_nonfinite(record) for record in event.outputs):
+            produced = not any(is_nonfinite(record) for record in event.inputs)
+            parts.append(section("NaN/Inf " + ("produced here" if produced
+                                               else "in the output (an input held some)")))
+            parts += [Text(f"  {line}", style="red") for line in offending_lines(event)]
         if event.formula and event.phase != "backward":  # backward: the chain-rule pane
             parts.append(section("Formula (from the op's docstring)"))
             parts += [Text(f"  {paragraph}", style="italic")

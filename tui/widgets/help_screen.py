@@ -16,7 +16,8 @@ Modules       the model's modules; each lists the nodes that ran inside it
 Detail        inputs, outputs, saved tensors and gradients of the current node
 Chain rule    upstream gradient × local derivative = gradient passed down, with numbers
 Kernel (k)    the Numba function that ran, its source, device, launch and timing
-History       loss and gradient norm over the recorded iterations"""
+History       loss and gradient norm over the recorded iterations
+Check (v)     the gradient check of the node: its backward against finite differences"""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -24,9 +25,10 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close help")]
 
-    def __init__(self, bindings: list[Binding]):
+    def __init__(self, bindings: list[Binding], lesson: tuple[str, str] = ("", "")):
         super().__init__()
         self.key_bindings = bindings
+        self.lesson = lesson  # (title, description) of the lesson being stepped through
 
     def compose(self) -> ComposeResult:
         keys = Table.grid(padding=(0, 2))
@@ -36,6 +38,9 @@ class HelpScreen(ModalScreen[None]):
             keys.add_row(" ".join(_key_label(key) for key in binding.key.split(",")),
                          binding.tooltip or binding.description)
         with VerticalScroll(id="help-dialog"):
+            title, description = self.lesson
+            if description:
+                yield Static(Text.assemble((title, "bold"), "\n", description, "\n"))
             yield Static(Text("numbanet step — keys", style="bold"))
             yield Static(keys)
             yield Static(Text("\nPanels", style="bold"))

@@ -61,7 +61,11 @@ def launch_text(launches: list[KernelRecord], show_timings: bool) -> Text:
         parts.append(f"launched {len(launches)} times")
     if show_timings:
         parts.append(record.compilation)
-        parts.append(f"{sum(launch.seconds for launch in launches) * 1e3:.3f} ms")
+        # a first iteration's time is mostly Numba's work, not the kernel's: say so
+        note = {"compiled now": " (includes compiling it)",
+                "loaded from cache": " (includes loading it from the cache)"}.get(
+                    record.compilation, "")
+        parts.append(f"{sum(launch.seconds for launch in launches) * 1e3:.3f} ms{note}")
     return Text("  " + " · ".join(parts), style="dim")
 
 

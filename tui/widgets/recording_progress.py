@@ -8,6 +8,7 @@ a hang.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import LoadingIndicator, Static
 
@@ -30,11 +31,11 @@ class RecordingProgress(Vertical):
 
     def set_detail(self, text: str) -> None:
         """A second line, e.g. the kernel being compiled right now."""
-        self.query_one("#progress-detail", Static).update(text)
+        self.query_one("#progress-detail", Static).update(Text(text))
 
     def show_error(self, text: str) -> None:
         """Replace the spinner by an error (a lesson that failed to load or run)."""
         self.query_one(LoadingIndicator).display = False
-        self.query_one("#progress-message", Static).update(text)
+        self.query_one("#progress-message", Static).update(Text(text))  # literal text
         self.query_one("#progress-detail", Static).update("press q to quit")
         self.add_class("failed")

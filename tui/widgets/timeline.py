@@ -17,6 +17,7 @@ from numbanet.trace import Trace
 
 from ..tensor_text import output_shape_text
 from ..theme import phase_style
+from .chain_rule_pane import backward_schedule
 
 
 def short_module_path(path: str) -> str:
@@ -26,7 +27,10 @@ def short_module_path(path: str) -> str:
 
 
 class Timeline(DataTable):
-    """A table of the nodes of one recorded iteration: #, phase, op, output shape, module."""
+    """A table of the nodes of one recorded iteration: #, phase, op, output shape, module.
+
+    A backward node's phase carries its step in the backward schedule (``backward 3``):
+    the engine's topological order, in which a node waits for every gradient reaching it."""
 
     @dataclass
     class NodeChosen(Message):
@@ -45,13 +49,15 @@ class Timeline(DataTable):
         """Fill the table with ``trace``'s events."""
         self.clear()
         self._shown_index = None
+        schedule = backward_schedule(trace)  # backward nodes: their step in the schedule
         for index, event in enumerate(trace.events):
+            phase = f"{event.phase} {schedule[index]}" if index in schedule else event.phase
             self.add_row(
                 Text(str(index), justify="right"),
-                Text(event.phase, style=phase_style(event.phase)),
-                event.op,
+                Text(phase, style=phase_style(event.phase)),
+                Text(event.op),  # Text, not str: a name with "[/]" is not Rich markup
                 output_shape_text(event),
-                short_module_path(event.module_path),
+                Text(short_module_path(event.module_path)),
             )
 
     def show_position(self, index: int) -> None:
