@@ -3,10 +3,12 @@
 The smallest lesson there is. Open it with ``numbanet step examples/lesson_linear_regression.py``
 and watch the whole of backpropagation in a handful of nodes:
 
-- forward: ``x @ w.T`` (a matmul) and ``+ b`` (an add) — that is all ``nn.Linear`` does;
-- loss: the mean squared error between the predictions and the targets;
-- backward: the gradient of the loss flows back through the add (to ``bias``) and the
-  matmul (to ``weight``);
+- forward: ``weight.t()`` and one ``addmm``, ``b + x @ w.T`` — PyTorch's own two nodes
+  for an ``nn.Linear``;
+- loss: the mean squared error between the predictions and the targets (one node, as in
+  PyTorch: ``MseLossBackward0``);
+- backward: the gradient of the loss flows back through the addmm (to ``bias``) and the
+  transpose (to ``weight``);
 - optimizer: SGD moves ``weight`` towards 3 and ``bias`` towards 2.
 
 This lesson defines fixed ``inputs`` and ``targets`` instead of a ``batch(iteration)``

@@ -76,7 +76,7 @@ async def test_the_lens_flags_exactly_the_planted_bug():
             if event.op != "LecunTanhBackward":
                 assert event.gradcheck["status"] == "pass"
                 assert event.gradcheck["max_error"] < 1e-6, event.op
-        go_to_op(app, "AddBackward")
+        go_to_op(app, "AddmmBackward")
         await pilot.press("v")
         assert lens_text(app, "#gradcheck-verdict").startswith("pass")
         assert all(row[-1] == "ok" for row in lens_table(app))
@@ -300,7 +300,7 @@ def test_lens_target_rows_and_summary():
                                                       "error": 0.0}}]}
     trace.events[9].gradcheck = result
     target = gradcheck.lens_target(trace, 3, trace.events[3], trace.events[9])
-    assert target.mode == "node" and target.heading == "#9 MatmulBackward (Net.fc2)"
+    assert target.mode == "node" and target.heading == "#9 MmBackward0 (Net.fc2)"
     assert gradcheck.rows(result) == [
         gradcheck.Row("fc1.weight", "[0, 0]", 2.0, 1.0, 0.5, False),
         gradcheck.Row("fc1.weight", "direction v", 1.0, 1.0, 0.0, True)]
@@ -381,10 +381,30 @@ async def test_the_lesson_description_is_shown_and_the_header_keeps_the_position
             "#help-dialog").query("Static").first().content)
 
 
-def test_fan_in_is_explained_and_no_stray_add_appears_in_backward():
+SQUARED_ERROR_BY_HAND = """
+import numbanet as torch
+import numbanet.nn as nn
+import numbanet.optim as optim
+
+torch.manual_seed(0)
+inputs = torch.linspace(-1.0, 1.0, 8).reshape(8, 1)
+targets = 3.0 * inputs + 2.0
+model = nn.Linear(1, 1)
+optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+
+def criterion(predictions, targets):
+    difference = predictions - targets
+    return (difference * difference).mean()
+"""
+
+
+def test_fan_in_is_explained_and_no_stray_add_appears_in_backward(tmp_path):
     from numbanet.tui.widgets.chain_rule_pane import backward_schedule, fan_in_lines
 
-    trace = TraceSource(EXAMPLES / "lesson_linear_regression.py").record_next()
+    lesson = tmp_path / "lesson_squared_error.py"
+    lesson.write_text(SQUARED_ERROR_BY_HAND)
+    trace = TraceSource(lesson).record_next()
     phases = [event.phase for event in trace.events]
     first, last = phases.index("backward"), len(phases) - 1 - phases[::-1].index("backward")
     # the engine's gradient sums are no forward events between the backward nodes
