@@ -6,6 +6,7 @@ Usage::
     numbanet step my_lesson.py       # your lesson: model, criterion, optimizer, batch()
     numbanet step exported.json      # replay a trace written by the export key
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
+    numbanet step --headless --diagnose --iterations N [--figure F.svg] [LESSON]  # health
 
 Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
 in ``stepper.py`` and the headless printer in ``headless.py``.
@@ -32,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --headless: print JSON lines")
     parser.add_argument("--iterations", type=int, default=1, metavar="N",
                         help="record N iterations (default 1)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="with --headless: print each layer's health over the iterations "
+                             "(gradient norm, update/weight ratio, activations, dead ReLUs) "
+                             "and the diagnoses, with their thresholds")
+    parser.add_argument("--figure", default=None, metavar="FILE.svg",
+                        help="with --diagnose: also draw the layer health as an SVG figure")
     return parser
 
 
@@ -49,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
+    if arguments.diagnose:
+        from .diagnose import run_diagnose
+
+        try:
+            return run_diagnose(source, arguments.iterations, figure=arguments.figure)
+        except LessonError as error:
+            print(f"numbanet step: {error}", file=sys.stderr)
+            return 1
     if arguments.headless or arguments.json:
         from .headless import run_headless
 

@@ -29,11 +29,13 @@ from textual.widgets import Footer, Header
 from numbanet.trace import Trace
 
 from .commands import StepperCommands
+from .health import Diagnosis, node_index
 from .recorder import TraceSource
 from .stepper import PHASES, Breakpoint, Position, Stepper
 from .widgets.breakpoint_prompt import BreakpointPrompt
 from .widgets.chain_rule_pane import ChainRulePane
 from .widgets.detail_pane import DetailPane
+from .widgets.health_screen import HealthScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.history_sparklines import HistorySparklines
 from .widgets.kernel_pane import KernelPane
@@ -94,6 +96,9 @@ class StepperApp(App):
         _navigation("k", "toggle_kernel", "Kernel", "show or hide the kernel pane"),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
+        _navigation("d", "dashboard", "Dashboard", "layer health over the iterations and "
+                    "the diagnoses (vanishing/exploding gradients, dead ReLUs, learning "
+                    "rate); Enter on one jumps to its worst node"),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
@@ -373,6 +378,18 @@ class StepperApp(App):
         position = self.stepper.position
         self.export_current(self.stepper.trace, position.iteration, position.index,
                             self.stepper.event.node_id)
+
+    def action_dashboard(self) -> None:
+        self.push_screen(HealthScreen(self.stepper.traces, self.export_directory),
+                         self._diagnosis_chosen)
+
+    def _diagnosis_chosen(self, diagnosis: Diagnosis | None) -> None:
+        if diagnosis is None:
+            return
+        index = node_index(self.stepper.trace, diagnosis)
+        if index is not None:
+            self._go_to_index(index)
+        self.notify(diagnosis.describe(), title=diagnosis.kind, timeout=8)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from numbanet.trace import Trace
 
+from .probe import RecordingProbe
+
 
 class TraceSource:
     """Records the iterations of a lesson, or replays a saved trace.
@@ -52,7 +54,11 @@ class TraceSource:
             raise RuntimeError(f"{self.path.name} is a saved trace: it cannot run again")
         if self._lesson is None:
             self._lesson = load_lesson(self.path)
-        return record_iteration(self._lesson)
+        probe = RecordingProbe(self._lesson.model, self._lesson.optimizer)
+        with probe:  # per-layer health and the optimizer's numbers, into trace.metadata
+            trace = record_iteration(self._lesson)
+        probe.write(trace)
+        return trace
 
     def first_traces(self, iterations: int = 1) -> list[Trace]:
         """What to show at startup: ``iterations`` recorded iterations, or the saved trace."""
