@@ -98,7 +98,7 @@ class StepperApp(App):
                     "highlighted) and the trace JSON to the current directory"),
         _navigation("d", "dashboard", "Dashboard", "layer health over the iterations and "
                     "the diagnoses (vanishing/exploding gradients, dead ReLUs, learning "
-                    "rate); Enter on one jumps to its worst node"),
+                    "rate); Enter on one jumps to its worst node", show=False),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,

@@ -88,7 +88,7 @@ def _sgd(work, example, hyper, before, after) -> None:
     theta, g = example["before"], example["gradient"]
     mu, tau = hyper.get("momentum", 0), hyper.get("dampening", 0)
     gamma, decay = hyper["lr"], hyper.get("weight_decay", 0)
-    work.lines.append(RuleLine("g_t ← ∇θ f_t(θ_(t-1))", "the gradient of this element", g))
+    work.lines.append(RuleLine("g_t ← ∇θ f_t(θ_(t-1))", "", g))
     g = _weight_decay(work, g, theta, decay)
     if mu != 0:
         if "momentum_buffer" in before:
@@ -98,7 +98,7 @@ def _sgd(work, example, hyper, before, after) -> None:
                                        f"{n(mu)} × {n(b_old)} + (1 − {n(tau)}) × {n(g)}", b))
         else:
             b = g
-            work.lines.append(RuleLine("b_t ← g_t   (t = 1: the buffer starts at g)", n(g), b))
+            work.lines.append(RuleLine("b_t ← g_t   (t = 1)", n(g), b))
         work.state_computed["momentum_buffer"] = b
         if hyper.get("nesterov"):
             g_new = g + mu * b
@@ -125,7 +125,7 @@ def _adam(work, example, hyper, before, after, decoupled=False) -> None:
     gamma, decay, eps = hyper["lr"], hyper.get("weight_decay", 0), hyper["eps"]
     beta1, beta2 = hyper["betas"]
     t = int(after.get("step", before.get("step", 0) + 1))
-    work.lines.append(RuleLine("g_t ← ∇θ f_t(θ_(t-1))", "the gradient of this element", g))
+    work.lines.append(RuleLine("g_t ← ∇θ f_t(θ_(t-1))", "", g))
     if hyper.get("maximize"):
         g = -g
         work.lines.append(RuleLine("g_t ← −g_t   (maximize)", "", g))
@@ -177,7 +177,7 @@ def _rmsprop(work, example, hyper, before, after) -> None:
     theta, g = example["before"], example["gradient"]
     gamma, decay, eps = hyper["lr"], hyper.get("weight_decay", 0), hyper["eps"]
     alpha, mu = hyper["alpha"], hyper.get("momentum", 0)
-    work.lines.append(RuleLine("g_t ← ∇θ f_t(θ_(t-1))", "the gradient of this element", g))
+    work.lines.append(RuleLine("g_t ← ∇θ f_t(θ_(t-1))", "", g))
     g = _weight_decay(work, g, theta, decay)
     v_old = before.get("square_avg", 0.0)
     v = alpha * v_old + (1 - alpha) * g * g
