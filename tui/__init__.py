@@ -7,6 +7,7 @@ Usage::
     numbanet step exported.json      # replay a trace written by the export key
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
     numbanet step --headless --diagnose --iterations N [--figure F.svg] [LESSON]  # health
+    numbanet step --exercise [EX.toml]  # predict, then reveal (a teacher's questions)
 
 Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
 in ``stepper.py`` and the headless printer in ``headless.py``.
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "and the diagnoses, with their thresholds")
     parser.add_argument("--figure", default=None, metavar="FILE.svg",
                         help="with --diagnose: also draw the layer health as an SVG figure")
+    parser.add_argument("--exercise", nargs="?", const="builtin", default=None,
+                        metavar="EX.toml",
+                        help="predict, then reveal: ask an exercise's questions (default: the "
+                             "built-in spirals exercise); its lesson and seed replace LESSON")
     return parser
 
 
@@ -52,7 +57,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from .recorder import TraceSource
 
-    source = TraceSource(arguments.lesson)
+    exercise = None
+    if arguments.exercise is not None:
+        from .exercise import BUILTIN_EXERCISE, ExerciseError, load_exercise
+
+        try:
+            exercise = load_exercise(BUILTIN_EXERCISE if arguments.exercise == "builtin"
+                                     else arguments.exercise)
+        except ExerciseError as error:
+            print(f"numbanet step: {error}", file=sys.stderr)
+            return 2
+        arguments.lesson = exercise.lesson
+    source = TraceSource(arguments.lesson, seed=exercise.seed if exercise else None)
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
@@ -77,5 +93,5 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     from .app import StepperApp
 
-    StepperApp(source, iterations=arguments.iterations).run()
+    StepperApp(source, iterations=arguments.iterations, exercise=exercise).run()
     return 0

@@ -19,22 +19,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 
 from numbanet.trace import Trace
 
 from .commands import StepperCommands
+from .exercise import Exercise, Session
 from .health import Diagnosis, node_index
 from .recorder import TraceSource
 from .stepper import PHASES, Breakpoint, Position, Stepper
 from .widgets.breakpoint_prompt import BreakpointPrompt
 from .widgets.chain_rule_pane import ChainRulePane
 from .widgets.detail_pane import DetailPane
+from .widgets.exercise_screen import ExerciseScreen
 from .widgets.health_screen import HealthScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.history_sparklines import HistorySparklines
@@ -99,16 +103,21 @@ class StepperApp(App):
         _navigation("d", "dashboard", "Dashboard", "layer health over the iterations and "
                     "the diagnoses (vanishing/exploding gradients, dead ReLUs, learning "
                     "rate); Enter on one jumps to its worst node", show=False),
+        _navigation("x", "exercise", "Exercise", "the exercise's questions: type a "
+                    "prediction, then see the answer (numbanet step --exercise)",
+                    show=False),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
                  iterations: int = 1, show_timings: bool = True,
-                 export_directory: str | Path | None = None):
+                 export_directory: str | Path | None = None, exercise: Exercise | None = None):
         super().__init__()
+        self.exercise = exercise  # predict-then-reveal questions (numbanet step --exercise)
+        self.session: Session | None = None
         self.source = source if source is not None or traces is not None else TraceSource()
         self.stepper = Stepper()
         self.initial_traces = traces
-        self.iterations = max(1, iterations)
+        self.iterations = max(1, iterations, exercise.iteration + 1 if exercise else 1)
         self.show_timings = show_timings
         self.export_directory = Path(export_directory) if export_directory else None
         self.recording = False
@@ -215,8 +224,12 @@ class StepperApp(App):
             self.title = self.source.title
         elif traces:
             self.title = traces[0].metadata.get("lesson", "numbanet step")
+        if self.exercise is not None and self.session is None:
+            self.session = Session(self.exercise, traces[self.exercise.iteration])
         self.show_iteration()
         self.query_one(Timeline).focus()
+        if self.session is not None:
+            self.action_exercise()
 
     def iteration_recorded(self, trace: Trace) -> None:
         self.stepper.add_trace(trace)
@@ -250,6 +263,7 @@ class StepperApp(App):
         kernel_pane = self.query_one(KernelPane)
         if kernel_pane.display:
             kernel_pane.show(event)
+        self._hide_unanswered(index)
         breakpoints = ", ".join(b.describe() for b in stepper.breakpoints)
         self.sub_title = (f"iteration {stepper.position.iteration + 1}/{len(stepper.traces)}"
                           f" · node {index + 1}/{len(trace.events)} · {event.phase}"
@@ -390,6 +404,30 @@ class StepperApp(App):
         if index is not None:
             self._go_to_index(index)
         self.notify(diagnosis.describe(), title=diagnosis.kind, timeout=8)
+
+    def action_exercise(self) -> None:
+        if self.session is None:
+            self.notify("no exercise: start with numbanet step --exercise EX.toml", timeout=4)
+            return
+        self.push_screen(ExerciseScreen(self.session), lambda _: self.show_iteration())
+
+    def _hide_unanswered(self, index: int) -> None:
+        """Exercise mode: a node asked about shows nothing until its question is answered;
+        while a shape question is open the timeline hides every output shape."""
+        session = self.session
+        if session is None or self.stepper.trace is not session.trace:
+            return
+        if any(q.ask == "shape" and q.id not in session.results
+               for q in session.exercise.questions):
+            timeline = self.query_one(Timeline)
+            for row in range(timeline.row_count):
+                timeline.update_cell_at(Coordinate(row, 3), "?")
+        questions = session.unanswered_at(index)
+        if questions:
+            hidden = Text.assemble(("hidden until you predict", "bold"), " — press x: ",
+                                   "; ".join(q.target() for q in questions))
+            self.query_one("#detail-body", Static).update(hidden)
+            self.query_one("#chain-rule-body", Static).update(hidden)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))

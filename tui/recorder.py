@@ -18,13 +18,15 @@ from .probe import RecordingProbe
 class TraceSource:
     """Records the iterations of a lesson, or replays a saved trace.
 
-    ``path`` is a lesson file, a ``.json`` trace, or None for the built-in lesson. Loading
+    ``path`` is a lesson file, a ``.json`` trace, or None for the built-in lesson; ``seed``,
+    when given, seeds numbanet's random numbers before the lesson file runs. Loading
     the lesson runs its file — model construction, data generation — so it happens on the
     first :meth:`record_next`, inside whatever worker thread calls it, never at startup.
     """
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, seed: int | None = None):
         self.path = Path(path) if path is not None else None
+        self.seed = seed  # numbanet.manual_seed(seed) before the lesson file runs
         self._lesson = None
         self._saved: list[Trace] | None = None
 
@@ -53,6 +55,10 @@ class TraceSource:
         if self.replays_saved_trace:
             raise RuntimeError(f"{self.path.name} is a saved trace: it cannot run again")
         if self._lesson is None:
+            if self.seed is not None:
+                import numbanet
+
+                numbanet.manual_seed(self.seed)
             self._lesson = load_lesson(self.path)
         probe = RecordingProbe(self._lesson.model, self._lesson.optimizer)
         with probe:  # per-layer health and the optimizer's numbers, into trace.metadata

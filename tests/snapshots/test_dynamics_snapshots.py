@@ -47,3 +47,24 @@ def test_dashboard(snap_compare, dead_relu_traces):
     app = StepperApp(traces=dead_relu_traces, show_timings=False)
     assert snap_compare(app, press=["d", "_"], terminal_size=TERMINAL,
                         run_before=lambda pilot: pilot.app.clear_notifications())
+
+
+def test_exercise_screen(snap_compare):
+    """The built-in spirals exercise with one wrong and one right prediction typed."""
+    from numbanet.tui.exercise import BUILTIN_EXERCISE, load_exercise
+
+    exercise = load_exercise(BUILTIN_EXERCISE)
+    traces = TraceSource(seed=exercise.seed).first_traces(1)
+    for event in traces[0].events:
+        event.source = ""
+
+    async def predict(pilot):
+        await pilot.pause()
+        pilot.app.screen.query_one("#prediction-0").focus()
+        await pilot.press(*"16, 2", "enter")
+        await pilot.press(*"0.69", "enter")
+        await pilot.pause()
+        pilot.app.clear_notifications()
+
+    app = StepperApp(traces=traces, show_timings=False, exercise=exercise)
+    assert snap_compare(app, terminal_size=TERMINAL, run_before=predict)
