@@ -83,3 +83,43 @@ def test_compare_of_identical_traces_is_all_zero(source):
     result = source.what_if(0, Change("lr", 0.1))  # the lesson's own learning rate
     assert all(d.largest == 0 or math.isnan(d.largest) for d in compare(result.old,
                                                                          result.new))
+
+
+def test_the_stepper_asks_for_a_change_and_shows_every_node_new_minus_old():
+    import asyncio
+    import io
+
+    from rich.console import Console
+    from textual.widgets import Static
+
+    from numbanet.tui.app import StepperApp
+    from numbanet.tui.widgets.whatif_screen import WhatIfPrompt, WhatIfScreen
+
+    def text_of(static):
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(static.content)
+        return console.export_text()
+
+    async def run():
+        app = StepperApp(TraceSource(), show_timings=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("w")
+            await pilot.pause()
+            assert isinstance(app.screen, WhatIfPrompt)
+            assert "4.bias" in text_of(app.screen.query_one("#whatif-examples", Static))
+            await pilot.press(*"weight 4.bias[0] +0.01", "enter")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, WhatIfScreen)
+            text = text_of(app.screen.query_one("#whatif-summary", Static))
+            assert "first order: ε × ∂L/∂w = 0.01 ×" in text and "nodes changed" in text
+            table = text_of(app.screen.query_one("#whatif-table", Static))
+            assert "mean new − old" in table and "optimizer" in table
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, WhatIfScreen)
+
+    asyncio.run(run())

@@ -35,6 +35,7 @@ from .exercise import Exercise, Session
 from .health import Diagnosis, node_index
 from .recorder import TraceSource
 from .stepper import PHASES, Breakpoint, Position, Stepper
+from .whatif import parse_change
 from .widgets.breakpoint_prompt import BreakpointPrompt
 from .widgets.chain_rule_pane import ChainRulePane
 from .widgets.detail_pane import DetailPane
@@ -46,6 +47,7 @@ from .widgets.kernel_pane import KernelPane
 from .widgets.module_tree import ModuleTree
 from .widgets.recording_progress import RecordingProgress
 from .widgets.timeline import Timeline
+from .widgets.whatif_screen import WhatIfPrompt, WhatIfScreen
 
 
 def _navigation(key: str, action: str, description: str, tooltip: str, show: bool = True):
@@ -106,6 +108,9 @@ class StepperApp(App):
         _navigation("x", "exercise", "Exercise", "the exercise's questions: type a "
                     "prediction, then see the answer (numbanet step --exercise)",
                     show=False),
+        _navigation("w", "what_if", "What if", "change a weight element, an input element "
+                    "or the learning rate and record this iteration again: every node new "
+                    "− old, and Δloss beside ε × ∂L/∂w", show=False),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
@@ -428,6 +433,34 @@ class StepperApp(App):
                                    "; ".join(q.target() for q in questions))
             self.query_one("#detail-body", Static).update(hidden)
             self.query_one("#chain-rule-body", Static).update(hidden)
+
+    def action_what_if(self) -> None:
+        if not self.can_record or self.recording:
+            self.notify("what-if records the iteration again: it needs a lesson (not a "
+                        "saved trace) and no recording under way", timeout=4)
+            return
+        names = [record.name for event in self.stepper.trace.by_phase("optimizer")
+                 for record in event.inputs if record is not None and record.name]
+        self.push_screen(WhatIfPrompt(names), self._what_if_entered)
+
+    def _what_if_entered(self, text: str | None) -> None:
+        if text:
+            self.notify(f"recording iteration {self.stepper.position.iteration + 1} again: "
+                        f"{text}", timeout=3)
+            self.recording = True
+            self.record_what_if(self.stepper.position.iteration, parse_change(text))
+
+    @work(thread=True, exclusive=True, group="recording", exit_on_error=False)
+    def record_what_if(self, iteration: int, change) -> None:
+        try:
+            result = self.source.what_if(iteration, change)
+        except Exception as error:
+            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}",
+                                  title="What if failed", severity="error")
+            return
+        finally:
+            self.recording = False
+        self.call_from_thread(self.push_screen, WhatIfScreen(result))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))
