@@ -41,6 +41,7 @@ from .widgets.chain_rule_pane import ChainRulePane
 from .widgets.detail_pane import DetailPane
 from .widgets.exercise_screen import ExerciseScreen
 from .widgets.health_screen import HealthScreen
+from .widgets.heatmap_screen import HeatMapScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.history_sparklines import HistorySparklines
 from .widgets.kernel_pane import KernelPane
@@ -111,6 +112,8 @@ class StepperApp(App):
         _navigation("w", "what_if", "What if", "change a weight element, an input element "
                     "or the learning rate and record this iteration again: every node new "
                     "− old, and Δloss beside ε × ∂L/∂w", show=False),
+        _navigation("m", "heat_map", "Heat map", "the current node's small tensors (up to "
+                    "32 × 32) as heat maps: blue < 0 < red", show=False),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
@@ -433,6 +436,10 @@ class StepperApp(App):
                                    "; ".join(q.target() for q in questions))
             self.query_one("#detail-body", Static).update(hidden)
             self.query_one("#chain-rule-body", Static).update(hidden)
+
+    def action_heat_map(self) -> None:
+        self.push_screen(HeatMapScreen(self.stepper.position.index, self.stepper.event,
+                                       self.stepper.trace))
 
     def action_what_if(self) -> None:
         if not self.can_record or self.recording:

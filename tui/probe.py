@@ -20,6 +20,10 @@ writes what it measured into ``trace.metadata``:
          "update_ratio": 7e-4,                # ‖Δw‖ / ‖w‖ of this step
          "parameter": "1.weight"}
 
+``trace.metadata["grids"]``
+    small module outputs, parameters and gradients (up to 32 × 32) as rows of numbers, for
+    the heat maps of :mod:`numbanet.viz.heatmap`.
+
 ``trace.metadata["optimizer_example"]``
     per parameter, one element whose gradient is not zero, with the numbers an update rule
     reads and writes: the parameter before and after, the gradient, each state entry
@@ -35,6 +39,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from numbanet.viz.heatmap import GRIDS, MAX_SIDE, as_matrix
 
 HEALTH = "health"  # trace.metadata keys
 OPTIMIZER_EXAMPLE = "optimizer_example"
@@ -146,8 +152,26 @@ class RecordingProbe:
     def write(self, trace) -> None:
         """Store the health statistics and the optimizer example in ``trace.metadata``."""
         trace.metadata[HEALTH] = self.health(trace.metadata.get("loss"))
+        trace.metadata[GRIDS] = self.grids()
         if self.optimizer is not None:
             trace.metadata[OPTIMIZER_EXAMPLE] = self.optimizer_example()
+
+    def grids(self) -> dict[str, list[list[float]]]:
+        """Heat-map grids (at most 32 × 32) of each module output, and each parameter before
+        the step and its gradient: ``{"output Sequential.0": rows, "parameter 0.weight":
+        rows, "gradient 0.weight": rows}``."""
+        found = {}
+        arrays = [(f"output {path}", self._outputs[path][1]) for path in self._order]
+        for name, parameter in self.model.named_parameters():
+            arrays.append((f"parameter {name}", self._parameters_before.get(name)))
+            if parameter.grad is not None:
+                arrays.append((f"gradient {name}", host_array(parameter.grad)))
+        for key, array in arrays:
+            if array is not None and array.size <= MAX_SIDE * MAX_SIDE:
+                matrix = as_matrix(array.tolist(), list(array.shape))
+                if matrix is not None:
+                    found[key] = matrix
+        return found
 
     def health(self, loss: float | None) -> dict:
         parameters = dict(self.model.named_parameters())
