@@ -60,6 +60,22 @@ def test_compare_times_both_and_checks_they_agree():
         textbook.compare("softmax", (2, 3))
 
 
+def test_a_linear_layers_weight_is_read_transposed():
+    from numbanet.trace import Event, KernelRecord, TensorRecord
+
+    def record(shape):
+        return TensorRecord(tensor_id=0, shape=shape, dtype="float32", device="cpu",
+                            role="input")
+
+    kernel = KernelRecord(name="numbanet.kernels.cpu.matmul.batched_matmul", device="cpu",
+                          compilation="", seconds=0.0)
+    addmm = Event(node_id=0, phase="forward", op="Addmm", kernels=[kernel],
+                  inputs=[record([16]), record([8, 2]), record([16, 2])])
+    assert textbook_case(addmm) == ("matmul", ((8, 2), (2, 16)), {})
+    backward = Event(node_id=1, phase="backward", op="MmBackward0", kernels=[kernel])
+    assert textbook_case(backward) is None
+
+
 def test_kernel_names_lead_to_their_formula():
     assert formula_name("numbanet.kernels.cpu.elementwise.relu_contiguous") == "relu"
     assert formula_name("numbanet.kernels.cpu.elementwise.add_strided") == "add"

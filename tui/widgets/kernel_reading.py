@@ -64,6 +64,9 @@ def textbook_case(event: Event) -> tuple[str, tuple, dict] | None:
         for a, b in zip(two, two[1:], strict=False):
             if a[1] == b[0]:
                 return "matmul", (a, b), {}
+        for a, b in zip(two, two[1:], strict=False):  # x @ W.T with W recorded untransposed
+            if a[1] == b[1]:
+                return "matmul", (a, (b[1], b[0])), {}
     return None
 
 
