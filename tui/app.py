@@ -446,8 +446,9 @@ class StepperApp(App):
             self.notify("what-if records the iteration again: it needs a lesson (not a "
                         "saved trace) and no recording under way", timeout=4)
             return
-        names = [record.name for event in self.stepper.trace.by_phase("optimizer")
-                 for record in event.inputs if record is not None and record.name]
+        example = self.stepper.trace.metadata.get("optimizer_example") or {}
+        names = [f"{entry['name']}{entry['index']}" if "index" in entry else entry["name"]
+                 for entry in example.get("parameters", [])]  # each at its largest gradient
         self.push_screen(WhatIfPrompt(names), self._what_if_entered)
 
     def _what_if_entered(self, text: str | None) -> None:

@@ -35,6 +35,7 @@ class WhatIfPrompt(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, parameters: list[str]):
+        """``parameters``: suggestions such as ``0.weight[5, 1]``."""
         super().__init__()
         self.parameters = parameters
 
@@ -42,9 +43,10 @@ class WhatIfPrompt(ModalScreen[str | None]):
         with Vertical(id="whatif-dialog"):
             yield Label("What if… (the iteration shown is recorded again, as it was and "
                         "changed)")
-            yield Static(EXAMPLES + "\nparameters: " + ", ".join(self.parameters),
-                         id="whatif-examples")
-            yield Input(placeholder="weight 0.weight[3, 1] +0.01", id="whatif-input")
+            yield Static(EXAMPLES + "\nparameters, each at its element of largest gradient: "
+                         + ", ".join(self.parameters), id="whatif-examples")
+            first = self.parameters[0] if self.parameters else "0.weight[3, 1]"
+            yield Input(placeholder=f"weight {first} +0.01", id="whatif-input")
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
         try:
