@@ -65,6 +65,15 @@ class ExerciseScreen(ModalScreen[None]):
                     yield Static(result_text(result) if result else "",
                                  id=f"result-{number}", classes="result")
 
+    def on_mount(self) -> None:
+        self._focus_next_question()
+
+    def _focus_next_question(self) -> None:
+        """Put the cursor in the first question not answered yet."""
+        following = [field for field in self.query(Input) if not field.disabled]
+        if following:
+            following[0].focus()
+
     def on_input_submitted(self, message: Input.Submitted) -> None:
         number = int(message.input.id.removeprefix("prediction-"))
         question = self.session.exercise.questions[number]
@@ -76,6 +85,4 @@ class ExerciseScreen(ModalScreen[None]):
         message.input.disabled = True
         self.query_one(f"#result-{number}", Static).update(result_text(result))
         self.query_one("#exercise-score", Static).update(self.session.score_text)
-        following = [field for field in self.query(Input) if not field.disabled]
-        if following:
-            following[0].focus()
+        self._focus_next_question()
