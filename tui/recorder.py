@@ -72,7 +72,7 @@ class TraceSource:
         probe.write(trace)
         return trace
 
-    KEEP_STARTS = 50  # the iterations a what-if can go back to (the newest ones)
+    KEEP_STARTS = 10  # the iterations a what-if can go back to (the newest ones)
 
     def _state(self) -> dict:
         """Copies of the parameters, buffers and optimizer state, to start again from."""
