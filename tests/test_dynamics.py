@@ -89,6 +89,23 @@ def test_the_figure_draws_every_panel_and_the_diagnoses():
         health_svg([])
 
 
+def test_the_figure_as_png(tmp_path):
+    from PIL import Image
+
+    from numbanet.tui.health_figure import write_figure
+
+    history = [{"loss": 1.0 / (i + 1), "layers": [layer("a", grad=1e-6), layer(
+        "r", "ReLU", dead=0.8), layer("b")]} for i in range(3)]
+    write_figure(history, tmp_path / "health.png")
+    with Image.open(tmp_path / "health.png") as image:
+        assert image.format == "PNG" and image.width > 1000
+        colours = image.getcolors(maxcolors=1 << 16)
+        assert colours is not None and len(colours) > 5  # lines in several colours
+    with pytest.raises(ValueError, match=r"\.svg or \.png"):
+        write_figure(history, tmp_path / "health.pdf")
+    assert main(["--headless", "--diagnose", "--figure", "x.pdf"]) == 2
+
+
 # ---- the must-show lessons -----------------------------------------------------------------
 ITERATIONS = 3
 

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(gradient norm, update/weight ratio, activations, dead ReLUs) "
                              "and the diagnoses, with their thresholds")
     parser.add_argument("--figure", default=None, metavar="FILE.svg",
-                        help="with --diagnose: also draw the layer health as an SVG figure")
+                        help="with --diagnose: also draw the layer health as a figure "
+                             "(.svg or .png)")
     parser.add_argument("--exercise", nargs="?", const="builtin", default=None,
                         metavar="EX.toml",
                         help="predict, then reveal: ask an exercise's questions (default: the "
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if arguments.diagnose:
         from .diagnose import run_diagnose
+
+        if arguments.figure and not arguments.figure.lower().endswith((".svg", ".png")):
+            print(f"numbanet step: --figure must name a .svg or .png file, not "
+                  f"{arguments.figure}", file=sys.stderr)
+            return 2
 
         try:
             return run_diagnose(source, arguments.iterations, figure=arguments.figure)

@@ -4,7 +4,7 @@ diagnoses (see :mod:`numbanet.tui.health` for the thresholds), optionally write 
 ::
 
     numbanet step --headless --diagnose --iterations 20 my_lesson.py
-    numbanet step --headless --diagnose --iterations 20 --figure health.svg
+    numbanet step --headless --diagnose --iterations 20 --figure health.svg   # or .png
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ def run_diagnose(source: TraceSource, iterations: int = 1, stream: TextIO | None
     history = health.healths(traces)
     stream.write("\n".join(health.report(history)) + "\n")
     if figure is not None and history:
-        from .health_figure import health_svg
+        from .health_figure import write_figure
 
-        Path(figure).write_text(health_svg(history, f"numbanet: {source.title}"),
-                                encoding="utf-8")
+        write_figure(history, Path(figure), f"numbanet: {source.title}")
         stream.write(f"# wrote {figure}\n")
     stream.flush()
     return 0

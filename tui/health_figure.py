@@ -135,3 +135,89 @@ def health_svg(history: list[dict], title: str = "numbanet: layer health") -> st
         f'<text x="{MARGIN}" y="24" font-size="15" font-weight="bold">{escape(title)} '
         f"({len(history)} iterations)</text>",
         *body, *legend_items, *texts, "</svg>"])
+
+
+def _latin(text: str) -> str:
+    """Pillow's default font has no ‖, ∂, Δ or ×: spell them in ASCII."""
+    return text.translate(str.maketrans({"‖": "|", "∂": "d", "Δ": "d", "×": "x", "…": "..."}))
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def health_png(history: list[dict], title: str = "numbanet: layer health"):
+    """The same plots as :func:`health_svg`, as a Pillow image (``image.save("x.png")``):
+    the panels, their thresholds, a legend and the diagnoses, in Pillow's default font."""
+    from PIL import Image, ImageDraw
+
+    if not history:
+        raise ValueError("no layer statistics to plot: record a lesson (a saved trace from an "
+                         "older numbanet has none)")
+    panels = _panels(history)
+    found = health.diagnose(history)
+    legend: dict[str, str] = {}
+    for panel in panels:
+        for label, _ in panel["lines"]:
+            legend.setdefault(label, PALETTE[len(legend) % len(PALETTE)])
+    notes = [f"Diagnoses: {len(found) or 'none'}"] + [d.describe() for d in found]
+    width = MARGIN + len(panels) * (PLOT_WIDTH + MARGIN)
+    legend_rows = (len(legend) + 7) // 8
+    height = 60 + PLOT_HEIGHT + 40 + 18 * legend_rows + 16 * len(notes) + 30
+    image = Image.new("RGB", (width, height), "#fafafa")
+    draw = ImageDraw.Draw(image)
+    draw.text((MARGIN, 16), f"{title} ({len(history)} iterations)", fill="black")
+    for column, panel in enumerate(panels):
+        x0, y0 = MARGIN + column * (PLOT_WIDTH + MARGIN), 60
+        draw.rectangle([x0, y0, x0 + PLOT_WIDTH, y0 + PLOT_HEIGHT], fill="white",
+                       outline="#999999")
+        draw.text((x0, y0 - 16), _latin(panel["title"]), fill="black")
+        log = panel["log"]
+        values = [v for _, series in panel["lines"] for v in series]
+        values += [value for value, _ in panel["thresholds"]]
+        low, high = _scale(values, log, panel.get("range"))
+        count = max((len(series) for _, series in panel["lines"]), default=1)
+
+        def point(i, value, x0=x0, y0=y0, low=low, high=high, log=log, count=count):
+            v = math.log10(value) if log else value
+            x = x0 + (PLOT_WIDTH * i / (count - 1) if count > 1 else PLOT_WIDTH / 2)
+            return x, y0 + PLOT_HEIGHT - (v - low) / (high - low) * PLOT_HEIGHT
+
+        for value, label in panel["thresholds"]:
+            _, y = point(0, value)
+            if y0 <= y <= y0 + PLOT_HEIGHT:
+                for dash in range(0, PLOT_WIDTH, 8):
+                    draw.line([x0 + dash, y, x0 + min(dash + 4, PLOT_WIDTH), y], fill="#cc0000")
+                draw.text((x0 + 4, y - 12), label, fill="#cc0000")
+        for label, series in panel["lines"]:
+            points = [point(i, v) for i, v in enumerate(series)
+                      if math.isfinite(v) and (v > 0 or not log)]
+            colour = _rgb(legend[label])
+            if len(points) > 1:
+                draw.line(points, fill=colour, width=2)
+            elif points:
+                x, y = points[0]
+                draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+    y = 60 + PLOT_HEIGHT + 30
+    for i, (label, colour) in enumerate(legend.items()):
+        x = MARGIN + 150 * (i % 8)
+        row_y = y + 18 * (i // 8)
+        draw.rectangle([x, row_y, x + 10, row_y + 10], fill=_rgb(colour))
+        draw.text((x + 14, row_y), label, fill="black")
+    y += 18 * legend_rows + 10
+    for i, line in enumerate(notes):
+        draw.text((MARGIN, y + 16 * i), _latin(line), fill="black")
+    return image
+
+
+def write_figure(history: list[dict], path, title: str = "numbanet: layer health") -> None:
+    """Write the figure as ``.svg`` or ``.png`` (by the file's suffix)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix.lower() == ".png":
+        health_png(history, title).save(path)
+    elif path.suffix.lower() == ".svg":
+        path.write_text(health_svg(history, title), encoding="utf-8")
+    else:
+        raise ValueError(f"a layer-health figure is .svg or .png, not {path.suffix or path.name}")
