@@ -72,6 +72,15 @@ def test_each_threshold_is_crossed_on_its_own():
     assert vanishing.threshold == health.THRESHOLDS["vanishing gradients"]
 
 
+def test_large_steps_while_the_loss_falls_are_not_too_high():
+    history = [{"loss": loss, "layers": [layer("a", ratio=0.5), layer("b", ratio=0.5)]}
+               for loss in (5.0, 4.0, 3.1)]
+    assert health.diagnose(history) == []
+    rising = [{"loss": loss, "layers": [layer("a", ratio=0.5), layer("b", ratio=0.5)]}
+              for loss in (3.0, 3.5, 4.0)]
+    assert [d.kind for d in health.diagnose(rising)] == ["learning rate too high"]
+
+
 def test_a_loss_that_grows_tenfold_means_the_learning_rate_is_too_high():
     history = [{"loss": loss, "layers": [layer("a"), layer("b")]} for loss in (1.0, 5.0, 11.0)]
     assert [d.kind for d in health.diagnose(history)] == ["learning rate too high"]

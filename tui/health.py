@@ -17,8 +17,11 @@ The thresholds (also in the dashboard and ``docs/TRAINING_DYNAMICS.md``):
 - **dead ReLUs** — more than 50 % of a ReLU layer's units output 0 for every example of
   the batch (in the newest iteration): no gradient flows through them, they never recover.
 - **learning rate too high / too low** — the update-to-weight ratio ``‖Δw‖ / ‖w‖`` of a
-  step should be about ``1e-3``; a layer's median ratio above ``1e-1`` (or a loss that
-  becomes NaN or grows 10-fold) is too high, every layer's below ``1e-5`` too low.
+  step should be about ``1e-3``; a layer's median ratio above ``1e-1`` while the loss does
+  not fall (the newest loss not below the first; with one iteration, the ratio alone), or a
+  loss that becomes NaN or grows 10-fold, is too high; every layer's below ``1e-5`` too low.
+  (Small models that start with small weights take big relative steps and still learn:
+  hence the loss condition.)
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ THRESHOLDS = {
     "dead ReLUs": f"> {DEAD_FRACTION:.0%} of a ReLU layer's units output 0 for every "
                   "example of the batch (newest iteration)",
     "learning rate too high": f"a layer's median ‖Δw‖/‖w‖ > {UPDATE_RATIO_HIGH:g} (healthy: "
-                              f"about {UPDATE_RATIO_TARGET:g}), or the loss is NaN or grew "
-                              f"{LOSS_GROWTH:g}-fold",
+                              f"about {UPDATE_RATIO_TARGET:g}) while the loss does not fall, "
+                              f"or the loss is NaN or grew {LOSS_GROWTH:g}-fold",
     "learning rate too low": f"every layer's median ‖Δw‖/‖w‖ < {UPDATE_RATIO_LOW:g} "
                              f"(healthy: about {UPDATE_RATIO_TARGET:g})",
 }
@@ -188,7 +191,8 @@ def _learning_rate(history, weighted) -> list[Diagnosis]:
         module = max(measured, key=measured.get) if measured else ""
         return [Diagnosis("learning rate too high", module, losses[-1],
                           f"the loss became {losses[-1]} at iteration {len(losses)}")]
-    if measured:
+    falling = len(losses) > 1 and losses[-1] < losses[0]
+    if measured and not falling:
         module = max(measured, key=measured.get)
         if measured[module] > UPDATE_RATIO_HIGH:
             return [Diagnosis(
