@@ -128,6 +128,8 @@ def lessons(tmp_path_factory):
         "relu_bias": write_lesson(folder, "relu_bias", bias=-5.0),
         "relu_kaiming": write_lesson(folder, "relu_kaiming"),
         "lr_50": write_lesson(folder, "lr_50", optimizer="SGD(model.parameters(), lr=50.0)"),
+        "lr_tiny": write_lesson(folder, "lr_tiny",
+                                optimizer="SGD(model.parameters(), lr=1e-6)"),
     }
 
 
@@ -173,6 +175,12 @@ def test_a_learning_rate_of_50_is_too_high(recorded):
     found = kinds(recorded["lr_50"])
     assert "learning rate too high" in found
     assert "learning rate too high" not in kinds(recorded["relu_kaiming"])
+
+
+def test_a_learning_rate_of_1e_minus_6_is_too_low(recorded):
+    found = kinds(recorded["lr_tiny"])
+    assert set(found) == {"learning rate too low"}
+    assert found["learning rate too low"].value < health.UPDATE_RATIO_LOW
 
 
 def test_a_diagnosis_names_the_node_to_jump_to(recorded):
