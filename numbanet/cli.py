@@ -11,6 +11,7 @@
     numbanet doctor                        # what works here, what does not, how to fix it
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
     numbanet run [-n N] SCRIPT.py [ARGS]   # a PyTorch script on numbanet; -n N: N processes
+    numbanet exercise check EX.toml --answers A.json   # score predictions (exercises)
 
 ``graph`` runs one training iteration of the lesson under :func:`numbanet.trace.record`
 (see :mod:`numbanet.lesson`) and draws it with :func:`numbanet.viz.draw`. The first run
@@ -310,6 +311,48 @@ def run_step(argv: list[str]) -> int:
 # ---- end of numbanet step -------------------------------------------------------------------
 
 
+def _exercise_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "exercise", help="score a student's predictions for an exercise (TOML)",
+        description="Exercises (TOML, see numbanet/lessons/spirals_exercise.toml) ask for "
+                    "the shape, value or gradient of nodes of one recorded iteration. "
+                    "'check' records the iteration and scores a JSON file of answers "
+                    "(question id -> prediction); 'numbanet step --exercise' asks them in "
+                    "the terminal.")
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="score ANSWERS.json and print the score",
+                               description="Record the exercise's iteration and score each "
+                                           "answer: right, wrong, or within the tolerance.")
+    check.add_argument("exercise", nargs="?", type=Path, default=None,
+                       help="the exercise file (default: the built-in spirals exercise)")
+    check.add_argument("--answers", type=Path, required=True, metavar="ANSWERS.json",
+                       help='{"question id": prediction, ...}')
+    check.set_defaults(handler=run_exercise_check)
+
+
+def run_exercise_check(arguments: argparse.Namespace) -> int:
+    """``numbanet exercise check``: one line per question, then ``score R/N``. Exit status
+    0 when every answer is right, 1 when some are wrong, 2 for a broken file."""
+    import json
+
+    from numbanet.lesson import LessonError
+    from numbanet.tui import exercise
+
+    try:
+        loaded = exercise.load_exercise(arguments.exercise or exercise.BUILTIN_EXERCISE)
+        answers = json.loads(arguments.answers.read_text(encoding="utf-8"))
+        if not isinstance(answers, dict):
+            raise ValueError(f"{arguments.answers.name} must hold a JSON object: "
+                             '{"question id": prediction}')
+        _say(f"recording iteration {loaded.iteration} of {loaded.title} (seed {loaded.seed})")
+        results = exercise.check(loaded, exercise.record_exercise(loaded), answers)
+    except (exercise.ExerciseError, LessonError, ValueError, OSError) as error:
+        print(f"numbanet exercise: error: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(exercise.report(results)))
+    return 0 if all(result.correct for result in results) else 1
+
+
 def _run_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "run", help="run a PyTorch script on numbanet (import torch gives numbanet); with "
@@ -348,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     _export_parser(subparsers)
     _step_parser(subparsers)
     _doctor_parser(subparsers)
+    _exercise_parser(subparsers)
     _run_parser(subparsers)
     return parser
 

@@ -9,6 +9,8 @@ Usage::
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
     numbanet step --headless --kernel-lens NODE [LESSON]   # which GPU thread wrote what
     numbanet step --headless --gradcheck LESSON   # check every backward node's gradient
+    numbanet step --headless --diagnose --iterations N [--figure F.svg] [LESSON]  # health
+    numbanet step --exercise [EX.toml]  # predict, then reveal (a teacher's questions)
 
 Also ``python -m numbanet.tui``. The app lives in ``app.py``, the navigation it replays
 in ``stepper.py`` and the headless printer in ``headless.py``.
@@ -48,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "differences of its forward, print one line per node and exit "
                              "with status 1 when one fails (the terminal UI always records "
                              "the checks, for its lens: key v)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="with --headless: print each layer's health over the iterations "
+                             "(gradient norm, update/weight ratio, activations, dead ReLUs) "
+                             "and the diagnoses, with their thresholds")
+    parser.add_argument("--figure", default=None, metavar="FILE.svg",
+                        help="with --diagnose: also draw the layer health as a figure "
+                             "(.svg or .png)")
+    parser.add_argument("--exercise", nargs="?", const="builtin", default=None,
+                        metavar="EX.toml",
+                        help="predict, then reveal: ask an exercise's questions (default: the "
+                             "built-in spirals exercise); its lesson and seed replace LESSON")
     return parser
 
 
@@ -65,10 +78,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from .recorder import TraceSource
 
+    exercise = None
+    if arguments.exercise is not None:
+        from .exercise import BUILTIN_EXERCISE, ExerciseError, load_exercise
+
+        try:
+            exercise = load_exercise(BUILTIN_EXERCISE if arguments.exercise == "builtin"
+                                     else arguments.exercise)
+        except ExerciseError as error:
+            print(f"numbanet step: {error}", file=sys.stderr)
+            return 2
+        arguments.lesson = exercise.lesson
     headless = arguments.headless or arguments.json or arguments.kernel_lens is not None
     # the terminal UI always records the checks, for its lens (v)
     source = TraceSource(arguments.lesson, arguments.iteration, script_arguments,
-                         gradcheck=arguments.gradcheck or not headless)
+                         gradcheck=arguments.gradcheck or not (headless or arguments.diagnose),
+                         seed=exercise.seed if exercise else None)
     if arguments.lesson is not None and not source.path.is_file():
         print(f"numbanet step: no such file: {arguments.lesson}", file=sys.stderr)
         return 2
@@ -78,6 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"numbanet step: error: {error}", file=sys.stderr)
             return 2
+    if arguments.diagnose:
+        from .diagnose import run_diagnose
+
+        if arguments.figure and not arguments.figure.lower().endswith((".svg", ".png")):
+            print(f"numbanet step: --figure must name a .svg or .png file, not "
+                  f"{arguments.figure}", file=sys.stderr)
+            return 2
+
+        try:
+            return run_diagnose(source, arguments.iterations, figure=arguments.figure)
+        except LessonError as error:
+            print(f"numbanet step: error: {error}", file=sys.stderr)
+            return 1
     if headless:
         from .headless import run_headless, run_kernel_lens
 
@@ -95,6 +133,6 @@ def main(argv: list[str] | None = None) -> int:
             source.restart()  # a training script waits in its loop for more: end it
     from .app import StepperApp
 
-    app = StepperApp(source, iterations=arguments.iterations)
+    app = StepperApp(source, iterations=arguments.iterations, exercise=exercise)
     app.run()
     return app.return_code or 0  # a crash of the app: Textual printed it, exit non-zero

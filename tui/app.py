@@ -20,24 +20,32 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 
 from numbanet.lesson import lesson_error_text
 from numbanet.trace import Trace
 
 from . import gradcheck, nonfinite
 from .commands import StepperCommands
+from .exercise import Exercise, Session
+from .health import Diagnosis, node_index
 from .recorder import TraceSource
 from .stepper import PHASES, Breakpoint, Position, Stepper
+from .whatif import parse_change
 from .widgets.breakpoint_prompt import BreakpointPrompt
 from .widgets.chain_rule_pane import ChainRulePane
 from .widgets.detail_pane import DetailPane
+from .widgets.exercise_screen import ExerciseScreen
 from .widgets.gradcheck_lens import GradcheckLens
+from .widgets.health_screen import HealthScreen
+from .widgets.heatmap_screen import HeatMapScreen
 from .widgets.help_screen import HelpScreen
 from .widgets.history_sparklines import HistorySparklines
 from .widgets.kernel_pane import KernelPane
@@ -45,6 +53,7 @@ from .widgets.module_tree import ModuleTree
 from .widgets.recording_progress import RecordingProgress
 from .widgets.search_progress import SearchProgress
 from .widgets.timeline import Timeline
+from .widgets.whatif_screen import WhatIfPrompt, WhatIfScreen
 
 
 def _navigation(key: str, action: str, description: str, tooltip: str, show: bool = True):
@@ -110,16 +119,29 @@ class StepperApp(App):
         _navigation("4", "phase('optimizer')", "Optimizer", "jump to the optimizer step"),
         _navigation("e", "export", "Export", "write the graph SVG (current node "
                     "highlighted) and the trace JSON to the current directory"),
+        _navigation("d", "dashboard", "Dashboard", "layer health over the iterations and "
+                    "the diagnoses (vanishing/exploding gradients, dead ReLUs, learning "
+                    "rate); Enter on one jumps to its worst node", show=False),
+        _navigation("x", "exercise", "Exercise", "the exercise's questions: type a "
+                    "prediction, then see the answer (numbanet step --exercise)",
+                    show=False),
+        _navigation("w", "what_if", "What if", "change a weight element, an input element "
+                    "or the learning rate and record this iteration again: every node new "
+                    "− old, and Δloss beside ε × ∂L/∂w", show=False),
+        _navigation("m", "heat_map", "Heat map", "the current node's small tensors (up to "
+                    "32 × 32) as heat maps: blue < 0 < red", show=False),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
                  iterations: int = 1, show_timings: bool = True,
-                 export_directory: str | Path | None = None):
+                 export_directory: str | Path | None = None, exercise: Exercise | None = None):
         super().__init__()
+        self.exercise = exercise  # predict-then-reveal questions (numbanet step --exercise)
+        self.session: Session | None = None
         self.source = source if source is not None or traces is not None else TraceSource()
         self.stepper = Stepper()
         self.initial_traces = traces
-        self.iterations = max(1, iterations)
+        self.iterations = max(1, iterations, exercise.iteration + 1 if exercise else 1)
         self.show_timings = show_timings
         self.export_directory = Path(export_directory) if export_directory else None
         self.recording = False
@@ -250,8 +272,12 @@ class StepperApp(App):
         description = self.source.description if self.source is not None else ""
         if description:  # what the lesson is about, once (? shows it again)
             self.notify(description, title=self.title, timeout=10, markup=False)
+        if self.exercise is not None and self.session is None:
+            self.session = Session(self.exercise, traces[self.exercise.iteration])
         self.show_iteration()
         self.query_one(Timeline).focus()
+        if self.session is not None:
+            self.action_exercise()
 
     def iteration_recorded(self, trace: Trace) -> None:
         self.stepper.add_trace(trace)
@@ -286,6 +312,7 @@ class StepperApp(App):
         kernel_pane = self.query_one(KernelPane)
         if kernel_pane.display:
             kernel_pane.show(event)
+        self._hide_unanswered(index)
         breakpoints = ", ".join(b.describe() for b in stepper.breakpoints)
         # numbered from 0 everywhere: timeline, headless, exports, lesson.batch(iteration)
         self.sub_title = (f"iteration {stepper.position.iteration} ({len(stepper.traces)} "
@@ -526,6 +553,74 @@ class StepperApp(App):
             else None
         self.push_screen(GradcheckLens(gradcheck.lens_target(
             stepper.trace, stepper.position.index, event, backward)))
+    def action_dashboard(self) -> None:
+        self.push_screen(HealthScreen(self.stepper.traces, self.export_directory),
+                         self._diagnosis_chosen)
+
+    def _diagnosis_chosen(self, diagnosis: Diagnosis | None) -> None:
+        if diagnosis is None:
+            return
+        index = node_index(self.stepper.trace, diagnosis)
+        if index is not None:
+            self._go_to_index(index)
+        self.notify(diagnosis.describe(), title=diagnosis.kind, timeout=8)
+
+    def action_exercise(self) -> None:
+        if self.session is None:
+            self.notify("no exercise: start with numbanet step --exercise EX.toml", timeout=4)
+            return
+        self.push_screen(ExerciseScreen(self.session), lambda _: self.show_iteration())
+
+    def _hide_unanswered(self, index: int) -> None:
+        """Exercise mode: a node asked about shows nothing until its question is answered;
+        while a shape question is open the timeline hides every output shape."""
+        session = self.session
+        if session is None or self.stepper.trace is not session.trace:
+            return
+        if any(q.ask == "shape" and q.id not in session.results
+               for q in session.exercise.questions):
+            timeline = self.query_one(Timeline)
+            for row in range(timeline.row_count):
+                timeline.update_cell_at(Coordinate(row, 3), "?")
+        questions = session.unanswered_at(index)
+        if questions:
+            hidden = Text.assemble(("hidden until you predict", "bold"), " — press x: ",
+                                   "; ".join(q.target() for q in questions))
+            self.query_one("#detail-body", Static).update(hidden)
+            self.query_one("#chain-rule-body", Static).update(hidden)
+
+    def action_heat_map(self) -> None:
+        self.push_screen(HeatMapScreen(self.stepper.position.index, self.stepper.event,
+                                       self.stepper.trace))
+
+    def action_what_if(self) -> None:
+        if not self.can_record or self.recording:
+            self.notify("what-if records the iteration again: it needs a lesson (not a "
+                        "saved trace) and no recording under way", timeout=4)
+            return
+        example = self.stepper.trace.metadata.get("optimizer_example") or {}
+        names = [f"{entry['name']}{entry['index']}" if "index" in entry else entry["name"]
+                 for entry in example.get("parameters", [])]  # each at its largest gradient
+        self.push_screen(WhatIfPrompt(names), self._what_if_entered)
+
+    def _what_if_entered(self, text: str | None) -> None:
+        if text:
+            self.notify(f"recording iteration {self.stepper.position.iteration + 1} again: "
+                        f"{text}", timeout=3)
+            self.recording = True
+            self.record_what_if(self.stepper.position.iteration, parse_change(text))
+
+    @work(thread=True, exclusive=True, group="recording", exit_on_error=False)
+    def record_what_if(self, iteration: int, change) -> None:
+        try:
+            result = self.source.what_if(iteration, change)
+        except Exception as error:
+            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}",
+                                  title="What if failed", severity="error")
+            return
+        finally:
+            self.recording = False
+        self.call_from_thread(self.push_screen, WhatIfScreen(result))
 
     def action_help(self) -> None:
         lesson = (self.title, self.source.description if self.source is not None else "")

@@ -31,6 +31,7 @@ from numbanet.trace import Event, TensorRecord, Trace
 
 from . import labels
 from .graph import draw
+from .heatmap import event_grids, hex_colour, limit_of
 from .render import render_svg
 
 PHASE_ORDER = ("forward", "loss", "backward", "optimizer")
@@ -39,7 +40,7 @@ PHASE_ORDER = ("forward", "loss", "backward", "optimizer")
 def replay_steps(trace: Trace, node_names: dict[int, str]) -> list[dict]:
     """The events in the order they ran, each as what the page shows: its drawn node
     (``node``: the SVG group id, None when the graph does not draw it), title, phase, source
-    line, value rows, gradient rows and chain-rule lines."""
+    line, value rows, gradient rows, chain-rule lines and heat maps."""
     forward_of = {event.node_id: event for event in trace.events
                   if event.phase in ("forward", "loss")}
     steps = []
@@ -57,8 +58,19 @@ def replay_steps(trace: Trace, node_names: dict[int, str]) -> list[dict]:
             "gradients": _gradient_rows(event, forward_of.get(event.forward_node_id)),
             "chain": chain_rule_lines(event, forward_of.get(event.forward_node_id)),
             "lens": trace.metadata.get("kernel_lens", {}).get(str(event.node_id)),
+            "heatmaps": heatmap_steps(event, trace),
         })
     return steps
+
+
+def heatmap_steps(event: Event, trace: Trace) -> list[dict]:
+    """The event's heat maps (:mod:`numbanet.viz.heatmap`) as cell colours for the page."""
+    maps = []
+    for label, matrix in event_grids(event, trace):
+        limit = limit_of(matrix)
+        maps.append({"label": label, "limit": limit,
+                     "rows": [[hex_colour(value, limit) for value in row] for row in matrix]})
+    return maps
 
 
 def _summary(record: TensorRecord | None) -> str:
@@ -166,6 +178,8 @@ body { font-family: system-ui, sans-serif; margin: 0; display: flex; height: 100
 .current polygon, .current path { stroke: #d62728 !important; stroke-width: 5px; }
 .phase { display: inline-block; padding: 0 0.5em; border-radius: 0.4em; background: #eee; }
 .keys { color: #555; font-size: 13px; }
+.heatmap { border-collapse: collapse; margin: 0.2em 0 0.8em; }
+.heatmap td { width: 9px; height: 9px; padding: 0; }
 button { font-size: 14px; }
 </style>
 </head>
@@ -187,6 +201,7 @@ button { font-size: 14px; }
   <h3>chain rule</h3><pre id="chain-rule"></pre>
   <div id="kernel-lens-section" hidden><h3>kernel lens: which GPU thread wrote each element</h3>
     <table id="kernel-lens"></table><pre id="kernel-lens-summary"></pre></div>
+  <h3>heat maps</h3><div id="heatmaps"></div>
 </div>
 <script type="application/json" id="trace-data">{{DATA}}</script>
 <script>
@@ -214,6 +229,21 @@ function show(index) {
   text("chain-rule", s.chain.join("\\n"));
   text("position", (step + 1) + " / " + steps.length);
   showLens(s.lens);
+  const maps = document.getElementById("heatmaps");
+  maps.replaceChildren();
+  for (const map of s.heatmaps) {
+    const caption = document.createElement("div");
+    caption.textContent = map.label + "  (blue " + (-map.limit).toPrecision(3) +
+      " · white 0 · red " + map.limit.toPrecision(3) + ")";
+    const table = document.createElement("table");
+    table.className = "heatmap";
+    for (const row of map.rows) {
+      const tr = table.insertRow();
+      for (const cellColour of row) { tr.insertCell().style.background = cellColour; }
+    }
+    maps.append(caption, table);
+  }
+  if (!s.heatmaps.length) maps.textContent = "-";
 }
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",

@@ -37,7 +37,9 @@ from ..tensor_text import (
     values_text,
 )
 from ..theme import phase_style
+from ..update_rules import worked_updates
 from .chain_rule_pane import formula_paragraphs
+from .update_rule_view import worked_rule
 
 
 def origin_text(record: TensorRecord, trace: Trace) -> str:
@@ -168,9 +170,12 @@ def origin_text_of_node(node_id: int, trace: Trace) -> str:
     return f"#{trace.events.index(sender)} {sender.op}"
 
 
-def optimizer_sections(event: Event) -> list:
-    """Per parameter, a table of before, gradient, update and after (after = before + update)."""
+def optimizer_sections(event: Event, trace: Trace | None = None) -> list:
+    """Per parameter, a table of before, gradient, update and after (after = before + update),
+    and the optimizer's documented rule worked on one element (when the trace has it)."""
     parts: list = [section("Parameters updated (after = before + update)")]
+    worked = {work.parameter: work for work in worked_updates(trace.metadata)} \
+        if trace is not None else {}
     for update in event.updates:
         table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
         table.add_column(Text(update.name), style="bold", min_width=10)  # literal: no markup
@@ -182,6 +187,9 @@ def optimizer_sections(event: Event) -> list:
                 table.add_row(label, *(format_number(record.stats.get(statistic, math.nan))
                                        for statistic in ("mean", "std", "min", "max")))
         parts += [Text(""), Padding(table, (0, 0, 0, 2))]
+        if update.name in worked:
+            parts += worked_rule(worked[update.name])
+            continue
         example = update_example(update.before, update.update, update.after)
         if example:
             parts.append(Text(f"    {example}", style="italic"))
@@ -226,7 +234,7 @@ class DetailPane(VerticalScroll):
             parts += [Text(f"  {paragraph}", style="italic")
                       for paragraph in formula_paragraphs(event.formula)]
         if event.phase == "optimizer":
-            parts += optimizer_sections(event)
+            parts += optimizer_sections(event, trace)
         elif event.op == "AccumulateGrad":
             parts += accumulate_sections(event, trace)
         elif event.phase == "backward":

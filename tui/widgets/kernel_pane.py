@@ -19,10 +19,13 @@ from pathlib import Path
 from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import work
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from numbanet.trace import Event, KernelRecord
+
+from .kernel_reading import comparison_view, elementwise_formula, textbook_case
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +81,9 @@ class KernelPane(VerticalScroll):
     def __init__(self, show_timings: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.show_timings = show_timings
+        self._comparisons: dict = {}  # (op, shapes, options) -> numbanet.textbook.Comparison
+        self._parts: list = []
+        self._case = None
 
     def compose(self):
         yield Static(id="kernel-body")
@@ -92,7 +98,8 @@ class KernelPane(VerticalScroll):
                           "(only shapes and strides change), or work done in Python.",
                           style="italic")]
         else:
-            parts = []
+            formula = elementwise_formula(event)
+            parts = [formula, Text("")] if formula is not None else []
             for name, launches in by_name.items():
                 parts += [Text(name, style="bold"), launch_text(launches, self.show_timings)]
                 source = kernel_source(launches[0])
@@ -104,5 +111,30 @@ class KernelPane(VerticalScroll):
                                   style="dim"))
                 parts.append(Syntax(code, "python", line_numbers=True, start_line=first_line,
                                     theme="monokai", word_wrap=True))
+        self._parts, self._case = parts, textbook_case(event)
+        if self._case is not None:
+            key = repr(self._case)
+            if key in self._comparisons:
+                parts = parts + [comparison_view(self._comparisons[key])]
+            elif self.show_timings:
+                parts = parts + [Text("\nTiming the textbook kernel on these shapes…",
+                                      style="dim")]
+                self.measure(self._case)
         self.query_one("#kernel-body", Static).update(Group(*parts))
         self.scroll_home(animate=False)
+
+    @work(thread=True, exclusive=True, group="textbook", exit_on_error=False)
+    def measure(self, case) -> None:
+        """Time the textbook and the fast kernel off the event loop (the first time also
+        compiles the textbook one), then show the comparison if the node is still shown."""
+        from numbanet.textbook import compare
+
+        op, shapes, options = case
+        comparison = compare(op, *shapes, **options)
+        self.app.call_from_thread(self._measured, case, comparison)
+
+    def _measured(self, case, comparison) -> None:
+        self._comparisons[repr(case)] = comparison
+        if self._case == case:
+            self.query_one("#kernel-body", Static).update(
+                Group(*self._parts, comparison_view(comparison)))
