@@ -94,6 +94,7 @@ from numbanet.functions import (
     unsqueeze,
     var,
 )
+from numbanet.jit import compile  # noqa: A004 - PyTorch's name: torch.compile
 from numbanet.random import Generator, initial_seed, manual_seed
 from numbanet.serialization import load, save
 from numbanet.shapes import Size
