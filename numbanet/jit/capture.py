@@ -62,9 +62,11 @@ from numbanet.kernels.contract import (
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
     KERNEL_CONTRACT,
+    VIEWS,
 )
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_VIEWS = frozenset(VIEWS + ("contiguous", "astype"))  # may return (a view of) an argument
 _WRITES_INTO_OUT = frozenset(ELEMENTWISE_BINARY + ELEMENTWISE_UNARY)  # f(..., out=None)
 _NOT_CAPTURABLE = {
     "to_host": "reads a tensor's values on the host (.item(), .tolist(), .numpy(), "
@@ -165,6 +167,24 @@ def overlaps(array, others) -> bool:
     return False
 
 
+def _optimizer_step_frame(frame):
+    """The frame of ``Optimizer.step`` the current kernel call comes from, else None
+    (looking up through numbanet's own frames only, up to the user's code)."""
+    from numbanet.optim.optimizer import Optimizer
+
+    step_code = Optimizer.step.__code__
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("numbanet."):
+        if frame.f_code is step_code:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _bytes(array: np.ndarray) -> np.ndarray:
+    """The bytes of a C-contiguous array, as a flat uint8 view."""
+    return array.reshape(-1).view(np.uint8)
+
+
 def _is_array(value) -> bool:
     return isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")
 
@@ -188,27 +208,28 @@ class Recorder:
         self.backward_ran = False  # whether the call ran loss.backward() (or autograd.grad)
         self._depth = 0  # > 0 inside a recorded call (its inner calls are its own business)
         self._kernels: list[str] = []  # Numba kernels launched by the current call
+        self._launched: list = []  # (kernel, args, grid) of each of its launches
         self._seeds: dict[int, object] = {}  # seed -> generator that drew it
         self._restore: list = []
         self._checks: list = []  # (frame, Launch) of numbanet's checks set to run again
+        self._optimizer_steps: list = []  # (frame, Launch) of each optimizer.step() call
 
     # ---- installing and removing the hooks ----------------------------------------------
     def __enter__(self) -> Recorder:
-        from numbanet.optim.optimizer import Optimizer
-
         for backend in list(_kernels._loaded.values()):
             originals = {name: getattr(backend, name) for name in KERNEL_CONTRACT}
             for name, original in originals.items():
                 self._patch(backend, name, self._recording(originals, name, original))
-        self._patch(Optimizer, "step", self._optimizer_step(Optimizer.step))
         self._patch(_random.Generator, "next_seed", self._next_seed(_random.Generator.next_seed))
         self._patch(_random, "numpy_generator", self._host_random(_random.numpy_generator))
         self._patch(_autograd, "run_backward", self._backward(_autograd.run_backward))
         self._previous_listener = _launch._listener
         _launch.set_listener(self._on_launch)
+        _launch.set_arguments_listener(self._on_arguments)
         return self
 
     def __exit__(self, *exc_info) -> None:
+        _launch.set_arguments_listener(None)
         _launch.set_listener(self._previous_listener)
         for owner, name, original in reversed(self._restore):
             setattr(owner, name, original)
@@ -218,6 +239,9 @@ class Recorder:
         self._restore.append((owner, name, owner.__dict__[name] if isinstance(owner, type)
                               else getattr(owner, name)))
         setattr(owner, name, replacement)
+
+    def _on_arguments(self, kernel, args, grid, block) -> None:
+        self._launched.append((kernel, args, grid))
 
     def _on_launch(self, kernel, grid, block, compilation, seconds) -> None:
         function = getattr(kernel, "py_func", kernel)
@@ -241,12 +265,18 @@ class Recorder:
         def recorded(*args, **kwargs):
             if recorder._depth or recorder.refusal is not None:
                 return original(*args, **kwargs)
+            step_frame = _optimizer_step_frame(sys._getframe(1))
+            if step_frame is not None:  # the optimizer's own work: one entry for the step
+                recorder._kernels = []
+                result = original(*args, **kwargs)
+                recorder._fold_into_optimizer_step(step_frame)
+                return result
             if name in _NOT_CAPTURABLE:
                 if not recorder._rerun_check(sys._getframe(1)):
                     recorder.refuse(_NOT_CAPTURABLE[name])
                 return original(*args, **kwargs)
             recorder._depth += 1
-            recorder._kernels = []
+            recorder._kernels, recorder._launched = [], []
             try:
                 result = original(*args, **kwargs)
             finally:
@@ -267,7 +297,9 @@ class Recorder:
         fresh = [r for r in results if _is_array(r) and not overlaps(r, arrays)]
         self.buffers.extend(r for r in results if _is_array(r))
         output = ", ".join(describe(r) for r in results if _is_array(r))
-        if result is None:
+        if result is None or (not fresh and (self._kernels or "out" in kwargs
+                                             or name not in _VIEWS)):
+            # in place: returns nothing, or the array it wrote into (add(a, b, out=a))
             self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
         elif name == "empty":
             self._add(None, name, output, "allocated once")
@@ -281,6 +313,16 @@ class Recorder:
                 copy_into(result, original(shape, keep, dtype, generator.next_seed()))
 
             self._add(redraw, name, output, "call, new seed")
+        elif (launched := self._own_launches(arrays, results, fresh)) is not None:
+            if len(launched) == 1:
+                kernel, kernel_args = launched[0]
+                self._add(lambda: kernel(*kernel_args), name, output, "kernel")
+            else:
+                def launches():
+                    for kernel, kernel_args in launched:
+                        kernel(*kernel_args)
+
+                self._add(launches, name, output, "kernels")
         elif (name in _WRITES_INTO_OUT and kwargs.get("out") is None
               and not isinstance(result, tuple)):
             self._add(lambda: original(*args, **kwargs, out=result), name, output, "call, out=")
@@ -295,6 +337,57 @@ class Recorder:
         else:
             self._add(lambda: copy_into(result, original(*args, **kwargs)), name, output,
                       "call, copy back")
+
+    def _own_launches(self, arrays: list, results: tuple, fresh: list) -> list | None:
+        """The call's Numba kernel launches, when running just them again gives its result.
+
+        Every array a launch touches must be a view of the call's arguments or results,
+        or a *workspace*: a private array the kernel writes before it reads it (matmul's
+        packed columns). A private array numpy filled from an operand (a contiguous copy)
+        would go stale in a replay, so it disqualifies the call. Checked by filling the
+        results and the private arrays with garbage (NaN for floats, then a byte pattern),
+        launching again and comparing bit for bit with what the call returned; a private
+        array holding the values of an argument counts as a copy. Then a replay skips the
+        function's Python (checks, dtype rules, allocation) and launches the kernels on
+        the captured arrays. CPU only.
+        """
+        launched = self._launched
+        if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
+                or any(grid is not None for _, _, grid in launched)
+                or not all(isinstance(r, np.ndarray) and r.flags.c_contiguous for r in fresh)):
+            return None
+        known = arrays + list(fresh)
+        private: list[np.ndarray] = []
+        for _, kernel_args, _ in launched:
+            for value in kernel_args:
+                if not _is_array(value) or overlaps(value, known):
+                    continue
+                if not isinstance(value, np.ndarray) or not value.flags.c_contiguous:
+                    return None
+                if any(value.size == a.size and value.size > 0 and isinstance(a, np.ndarray)
+                       and np.array_equal(value.reshape(-1), a.reshape(-1)) for a in arrays):
+                    return None  # a copy of an argument: numpy's work, not the kernel's
+                if all(value is not p for p in private):
+                    private.append(value)
+        expected = [r.copy() for r in fresh]
+        scratch = fresh + private
+        try:
+            for garbage in ("nan", 0xA5):
+                for r in scratch:
+                    if garbage == "nan":
+                        r.fill(np.nan) if r.dtype.kind in "fc" else _bytes(r).fill(0x5A)
+                    else:
+                        _bytes(r).fill(garbage)
+                for kernel, kernel_args, _ in launched:
+                    kernel(*kernel_args)
+                if not all(np.array_equal(_bytes(r), _bytes(e))
+                           for r, e in zip(fresh, expected, strict=True)):
+                    return None
+            self.buffers.extend(private)
+            return [(kernel, kernel_args) for kernel, kernel_args, _ in launched]
+        finally:
+            for r, e in zip(fresh, expected, strict=True):
+                np.copyto(r, e)
 
     def _add(self, step, name: str, output: str, replay: str) -> None:
         launch = Launch(len(self._entries), name, self._kernels, output, replay)
@@ -329,36 +422,30 @@ class Recorder:
             frame = frame.f_back
         return False
 
-    def _optimizer_step(self, original):
-        recorder = self
+    def _fold_into_optimizer_step(self, frame) -> None:
+        """Make the kernel calls of ``optimizer.step()`` (running in ``frame``) one entry,
+        which runs the optimizer's Python again at each replay."""
+        for seen, launch in self._optimizer_steps:
+            if seen is frame:
+                launch.kernels.extend(self._kernels)
+                self._kernels = []
+                return
+        optimizer = frame.f_locals["self"]
+        if frame.f_locals.get("closure") is not None:
+            self.refuse("calls optimizer.step(closure), which re-evaluates the model in "
+                        "Python")
+        grads = [(param, param.grad) for group in optimizer.param_groups
+                 for param in group["params"]]
 
-        def step(optimizer, closure=None):
-            if recorder._depth or recorder.refusal is not None:
-                return original(optimizer, closure)
-            if closure is not None:
-                recorder.refuse("calls optimizer.step(closure), which re-evaluates the model "
-                                "in Python")
-                return original(optimizer, closure)
-            grads = [(param, param.grad) for group in optimizer.param_groups
-                     for param in group["params"]]
-            recorder._depth += 1
-            recorder._kernels = []
-            try:
-                result = original(optimizer)
-            finally:
-                recorder._depth -= 1
+        def rerun():
+            for param, grad in grads:  # as they were when the capture ran step()
+                param.grad = grad
+            optimizer.step()
 
-            def rerun():
-                for param, grad in grads:  # as they were when the capture ran step()
-                    param.grad = grad
-                original(optimizer)
-
-            recorder.optimizers.append(optimizer)
-            recorder._add(rerun, f"{type(optimizer).__name__}.step", "",
-                          "its Python runs each call (step count, bias corrections, lr)")
-            return result
-
-        return step
+        self.optimizers.append(optimizer)
+        self._add(rerun, f"{type(optimizer).__name__}.step", "",
+                  "its Python runs each call (step count, bias corrections, lr)")
+        self._optimizer_steps.append((frame, self._entries[-1][0]))
 
     def _backward(self, original):
         recorder = self
@@ -408,7 +495,8 @@ def listing(launches: list[Launch]) -> str:
     for launch in launches:
         lines.append(f"{launch.index:>3}  {launch.function:<{width}}  {launch.output:<22}  "
                      f"{launch.replay:<18}  {', '.join(launch.kernels) or '-'}")
-    runs = sum(1 for launch in launches if launch.replay.startswith(("call", "its")))
+    runs = sum(1 for launch in launches
+               if launch.replay not in ("view (no kernel)", "allocated once"))
     lines.append(f"{len(launches)} calls captured, {runs} run at each replay "
                  "(views and allocations cost nothing)")
     return "\n".join(lines)

@@ -80,6 +80,8 @@ class CompiledFunction:
         self.module = module
         self.name = getattr(function, "__qualname__", None) or type(function).__name__
         self.refused: str | None = None  # the message, once a capture was refused
+        self.captures = 0  # how many times a call was captured
+        self.replays = 0  # how many calls were replayed
         self._entries: dict = {}
         self._latest: _Entry | None = None
         functools.update_wrapper(self, function, updated=())
@@ -210,6 +212,7 @@ class CompiledFunction:
         entry.outputs = _rebuilder(result)
         entry.captured = recorder.captured()
         self._latest = entry
+        self.captures += 1
         return result
 
     def _params(self, optimizers) -> list:
@@ -236,6 +239,7 @@ class CompiledFunction:
 
     def _replay(self, entry: _Entry, flat: list):
         self._latest = entry
+        self.replays += 1
         for into, tensor in zip(entry.inputs, flat, strict=True):
             if tensor._data is not into:
                 tensor._backend.copy_into(into, tensor._data)
