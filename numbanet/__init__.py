@@ -6,9 +6,10 @@
 ``numbanet.tui`` steps through it.
 """
 
-from numbanet.compile_progress import ensure_writable_cache
+from numbanet.compile_progress import announce_slow_compiles, ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
+announce_slow_compiles()  # a first run says what it compiles instead of looking hung
 
 from numbanet import autograd, cuda, distributed, nn, optim, safetensors, trace, utils  # noqa: E402 - after the names they import
 from numbanet.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
