@@ -180,13 +180,26 @@ def _optimizer_step_frame(frame):
     return None
 
 
+def _compiled(kernel, args):
+    """The machine code Numba compiled for ``kernel`` on these argument types, callable
+    without the dispatcher's type lookup (which costs a microsecond per call); the
+    dispatcher itself when it cannot be found."""
+    try:
+        types = tuple(kernel.typeof_pyval(value) for value in args)
+        return kernel.overloads[types].entry_point
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return kernel
+
+
 def _bytes(array: np.ndarray) -> np.ndarray:
     """The bytes of a C-contiguous array, as a flat uint8 view."""
     return array.reshape(-1).view(np.uint8)
 
 
 def _is_array(value) -> bool:
-    return isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")
+    """A numpy array, or a device array (numba's, or its simulator's stand-in)."""
+    return (isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")
+            or getattr(value, "__cuda_ndarray__", False))
 
 
 class Recorder:
@@ -297,6 +310,10 @@ class Recorder:
         fresh = [r for r in results if _is_array(r) and not overlaps(r, arrays)]
         self.buffers.extend(r for r in results if _is_array(r))
         output = ", ".join(describe(r) for r in results if _is_array(r))
+        if result is not None and not all(_is_array(r) for r in results):
+            self.refuse(f"gets a {type(result).__name__} back from the kernel function "
+                        f"{name}, which a replay could not update")
+            return
         if result is None or (not fresh and (self._kernels or "out" in kwargs
                                              or name not in _VIEWS)):
             # in place: returns nothing, or the array it wrote into (add(a, b, out=a))
@@ -313,7 +330,16 @@ class Recorder:
                 copy_into(result, original(shape, keep, dtype, generator.next_seed()))
 
             self._add(redraw, name, output, "call, new seed")
+        elif name == "full" and isinstance(result, np.ndarray):
+            value = args[1]
+            self._add(lambda: result.fill(value), name, output, "fill")
+        elif name == "astype" and isinstance(result, np.ndarray):
+            source = args[0]
+            self._add(lambda: np.copyto(result, source, casting="unsafe"), name, output,
+                      "copy")
         elif (launched := self._own_launches(arrays, results, fresh)) is not None:
+            launched = [(_compiled(kernel, kernel_args), kernel_args)
+                        for kernel, kernel_args in launched]
             if len(launched) == 1:
                 kernel, kernel_args = launched[0]
                 self._add(lambda: kernel(*kernel_args), name, output, "kernel")

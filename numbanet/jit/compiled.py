@@ -143,7 +143,8 @@ class CompiledFunction:
                              "a .grad, so it runs eagerly from now on.")
                 return None
             flat.append(value)
-            return ("tensor", value.shape, value.dtype, str(value.device))
+            data = value._data  # shape, dtype and device, cheaply: this runs every call
+            return (data.shape, data.dtype, value._backend)
         if isinstance(value, (tuple, list)):
             parts = [self._part(item, flat) for item in value]
             return None if any(p is None for p in parts) else (type(value), *parts)
