@@ -74,16 +74,17 @@ def looped(step, inputs) -> Callable[[], None]:
     return run
 
 
-def median_seconds(closures: list[Callable[[], None]], warmup: int, steps: int) -> list[float]:
+def median_seconds(closures: list[Callable[[], None]], warmup: int, steps: int,
+                   clock: Callable[[], float] = time.perf_counter) -> list[float]:
     for closure in closures:
         for _ in range(warmup):
             closure()
     times: list[list[float]] = [[] for _ in closures]
     for _ in range(steps):
         for closure, samples in zip(closures, times, strict=True):
-            started = time.perf_counter()
+            started = clock()
             closure()
-            samples.append(time.perf_counter() - started)
+            samples.append(clock() - started)
     return [statistics.median(samples) for samples in times]
 
 
@@ -97,6 +98,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts to measure, in this one run")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default), or this process's CPU time: on a machine "
+                             "shared with other work, time spent descheduled is not counted")
     args = parser.parse_args()
 
     import numba
@@ -107,8 +111,9 @@ def main() -> None:
         import torch
     except ImportError:
         torch = None
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(f"numbanet.compile benchmark: medians of {args.steps} steps after {args.warmup} "
-          f"warm-up; PyTorch {torch.__version__ if torch else 'not installed'}")
+          f"warm-up, {args.clock} clock; PyTorch {torch.__version__ if torch else 'none'}")
     print(f"{'step':<8} {'threads':>7} {'eager ms':>9} {'replay ms':>10} {'torch ms':>9} "
           f"{'replay/torch':>13} {'eager/torch':>12} {'replay/eager':>13}")
     for threads in args.threads:
@@ -122,7 +127,7 @@ def main() -> None:
                         looped(numbanet.compile(compiled_step), compiled_inputs)]
             if torch is not None:
                 closures.append(looped(*make(torch)))
-            eager, replay, *reference = median_seconds(closures, args.warmup, args.steps)
+            eager, replay, *reference = median_seconds(closures, args.warmup, args.steps, clock)
             theirs = reference[0] if reference else None
             print(f"{name:<8} {threads:>7} {eager * 1e3:>9.3f} {replay * 1e3:>10.3f} "
                   f"{theirs * 1e3 if theirs else float('nan'):>9.3f} "
