@@ -95,6 +95,25 @@ def test_dropout_masks_are_drawn_anew_at_each_replay_as_in_eager():
     assert_same_parameters(eager_model, model)
 
 
+def test_switching_a_module_to_eval_captures_again():
+    data = batches()
+    eager_model, _, eager_step = model_and_step(OPTIMIZERS["SGD"], dropout=True)
+    model, _, step = model_and_step(OPTIMIZERS["SGD"], dropout=True)
+    compiled = torch.compile(step)
+    losses = {}
+    for run, module in ((eager_step, eager_model), (compiled, model)):
+        torch.manual_seed(1)  # the same dropout masks for both runs
+        module.train()
+        for i in range(8):
+            if i == 4:
+                module.eval()
+            losses.setdefault(i, []).append(run(*data[i % BATCHES]).item())
+    assert all(eager == replayed for eager, replayed in losses.values())
+    assert compiled.captures == 2 and compiled.replays == 5  # calls 2-3, then 5-7 in eval
+    assert all(launch["function"] != "dropout_mask" for launch in compiled.launches)
+    assert_same_parameters(eager_model, model)
+
+
 def test_zero_grad_outside_the_compiled_step_and_a_scheduler_between_calls():
     data = batches()
     eager_model, eager_optimizer, eager_step = model_and_step(

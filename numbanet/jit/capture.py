@@ -206,9 +206,10 @@ class Recorder:
     """Records the kernel calls of one call of a step (``with Recorder(...) as r:``).
 
     While active it replaces the contract functions of the loaded backends, the
-    optimizers' ``step`` and the generator's ``next_seed`` by recording versions, and
-    listens to :func:`numbanet.kernels.launch.launch`; leaving the block puts the
-    originals back. Nothing of it costs anything while no capture runs.
+    generator's ``next_seed``, ``numbanet.random.numpy_generator`` and autograd's
+    ``run_backward`` by recording versions, and listens to
+    :func:`numbanet.kernels.launch.launch`; leaving the block puts the originals back.
+    Nothing of it costs anything while no capture runs.
     """
 
     def __init__(self, fullgraph: bool = False):
@@ -218,6 +219,7 @@ class Recorder:
         self.buffers: list = []
         self.refusal: Refusal | None = None
         self.optimizers: list = []  # optimizers whose step() the call ran
+        self.modules: list = []  # modules whose forward made kernel calls
         self.backward_ran = False  # whether the call ran loss.backward() (or autograd.grad)
         self._depth = 0  # > 0 inside a recorded call (its inner calls are its own business)
         self._kernels: list[str] = []  # Numba kernels launched by the current call
@@ -295,6 +297,7 @@ class Recorder:
             finally:
                 recorder._depth -= 1
             recorder._caller = sys._getframe(1)
+            recorder._note_modules(recorder._caller)
             recorder._record(name, original, copy_into, args, kwargs, result)
             return result
 
@@ -447,6 +450,19 @@ class Recorder:
                 return True
             frame = frame.f_back
         return False
+
+    def _note_modules(self, frame) -> None:
+        """Remember the modules whose forward made this call: a replay is only valid while
+        each is still in the mode it had (``model.eval()`` turns dropout off)."""
+        from numbanet.nn.module import Module
+
+        codes = (Module.__call__.__code__, Module._call_with_hooks.__code__)
+        while frame is not None:  # the whole stack: the user's modules call through here too
+            if frame.f_code in codes:
+                module = frame.f_locals.get("self")
+                if all(module is not seen for seen in self.modules):
+                    self.modules.append(module)
+            frame = frame.f_back
 
     def _fold_into_optimizer_step(self, frame) -> None:
         """Make the kernel calls of ``optimizer.step()`` (running in ``frame``) one entry,

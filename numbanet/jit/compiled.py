@@ -21,7 +21,7 @@ list as plain data, ``print(train_step.listing())`` shows it.
 
 What the capture is keyed by (a new key captures again, like a new shape in PyTorch):
 the shape, dtype and device of every tensor argument, the value of every other argument,
-whether grad mode is on, and for a compiled module its ``training`` flags. A function
+whether grad mode is on, and the ``training`` flag of every module the step ran. A function
 that cannot be captured (see the capture module) runs eagerly, with one warning saying
 which line stopped it.
 
@@ -59,7 +59,7 @@ class _Entry:
     """What the compiled function knows about one key: calls so far and the capture."""
 
     __slots__ = ("calls", "captured", "inputs", "outputs", "grads", "grads_after",
-                 "optimizers")
+                 "optimizers", "modes")
 
     def __init__(self):
         self.calls = 0
@@ -69,6 +69,7 @@ class _Entry:
         self.grads: list = []  # (param, grad array or None) when the capture started
         self.grads_after: list = []  # (param, grad tensor) when it ended
         self.optimizers: list = []  # the optimizers whose step() the warm-up call ran
+        self.modes: list = []  # (module, its training flag) for the modules the step ran
 
 
 class CompiledFunction:
@@ -209,6 +210,7 @@ class CompiledFunction:
                                            for b in buffers)]
         params = self._params(recorder.optimizers)
         entry.grads_after = [(p, p.grad) for p in params]
+        entry.modes = [(module, module.training) for module in recorder.modules]
         entry.inputs = [private[id(t)]._data for t in flat]
         entry.outputs = _rebuilder(result)
         entry.captured = recorder.captured()
@@ -230,7 +232,12 @@ class CompiledFunction:
 
     def _grads_as_captured(self, entry: _Entry) -> bool:
         """Whether every parameter's ``.grad`` is what it was when the capture started (None
-        stays None, an existing gradient is the same array): else capture again."""
+        stays None, an existing gradient is the same array) and every module the step ran
+        is in the same mode (``train()``/``eval()``): else capture again."""
+        for module, training in entry.modes:
+            if module.training is not training:
+                entry.captured = None
+                return False
         for param, grad in entry.grads:
             now = param.grad
             if (now is None) != (grad is None) or (now is not None and now._data is not grad):
