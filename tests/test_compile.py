@@ -301,3 +301,17 @@ def test_decorator_forms_and_disable():
         assert triple(x).tolist() == [3.0, 3.0, 3.0]
     assert double.replays == 1 and triple.replays == 1
     assert torch.compile(plain, disable=True) is plain
+
+
+def test_the_compiled_step_example_prints_its_listing_and_learns_the_same(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "compiled_step.py"
+    spec = importlib.util.spec_from_file_location("compiled_step_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    example.main(epochs=20)
+    out = capsys.readouterr().out
+    assert "SGD.step" in out and "matmul" in out and "(18 of them replayed)" in out
+    assert "the same bits as eager training: True" in out
