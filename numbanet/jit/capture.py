@@ -400,6 +400,7 @@ class Recorder:
                     private.append(value)
         expected = [r.copy() for r in fresh]
         scratch = fresh + private
+        kept = [r.copy() for r in private]  # put back afterwards, whatever they hold
         try:
             for garbage in ("nan", 0xA5):
                 for r in scratch:
@@ -415,7 +416,7 @@ class Recorder:
             self.buffers.extend(private)
             return [(kernel, kernel_args) for kernel, kernel_args, _ in launched]
         finally:
-            for r, e in zip(fresh, expected, strict=True):
+            for r, e in zip(scratch, expected + kept, strict=True):
                 np.copyto(r, e)
 
     def _add(self, step, name: str, output: str, replay: str) -> None:
