@@ -117,7 +117,7 @@ class CompiledFunction:
                 return self.function(*args, **kwargs)
             entry = self._entries[key] = _Entry()
         entry.calls += 1
-        if entry.captured is not None and self._grads_as_captured(entry):
+        if entry.captured is not None and self._still_valid(entry):
             return self._replay(entry, flat)
         if entry.calls == 1:
             return self._warm_up(entry, args, kwargs)  # compiles kernels, makes state
@@ -230,7 +230,7 @@ class CompiledFunction:
                         params.append(param)
         return params
 
-    def _grads_as_captured(self, entry: _Entry) -> bool:
+    def _still_valid(self, entry: _Entry) -> bool:
         """Whether every parameter's ``.grad`` is what it was when the capture started (None
         stays None, an existing gradient is the same array) and every module the step ran
         is in the same mode (``train()``/``eval()``): else capture again."""
