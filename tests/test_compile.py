@@ -315,3 +315,21 @@ def test_the_compiled_step_example_prints_its_listing_and_learns_the_same(capsys
     out = capsys.readouterr().out
     assert "SGD.step" in out and "matmul" in out and "(18 of them replayed)" in out
     assert "the same bits as eager training: True" in out
+
+
+def test_an_optimizer_subclass_with_its_own_step_is_rerun_as_one_entry():
+    class CountingAdam(torch.optim.Adam):
+        def step(self, closure=None):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().step(closure)
+
+    data = batches()
+    eager_model, _, eager_step = model_and_step(lambda p: CountingAdam(p, lr=1e-2))
+    model, optimizer, step = model_and_step(lambda p: CountingAdam(p, lr=1e-2))
+    compiled = torch.compile(step)
+    for i in range(6):
+        eager_step(*data[i % BATCHES])
+        compiled(*data[i % BATCHES])
+    assert compiled.replays == 4 and optimizer.calls == 6
+    assert [launch["function"] for launch in compiled.launches].count("CountingAdam.step") == 1
+    assert_same_parameters(eager_model, model)

@@ -62,6 +62,7 @@ from numbanet.kernels.contract import (
     ELEMENTWISE_BINARY,
     ELEMENTWISE_UNARY,
     KERNEL_CONTRACT,
+    OPTIMIZER_UPDATES,
     VIEWS,
 )
 
@@ -168,16 +169,16 @@ def overlaps(array, others) -> bool:
 
 
 def _optimizer_step_frame(frame):
-    """The frame of ``Optimizer.step`` the current kernel call comes from, else None
-    (looking up through numbanet's own frames only, up to the user's code)."""
+    """The frame of the ``optimizer.step()`` call the current kernel call comes from (the
+    outermost, when a subclass's ``step`` calls ``super().step()``), else None."""
     from numbanet.optim.optimizer import Optimizer
 
-    step_code = Optimizer.step.__code__
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("numbanet."):
-        if frame.f_code is step_code:
-            return frame
+    found = None
+    while frame is not None:
+        if frame.f_code.co_name == "step" and isinstance(frame.f_locals.get("self"), Optimizer):
+            found = frame
         frame = frame.f_back
-    return None
+    return found
 
 
 def _compiled(kernel, args):
@@ -286,6 +287,10 @@ class Recorder:
                 result = original(*args, **kwargs)
                 recorder._fold_into_optimizer_step(step_frame)
                 return result
+            if name in OPTIMIZER_UPDATES:  # outside optimizer.step(): scalars would go stale
+                recorder.refuse(f"calls the optimizer kernel {name} outside an optimizer's "
+                                "step(), with step counts a replay would not update")
+                return original(*args, **kwargs)
             if name in _NOT_CAPTURABLE:
                 if not recorder._rerun_check(sys._getframe(1)):
                     recorder.refuse(_NOT_CAPTURABLE[name])
