@@ -1,5 +1,6 @@
 # Two commands for a fresh machine with only Python >= 3.10:
-#   make demo   - the stepper on its built-in offline lesson (installs first)
+#   make demo   - the stepper on its built-in offline lesson (installs first, then compiles
+#                 the tutorials' kernels once with a progress bar: numbanet warmup)
 #   make test   - ruff, the whole test suite (installing chromium for the browser test when
 #                 missing), then the CUDA kernels under numba's simulator
 PYTHON ?= python3
@@ -19,6 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/numbanet warmup
 	$(BIN)/numbanet step
 
 lint: $(STAMP)

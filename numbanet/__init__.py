@@ -6,9 +6,10 @@
 ``numbanet.tui`` steps through it.
 """
 
-from numbanet.compile_progress import ensure_writable_cache
+from numbanet.compile_progress import announce_slow_compiles, ensure_writable_cache
 
 ensure_writable_cache()  # before any kernel module is imported
+announce_slow_compiles()  # a first run says what it compiles instead of looking hung
 
 from numbanet import (  # noqa: E402 - after the names they import
     accelerator,
@@ -112,6 +113,7 @@ from numbanet.functions import (
     unsqueeze,
     var,
 )
+from numbanet.jit import compile  # noqa: A004 - PyTorch's name: torch.compile
 from numbanet.printing import get_printoptions, set_printoptions
 from numbanet.random import Generator, initial_seed, manual_seed
 from numbanet.serialization import load, save

@@ -12,6 +12,7 @@
     numbanet step [LESSON.py] [...]        # step through one iteration in the terminal
     numbanet run [-n N] SCRIPT.py [ARGS]   # a PyTorch script on numbanet; -n N: N processes
     numbanet exercise check EX.toml --answers A.json   # score predictions (exercises)
+    numbanet warmup                        # compile the tutorials' kernels once, cached
 
 ``graph`` runs one training iteration of the lesson under :func:`numbanet.trace.record`
 (see :mod:`numbanet.lesson`) and draws it with :func:`numbanet.viz.draw`. The first run
@@ -381,6 +382,22 @@ def run_script(arguments: argparse.Namespace) -> int:
         return 2
 
 
+def _warmup_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "warmup", help="compile the kernels the tutorials and lessons use, once (cached)",
+        description="Run small pieces of tutorial code so that Numba compiles their kernels "
+                    "now, with a progress bar, and later runs load them from its cache.")
+    parser.set_defaults(handler=run_warmup)
+
+
+def run_warmup(arguments: argparse.Namespace) -> int:
+    """``numbanet warmup``: see :mod:`numbanet.warmup`."""
+    from numbanet.warmup import warm_up
+
+    warm_up()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="numbanet",
@@ -393,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _doctor_parser(subparsers)
     _exercise_parser(subparsers)
     _run_parser(subparsers)
+    _warmup_parser(subparsers)
     return parser
 
 

@@ -11,12 +11,21 @@ import time
 from collections.abc import Callable
 
 _listener: Callable | None = None
+_arguments: Callable | None = None  # numbanet.compile's recorder: told each launch's arguments
 
 
 def set_listener(listener: Callable | None) -> None:
     """Install (or remove, with None) the function told about every kernel launch."""
     global _listener
     _listener = listener
+
+
+def set_arguments_listener(listener: Callable | None) -> None:
+    """Install (or remove) the function told ``(kernel, args, grid, block)`` of every launch
+    while a listener (:func:`set_listener`) is installed too: ``numbanet.compile`` records
+    the arrays each kernel ran on, to replay the launch itself."""
+    global _arguments
+    _arguments = listener
 
 
 def _compile_counts(kernel) -> tuple[int, int, int]:
@@ -34,6 +43,8 @@ def launch(kernel, *args, grid=None, block=None):
         if grid is None:
             return kernel(*args)
         return kernel[grid, block](*args)
+    if _arguments is not None:
+        _arguments(kernel, args, grid, block)
     before = _compile_counts(kernel)
     start = time.perf_counter()
     result = kernel(*args) if grid is None else kernel[grid, block](*args)

@@ -1,0 +1,139 @@
+"""Replayed training steps (``numbanet.compile``) against eager numbanet and eager PyTorch.
+
+Run: ``.venv/bin/python benchmarks/bench_compile.py`` (add ``--steps 300`` for steadier
+figures). Two steps, both as a training loop writes them (zero_grad, forward, loss,
+backward, optimizer step, then ``loss.item()`` outside the step):
+
+- ``mlp``: 784-128-10 with ReLU and LogSoftmax, NLLLoss, Adam, batch 64 (MNIST-shaped);
+- ``linreg``: the seeds' linear regression, ``nn.Linear(1, 1)`` on 4 points, MSELoss, SGD.
+
+For each thread count (1 and 2 by default, both in this run: Numba's and PyTorch's thread
+counts are set alike) the three closures are timed in turns (A, B, C, A, B, C, ...) so that
+a busy spell of the machine slows all of them alike; figures are medians per step. The
+issue's targets: the replayed step at most 0.5x PyTorch eager, for both steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_training import mlp  # noqa: E402 - the MLP the training benchmark uses
+
+BATCH_SIZE = 64
+
+
+def mlp_step(library) -> Callable:
+    """One Adam step of the 784-128-10 MLP on a fixed MNIST-shaped batch."""
+    library.manual_seed(0)
+    rng = np.random.default_rng(0)
+    images = library.from_numpy(rng.standard_normal((BATCH_SIZE, 1, 28, 28)).astype(np.float32))
+    labels = library.from_numpy(rng.integers(0, 10, BATCH_SIZE).astype(np.int64))
+    model, criterion = mlp(library.nn), library.nn.NLLLoss()
+    optimizer = library.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, (images, labels)
+
+
+def linreg_step(library) -> Callable:
+    """One SGD step of the seeds' linear regression (tutorial 001)."""
+    library.manual_seed(0)
+    x = library.tensor([[1.0], [2.0], [3.0], [4.0]])
+    y = library.tensor([[2.0], [4.0], [6.0], [8.0]])
+    model, criterion = library.nn.Linear(1, 1), library.nn.MSELoss()
+    optimizer = library.optim.SGD(model.parameters(), lr=0.01)
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, (x, y)
+
+
+def looped(step, inputs) -> Callable[[], None]:
+    def run() -> None:
+        step(*inputs).item()  # wait for the result, as a loop printing the loss does
+
+    return run
+
+
+def median_seconds(closures: list[Callable[[], None]], warmup: int, steps: int,
+                   clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    for closure in closures:
+        for _ in range(warmup):
+            closure()
+    times: list[list[float]] = [[] for _ in closures]
+    for _ in range(steps):
+        for closure, samples in zip(closures, times, strict=True):
+            started = clock()
+            closure()
+            samples.append(clock() - started)
+    return [statistics.median(samples) for samples in times]
+
+
+def ratio(a: float, b: float | None) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200, help="timed steps per closure")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="thread counts to measure, in this one run")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall time (default), or this process's CPU time: on a machine "
+                             "shared with other work, time spent descheduled is not counted")
+    args = parser.parse_args()
+
+    import numba
+
+    import numbanet
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    print(f"numbanet.compile benchmark: medians of {args.steps} steps after {args.warmup} "
+          f"warm-up, {args.clock} clock; PyTorch {torch.__version__ if torch else 'none'}")
+    print(f"{'step':<8} {'threads':>7} {'eager ms':>9} {'replay ms':>10} {'torch ms':>9} "
+          f"{'replay/torch':>13} {'eager/torch':>12} {'replay/eager':>13}")
+    for threads in args.threads:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        if torch is not None:
+            torch.set_num_threads(threads)
+        for name, make in (("mlp", mlp_step), ("linreg", linreg_step)):
+            eager_step, eager_inputs = make(numbanet)
+            compiled_step, compiled_inputs = make(numbanet)
+            closures = [looped(eager_step, eager_inputs),
+                        looped(numbanet.compile(compiled_step), compiled_inputs)]
+            if torch is not None:
+                closures.append(looped(*make(torch)))
+            eager, replay, *reference = median_seconds(closures, args.warmup, args.steps, clock)
+            theirs = reference[0] if reference else None
+            print(f"{name:<8} {threads:>7} {eager * 1e3:>9.3f} {replay * 1e3:>10.3f} "
+                  f"{theirs * 1e3 if theirs else float('nan'):>9.3f} "
+                  f"{ratio(replay, theirs):>13} {ratio(eager, theirs):>12} "
+                  f"{ratio(replay, eager):>13}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,550 @@
+"""Capturing one call of a training step as a flat list of kernel calls, and replaying it.
+
+What a JIT like tinygrad's ``TinyJit`` or a CUDA graph does, in plain Python. A training
+step in eager mode spends most of its time *deciding* what to run: each ``a + b`` checks
+dtypes and shapes, builds an autograd node, saves tensors for backward; ``backward()``
+walks the graph. For a step whose shapes never change, those decisions come out the same
+every time. So, once, we let the step run normally and write down every call it makes to
+the device's kernels (``numbanet.kernels.cpu`` or ``.cuda``: ``matmul``, ``add``,
+``sum``, ...) together with the exact arrays it passed and got back. Later calls run that
+list again — the same kernels on the same arrays — and nothing else: no Tensor objects,
+no autograd graph, no op dispatch.
+
+The list is recorded at the level of the backend's contract functions (the names of
+:data:`numbanet.kernels.contract.KERNEL_CONTRACT`), not of raw Numba kernels: some
+contract functions move data with numpy around their kernels (a contiguous copy before a
+matmul, the final add of a parallel sum), and a list of bare kernel launches would miss
+it. The Numba kernels each call launched are recorded too (through the listener of
+:mod:`numbanet.kernels.launch`), for the listing.
+
+How each recorded call is replayed:
+
+- it returns nothing (``copy_into``, ``fill``, an op with ``out=``, ``scatter_add``): it
+  works in place, so call it again with the same arguments;
+- it returns a view of one of its arguments (``reshape``, ``permute``, ``basic_index``):
+  nothing to run, the view already looks at the right memory;
+- it returns a new array (``add``, ``matmul``, ``sum``): call it again and put the result
+  into the array the capture got back (elementwise ops write there directly, ``out=``),
+  because later calls in the list read that very array;
+- ``dropout_mask``: its seed is drawn again from the same generator, so each replay gets
+  a new mask and the sequence of masks is the one eager mode would draw.
+
+What cannot be captured is refused, and the step runs eagerly instead: reading a value on
+the host (``.item()``, ``.tolist()``, ``.numpy()``, ``bool(tensor)``, so also ``if loss >
+1:``), because the replay would not run that Python; random numbers drawn on the host
+(``torch.randn`` inside the step), because the replay would reuse the captured ones.
+
+Reading values on the host inside numbanet's own input checks (the class indices of
+``cross_entropy`` must lie in ``[0, classes)``) is allowed: the replay runs the check
+again with the same arrays, so a bad batch still raises PyTorch's error.
+
+``optimizer.step()`` is one entry of the list that runs the optimizer's own Python again
+at each replay: its step counter, bias corrections and learning rate (a scheduler may
+change it between calls) are Python numbers computed per step, and its kernels update the
+parameters in place — the same kernels eager mode runs, so the parameters stay
+bit-identical.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from numbanet import autograd as _autograd
+from numbanet import kernels as _kernels
+from numbanet import random as _random
+from numbanet.kernels import launch as _launch
+from numbanet.kernels.contract import (
+    ELEMENTWISE_BINARY,
+    ELEMENTWISE_UNARY,
+    KERNEL_CONTRACT,
+    OPTIMIZER_UPDATES,
+    VIEWS,
+)
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_VIEWS = frozenset(VIEWS + ("contiguous", "astype"))  # may return (a view of) an argument
+_WRITES_INTO_OUT = frozenset(ELEMENTWISE_BINARY + ELEMENTWISE_UNARY)  # f(..., out=None)
+_NOT_CAPTURABLE = {
+    "to_host": "reads a tensor's values on the host (.item(), .tolist(), .numpy(), "
+               "print(tensor), or Python control flow such as `if loss > 1:`)",
+}
+
+
+class CaptureError(RuntimeError):
+    """Raised by ``numbanet.compile(..., fullgraph=True)`` where a step cannot be captured."""
+
+
+@dataclass
+class Launch:
+    """One entry of a captured step, as plain data (what ``.launches`` lists)."""
+
+    index: int
+    function: str  # the backend contract function: "matmul", "add", "adam_update"
+    kernels: list[str]  # the Numba kernels it launched: ["add_contiguous"]
+    output: str  # "(64, 128) float32", or "" when it returned nothing
+    replay: str  # how the replay runs it: "call", "call, out=", "view", ...
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "function": self.function, "kernels": list(self.kernels),
+                "output": self.output, "replay": self.replay}
+
+
+@dataclass
+class Refusal:
+    """Why a step cannot be captured, and the user's line that did it."""
+
+    reason: str
+    where: str  # "train.py:12: total += loss.item()"
+
+    def message(self, name: str) -> str:
+        return (f"numbanet.compile: {name} cannot be captured: it {self.reason} at "
+                f"{self.where}. It runs eagerly from now on; move that line out of the "
+                "compiled function to get the replay.")
+
+
+@dataclass
+class Captured:
+    """The result of capturing one call: what to replay, and how to show it."""
+
+    steps: list  # zero-argument callables, run in order by a replay
+    launches: list[Launch] = field(default_factory=list)
+    buffers: list = field(default_factory=list)  # every array the steps touch, kept alive
+
+
+def user_line() -> str:
+    """``file:line: code`` of the innermost frame outside the numbanet package."""
+    for frame in reversed(traceback.extract_stack()):
+        if not frame.filename.startswith(_PACKAGE_DIR) and "/contextlib.py" not in \
+                frame.filename:
+            return f"{Path(frame.filename).name}:{frame.lineno}: {(frame.line or '').strip()}"
+    return "an unknown line"
+
+
+def describe(array) -> str:
+    """``(64, 128) float32`` for an array, ``""`` for anything else."""
+    if array is None or not hasattr(array, "shape"):
+        return ""
+    return f"{tuple(array.shape)} {np.dtype(array.dtype).name}"
+
+
+def _span(array) -> tuple[int, int] | None:
+    """The first and one-past-last byte address an array can touch (None: not an array)."""
+    interface = getattr(array, "__cuda_array_interface__", None)
+    if interface is None:
+        interface = getattr(array, "__array_interface__", None)
+    if interface is None:
+        return None
+    start = interface["data"][0]
+    itemsize = np.dtype(interface["typestr"]).itemsize
+    shape = interface["shape"]
+    if any(n == 0 for n in shape):
+        return start, start
+    strides = interface.get("strides")
+    if strides is None:
+        size = itemsize
+        for n in shape:
+            size *= n
+        return start, start + size
+    low = start + sum(s * (n - 1) for s, n in zip(strides, shape, strict=True) if s < 0)
+    high = start + itemsize + sum(s * (n - 1) for s, n in zip(strides, shape, strict=True)
+                                  if s > 0)
+    return low, high
+
+
+def overlaps(array, others) -> bool:
+    """Whether ``array`` may share memory with one of ``others`` (a view of it)."""
+    span = _span(array)
+    if span is None or span[0] == span[1]:
+        return False
+    for other in others:
+        other_span = _span(other)
+        if other_span is not None and other_span[0] < span[1] and span[0] < other_span[1]:
+            return True
+    return False
+
+
+def _optimizer_step_frame(frame):
+    """The frame of the ``optimizer.step()`` call the current kernel call comes from (the
+    outermost, when a subclass's ``step`` calls ``super().step()``), else None."""
+    from numbanet.optim.optimizer import Optimizer
+
+    found = None
+    while frame is not None:
+        if frame.f_code.co_name == "step" and isinstance(frame.f_locals.get("self"), Optimizer):
+            found = frame
+        frame = frame.f_back
+    return found
+
+
+def _compiled(kernel, args):
+    """The machine code Numba compiled for ``kernel`` on these argument types, callable
+    without the dispatcher's type lookup (which costs a microsecond per call); the
+    dispatcher itself when it cannot be found."""
+    try:
+        types = tuple(kernel.typeof_pyval(value) for value in args)
+        return kernel.overloads[types].entry_point
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return kernel
+
+
+def _bytes(array: np.ndarray) -> np.ndarray:
+    """The bytes of a C-contiguous array, as a flat uint8 view."""
+    return array.reshape(-1).view(np.uint8)
+
+
+def _is_array(value) -> bool:
+    """A numpy array, or a device array (numba's, or its simulator's stand-in)."""
+    return (isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")
+            or getattr(value, "__cuda_ndarray__", False))
+
+
+class Recorder:
+    """Records the kernel calls of one call of a step (``with Recorder(...) as r:``).
+
+    While active it replaces the contract functions of the loaded backends, the
+    generator's ``next_seed``, ``numbanet.random.numpy_generator`` and autograd's
+    ``run_backward`` by recording versions, and listens to
+    :func:`numbanet.kernels.launch.launch`; leaving the block puts the originals back.
+    Nothing of it costs anything while no capture runs.
+    """
+
+    def __init__(self, fullgraph: bool = False):
+        self.fullgraph = fullgraph
+        self._entries: list = []  # (Launch, replay step or None, the calling frame)
+        self._caller = None  # the frame that made the current call
+        self.buffers: list = []
+        self.refusal: Refusal | None = None
+        self.optimizers: list = []  # optimizers whose step() the call ran
+        self.modules: list = []  # modules whose forward made kernel calls
+        self.backward_ran = False  # whether the call ran loss.backward() (or autograd.grad)
+        self._depth = 0  # > 0 inside a recorded call (its inner calls are its own business)
+        self._kernels: list[str] = []  # Numba kernels launched by the current call
+        self._launched: list = []  # (kernel, args, grid) of each of its launches
+        self._seeds: dict[int, object] = {}  # seed -> generator that drew it
+        self._restore: list = []
+        self._checks: list = []  # (frame, Launch) of numbanet's checks set to run again
+        self._optimizer_steps: list = []  # (frame, Launch) of each optimizer.step() call
+
+    # ---- installing and removing the hooks ----------------------------------------------
+    def __enter__(self) -> Recorder:
+        for backend in list(_kernels._loaded.values()):
+            originals = {name: getattr(backend, name) for name in KERNEL_CONTRACT}
+            for name, original in originals.items():
+                self._patch(backend, name, self._recording(originals, name, original))
+        self._patch(_random.Generator, "next_seed", self._next_seed(_random.Generator.next_seed))
+        self._patch(_random, "numpy_generator", self._host_random(_random.numpy_generator))
+        self._patch(_autograd, "run_backward", self._backward(_autograd.run_backward))
+        self._previous_listener = _launch._listener
+        _launch.set_listener(self._on_launch)
+        _launch.set_arguments_listener(self._on_arguments)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        _launch.set_arguments_listener(None)
+        _launch.set_listener(self._previous_listener)
+        for owner, name, original in reversed(self._restore):
+            setattr(owner, name, original)
+        self._restore.clear()
+
+    def _patch(self, owner, name: str, replacement) -> None:
+        self._restore.append((owner, name, owner.__dict__[name] if isinstance(owner, type)
+                              else getattr(owner, name)))
+        setattr(owner, name, replacement)
+
+    def _on_arguments(self, kernel, args, grid, block) -> None:
+        self._launched.append((kernel, args, grid))
+
+    def _on_launch(self, kernel, grid, block, compilation, seconds) -> None:
+        function = getattr(kernel, "py_func", kernel)
+        self._kernels.append(getattr(function, "__name__", type(kernel).__name__))
+
+    # ---- refusing ------------------------------------------------------------------------
+    def refuse(self, reason: str) -> None:
+        """Note the first thing that cannot be captured (or raise, with ``fullgraph``)."""
+        if self.refusal is None:
+            self.refusal = Refusal(reason, user_line())
+            if self.fullgraph:
+                raise CaptureError(self.refusal.message("the function").replace(
+                    "It runs eagerly from now on; move", "With fullgraph=True nothing runs "
+                    "eagerly instead: move"))
+
+    # ---- the recording replacements -------------------------------------------------------
+    def _recording(self, originals: dict, name: str, original):
+        recorder = self
+        copy_into = originals["copy_into"]
+
+        def recorded(*args, **kwargs):
+            if recorder._depth or recorder.refusal is not None:
+                return original(*args, **kwargs)
+            step_frame = _optimizer_step_frame(sys._getframe(1))
+            if step_frame is not None:  # the optimizer's own work: one entry for the step
+                recorder._kernels = []
+                result = original(*args, **kwargs)
+                recorder._fold_into_optimizer_step(step_frame)
+                return result
+            if name in OPTIMIZER_UPDATES:  # outside optimizer.step(): scalars would go stale
+                recorder.refuse(f"calls the optimizer kernel {name} outside an optimizer's "
+                                "step(), with step counts a replay would not update")
+                return original(*args, **kwargs)
+            if name in _NOT_CAPTURABLE:
+                if not recorder._rerun_check(sys._getframe(1)):
+                    recorder.refuse(_NOT_CAPTURABLE[name])
+                return original(*args, **kwargs)
+            recorder._depth += 1
+            recorder._kernels, recorder._launched = [], []
+            try:
+                result = original(*args, **kwargs)
+            finally:
+                recorder._depth -= 1
+            recorder._caller = sys._getframe(1)
+            recorder._note_modules(recorder._caller)
+            recorder._record(name, original, copy_into, args, kwargs, result)
+            return result
+
+        recorded.__name__ = recorded.__qualname__ = name
+        recorded.__doc__ = original.__doc__
+        recorded.__wrapped__ = original
+        return recorded
+
+    def _record(self, name, original, copy_into, args, kwargs, result) -> None:
+        arrays = [value for value in (*args, *kwargs.values()) if _is_array(value)]
+        self.buffers.extend(arrays)
+        results = result if isinstance(result, tuple) else (result,)
+        fresh = [r for r in results if _is_array(r) and not overlaps(r, arrays)]
+        self.buffers.extend(r for r in results if _is_array(r))
+        output = ", ".join(describe(r) for r in results if _is_array(r))
+        if result is not None and not all(_is_array(r) for r in results):
+            self.refuse(f"gets a {type(result).__name__} back from the kernel function "
+                        f"{name}, which a replay could not update")
+            return
+        if result is None or (not fresh and (self._kernels or "out" in kwargs
+                                             or name not in _VIEWS)):
+            # in place: returns nothing, or the array it wrote into (add(a, b, out=a))
+            self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
+        elif name == "empty":
+            self._add(None, name, output, "allocated once")
+        elif not fresh:
+            self._add(None, name, output, "view (no kernel)")
+        elif name == "dropout_mask" and args[3] in self._seeds:
+            generator = self._seeds[args[3]]
+            shape, keep, dtype = args[:3]
+
+            def redraw():
+                copy_into(result, original(shape, keep, dtype, generator.next_seed()))
+
+            self._add(redraw, name, output, "call, new seed")
+        elif name == "full" and isinstance(result, np.ndarray):
+            value = args[1]
+            self._add(lambda: result.fill(value), name, output, "fill")
+        elif name == "astype" and isinstance(result, np.ndarray):
+            source = args[0]
+            self._add(lambda: np.copyto(result, source, casting="unsafe"), name, output,
+                      "copy")
+        elif (launched := self._own_launches(arrays, results, fresh)) is not None:
+            launched = [(_compiled(kernel, kernel_args), kernel_args)
+                        for kernel, kernel_args in launched]
+            if len(launched) == 1:
+                kernel, kernel_args = launched[0]
+                self._add(lambda: kernel(*kernel_args), name, output, "kernel")
+            else:
+                def launches():
+                    for kernel, kernel_args in launched:
+                        kernel(*kernel_args)
+
+                self._add(launches, name, output, "kernels")
+        elif (name in _WRITES_INTO_OUT and kwargs.get("out") is None
+              and not isinstance(result, tuple)):
+            self._add(lambda: original(*args, **kwargs, out=result), name, output, "call, out=")
+        elif isinstance(result, tuple):
+            def copied_back():
+                for into, new in zip(fresh_slots, original(*args, **kwargs), strict=True):
+                    if into is not None:
+                        copy_into(into, new)
+
+            fresh_slots = [r if any(r is f for f in fresh) else None for r in results]
+            self._add(copied_back, name, output, "call, copy back")
+        else:
+            self._add(lambda: copy_into(result, original(*args, **kwargs)), name, output,
+                      "call, copy back")
+
+    def _own_launches(self, arrays: list, results: tuple, fresh: list) -> list | None:
+        """The call's Numba kernel launches, when running just them again gives its result.
+
+        Every array a launch touches must be a view of the call's arguments or results,
+        or a *workspace*: a private array the kernel writes before it reads it (matmul's
+        packed columns). A private array numpy filled from an operand (a contiguous copy)
+        would go stale in a replay, so it disqualifies the call. Checked by filling the
+        results and the private arrays with garbage (NaN for floats, then a byte pattern),
+        launching again and comparing bit for bit with what the call returned; a private
+        array holding the values of an argument counts as a copy. Then a replay skips the
+        function's Python (checks, dtype rules, allocation) and launches the kernels on
+        the captured arrays. CPU only.
+        """
+        launched = self._launched
+        if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
+                or any(grid is not None for _, _, grid in launched)
+                or not all(isinstance(r, np.ndarray) and r.flags.c_contiguous for r in fresh)):
+            return None
+        known = arrays + list(fresh)
+        private: list[np.ndarray] = []
+        for _, kernel_args, _ in launched:
+            for value in kernel_args:
+                if not _is_array(value) or overlaps(value, known):
+                    continue
+                if not isinstance(value, np.ndarray) or not value.flags.c_contiguous:
+                    return None
+                if any(value.size == a.size and value.size > 0 and isinstance(a, np.ndarray)
+                       and np.array_equal(value.reshape(-1), a.reshape(-1)) for a in arrays):
+                    return None  # a copy of an argument: numpy's work, not the kernel's
+                if all(value is not p for p in private):
+                    private.append(value)
+        expected = [r.copy() for r in fresh]
+        scratch = fresh + private
+        kept = [r.copy() for r in private]  # put back afterwards, whatever they hold
+        try:
+            for garbage in ("nan", 0xA5):
+                for r in scratch:
+                    if garbage == "nan":
+                        r.fill(np.nan) if r.dtype.kind in "fc" else _bytes(r).fill(0x5A)
+                    else:
+                        _bytes(r).fill(garbage)
+                for kernel, kernel_args, _ in launched:
+                    kernel(*kernel_args)
+                if not all(np.array_equal(_bytes(r), _bytes(e))
+                           for r, e in zip(fresh, expected, strict=True)):
+                    return None
+            self.buffers.extend(private)
+            return [(kernel, kernel_args) for kernel, kernel_args, _ in launched]
+        finally:
+            for r, e in zip(scratch, expected + kept, strict=True):
+                np.copyto(r, e)
+
+    def _add(self, step, name: str, output: str, replay: str) -> None:
+        launch = Launch(len(self._entries), name, self._kernels, output, replay)
+        self._entries.append((launch, step, self._caller))
+        self._kernels, self._caller = [], None
+
+    def _rerun_check(self, frame) -> bool:
+        """Whether this host read belongs to one of numbanet's own input checks (a function
+        ``_check_...`` or ``_refuse_...`` such as the class-index check of the losses); if
+        so, the replay runs that check again with the same arguments, so a bad batch still
+        raises PyTorch's error."""
+        while frame is not None and frame.f_globals.get("__name__", "").startswith("numbanet."):
+            code = frame.f_code
+            if code.co_name.startswith(("_check", "_refuse")):
+                # the check's own kernel calls run inside it at each replay: fold them in
+                inside = [launch for launch, _, caller in self._entries if caller is frame]
+                self._entries = [entry for entry in self._entries if entry[2] is not frame]
+                kernels = [kernel for launch in inside for kernel in launch.kernels]
+                for seen, launch in self._checks:
+                    if seen is frame:  # its entry was made at its first host read
+                        launch.kernels.extend(kernels)
+                        return True
+                function = frame.f_globals.get(code.co_name)
+                if getattr(function, "__code__", None) is not code:
+                    return False
+                arguments = [frame.f_locals[n] for n in code.co_varnames[:code.co_argcount]]
+                self._kernels = kernels
+                self._add(lambda f=function, a=arguments: f(*a), code.co_name, "",
+                          "runs the check again")
+                self._checks.append((frame, self._entries[-1][0]))
+                return True
+            frame = frame.f_back
+        return False
+
+    def _note_modules(self, frame) -> None:
+        """Remember the modules whose forward made this call: a replay is only valid while
+        each is still in the mode it had (``model.eval()`` turns dropout off)."""
+        from numbanet.nn.module import Module
+
+        codes = (Module.__call__.__code__, Module._call_with_hooks.__code__)
+        while frame is not None:  # the whole stack: the user's modules call through here too
+            if frame.f_code in codes:
+                module = frame.f_locals.get("self")
+                if all(module is not seen for seen in self.modules):
+                    self.modules.append(module)
+            frame = frame.f_back
+
+    def _fold_into_optimizer_step(self, frame) -> None:
+        """Make the kernel calls of ``optimizer.step()`` (running in ``frame``) one entry,
+        which runs the optimizer's Python again at each replay."""
+        for seen, launch in self._optimizer_steps:
+            if seen is frame:
+                launch.kernels.extend(self._kernels)
+                self._kernels = []
+                return
+        optimizer = frame.f_locals["self"]
+        if frame.f_locals.get("closure") is not None:
+            self.refuse("calls optimizer.step(closure), which re-evaluates the model in "
+                        "Python")
+        grads = [(param, param.grad) for group in optimizer.param_groups
+                 for param in group["params"]]
+
+        def rerun():
+            for param, grad in grads:  # as they were when the capture ran step()
+                param.grad = grad
+            optimizer.step()
+
+        self.optimizers.append(optimizer)
+        self._add(rerun, f"{type(optimizer).__name__}.step", "",
+                  "its Python runs each call (step count, bias corrections, lr)")
+        self._optimizer_steps.append((frame, self._entries[-1][0]))
+
+    def _backward(self, original):
+        recorder = self
+
+        def run_backward(*args, **kwargs):
+            recorder.backward_ran = True
+            return original(*args, **kwargs)
+
+        return run_backward
+
+    def _next_seed(self, original):
+        recorder = self
+
+        def next_seed(generator):
+            seed = original(generator)
+            recorder._seeds[seed] = generator
+            return seed
+
+        return next_seed
+
+    def _host_random(self, original):
+        recorder = self
+
+        def numpy_generator(generator=None):
+            if not recorder._depth:
+                recorder.refuse("draws random numbers on the host (torch.rand, torch.randn, "
+                                "randint, randperm), which a replay would repeat")
+            return original(generator)
+
+        return numpy_generator
+
+    def captured(self) -> Captured:
+        launches = []
+        for index, (launch, _, _) in enumerate(self._entries):
+            launch.index = index
+            launches.append(launch)
+        steps = [step for _, step, _ in self._entries if step is not None]
+        return Captured(steps, launches, self.buffers)
+
+
+def listing(launches: list[Launch]) -> str:
+    """The captured step as a table: one line per kernel call, in the order they run."""
+    if not launches:
+        return "(nothing captured yet: the second call of a compiled function captures it)"
+    width = max(len(launch.function) for launch in launches)
+    lines = [f"{'#':>3}  {'call':<{width}}  {'output':<22}  {'replay':<18}  kernels launched"]
+    for launch in launches:
+        lines.append(f"{launch.index:>3}  {launch.function:<{width}}  {launch.output:<22}  "
+                     f"{launch.replay:<18}  {', '.join(launch.kernels) or '-'}")
+    runs = sum(1 for launch in launches
+               if launch.replay not in ("view (no kernel)", "allocated once"))
+    lines.append(f"{len(launches)} calls captured, {runs} run at each replay "
+                 "(views and allocations cost nothing)")
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""``numbanet warmup``: compile, once, the kernels the tutorials and lessons use.
+
+Numba compiles a kernel the first time it meets it with new argument types (a second or
+so each) and keeps the machine code in its on-disk cache. A learner's first script would
+otherwise pay for dozens of them before its first training step; ``numbanet warmup``
+(which ``make demo`` runs) pays for them up front, with a progress bar, so every later
+run starts from the cache.
+
+Each workload below is a small piece of tutorial code at the sizes tutorials use: the
+sizes matter because large arrays take the multi-threaded (``parallel``) twin of a
+kernel, small ones the single-threaded one, and each twin is compiled separately.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def _tensor_basics(torch) -> None:
+    """Tensor tutorial: arithmetic, math functions, comparisons, reductions, matmul."""
+    a = torch.rand(64, 512)
+    b = torch.rand(64, 512)
+    c = (a + b) * (a - b) / (b + 1) - a.neg()
+    d = c.exp().log()
+    e = d.sqrt().pow(2).abs() + a.sigmoid() + a.tanh() + a.relu() + a.sin() + a.cos()
+    (e > 0.5).float().sum(dim=1).mean().item()
+    e.max(dim=1), e.argmax(dim=1), e.min(), e.std(), e.var()
+    (a @ b.T).softmax(dim=1).sum().item()
+    torch.tensor([[1, 2], [3, 4]]) * 2 + 1
+
+
+def _linear_regression(torch) -> None:
+    """The seeds' linear regression: nn.Linear(1, 1), MSELoss, SGD."""
+    x = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
+    y = torch.tensor([[2.0], [4.0], [6.0], [8.0]])
+    model = torch.nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = torch.nn.MSELoss()(model(x), y)
+        loss.backward()
+        optimizer.step()
+    loss.item()
+
+
+def _classifier_step(torch, optimizer_class, **options) -> None:
+    """PyTorch's quickstart: a 784-512-512-10 MLP on a batch of 64 images, then accuracy."""
+    nn = torch.nn
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+    labels = torch.tensor(rng.integers(0, 10, 64))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
+                          nn.ReLU(), nn.Linear(512, 10))
+    optimizer = optimizer_class(model.parameters(), **options)
+    for _ in range(2):
+        loss = nn.CrossEntropyLoss()(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    loss.item()
+    with torch.no_grad():
+        (model(images).argmax(1) == labels).type(torch.float).sum().item()
+
+
+def _cnn_step(torch) -> None:
+    """pytorch/examples' MNIST CNN: conv, max-pool, dropout, log_softmax, NLLLoss."""
+    nn, functional = torch.nn, torch.nn.functional
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.standard_normal((16, 1, 28, 28)).astype(np.float32))
+    labels = torch.tensor(rng.integers(0, 10, 16))
+    conv1, conv2 = nn.Conv2d(1, 8, 3, 1), nn.Conv2d(8, 16, 3, 1)
+    fc = nn.Linear(16 * 12 * 12, 10)
+    parameters = [*conv1.parameters(), *conv2.parameters(), *fc.parameters()]
+    optimizer = torch.optim.SGD(parameters, lr=0.01, momentum=0.5)
+    for _ in range(2):
+        x = functional.max_pool2d(functional.relu(conv2(functional.relu(conv1(images)))), 2)
+        x = nn.Dropout(0.25)(torch.flatten(x, 1))
+        loss = functional.nll_loss(functional.log_softmax(fc(x), dim=1), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    loss.item()
+
+
+def _builtin_lesson(torch) -> None:
+    """The stepper's built-in lesson (``make demo``): two spirals, one recorded iteration."""
+    from numbanet.lesson import load_lesson, record_iteration
+
+    record_iteration(load_lesson(None), 0)
+
+
+WORKLOADS: list[tuple[str, Callable]] = [
+    ("tensor basics", _tensor_basics),
+    ("linear regression (SGD)", _linear_regression),
+    ("quickstart MLP (SGD)", lambda torch: _classifier_step(torch, torch.optim.SGD, lr=1e-3)),
+    ("quickstart MLP (Adam)", lambda torch: _classifier_step(torch, torch.optim.Adam)),
+    ("MNIST CNN (SGD, momentum)", _cnn_step),
+    ("built-in lesson: two spirals", _builtin_lesson),
+]
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    filled = round(width * done / total)
+    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
+
+
+def warm_up(stream=None) -> tuple[int, float]:
+    """Run every workload, printing a progress bar on ``stream`` (stderr by default).
+    Returns how many kernels were compiled (0 when the cache had them all) and seconds."""
+    from numbanet import compile_progress
+
+    stream = stream or sys.stderr
+    live = getattr(stream, "isatty", lambda: False)()
+    compile_progress.ensure_writable_cache()
+    import numbanet as torch
+
+    compiled: list[str] = []
+    state = {"index": 0, "workload": ""}
+
+    def show(kernel: str = "") -> None:
+        line = f"numbanet warmup {_bar(state['index'], len(WORKLOADS))} {state['workload']}"
+        if kernel:
+            line += f": compiling {kernel} ({len(compiled)} kernels so far)"
+        if live:
+            print(f"\r\x1b[K{line[:160]}", end="", file=stream, flush=True)
+        elif not kernel:
+            print(line, file=stream, flush=True)
+
+    def on_compile(stage: str, name: str) -> None:
+        if stage == "start":
+            compiled.append(name)
+            show(name.rsplit(".", 1)[-1])
+
+    start = time.perf_counter()
+    with compile_progress.report_compilation(on_compile):
+        for index, (name, workload) in enumerate(WORKLOADS):
+            state["index"], state["workload"] = index, name
+            show()
+            torch.manual_seed(0)
+            workload(torch)
+    seconds = time.perf_counter() - start
+    state["index"], state["workload"] = len(WORKLOADS), "done"
+    show()
+    if live:
+        print(file=stream)
+    where = compile_progress.cache_directory()
+    summary = (f"compiled {len(compiled)} kernels in {seconds:.1f} s, cached in {where}"
+               if compiled else f"every kernel was already cached ({where}); {seconds:.1f} s")
+    print(f"numbanet warmup: {summary}", file=stream, flush=True)
+    return len(compiled), seconds
