@@ -213,6 +213,20 @@ def np_sign(x):
     return np.where(np.isnan(x), 0, np.sign(x)).astype(x.dtype)
 
 
+def np_square(x):
+    return np.square(x.astype(np.int64) if x.dtype == np.bool_ else x)
+
+
+def np_round_decimals(x, decimals):
+    """PyTorch's rounding to decimals: rint(x * 10**d) / 10**d in x's dtype (for negative
+    d, rint(x / 10**-d) * 10**-d)."""
+    scale = x.dtype.type(10.0 ** abs(decimals))
+    with np.errstate(all="ignore"):
+        if decimals > 0:
+            return np.rint(x * scale) / scale
+        return np.rint(x / scale) * scale
+
+
 def np_clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     """Clamped, NaN kept; an integer tensor clamped by a float becomes float32 (PyTorch)."""
     bounds = [bound for bound in (min, max) if bound is not None]
@@ -306,11 +320,15 @@ def np_bce_with_logits(x, t, reduction="mean"):
 
 
 def unary(name: str, reference, dtypes=ALL, result_dtype=lambda dtype: dtype, low=-2.0,
-          high=2.0, function: bool = True, differentiable: bool = True, **extra) -> OpInfo:
-    """An elementwise op spelled ``x.name()`` and (``function``) ``numbanet.name(x)``."""
+          high=2.0, function: bool = True, differentiable: bool = True,
+          inplace: bool = False, **extra) -> OpInfo:
+    """An elementwise op spelled ``x.name()``, (``function``) ``numbanet.name(x)`` and
+    (``inplace``) ``x.name_()``."""
     variants = {f"Tensor.{name}": lambda lib, x: getattr(x, name)()}
     if function:
         variants[f"numbanet.{name}"] = lambda lib, x: getattr(lib, name)(x)
+    if inplace:
+        variants[f"Tensor.{name}_"] = lambda lib, x: getattr(x.clone(), f"{name}_")()
     variants.update(extra)
     return OpInfo(name, variants, reference, unary_samples(low, high), dtypes, result_dtype,
                   differentiable)
@@ -534,6 +552,46 @@ def index_of(*shape, high: int):
 SAME = "same"  # result_dtype: the reference's dtype, which depends on the arguments
 
 
+def with_variants(info: OpInfo, *aliases: str) -> OpInfo:
+    """``info`` with more ``numbanet.*`` spellings of its function variant (aliases)."""
+    function = info.variants[f"numbanet.{info.name}"]
+    for alias in aliases:
+        short = alias.split(".", 1)[1]
+        info.variants[alias] = lambda lib, *args, short=short, **kwargs: (
+            function(_Aliased(lib, short, info.name), *args, **kwargs))
+    return info
+
+
+class _Aliased:
+    """``lib`` seen through an alias: ``lib.<name>`` is looked up as ``lib.<alias>``."""
+
+    def __init__(self, lib, alias: str, name: str):
+        self.lib, self.alias, self.name = lib, alias, name
+
+    def __getattr__(self, attribute):
+        return getattr(self.lib, self.alias if attribute == self.name else attribute)
+
+
+def nonzero(shape):
+    """Random values of the dtype with no zero among them (divisors)."""
+
+    def build(dtype, rng):
+        values = make_values(shape, dtype, rng)
+        values[values == 0] = 1
+        return values
+
+    return build
+
+
+def np_div_rounding(a, b, rounding_mode):
+    with np.errstate(all="ignore"):
+        if rounding_mode == "floor":
+            return np.floor_divide(a, b)
+        if a.dtype.kind == "f":
+            return np.trunc(a / b)
+        return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(a.dtype)
+
+
 def renamed(name: str, info: OpInfo) -> OpInfo:
     info.name = name
     return info
@@ -553,8 +611,55 @@ OPS: list[OpInfo] = [
           result_dtype=float_result),
     unary("tanh", np_unary(np.tanh), dtypes=ALL, result_dtype=float_result),
     unary("relu", np_relu, dtypes=NUMBERS, **{"F.relu": lambda lib, x: lib.nn.functional.relu(x)}),
-    unary("sign", np_sign, dtypes=NUMBERS, function=False),
-    unary("square", np.square, dtypes=NUMBERS, function=False),
+    unary("sign", np_sign, dtypes=NUMBERS, inplace=True),
+    unary("square", np_square, dtypes=ALL, inplace=True,
+          result_dtype=lambda dtype: "int64" if dtype == "bool" else dtype),
+    # the maths family (numbanet/ops/maths.py): float results for integer inputs
+    unary("tan", np_unary(np.tan), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-1.2, high=1.2),
+    unary("asin", np_unary(np.arcsin), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.9, high=0.9, **{"numbanet.arcsin": lambda lib, x: lib.arcsin(x)}),
+    unary("acos", np_unary(np.arccos), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.9, high=0.9, **{"numbanet.arccos": lambda lib, x: lib.arccos(x)}),
+    unary("atan", np_unary(np.arctan), dtypes=ALL, result_dtype=float_result, inplace=True,
+          **{"numbanet.arctan": lambda lib, x: lib.arctan(x)}),
+    unary("sinh", np_unary(np.sinh), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("cosh", np_unary(np.cosh), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("asinh", np_unary(np.arcsinh), dtypes=ALL, result_dtype=float_result, inplace=True,
+          **{"numbanet.arcsinh": lambda lib, x: lib.arcsinh(x)}),
+    unary("atanh", np_unary(np.arctanh), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.9, high=0.9, **{"numbanet.arctanh": lambda lib, x: lib.arctanh(x)}),
+    unary("exp2", np_unary(np.exp2), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("expm1", np_unary(np.expm1), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("log2", np_unary(np.log2), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=0.1, high=3.0),
+    unary("log10", np_unary(np.log10), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=0.1, high=3.0),
+    unary("log1p", np_unary(np.log1p), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.5, high=3.0),
+    unary("erf", np_unary(np.vectorize(math.erf, otypes=[np.float64])), dtypes=ALL,
+          result_dtype=float_result, inplace=True),
+    unary("reciprocal", np_unary(np.reciprocal), dtypes=ALL, result_dtype=float_result,
+          inplace=True, low=0.2, high=2.0),
+    unary("rsqrt", np_unary(lambda x: 1 / np.sqrt(x)), dtypes=ALL, result_dtype=float_result,
+          inplace=True, low=0.1, high=3.0),
+    unary("floor", np.floor, dtypes=NUMBERS, inplace=True),
+    unary("ceil", np.ceil, dtypes=NUMBERS, inplace=True),
+    unary("trunc", np.trunc, dtypes=NUMBERS, inplace=True),
+    unary("round", np.rint, dtypes=NUMBERS, inplace=True),
+    unary("frac", lambda x: x - np.trunc(x), dtypes=FLOATS, inplace=True),
+    OpInfo("round_decimals", {
+        "Tensor.round": lambda lib, x, **kw: x.round(**kw),
+        "numbanet.round": lambda lib, x, **kw: lib.round(x, **kw),
+        "Tensor.round_": lambda lib, x, **kw: x.clone().round_(**kw),
+    }, np_round_decimals, fixed_samples(
+        sample((2, 3), decimals=1),
+        sample((3, 2), decimals=2, layout="transposed"),
+        sample(lambda dtype, rng: rng.uniform(-500, 500, (2, 3)).astype(dtype), decimals=-1),
+        sample((), decimals=3),
+        sample((0, 3), decimals=1),
+        sample(lambda dtype, rng: edge_values(dtype), decimals=1, smooth=False),
+    ), FLOATS),
     OpInfo("pos", {"Tensor.__pos__": lambda lib, x: +x}, lambda x: x, unary_samples(), NUMBERS),
     OpInfo("bitwise_not", {"Tensor.__invert__": lambda lib, x: ~x}, np.invert,
            unary_samples(), ("int64", "bool"), differentiable=False),
@@ -573,11 +678,27 @@ OPS: list[OpInfo] = [
                else make_values((4,), dtype, rng), min=-1, max=1, smooth=False),
     ), NUMBERS, result_dtype=lambda dtype: SAME),
     # ---- elementwise, two operands
-    binary("add", "add", np.add, dtypes=EVERY_NUMBER, inplace=True),
-    binary("sub", "sub", np.subtract, inplace=True),
-    binary("mul", "mul", np.multiply, dtypes=EVERY_NUMBER, inplace=True),
-    binary("div", "truediv", np_true_divide, result_dtype=float_result, nonzero_other=True,
-           inplace=True),
+    binary("add", "add", np.add, dtypes=EVERY_NUMBER, inplace=True, function=True),
+    with_variants(binary("sub", "sub", np.subtract, inplace=True, function=True),
+                  "numbanet.subtract"),
+    with_variants(binary("mul", "mul", np.multiply, dtypes=EVERY_NUMBER, inplace=True,
+                         function=True), "numbanet.multiply"),
+    with_variants(binary("div", "truediv", np_true_divide, result_dtype=float_result,
+                         nonzero_other=True, inplace=True, function=True),
+                  "numbanet.divide", "numbanet.true_divide"),
+    OpInfo("div_rounding_mode", {
+        "Tensor.div": lambda lib, a, b, **kw: a.div(b, **kw),
+        "numbanet.div": lambda lib, a, b, **kw: lib.div(a, b, **kw),
+        "numbanet.divide": lambda lib, a, b, **kw: lib.divide(a, b, **kw),
+    }, np_div_rounding, fixed_samples(
+        sample((2, 3), nonzero((2, 3)), rounding_mode="trunc"),
+        sample((2, 3), nonzero((3,)), rounding_mode="floor"),
+        sample((3, 2), nonzero((3, 2)), rounding_mode="trunc", layout="transposed"),
+        sample((), nonzero((2, 3)), rounding_mode="trunc"),
+        sample((0, 3), nonzero((3,)), rounding_mode="floor"),
+        sample(lambda dtype, rng: rng.integers(-20, 20, (4, 5)).astype(dtype), nonzero((5,)),
+               rounding_mode="trunc"),
+    ), NUMBERS, result_dtype=lambda dtype: SAME, differentiable=False),
     binary("pow", "pow", np_pow, dtypes=FLOATS, function=True, low=0.2, high=2.0,
            other_low=-2.0, other_high=2.0),
     renamed("pow_integers", binary("pow", "pow", np_pow, dtypes=("int64",), function=True,
