@@ -164,6 +164,9 @@ frac = _function("frac")
 reciprocal = _function("reciprocal")
 rsqrt = _function("rsqrt")
 square = _function("square")
+isnan = _function("isnan")
+isinf = _function("isinf")
+isfinite = _function("isfinite")
 arcsin, arccos, arctan = asin, acos, atan
 arcsinh, arctanh = asinh, atanh
 

@@ -298,6 +298,18 @@ class Arithmetic:
             return (self * scale)._round() / scale
         return (self / scale)._round() * scale
 
+    def isnan(self):
+        """Where self is NaN (bool)."""
+        return maths.IsNan.apply(self)
+
+    def isinf(self):
+        """Where self is +inf or -inf (bool)."""
+        return maths.IsInf.apply(self)
+
+    def isfinite(self):
+        """Where self is neither +-inf nor NaN (bool)."""
+        return maths.IsFinite.apply(self)
+
     def frac(self):
         """a - trunc(a), the fractional part with a's sign (floats only, as PyTorch)."""
         if not self.is_floating_point():

@@ -648,6 +648,12 @@ OPS: list[OpInfo] = [
     unary("trunc", np.trunc, dtypes=NUMBERS, inplace=True),
     unary("round", np.rint, dtypes=NUMBERS, inplace=True),
     unary("frac", lambda x: x - np.trunc(x), dtypes=FLOATS, inplace=True),
+    unary("isnan", np.isnan, dtypes=ALL, result_dtype=lambda dtype: "bool",
+          differentiable=False),
+    unary("isinf", np.isinf, dtypes=ALL, result_dtype=lambda dtype: "bool",
+          differentiable=False),
+    unary("isfinite", np.isfinite, dtypes=ALL, result_dtype=lambda dtype: "bool",
+          differentiable=False),
     OpInfo("round_decimals", {
         "Tensor.round": lambda lib, x, **kw: x.round(**kw),
         "numbanet.round": lambda lib, x, **kw: lib.round(x, **kw),

@@ -303,3 +303,20 @@ def test_out_rules_match_pytorch():
             lib.mul(a, 0.5, out=lib.zeros(2, 3, dtype=lib.int64))
         with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
             lib.matmul(a.requires_grad_(), a.T, out=lib.zeros(2, 2))
+
+
+# ---- isnan, isinf, isfinite --------------------------------------------------------------------
+
+
+def test_isnan_isinf_isfinite():
+    x = numbanet.tensor([1.0, math.nan, math.inf, -math.inf, -0.0])
+    assert values(x.isnan()) == [False, True, False, False, False]
+    assert values(numbanet.isinf(x)) == [False, False, True, True, False]
+    assert values(numbanet.isfinite(x)) == [True, False, False, False, True]
+    assert numbanet.isnan(x).dtype is numbanet.bool
+    ints = numbanet.tensor([1, 2])
+    assert values(ints.isnan()) == [False, False] and values(ints.isfinite()) == [True, True]
+    y = numbanet.tensor([math.nan, 1.0], requires_grad=True)
+    mask = y.isnan()
+    assert not mask.requires_grad
+    assert values(y[~mask] * 2) == [2.0]

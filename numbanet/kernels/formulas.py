@@ -580,6 +580,30 @@ def erf(x):
     return math.erf(np.float64(x))
 
 
+def isnan(x):
+    """whether x is NaN, the one value not equal to itself (bool; False for integers)
+
+    Gradient: none (the result is bool).
+    """
+    return x != x
+
+
+def isinf(x):
+    """whether x is +inf or -inf (bool; False for integers)
+
+    Gradient: none (the result is bool).
+    """
+    return x == math.inf or x == -math.inf
+
+
+def isfinite(x):
+    """whether x is neither +-inf nor NaN (bool; True for integers)
+
+    Gradient: none (the result is bool).
+    """
+    return x == x and x != math.inf and x != -math.inf
+
+
 def logical_not(x):
     """x == 0 (bool)
 
@@ -747,6 +771,9 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("sigmoid", sigmoid, "unary", np.exp),
     Formula("tanh", tanh, "unary", np.tanh),
     Formula("erf", erf, "unary", np.exp),
+    Formula("isnan", isnan, "unary", np.isnan),
+    Formula("isinf", isinf, "unary", np.isinf),
+    Formula("isfinite", isfinite, "unary", np.isfinite),
     Formula("logical_not", logical_not, "unary", np.logical_not),
     Formula("bitwise_not", bitwise_not, "unary", np.invert),
     Formula("relu_backward", relu_backward, "backward", None),

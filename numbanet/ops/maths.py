@@ -374,3 +374,48 @@ class Square(Elementwise):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad * (a * 2)
+
+
+class IsNan(Elementwise):
+    """out = (a is NaN), a bool tensor
+
+    Gradient: none (the result is bool)
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.kernels.isnan(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None
+
+
+class IsInf(Elementwise):
+    """out = (a is +inf or -inf), a bool tensor
+
+    Gradient: none (the result is bool)
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.kernels.isinf(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None
+
+
+class IsFinite(Elementwise):
+    """out = (a is neither +-inf nor NaN), a bool tensor
+
+    Gradient: none (the result is bool)
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.kernels.isfinite(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None
