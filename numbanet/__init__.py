@@ -55,6 +55,7 @@ from numbanet.dtypes import (
     uint8,
 )
 from numbanet.dtypes import float as float  # noqa: A004 - PyTorch's name: torch.float
+from numbanet.einsum import einsum
 from numbanet.functions import (
     abs,
     all,
@@ -136,6 +137,18 @@ from numbanet.maths import (
     trunc,
 )
 from numbanet.random import Generator, initial_seed, manual_seed
+from numbanet.sampling import multinomial
+from numbanet.selection_functions import (
+    argsort,
+    bmm,
+    chunk,
+    gather,
+    norm,
+    scatter,
+    sort,
+    split,
+    topk,
+)
 from numbanet.serialization import load, save
 from numbanet.shapes import Size
 from numbanet.tensor import Tensor, cat, stack, where

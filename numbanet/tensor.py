@@ -42,12 +42,13 @@ from numbanet.ops import elementwise as ew
 from numbanet.ops import shape as shape_ops
 from numbanet.shapes import Size
 from numbanet.tensor_ops import Arithmetic, InPlace, Reductions
+from numbanet.tensor_selection import Selection
 
 _tensor_ids = itertools.count()
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
 
-class Tensor(Arithmetic, Reductions, InPlace):
+class Tensor(Arithmetic, Reductions, InPlace, Selection):
     """An n-dimensional array with automatic differentiation."""
 
     __slots__ = ("_data", "_backend", "requires_grad", "grad", "grad_fn", "_output_index",
@@ -432,12 +433,37 @@ class Tensor(Arithmetic, Reductions, InPlace):
         return out
 
     def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+        if chunks <= 0:
+            raise op_error(RuntimeError, "chunk", "chunk expects `chunks` to be greater than 0, "
+                           f"got: {chunks}")
+        if self.shape[dim] == 0:  # PyTorch: `chunks` empty pieces
+            return tuple(self.split(0, dim) * chunks)
         return self.split(math.ceil(self.shape[dim] / chunks), dim)
 
-    def split(self, split_size: int, dim: int = 0) -> list[Tensor]:
+    def split(self, split_size, dim: int = 0) -> list[Tensor]:
+        """Views of consecutive pieces along dim: of ``split_size`` each (the last one
+        smaller), or of the sizes in a list (which must add up to the dim's size)."""
         dim = shapes.normalize_dim(dim, self.dim(), "split")
-        return [self[(slice(None),) * dim + (slice(start, start + split_size),)]
-                for start in range(0, self.shape[dim], split_size)]
+        if isinstance(split_size, int):
+            if split_size < 0 or (split_size == 0 and self.shape[dim]):
+                raise op_error(RuntimeError, "split", "split_size can only be 0 if dimension "
+                               f"size is 0, but got dimension size of {self.shape[dim]}"
+                               if split_size == 0 else "split expects split_size be "
+                               f"non-negative, but got split_size={split_size}")
+            starts = range(0, self.shape[dim], split_size) if self.shape[dim] else [0]
+            sizes = [min(split_size, self.shape[dim] - start) for start in starts]
+        else:
+            sizes = [int(size) for size in split_size]
+            if sum(sizes) != self.shape[dim]:
+                raise op_error(RuntimeError, "split", "split_with_sizes expects split_sizes to "
+                               "sum exactly to "
+                               f"{self.shape[dim]} (input tensor's size at dimension {dim}), "
+                               f"but got split_sizes={sizes}")
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(self[(slice(None),) * dim + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)
 
     # ---- indexing ---------------------------------------------------------------------------
     def _index(self, key) -> tuple[tuple, bool]:
@@ -475,19 +501,6 @@ class Tensor(Arithmetic, Reductions, InPlace):
         """out = self with source added at the positions index names along dim."""
         dim = shapes.normalize_dim(dim, self.dim(), "scatter_add")
         return shape_ops.ScatterAdd.apply(self, dim, index, source)
-
-    def gather(self, dim: int, index: Tensor) -> Tensor:
-        """out[i][j] = self[index[i][j]][j] (dim 0), self[i][index[i][j]] (dim 1), ..."""
-        dim = shapes.normalize_dim(dim, self.dim(), "gather")
-        coordinates = []
-        for axis in range(self.dim()):
-            if axis == dim:
-                coordinates.append(index._host())
-            else:
-                shape = [1] * self.dim()
-                shape[axis] = index.shape[axis]
-                coordinates.append(np.arange(index.shape[axis]).reshape(shape))
-        return shape_ops.AdvancedIndex.apply(self, tuple(coordinates))
 
     def masked_fill(self, mask: Tensor, value) -> Tensor:
         return where(mask, full_like(self, value), self)

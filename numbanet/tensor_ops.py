@@ -187,6 +187,22 @@ class Arithmetic:
     def mm(self, other):
         return self @ other
 
+    def bmm(self, mat2):
+        """A batch of matrix products: (b, n, m) @ (b, m, p) -> (b, n, p), without
+        broadcasting (``matmul`` broadcasts).
+
+        Gradient: d/d self = grad @ mat2^T, d/d mat2 = self^T @ grad (per batch).
+        """
+        if self.dim() != 3:
+            raise op_error(RuntimeError, "bmm", "batch1 must be a 3D tensor")
+        if mat2.dim() != 3:
+            raise op_error(RuntimeError, "bmm", "batch2 must be a 3D tensor")
+        if mat2.shape[:2] != (self.shape[0], self.shape[2]):
+            raise op_error(RuntimeError, "bmm", "Expected size for first two dimensions of "
+                           f"batch2 tensor to be: [{self.shape[0]}, {self.shape[2]}] but got: "
+                           f"[{mat2.shape[0]}, {mat2.shape[1]}].")
+        return self @ mat2
+
     def neg(self):
         return -self
 

@@ -515,16 +515,28 @@ def np_softmax(x, dim):
 
 
 def np_split(x, size, dim=0):
+    if isinstance(size, list):  # sections
+        return tuple(np.split(x, np.cumsum(size)[:-1], axis=dim))
+    if x.shape[dim] == 0:
+        return (x,)
     return tuple(np.split(x, range(size, x.shape[dim], size), axis=dim))
 
 
 def np_chunk(x, chunks, dim=0):
+    if x.shape[dim] == 0:
+        return (x,) * chunks
     size = -(-x.shape[dim] // chunks)
     return np_split(x, size, dim)
 
 
 def np_gather(x, dim, index):
-    return np.take_along_axis(x, index, axis=dim)
+    """out[p] = x[p with its dim coordinate replaced by index[p]]."""
+    out = np.empty(index.shape, x.dtype)
+    for position in np.ndindex(index.shape):
+        source = list(position)
+        source[dim] = index[position]
+        out[position] = x[tuple(source)]
+    return out
 
 
 def np_scatter_add(x, dim, index, src):
@@ -590,6 +602,128 @@ def np_div_rounding(a, b, rounding_mode):
         if a.dtype.kind == "f":
             return np.trunc(a / b)
         return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(a.dtype)
+
+
+def distinct_index(shape, dim, high):
+    """An int64 index whose values along ``dim`` never repeat (a scatter with distinct
+    targets has one right answer)."""
+
+    def build(dtype, rng):
+        moved = list(shape)
+        moved.append(moved.pop(dim))
+        rows = [rng.permutation(high)[:moved[-1]] for _ in range(int(np.prod(moved[:-1])))]
+        return np.moveaxis(np.array(rows, dtype=np.int64).reshape(moved), -1, dim)
+
+    return build
+
+
+def distinct(shape):
+    """Values of the dtype without ties (which index sort/topk reports for a tie of
+    non-stable sorts is not specified)."""
+
+    def build(dtype, rng):
+        return np.asarray(rng.permutation(int(np.prod(shape))).reshape(shape) - 3,
+                          dtype=dtype)
+
+    return build
+
+
+def np_scatter(x, dim, index, src, reduce=None):
+    out = x.copy()
+    for position in np.ndindex(index.shape):
+        target = list(position)
+        target[dim] = index[position]
+        value = src if not isinstance(src, np.ndarray) else src[position]
+        if reduce == "add":
+            out[tuple(target)] += value
+        elif reduce == "multiply":
+            out[tuple(target)] *= value
+        else:
+            out[tuple(target)] = value
+    return out
+
+
+def _sort_order(row, descending):
+    """Stable order of a 1-D array, NaN the largest (PyTorch's sort)."""
+    def key(i):
+        value = row[i]
+        nan = isinstance(value, np.floating) and bool(np.isnan(value))
+        return (nan, 0 if nan else value)
+
+    return sorted(range(len(row)), key=key, reverse=descending)
+
+
+def np_sort(x, dim=-1, descending=False, stable=False):
+    moved = np.moveaxis(x, dim, -1) if x.ndim else x.reshape(1)
+    order = np.array([_sort_order(row, descending) for row in moved.reshape(-1, moved.shape[-1])],
+                     dtype=np.int64).reshape(moved.shape)
+    values = np.take_along_axis(moved, order, -1)
+    if not x.ndim:
+        return values.reshape(()), order.reshape(())
+    return np.moveaxis(values, -1, dim), np.moveaxis(order, -1, dim)
+
+
+def sort_samples():
+    def generate(dtype):
+        rng = np.random.default_rng(6)
+        cube = make_values((2, 3, 4), dtype, rng)
+        yield Sample((cube,), {"stable": True})
+        yield Sample((cube,), {"dim": 1, "descending": True, "stable": True})
+        yield Sample((cube,), {"dim": 0, "stable": True})
+        yield Sample((make_values((4, 3), dtype, rng),), {"dim": 0, "stable": True},
+                     layout="transposed")
+        yield Sample((make_values((), dtype, rng),), {"stable": True})
+        yield Sample((make_values((0, 3), dtype, rng),), {"stable": True})
+        yield Sample((make_values((3, 0), dtype, rng),), {"dim": 0, "stable": True})
+        if dtype in FLOATS:
+            yield Sample((edge_values(dtype),), {"descending": True, "stable": True},
+                         smooth=False)
+            yield Sample((edge_values(dtype),), {"stable": True}, smooth=False)
+
+    return generate
+
+
+def np_topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+    values, indices = np_sort(x, dim, descending=largest)
+    if not x.ndim:
+        return values, indices
+    key = (slice(None),) * (dim % x.ndim) + (slice(0, k),)
+    return values[key], indices[key]
+
+
+def np_norm(x, p="fro", dim=None, keepdim=False):
+    p = 2 if p == "fro" else p
+    axes = tuple(range(x.ndim)) if dim is None else dim
+    with np.errstate(all="ignore"):
+        magnitude = np.abs(x)
+        if p == math.inf:
+            out = np.max(magnitude, axis=axes, keepdims=keepdim)
+        elif p == -math.inf:
+            out = np.min(magnitude, axis=axes, keepdims=keepdim)
+        elif p == 0:
+            out = np.sum(x != 0, axis=axes, keepdims=keepdim).astype(x.dtype)
+        else:
+            out = np.sum(magnitude ** p, axis=axes, keepdims=keepdim) ** (1 / p)
+    return np.asarray(out, dtype=x.dtype)
+
+
+def np_einsum(*operands, equation):
+    return np.einsum(equation, *operands)
+
+
+def np_pad(x, pad, mode="constant", value=None):
+    if not pad:
+        return x.copy()
+    widths = [(0, 0)] * x.ndim
+    for position in range(len(pad) // 2):
+        widths[x.ndim - 1 - position] = (pad[2 * position], pad[2 * position + 1])
+    crop = tuple(slice(max(-before, 0), x.shape[axis] - max(-after, 0))
+                 for axis, (before, after) in enumerate(widths))
+    x = x[crop]
+    widths = [(max(before, 0), max(after, 0)) for before, after in widths]
+    if mode == "constant":
+        return np.pad(x, widths, constant_values=0 if value is None else value)
+    return np.pad(x, widths, mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
 
 
 def renamed(name: str, info: OpInfo) -> OpInfo:
@@ -874,12 +1008,17 @@ OPS: list[OpInfo] = [
         "Tensor.clone": lambda lib, x: x.clone(),
         "Tensor.detach": lambda lib, x: x.detach(),
     }, lambda x: x.copy(), unary_samples(), ALL),
-    OpInfo("chunk", {"Tensor.chunk": lambda lib, x, n, dim=0: x.chunk(n, dim)}, np_chunk,
+    OpInfo("chunk", {"Tensor.chunk": lambda lib, x, n, dim=0: x.chunk(n, dim),
+                     "numbanet.chunk": lambda lib, x, n, dim=0: lib.chunk(x, n, dim)}, np_chunk,
            fixed_samples(sample((5, 2), 2), sample((2, 6), 3, dim=1),
-                         sample((3, 4), 2, dim=0, layout="transposed")), ALL),
-    OpInfo("split", {"Tensor.split": lambda lib, x, n, dim=0: x.split(n, dim)}, np_split,
+                         sample((3, 4), 2, dim=0, layout="transposed"), sample((0, 2), 2)),
+           ALL),
+    OpInfo("split", {"Tensor.split": lambda lib, x, n, dim=0: x.split(n, dim),
+                     "numbanet.split": lambda lib, x, n, dim=0: lib.split(x, n, dim)}, np_split,
            fixed_samples(sample((5, 2), 2), sample((2, 6), 4, dim=1),
-                         sample((3, 4), 3, dim=0, layout="transposed")), ALL),
+                         sample((3, 4), 3, dim=0, layout="transposed"),
+                         sample((5, 2), [1, 4]), sample((2, 6), [3, 0, 3], dim=-1),
+                         sample((0, 2), 2)), ALL),
     OpInfo("getitem", {"Tensor.__getitem__": lambda lib, x, key: x[key]},
            lambda x, key: x[key], fixed_samples(
                sample((4, 3), key=1), sample((4, 3), key=(slice(1, 3), -1)),
@@ -898,10 +1037,111 @@ OPS: list[OpInfo] = [
         sample((2, 3), (2, 3)), sample((2, 3), (2, 3), dim=1), sample((0, 3), (2, 3)),
         sample((3, 2), (3, 2), dim=-1, layout="transposed"),
     ), ALL),
-    OpInfo("gather", {"Tensor.gather": lambda lib, x, dim, index: x.gather(dim, index)},
+    OpInfo("gather", {"Tensor.gather": lambda lib, x, dim, index: x.gather(dim, index),
+                      "numbanet.gather": lambda lib, x, dim, index: lib.gather(x, dim, index)},
            np_gather, fixed_samples(
                sample((3, 4), 1, index_of(3, 2, high=4)), sample((3, 4), 0, index_of(2, 4, high=3)),
-           ), FLOATS + ("int64",)),
+               sample((3, 4), 1, index_of(2, 3, high=4)),  # smaller than the input
+               sample((4, 3), -1, index_of(4, 5, high=3), layout="transposed"),
+               sample((2, 3, 4), 2, index_of(2, 3, 0, high=4)),
+               sample((3,), 0, index_of(5, high=3)),
+           ), FLOATS + ("int64", "bool")),
+    OpInfo("scatter", {
+        "Tensor.scatter": lambda lib, x, dim, index, src, **kw: x.scatter(dim, index, src, **kw),
+        "numbanet.scatter": lambda lib, x, dim, index, src, **kw: lib.scatter(x, dim, index, src,
+                                                                              **kw),
+        "Tensor.scatter_": lambda lib, x, dim, index, src, **kw: x.clone().scatter_(
+            dim, index, src, **kw),
+    }, np_scatter, fixed_samples(
+        sample((3, 4), 1, distinct_index((3, 2), 1, 4), (3, 2)),
+        sample((3, 4), 0, distinct_index((2, 4), 0, 3), (2, 4)),
+        sample((4, 3), 0, distinct_index((2, 3), 0, 4), (2, 3), layout="transposed"),
+        sample((3, 4), 1, distinct_index((3, 2), 1, 4), 1.5),  # a value
+        sample((3, 4), 0, index_of(0, 4, high=3), (0, 4)),
+    ), FLOATS + ("int64",)),
+    OpInfo("scatter_reduce", {  # PyTorch has no gradient for scatter with reduce
+        "Tensor.scatter": lambda lib, x, dim, index, src, **kw: x.scatter(dim, index, src, **kw),
+    }, np_scatter, fixed_samples(
+        sample((3, 4), 1, index_of(3, 5, high=4), (3, 5), reduce="add"),
+        sample((3, 4), 0, index_of(2, 4, high=3), 2.0, reduce="add"),
+        sample((3, 4), 1, index_of(3, 5, high=4), (3, 5), reduce="multiply"),
+        sample((3, 4), 0, index_of(4, 4, high=3), (4, 4), reduce="multiply"),
+    ), FLOATS + ("int64",), differentiable=False),
+    OpInfo("sort", {
+        "Tensor.sort": lambda lib, x, **kw: x.sort(**kw),
+        "numbanet.sort": lambda lib, x, **kw: lib.sort(x, **kw),
+    }, np_sort, sort_samples(), ALL),
+    OpInfo("argsort", {
+        "Tensor.argsort": lambda lib, x, **kw: x.argsort(**kw),
+        "numbanet.argsort": lambda lib, x, **kw: lib.argsort(x, **kw),
+    }, lambda x, **kw: np_sort(x, **kw)[1], sort_samples(), ALL,
+        result_dtype=lambda dtype: "int64", differentiable=False),
+    OpInfo("topk", {
+        "Tensor.topk": lambda lib, x, k, **kw: x.topk(k, **kw),
+        "numbanet.topk": lambda lib, x, k, **kw: lib.topk(x, k, **kw),
+    }, np_topk, fixed_samples(
+        sample(distinct((3, 5)), 2),
+        sample(distinct((3, 5)), 3, dim=0, largest=False),
+        sample(distinct((4, 3)), 4, dim=0, layout="transposed"),
+        sample(distinct(()), 1),
+        sample((0, 3), 2),
+        sample(distinct((2, 3)), 0),
+        sample(lambda dtype, rng: edge_values(dtype)[:11] if dtype in FLOATS
+               else rng.permutation(11).astype(dtype), 4, smooth=False),
+    ), NUMBERS),
+    OpInfo("norm", {
+        "Tensor.norm": lambda lib, x, **kw: x.norm(**kw),
+        "numbanet.norm": lambda lib, x, **kw: lib.norm(x, **kw),
+    }, np_norm, fixed_samples(
+        sample((3, 4)),
+        sample((3, 4), p=1, dim=1),
+        sample((3, 4), p=math.inf, dim=0, keepdim=True),
+        sample((3, 4), p=-math.inf, dim=1),
+        sample((2, 3, 4), p=3, dim=(0, 2)),
+        sample((2, 3, 4), p="fro", dim=(1, 2), keepdim=True),
+        sample((3, 4), p=0, dim=1),
+        sample((4, 3), p=2, dim=0, layout="transposed"),
+        sample(()),
+        sample((0, 3)),
+        sample((0, 3), p=1, dim=1),
+        sample(lambda dtype, rng: edge_values(dtype), smooth=False),
+        sample(lambda dtype, rng: edge_values(dtype), p=math.inf, smooth=False),
+    ), FLOATS),
+    OpInfo("bmm", {
+        "Tensor.bmm": lambda lib, a, b: a.bmm(b),
+        "numbanet.bmm": lambda lib, a, b: lib.bmm(a, b),
+    }, np.matmul, fixed_samples(
+        sample((2, 3, 4), (2, 4, 5)), sample((0, 3, 4), (0, 4, 2)), sample((2, 0, 3), (2, 3, 2)),
+        sample((2, 3, 4), (2, 4, 5), layout="transposed"),
+    ), NUMBERS),
+    OpInfo("einsum", {
+        "numbanet.einsum": lambda lib, *operands, equation: lib.einsum(equation, *operands),
+    }, np_einsum, fixed_samples(
+        sample((2, 3), (3, 4), equation="ij,jk->ik"),
+        sample((2, 3, 4), equation="bij->bji"),
+        sample((3, 3), equation="ii->"),
+        sample((3, 3), equation="ii->i"),
+        sample((3,), (4,), equation="i,j->ij"),
+        sample((2, 2, 3), (2, 3, 4), equation="...ij,...jk"),
+        sample((3, 4), (4,), equation="ij,j"),
+        sample((0, 3), equation="ij->"),
+        sample((2, 3), (2, 3), (3,), equation="ij,ij,j->i"),
+        sample((4, 3), (3, 2), equation="ij,jk->ki", layout="transposed"),
+        sample((), (2,), equation=",i->i"),
+    ), NUMBERS),
+    OpInfo("pad", {
+        "F.pad": lambda lib, x, pad, **kw: lib.nn.functional.pad(x, pad, **kw),
+    }, np_pad, fixed_samples(
+        sample((2, 3), [1, 2]),
+        sample((2, 3), [1, 0, 2, 1], value=1.5),
+        sample((1, 2, 3), [-1, 2]),
+        sample((1, 2, 3, 4), [2, 1, 1, 2], mode="reflect"),
+        sample((1, 2, 3, 4), [3, 1, 2, 0], mode="replicate"),
+        sample((1, 2, 3, 4), [1, 2, 3, 1], mode="circular"),
+        sample((2, 3, 4), [2, 2], mode="reflect", layout="transposed"),
+        sample((0, 3), [1, 1]),
+        sample((), []),
+    ), NUMBERS),
     OpInfo("scatter_add", {
         "Tensor.scatter_add": lambda lib, x, dim, index, src: x.scatter_add(dim, index, src),
     }, np_scatter_add, fixed_samples(
@@ -1028,11 +1268,11 @@ NOT_OPS = {
         "arange as_tensor empty empty_like eye from_numpy full full_like linspace ones "
         "ones_like rand rand_like randint randn randn_like randperm tensor zeros zeros_like "
         "can_cast promote_types result_type ensure_writable_cache initial_seed manual_seed "
-        "is_grad_enabled is_tensor load save numel").split()
+        "is_grad_enabled is_tensor load save numel multinomial").split()
 } | {
     "Tensor." + name for name in (
         "backward cpu cuda data device dim dtype element_size grad grad_fn is_contiguous "
         "is_cuda is_floating_point is_leaf item ndim nelement normal_ numel numpy "
         "register_hook requires_grad requires_grad_ retain_grad shape size stride tolist type "
-        "uniform_ detach_").split()
+        "uniform_ detach_ multinomial").split()
 } | {"F.conv_padding", "F.legacy_reduction"}
