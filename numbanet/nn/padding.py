@@ -49,11 +49,12 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:  # no
                            "value argument")
         padded_dims = len(pad) // 2
         if input.dim() not in (padded_dims + 1, padded_dims + 2):
-            raise op_error(NotImplementedError, "pad", f"Only 2D, 3D, 4D, 5D padding with "
-                           f"non-constant padding are supported for now (mode '{mode}' "
-                           f"pads the last {padded_dims} dims of a tensor with "
-                           f"{padded_dims + 1} or {padded_dims + 2} dims, got "
-                           f"{input.dim()})")
+            raise op_error(NotImplementedError, "pad", f"Padding size {len(pad)} is not "
+                           f"supported for {input.dim()}D input tensor.\nSupported "
+                           "combinations for non-constant padding:\n"
+                           "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
+                           "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
+                           "  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
     out = input
     for position in range(len(pad) // 2):
         dim = input.dim() - 1 - position
