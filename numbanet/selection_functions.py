@@ -46,3 +46,8 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:  # noqa: A002
 
 def bmm(input: Tensor, mat2: Tensor, *, out: Tensor | None = None) -> Tensor:  # noqa: A002
     return write_out("bmm", lambda: input.bmm(mat2), (input, mat2), out)
+
+
+for _function in (gather, scatter, sort, argsort, topk, norm, split, chunk, bmm):
+    _function.__doc__ = getattr(Tensor, _function.__name__).__doc__  # one text, two spellings
+del _function

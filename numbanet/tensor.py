@@ -432,7 +432,12 @@ class Tensor(Arithmetic, Reductions, InPlace, Selection):
                 out = cat([out] * count, dim)
         return out
 
-    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """``chunks`` views of (nearly) equal size along dim, as :meth:`split` with size
+        ceil(size / chunks) gives them (so possibly fewer than ``chunks``).
+
+        Gradient: each piece's upstream gradient goes back to its slice.
+        """
         if chunks <= 0:
             raise op_error(RuntimeError, "chunk", "chunk expects `chunks` to be greater than 0, "
                            f"got: {chunks}")
@@ -440,9 +445,12 @@ class Tensor(Arithmetic, Reductions, InPlace, Selection):
             return tuple(self.split(0, dim) * chunks)
         return self.split(math.ceil(self.shape[dim] / chunks), dim)
 
-    def split(self, split_size, dim: int = 0) -> list[Tensor]:
+    def split(self, split_size, dim: int = 0) -> tuple[Tensor, ...]:
         """Views of consecutive pieces along dim: of ``split_size`` each (the last one
-        smaller), or of the sizes in a list (which must add up to the dim's size)."""
+        smaller), or of the sizes in a list (which must add up to the dim's size).
+
+        Gradient: each piece's upstream gradient goes back to its slice.
+        """
         dim = shapes.normalize_dim(dim, self.dim(), "split")
         if isinstance(split_size, int):
             if split_size < 0 or (split_size == 0 and self.shape[dim]):

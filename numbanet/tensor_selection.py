@@ -131,7 +131,10 @@ class Selection:
         return SortResult(*indexing.Sort.apply(self, dim, bool(descending)))
 
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False):
-        """The indices that sort self along dim: ``self.sort(dim, descending).indices``."""
+        """The indices that sort self along dim: ``self.sort(dim, descending).indices``.
+
+        Gradient: none (indices are integers).
+        """
         return self.sort(dim, descending, stable).indices
 
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
