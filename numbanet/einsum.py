@@ -13,11 +13,16 @@ output stay, the others are summed over. numbanet computes it the way the notati
 So the graph holds permute, reshape, mul and sum nodes, and the gradient of every
 operand follows from theirs. ``...`` stands for the dims a subscript does not name
 (broadcast between operands, kept in the output). Step 3 materialises the product of all
-operands before summing, which is simple to read and costs memory: ``a @ b`` is the fast
-way to multiply two large matrices.
+operands before summing: simple to read, but for ``"bij,bjk->bik"`` that is b*i*j*k
+numbers. So two operands take a shortcut that gives the same result: their letters sorted
+into batch (in both and the output), kept (in one and the output) and contracted (in both,
+not the output), each operand becomes a stack of matrices and one batched ``matmul`` does
+the multiplying and summing at once.
 """
 
 from __future__ import annotations
+
+import math
 
 from numbanet import creation
 from numbanet.errors import op_error
@@ -104,8 +109,8 @@ def einsum(equation: str, *operands) -> Tensor:
     ``einsum("ij,jk->ik", a, b)`` is ``a @ b``, ``"ii->"`` the trace, ``"bij->bji"`` a
     transpose, ``"i,j->ij"`` an outer product, ``"...ij,...jk"`` a batched matmul.
 
-    Gradient: that of the permute, reshape, mul and sum ops it is made of (for
-    ``"ij,jk->ik"``: grad @ b^T for a, a^T @ grad for b).
+    Gradient: that of the ops it is made of: permute, reshape, mul and sum, or for two
+    operands one batched matmul (for ``"ij,jk->ik"``: grad @ b^T for a, a^T @ grad for b).
     """
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
@@ -130,6 +135,8 @@ def einsum(equation: str, *operands) -> Tensor:
                                f"subscript {letter} has size {known} in one operand and "
                                f"{size} in another")
             sizes[letter] = max(known, size)
+    if len(prepared) == 2:
+        return _two_operands(*prepared[0], *prepared[1], output, sizes)
     product = None
     for term, operand in prepared:
         order = sorted(range(len(term)), key=lambda axis: letters.index(term[axis]))
@@ -142,3 +149,37 @@ def einsum(equation: str, *operands) -> Tensor:
     if contracted:
         product = product.sum(contracted)
     return product
+
+
+def _two_operands(term_a: str, a: Tensor, term_b: str, b: Tensor, output: str,
+                  sizes: dict) -> Tensor:
+    """``einsum`` of two operands as one batched matmul: (batch, kept in a, contracted) @
+    (batch, contracted, kept in b), then the output's order."""
+    for letter in term_a:  # a letter of one operand alone, not in the output: sum it first
+        if letter not in term_b and letter not in output:
+            a = a.sum(term_a.index(letter))
+            term_a = term_a.replace(letter, "")
+    for letter in term_b:
+        if letter not in term_a and letter not in output:
+            b = b.sum(term_b.index(letter))
+            term_b = term_b.replace(letter, "")
+    batch = [letter for letter in output if letter in term_a and letter in term_b]
+    left = [letter for letter in output if letter in term_a and letter not in term_b]
+    right = [letter for letter in output if letter in term_b and letter not in term_a]
+    contracted = [letter for letter in term_a if letter in term_b and letter not in output]
+
+    def as_matrices(term, operand, rows, columns):
+        order = [term.index(letter) for letter in batch + rows + columns]
+        if order != sorted(order):
+            operand = operand.permute(*order)
+        operand = operand.expand(tuple(sizes[letter] for letter in batch + rows + columns))
+        return operand.reshape(math.prod(sizes[letter] for letter in batch),
+                               math.prod(sizes[letter] for letter in rows),
+                               math.prod(sizes[letter] for letter in columns))
+
+    product = as_matrices(term_a, a, left, contracted) @ as_matrices(term_b, b, contracted,
+                                                                     right)
+    letters = batch + left + right
+    product = product.reshape(tuple(sizes[letter] for letter in letters))
+    order = [letters.index(letter) for letter in output]
+    return product.permute(*order) if order != sorted(order) else product
