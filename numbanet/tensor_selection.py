@@ -29,7 +29,7 @@ def _check_index(op: str, self: Tensor, dim: int, index: Tensor, source=None) ->
         raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype is not dtypes.int64:
         raise op_error(RuntimeError, op, f"{op}(): Expected dtype int64 for index")
-    if index.dim() != self.dim() and index.numel():
+    if max(index.dim(), 1) != max(self.dim(), 1) and index.numel():  # 0-d counts as 1-d
         raise op_error(RuntimeError, op, "Index tensor must have the same number of "
                        f"dimensions as {'input' if op == 'gather' else 'self'} tensor")
     if index.device != self.device:

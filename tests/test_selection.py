@@ -367,3 +367,15 @@ def test_cuda_scatter_kernels_give_the_cpus_results(gpu):
         getattr(gpu, name)(on_gpu, gpu.from_host(index), gpu.from_host(values_))
         assert list(on_cpu) == expected, name
         np.testing.assert_array_equal(gpu.to_host(on_gpu), on_cpu, err_msg=name)
+
+
+def test_a_zero_dim_index_counts_as_one_dim_as_in_pytorch():
+    """The transforms tutorial one-hot encodes a label this way."""
+    one_hot = numbanet.zeros(10).scatter_(0, numbanet.tensor(3), value=1)
+    assert one_hot.tolist() == [0.0, 0.0, 0.0, 1.0] + [0.0] * 6
+    scattered = numbanet.zeros(4).scatter(0, numbanet.tensor(1), numbanet.tensor(5.0))
+    assert scattered.tolist() == [0, 5, 0, 0]
+    picked = numbanet.arange(4.0).gather(0, numbanet.tensor(2))
+    assert picked.shape == () and picked.item() == 2.0
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        numbanet.zeros(3, 4).scatter_(0, numbanet.tensor(1), value=1)
