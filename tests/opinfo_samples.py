@@ -1268,11 +1268,16 @@ NOT_OPS = {
         "arange as_tensor empty empty_like eye from_numpy full full_like linspace ones "
         "ones_like rand rand_like randint randn randn_like randperm tensor zeros zeros_like "
         "can_cast promote_types result_type ensure_writable_cache initial_seed manual_seed "
-        "is_grad_enabled is_tensor load save numel multinomial").split()
+        "is_grad_enabled is_tensor load save numel multinomial "
+        # settings and tools, not tensor ops: defaults, printing, inference mode, compile
+        "announce_slow_compiles get_default_device get_default_dtype set_default_device "
+        "set_default_dtype get_printoptions set_printoptions is_inference_mode_enabled compile "
+        # quantization: checked against PyTorch's quantized tensors in tests/test_quant_*.py
+        "quantize_per_tensor quantize_per_channel dequantize int_repr").split()
 } | {
     "Tensor." + name for name in (
         "backward cpu cuda data device dim dtype element_size grad grad_fn is_contiguous "
         "is_cuda is_floating_point is_leaf item ndim nelement normal_ numel numpy "
         "register_hook requires_grad requires_grad_ retain_grad shape size stride tolist type "
-        "uniform_ detach_ multinomial").split()
+        "uniform_ detach_ multinomial is_quantized").split()
 } | {"F.conv_padding", "F.legacy_reduction"}
