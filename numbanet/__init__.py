@@ -74,6 +74,7 @@ from numbanet.dtypes import (
     uint8,
 )
 from numbanet.dtypes import float as float  # noqa: A004 - PyTorch's name: torch.float
+from numbanet.einsum import einsum
 from numbanet.functions import (
     abs,
     all,
@@ -89,7 +90,6 @@ from numbanet.functions import (
     is_tensor,
     log,
     log_softmax,
-    matmul,
     max,
     maximum,
     mean,
@@ -114,8 +114,62 @@ from numbanet.functions import (
     var,
 )
 from numbanet.jit import compile  # noqa: A004 - PyTorch's name: torch.compile
+from numbanet.maths import (
+    acos,
+    add,
+    arccos,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atanh,
+    ceil,
+    cosh,
+    div,
+    divide,
+    erf,
+    exp2,
+    expm1,
+    floor,
+    frac,
+    isfinite,
+    isinf,
+    isnan,
+    log1p,
+    log2,
+    log10,
+    matmul,
+    mul,
+    multiply,
+    reciprocal,
+    round,
+    rsqrt,
+    sign,
+    sinh,
+    square,
+    sub,
+    subtract,
+    tan,
+    true_divide,
+    trunc,
+)
 from numbanet.printing import get_printoptions, set_printoptions
 from numbanet.random import Generator, initial_seed, manual_seed
+from numbanet.sampling import multinomial
+from numbanet.selection_functions import (
+    argsort,
+    bmm,
+    chunk,
+    gather,
+    norm,
+    scatter,
+    sort,
+    split,
+    topk,
+)
 from numbanet.serialization import load, save
 from numbanet.shapes import Size
 from numbanet.tensor import Tensor, cat, stack, where

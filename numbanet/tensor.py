@@ -43,13 +43,14 @@ from numbanet.ops import elementwise as ew
 from numbanet.ops import shape as shape_ops
 from numbanet.shapes import Size
 from numbanet.tensor_ops import Arithmetic, InPlace, Reductions
+from numbanet.tensor_selection import Selection
 from numbanet.tensor_shaping import Shaping
 
 _tensor_ids = itertools.count()
 _NUMBER = (int, float, bool, np.number, np.bool_)
 
 
-class Tensor(Shaping, Arithmetic, Reductions, InPlace):
+class Tensor(Shaping, Arithmetic, Reductions, InPlace, Selection):
     """An n-dimensional array with automatic differentiation."""
 
     __slots__ = ("_data", "_backend", "requires_grad", "grad", "grad_fn", "_output_index",
@@ -383,19 +384,6 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace):
         """out = self with source added at the positions index names along dim."""
         dim = shapes.normalize_dim(dim, self.dim(), "scatter_add")
         return shape_ops.ScatterAdd.apply(self, dim, index, source)
-
-    def gather(self, dim: int, index: Tensor) -> Tensor:
-        """out[i][j] = self[index[i][j]][j] (dim 0), self[i][index[i][j]] (dim 1), ..."""
-        dim = shapes.normalize_dim(dim, self.dim(), "gather")
-        coordinates = []
-        for axis in range(self.dim()):
-            if axis == dim:
-                coordinates.append(index._host())
-            else:
-                shape = [1] * self.dim()
-                shape[axis] = index.shape[axis]
-                coordinates.append(np.arange(index.shape[axis]).reshape(shape))
-        return shape_ops.AdvancedIndex.apply(self, tuple(coordinates))
 
     def masked_fill(self, mask: Tensor, value) -> Tensor:
         return where(mask, full_like(self, value), self)

@@ -20,6 +20,7 @@ defines: ``_operands`` (two operands of one dtype on one device), ``to``, ``clon
 
 from __future__ import annotations
 
+import builtins
 import math
 import warnings
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ from numbanet import creation, dtypes, shapes
 from numbanet.autograd import grad_mode
 from numbanet.autograd.function import AccumulateGrad
 from numbanet.errors import op_error
-from numbanet.ops import assign, reduction
+from numbanet.ops import assign, maths, reduction, special
 from numbanet.ops import elementwise as ew
 from numbanet.ops.matmul import matmul as _matmul
 
@@ -161,8 +162,21 @@ class Arithmetic:
     def mul(self, other):
         return self * other
 
-    def div(self, other):
-        return self / other
+    def div(self, other, *, rounding_mode=None):
+        """self / other; ``rounding_mode='trunc'`` rounds the quotient toward zero,
+        ``'floor'`` toward minus infinity (integers then stay integers), as PyTorch."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode == "floor":
+            return self // other
+        if rounding_mode != "trunc":
+            raise op_error(RuntimeError, "div", "div expected rounding_mode to be one of "
+                           f"None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        if dtypes.result_type(self, other).is_floating_point:
+            return (self / other).trunc()
+        quotient = self // other  # exact for integers; one more where it rounded down
+        rounded_down = (quotient * other != self) & ((self < 0) != (other < 0))
+        return quotient + rounded_down.to(quotient.dtype)
 
     def pow(self, exponent):
         return self**exponent
@@ -172,6 +186,22 @@ class Arithmetic:
 
     def mm(self, other):
         return self @ other
+
+    def bmm(self, mat2):
+        """A batch of matrix products: (b, n, m) @ (b, m, p) -> (b, n, p), without
+        broadcasting (``matmul`` broadcasts).
+
+        Gradient: d/d self = grad @ mat2^T, d/d mat2 = self^T @ grad (per batch).
+        """
+        if self.dim() != 3:
+            raise op_error(RuntimeError, "bmm", "batch1 must be a 3D tensor")
+        if mat2.dim() != 3:
+            raise op_error(RuntimeError, "bmm", "batch2 must be a 3D tensor")
+        if mat2.shape[:2] != (self.shape[0], self.shape[2]):
+            raise op_error(RuntimeError, "bmm", "Expected size for first two dimensions of "
+                           f"batch2 tensor to be: [{self.shape[0]}, {self.shape[2]}] but got: "
+                           f"[{mat2.shape[0]}, {mat2.shape[1]}].")
+        return self @ mat2
 
     def neg(self):
         return -self
@@ -199,6 +229,8 @@ class Arithmetic:
         return ew.Abs.apply(self)
 
     def sign(self):
+        if self.dtype is dtypes.bool_:  # True and False are their own signs (PyTorch)
+            return self.clone()
         return ew.Sign.apply(self)
 
     def relu(self):
@@ -223,7 +255,83 @@ class Arithmetic:
     clip = clamp
 
     def square(self):
-        return self * self
+        """a * a; bools square as int64, as PyTorch's ``pow(a, 2)``."""
+        return maths.Square.apply(self.long() if self.dtype is dtypes.bool_ else self)
+
+    # ---- the elementwise maths family (numbanet/ops/maths.py) ----
+    def _maths(function, name: str):
+        """``x.name()``: integers and bools go in as the default float."""
+
+        def method(self):
+            return function.apply(self._float_self())
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = function.__doc__
+        return method
+
+    tan, asin, acos, atan = (_maths(maths.Tan, "tan"), _maths(maths.Asin, "asin"),
+                             _maths(maths.Acos, "acos"), _maths(maths.Atan, "atan"))
+    sinh, cosh = _maths(maths.Sinh, "sinh"), _maths(maths.Cosh, "cosh")
+    asinh, atanh = _maths(maths.Asinh, "asinh"), _maths(maths.Atanh, "atanh")
+    exp2, expm1 = _maths(maths.Exp2, "exp2"), _maths(maths.Expm1, "expm1")
+    log2, log10 = _maths(maths.Log2, "log2"), _maths(maths.Log10, "log10")
+    log1p = _maths(maths.Log1p, "log1p")
+    erf = _maths(special.Erf, "erf")
+    reciprocal, rsqrt = _maths(maths.Reciprocal, "reciprocal"), _maths(maths.Rsqrt, "rsqrt")
+    del _maths
+
+    def _rounding(function, name: str):
+        """``x.floor()`` ...: integers and bools are whole already (a copy, as PyTorch)."""
+
+        def method(self):
+            if self.dtype is dtypes.bool_:
+                raise op_error(RuntimeError, name, f'"{name}_vml_cpu" not implemented for '
+                               "'Bool'")
+            if not self.is_floating_point():
+                return self.clone()
+            return function.apply(self)
+
+        method.__name__ = method.__qualname__ = name
+        method.__doc__ = function.__doc__
+        return method
+
+    floor, ceil = _rounding(maths.Floor, "floor"), _rounding(maths.Ceil, "ceil")
+    trunc = _rounding(maths.Trunc, "trunc")
+    _round = _rounding(maths.Round, "round")
+    del _rounding
+
+    def round(self, decimals: int = 0):
+        """Nearest whole number, halves to the even one (0.5 -> 0, 1.5 -> 2, -2.5 -> -2);
+        with ``decimals``: to that many decimal places, as PyTorch computes it
+        (round(x * 10**decimals) / 10**decimals, or x / 10**-decimals for negative ones)."""
+        if decimals == 0:
+            return self._round()
+        if not self.is_floating_point():
+            raise op_error(RuntimeError, "round", '"round_cpu" not implemented for '
+                           f"'{dtypes.scalar_type_name(self.dtype)}'")
+        scale = 10.0 ** builtins.abs(decimals)  # becomes a number of self's dtype
+        if decimals > 0:
+            return (self * scale)._round() / scale
+        return (self / scale)._round() * scale
+
+    def isnan(self):
+        """Where self is NaN (bool)."""
+        return maths.IsNan.apply(self)
+
+    def isinf(self):
+        """Where self is +inf or -inf (bool)."""
+        return maths.IsInf.apply(self)
+
+    def isfinite(self):
+        """Where self is neither +-inf nor NaN (bool)."""
+        return maths.IsFinite.apply(self)
+
+    def frac(self):
+        """a - trunc(a), the fractional part with a's sign (floats only, as PyTorch)."""
+        if not self.is_floating_point():
+            raise op_error(RuntimeError, "frac", '"frac_cpu" not implemented for '
+                           f"'{dtypes.scalar_type_name(self.dtype)}'")
+        return maths.Frac.apply(self)
 
     def softmax(self, dim: int):
         from numbanet.nn import functional
@@ -394,6 +502,12 @@ class InPlace:
         self._check_fits(op, value.shape)
         return self._assign(op, (Ellipsis,), False, value)
 
+    def _resize_for_out(self, shape: tuple) -> None:
+        """Give this tensor new memory of ``shape`` (``out=`` of another shape, PyTorch's
+        resize): the old values are gone, the new ones are written next."""
+        self._data = creation.empty(shape, dtype=self.dtype, device=self.device)._data
+        self._version_box[0] += 1
+
     def _check_fits(self, op: str, shape: tuple) -> None:
         """An in-place result must broadcast to this tensor's own shape."""
         broadcast = shapes.broadcast_shape(op, self.shape, shape)
@@ -417,6 +531,33 @@ class InPlace:
         return self._update("clamp_", lambda old: old.clamp(min, max), min, max)
 
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
+    def _inplace_maths(name: str):
+        """``x.name_()``: ``x.name()`` written into x (an integer x refuses a float result)."""
+
+        def method(self):
+            return self._update(f"{name}_", lambda old: getattr(old, name)())
+
+        method.__name__ = method.__qualname__ = f"{name}_"
+        method.__doc__ = f"In-place version of :meth:`{name}`."
+        return method
+
+    tan_, asin_, acos_, atan_ = (_inplace_maths("tan"), _inplace_maths("asin"),
+                                 _inplace_maths("acos"), _inplace_maths("atan"))
+    sinh_, cosh_ = _inplace_maths("sinh"), _inplace_maths("cosh")
+    asinh_, atanh_ = _inplace_maths("asinh"), _inplace_maths("atanh")
+    exp2_, expm1_ = _inplace_maths("exp2"), _inplace_maths("expm1")
+    log2_, log10_ = _inplace_maths("log2"), _inplace_maths("log10")
+    log1p_, erf_ = _inplace_maths("log1p"), _inplace_maths("erf")
+    floor_, ceil_ = _inplace_maths("floor"), _inplace_maths("ceil")
+    trunc_, frac_ = _inplace_maths("trunc"), _inplace_maths("frac")
+    reciprocal_, rsqrt_ = _inplace_maths("reciprocal"), _inplace_maths("rsqrt")
+    square_, sign_ = _inplace_maths("square"), _inplace_maths("sign")
+    del _inplace_maths
+
+    def round_(self, decimals: int = 0):
+        """In-place version of :meth:`round`."""
+        return self._update("round_", lambda old: old.round(decimals))
 
     def zero_(self):
         return self.fill_(0)

@@ -112,10 +112,43 @@ class Shaping:
                 out = cat([out] * count, dim)
         return out
 
-    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """``chunks`` views of (nearly) equal size along dim, as :meth:`split` with size
+        ceil(size / chunks) gives them (so possibly fewer than ``chunks``).
+
+        Gradient: each piece's upstream gradient goes back to its slice.
+        """
+        if chunks <= 0:
+            raise op_error(RuntimeError, "chunk", "chunk expects `chunks` to be greater than 0, "
+                           f"got: {chunks}")
+        if self.shape[dim] == 0:  # PyTorch: `chunks` empty pieces
+            return tuple(self.split(0, dim) * chunks)
         return self.split(math.ceil(self.shape[dim] / chunks), dim)
 
-    def split(self, split_size: int, dim: int = 0) -> list[Tensor]:
+    def split(self, split_size, dim: int = 0) -> tuple[Tensor, ...]:
+        """Views of consecutive pieces along dim: of ``split_size`` each (the last one
+        smaller), or of the sizes in a list (which must add up to the dim's size).
+
+        Gradient: each piece's upstream gradient goes back to its slice.
+        """
         dim = shapes.normalize_dim(dim, self.dim(), "split")
-        return [self[(slice(None),) * dim + (slice(start, start + split_size),)]
-                for start in range(0, self.shape[dim], split_size)]
+        if isinstance(split_size, int):
+            if split_size < 0 or (split_size == 0 and self.shape[dim]):
+                raise op_error(RuntimeError, "split", "split_size can only be 0 if dimension "
+                               f"size is 0, but got dimension size of {self.shape[dim]}"
+                               if split_size == 0 else "split expects split_size be "
+                               f"non-negative, but got split_size={split_size}")
+            starts = range(0, self.shape[dim], split_size) if self.shape[dim] else [0]
+            sizes = [min(split_size, self.shape[dim] - start) for start in starts]
+        else:
+            sizes = [int(size) for size in split_size]
+            if sum(sizes) != self.shape[dim]:
+                raise op_error(RuntimeError, "split", "split_with_sizes expects split_sizes to "
+                               "sum exactly to "
+                               f"{self.shape[dim]} (input tensor's size at dimension {dim}), "
+                               f"but got split_sizes={sizes}")
+        pieces, start = [], 0
+        for size in sizes:
+            pieces.append(self[(slice(None),) * dim + (slice(start, start + size),)])
+            start += size
+        return tuple(pieces)

@@ -213,6 +213,20 @@ def np_sign(x):
     return np.where(np.isnan(x), 0, np.sign(x)).astype(x.dtype)
 
 
+def np_square(x):
+    return np.square(x.astype(np.int64) if x.dtype == np.bool_ else x)
+
+
+def np_round_decimals(x, decimals):
+    """PyTorch's rounding to decimals: rint(x * 10**d) / 10**d in x's dtype (for negative
+    d, rint(x / 10**-d) * 10**-d)."""
+    scale = x.dtype.type(10.0 ** abs(decimals))
+    with np.errstate(all="ignore"):
+        if decimals > 0:
+            return np.rint(x * scale) / scale
+        return np.rint(x / scale) * scale
+
+
 def np_clamp(x, min=None, max=None):  # noqa: A002 - PyTorch's names
     """Clamped, NaN kept; an integer tensor clamped by a float becomes float32 (PyTorch)."""
     bounds = [bound for bound in (min, max) if bound is not None]
@@ -306,11 +320,15 @@ def np_bce_with_logits(x, t, reduction="mean"):
 
 
 def unary(name: str, reference, dtypes=ALL, result_dtype=lambda dtype: dtype, low=-2.0,
-          high=2.0, function: bool = True, differentiable: bool = True, **extra) -> OpInfo:
-    """An elementwise op spelled ``x.name()`` and (``function``) ``numbanet.name(x)``."""
+          high=2.0, function: bool = True, differentiable: bool = True,
+          inplace: bool = False, **extra) -> OpInfo:
+    """An elementwise op spelled ``x.name()``, (``function``) ``numbanet.name(x)`` and
+    (``inplace``) ``x.name_()``."""
     variants = {f"Tensor.{name}": lambda lib, x: getattr(x, name)()}
     if function:
         variants[f"numbanet.{name}"] = lambda lib, x: getattr(lib, name)(x)
+    if inplace:
+        variants[f"Tensor.{name}_"] = lambda lib, x: getattr(x.clone(), f"{name}_")()
     variants.update(extra)
     return OpInfo(name, variants, reference, unary_samples(low, high), dtypes, result_dtype,
                   differentiable)
@@ -497,16 +515,28 @@ def np_softmax(x, dim):
 
 
 def np_split(x, size, dim=0):
+    if isinstance(size, list):  # sections
+        return tuple(np.split(x, np.cumsum(size)[:-1], axis=dim))
+    if x.shape[dim] == 0:
+        return (x,)
     return tuple(np.split(x, range(size, x.shape[dim], size), axis=dim))
 
 
 def np_chunk(x, chunks, dim=0):
+    if x.shape[dim] == 0:
+        return (x,) * chunks
     size = -(-x.shape[dim] // chunks)
     return np_split(x, size, dim)
 
 
 def np_gather(x, dim, index):
-    return np.take_along_axis(x, index, axis=dim)
+    """out[p] = x[p with its dim coordinate replaced by index[p]]."""
+    out = np.empty(index.shape, x.dtype)
+    for position in np.ndindex(index.shape):
+        source = list(position)
+        source[dim] = index[position]
+        out[position] = x[tuple(source)]
+    return out
 
 
 def np_scatter_add(x, dim, index, src):
@@ -534,6 +564,168 @@ def index_of(*shape, high: int):
 SAME = "same"  # result_dtype: the reference's dtype, which depends on the arguments
 
 
+def with_variants(info: OpInfo, *aliases: str) -> OpInfo:
+    """``info`` with more ``numbanet.*`` spellings of its function variant (aliases)."""
+    function = info.variants[f"numbanet.{info.name}"]
+    for alias in aliases:
+        short = alias.split(".", 1)[1]
+        info.variants[alias] = lambda lib, *args, short=short, **kwargs: (
+            function(_Aliased(lib, short, info.name), *args, **kwargs))
+    return info
+
+
+class _Aliased:
+    """``lib`` seen through an alias: ``lib.<name>`` is looked up as ``lib.<alias>``."""
+
+    def __init__(self, lib, alias: str, name: str):
+        self.lib, self.alias, self.name = lib, alias, name
+
+    def __getattr__(self, attribute):
+        return getattr(self.lib, self.alias if attribute == self.name else attribute)
+
+
+def nonzero(shape):
+    """Random values of the dtype with no zero among them (divisors)."""
+
+    def build(dtype, rng):
+        values = make_values(shape, dtype, rng)
+        values[values == 0] = 1
+        return values
+
+    return build
+
+
+def np_div_rounding(a, b, rounding_mode):
+    with np.errstate(all="ignore"):
+        if rounding_mode == "floor":
+            return np.floor_divide(a, b)
+        if a.dtype.kind == "f":
+            return np.trunc(a / b)
+        return (np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b))).astype(a.dtype)
+
+
+def distinct_index(shape, dim, high):
+    """An int64 index whose values along ``dim`` never repeat (a scatter with distinct
+    targets has one right answer)."""
+
+    def build(dtype, rng):
+        moved = list(shape)
+        moved.append(moved.pop(dim))
+        rows = [rng.permutation(high)[:moved[-1]] for _ in range(int(np.prod(moved[:-1])))]
+        return np.moveaxis(np.array(rows, dtype=np.int64).reshape(moved), -1, dim)
+
+    return build
+
+
+def distinct(shape):
+    """Values of the dtype without ties (which index sort/topk reports for a tie of
+    non-stable sorts is not specified)."""
+
+    def build(dtype, rng):
+        return np.asarray(rng.permutation(int(np.prod(shape))).reshape(shape) - 3,
+                          dtype=dtype)
+
+    return build
+
+
+def np_scatter(x, dim, index, src, reduce=None):
+    out = x.copy()
+    for position in np.ndindex(index.shape):
+        target = list(position)
+        target[dim] = index[position]
+        value = src if not isinstance(src, np.ndarray) else src[position]
+        if reduce == "add":
+            out[tuple(target)] += value
+        elif reduce == "multiply":
+            out[tuple(target)] *= value
+        else:
+            out[tuple(target)] = value
+    return out
+
+
+def _sort_order(row, descending):
+    """Stable order of a 1-D array, NaN the largest (PyTorch's sort)."""
+    def key(i):
+        value = row[i]
+        nan = isinstance(value, np.floating) and bool(np.isnan(value))
+        return (nan, 0 if nan else value)
+
+    return sorted(range(len(row)), key=key, reverse=descending)
+
+
+def np_sort(x, dim=-1, descending=False, stable=False):
+    moved = np.moveaxis(x, dim, -1) if x.ndim else x.reshape(1)
+    order = np.array([_sort_order(row, descending) for row in moved.reshape(-1, moved.shape[-1])],
+                     dtype=np.int64).reshape(moved.shape)
+    values = np.take_along_axis(moved, order, -1)
+    if not x.ndim:
+        return values.reshape(()), order.reshape(())
+    return np.moveaxis(values, -1, dim), np.moveaxis(order, -1, dim)
+
+
+def sort_samples():
+    def generate(dtype):
+        rng = np.random.default_rng(6)
+        cube = make_values((2, 3, 4), dtype, rng)
+        yield Sample((cube,), {"stable": True})
+        yield Sample((cube,), {"dim": 1, "descending": True, "stable": True})
+        yield Sample((cube,), {"dim": 0, "stable": True})
+        yield Sample((make_values((4, 3), dtype, rng),), {"dim": 0, "stable": True},
+                     layout="transposed")
+        yield Sample((make_values((), dtype, rng),), {"stable": True})
+        yield Sample((make_values((0, 3), dtype, rng),), {"stable": True})
+        yield Sample((make_values((3, 0), dtype, rng),), {"dim": 0, "stable": True})
+        if dtype in FLOATS:
+            yield Sample((edge_values(dtype),), {"descending": True, "stable": True},
+                         smooth=False)
+            yield Sample((edge_values(dtype),), {"stable": True}, smooth=False)
+
+    return generate
+
+
+def np_topk(x, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+    values, indices = np_sort(x, dim, descending=largest)
+    if not x.ndim:
+        return values, indices
+    key = (slice(None),) * (dim % x.ndim) + (slice(0, k),)
+    return values[key], indices[key]
+
+
+def np_norm(x, p="fro", dim=None, keepdim=False):
+    p = 2 if p == "fro" else p
+    axes = tuple(range(x.ndim)) if dim is None else dim
+    with np.errstate(all="ignore"):
+        magnitude = np.abs(x)
+        if p == math.inf:
+            out = np.max(magnitude, axis=axes, keepdims=keepdim)
+        elif p == -math.inf:
+            out = np.min(magnitude, axis=axes, keepdims=keepdim)
+        elif p == 0:
+            out = np.sum(x != 0, axis=axes, keepdims=keepdim).astype(x.dtype)
+        else:
+            out = np.sum(magnitude ** p, axis=axes, keepdims=keepdim) ** (1 / p)
+    return np.asarray(out, dtype=x.dtype)
+
+
+def np_einsum(*operands, equation):
+    return np.einsum(equation, *operands)
+
+
+def np_pad(x, pad, mode="constant", value=None):
+    if not pad:
+        return x.copy()
+    widths = [(0, 0)] * x.ndim
+    for position in range(len(pad) // 2):
+        widths[x.ndim - 1 - position] = (pad[2 * position], pad[2 * position + 1])
+    crop = tuple(slice(max(-before, 0), x.shape[axis] - max(-after, 0))
+                 for axis, (before, after) in enumerate(widths))
+    x = x[crop]
+    widths = [(max(before, 0), max(after, 0)) for before, after in widths]
+    if mode == "constant":
+        return np.pad(x, widths, constant_values=0 if value is None else value)
+    return np.pad(x, widths, mode={"replicate": "edge", "circular": "wrap"}.get(mode, mode))
+
+
 def renamed(name: str, info: OpInfo) -> OpInfo:
     info.name = name
     return info
@@ -553,8 +745,61 @@ OPS: list[OpInfo] = [
           result_dtype=float_result),
     unary("tanh", np_unary(np.tanh), dtypes=ALL, result_dtype=float_result),
     unary("relu", np_relu, dtypes=NUMBERS, **{"F.relu": lambda lib, x: lib.nn.functional.relu(x)}),
-    unary("sign", np_sign, dtypes=NUMBERS, function=False),
-    unary("square", np.square, dtypes=NUMBERS, function=False),
+    unary("sign", np_sign, dtypes=NUMBERS, inplace=True),
+    unary("square", np_square, dtypes=ALL, inplace=True,
+          result_dtype=lambda dtype: "int64" if dtype == "bool" else dtype),
+    # the maths family (numbanet/ops/maths.py): float results for integer inputs
+    unary("tan", np_unary(np.tan), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-1.2, high=1.2),
+    unary("asin", np_unary(np.arcsin), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.9, high=0.9, **{"numbanet.arcsin": lambda lib, x: lib.arcsin(x)}),
+    unary("acos", np_unary(np.arccos), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.9, high=0.9, **{"numbanet.arccos": lambda lib, x: lib.arccos(x)}),
+    unary("atan", np_unary(np.arctan), dtypes=ALL, result_dtype=float_result, inplace=True,
+          **{"numbanet.arctan": lambda lib, x: lib.arctan(x)}),
+    unary("sinh", np_unary(np.sinh), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("cosh", np_unary(np.cosh), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("asinh", np_unary(np.arcsinh), dtypes=ALL, result_dtype=float_result, inplace=True,
+          **{"numbanet.arcsinh": lambda lib, x: lib.arcsinh(x)}),
+    unary("atanh", np_unary(np.arctanh), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.9, high=0.9, **{"numbanet.arctanh": lambda lib, x: lib.arctanh(x)}),
+    unary("exp2", np_unary(np.exp2), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("expm1", np_unary(np.expm1), dtypes=ALL, result_dtype=float_result, inplace=True),
+    unary("log2", np_unary(np.log2), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=0.1, high=3.0),
+    unary("log10", np_unary(np.log10), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=0.1, high=3.0),
+    unary("log1p", np_unary(np.log1p), dtypes=ALL, result_dtype=float_result, inplace=True,
+          low=-0.5, high=3.0),
+    unary("erf", np_unary(np.vectorize(math.erf, otypes=[np.float64])), dtypes=ALL,
+          result_dtype=float_result, inplace=True),
+    unary("reciprocal", np_unary(np.reciprocal), dtypes=ALL, result_dtype=float_result,
+          inplace=True, low=0.2, high=2.0),
+    unary("rsqrt", np_unary(lambda x: 1 / np.sqrt(x)), dtypes=ALL, result_dtype=float_result,
+          inplace=True, low=0.1, high=3.0),
+    unary("floor", np.floor, dtypes=NUMBERS, inplace=True),
+    unary("ceil", np.ceil, dtypes=NUMBERS, inplace=True),
+    unary("trunc", np.trunc, dtypes=NUMBERS, inplace=True),
+    unary("round", np.rint, dtypes=NUMBERS, inplace=True),
+    unary("frac", lambda x: x - np.trunc(x), dtypes=FLOATS, inplace=True),
+    unary("isnan", np.isnan, dtypes=ALL, result_dtype=lambda dtype: "bool",
+          differentiable=False),
+    unary("isinf", np.isinf, dtypes=ALL, result_dtype=lambda dtype: "bool",
+          differentiable=False),
+    unary("isfinite", np.isfinite, dtypes=ALL, result_dtype=lambda dtype: "bool",
+          differentiable=False),
+    OpInfo("round_decimals", {
+        "Tensor.round": lambda lib, x, **kw: x.round(**kw),
+        "numbanet.round": lambda lib, x, **kw: lib.round(x, **kw),
+        "Tensor.round_": lambda lib, x, **kw: x.clone().round_(**kw),
+    }, np_round_decimals, fixed_samples(
+        sample((2, 3), decimals=1),
+        sample((3, 2), decimals=2, layout="transposed"),
+        sample(lambda dtype, rng: rng.uniform(-500, 500, (2, 3)).astype(dtype), decimals=-1),
+        sample((), decimals=3),
+        sample((0, 3), decimals=1),
+        sample(lambda dtype, rng: edge_values(dtype), decimals=1, smooth=False),
+    ), FLOATS),
     OpInfo("pos", {"Tensor.__pos__": lambda lib, x: +x}, lambda x: x, unary_samples(), NUMBERS),
     OpInfo("bitwise_not", {"Tensor.__invert__": lambda lib, x: ~x}, np.invert,
            unary_samples(), ("int64", "bool"), differentiable=False),
@@ -573,11 +818,27 @@ OPS: list[OpInfo] = [
                else make_values((4,), dtype, rng), min=-1, max=1, smooth=False),
     ), NUMBERS, result_dtype=lambda dtype: SAME),
     # ---- elementwise, two operands
-    binary("add", "add", np.add, dtypes=EVERY_NUMBER, inplace=True),
-    binary("sub", "sub", np.subtract, inplace=True),
-    binary("mul", "mul", np.multiply, dtypes=EVERY_NUMBER, inplace=True),
-    binary("div", "truediv", np_true_divide, result_dtype=float_result, nonzero_other=True,
-           inplace=True),
+    binary("add", "add", np.add, dtypes=EVERY_NUMBER, inplace=True, function=True),
+    with_variants(binary("sub", "sub", np.subtract, inplace=True, function=True),
+                  "numbanet.subtract"),
+    with_variants(binary("mul", "mul", np.multiply, dtypes=EVERY_NUMBER, inplace=True,
+                         function=True), "numbanet.multiply"),
+    with_variants(binary("div", "truediv", np_true_divide, result_dtype=float_result,
+                         nonzero_other=True, inplace=True, function=True),
+                  "numbanet.divide", "numbanet.true_divide"),
+    OpInfo("div_rounding_mode", {
+        "Tensor.div": lambda lib, a, b, **kw: a.div(b, **kw),
+        "numbanet.div": lambda lib, a, b, **kw: lib.div(a, b, **kw),
+        "numbanet.divide": lambda lib, a, b, **kw: lib.divide(a, b, **kw),
+    }, np_div_rounding, fixed_samples(
+        sample((2, 3), nonzero((2, 3)), rounding_mode="trunc"),
+        sample((2, 3), nonzero((3,)), rounding_mode="floor"),
+        sample((3, 2), nonzero((3, 2)), rounding_mode="trunc", layout="transposed"),
+        sample((), nonzero((2, 3)), rounding_mode="trunc"),
+        sample((0, 3), nonzero((3,)), rounding_mode="floor"),
+        sample(lambda dtype, rng: rng.integers(-20, 20, (4, 5)).astype(dtype), nonzero((5,)),
+               rounding_mode="trunc"),
+    ), NUMBERS, result_dtype=lambda dtype: SAME, differentiable=False),
     binary("pow", "pow", np_pow, dtypes=FLOATS, function=True, low=0.2, high=2.0,
            other_low=-2.0, other_high=2.0),
     renamed("pow_integers", binary("pow", "pow", np_pow, dtypes=("int64",), function=True,
@@ -747,12 +1008,17 @@ OPS: list[OpInfo] = [
         "Tensor.clone": lambda lib, x: x.clone(),
         "Tensor.detach": lambda lib, x: x.detach(),
     }, lambda x: x.copy(), unary_samples(), ALL),
-    OpInfo("chunk", {"Tensor.chunk": lambda lib, x, n, dim=0: x.chunk(n, dim)}, np_chunk,
+    OpInfo("chunk", {"Tensor.chunk": lambda lib, x, n, dim=0: x.chunk(n, dim),
+                     "numbanet.chunk": lambda lib, x, n, dim=0: lib.chunk(x, n, dim)}, np_chunk,
            fixed_samples(sample((5, 2), 2), sample((2, 6), 3, dim=1),
-                         sample((3, 4), 2, dim=0, layout="transposed")), ALL),
-    OpInfo("split", {"Tensor.split": lambda lib, x, n, dim=0: x.split(n, dim)}, np_split,
+                         sample((3, 4), 2, dim=0, layout="transposed"), sample((0, 2), 2)),
+           ALL),
+    OpInfo("split", {"Tensor.split": lambda lib, x, n, dim=0: x.split(n, dim),
+                     "numbanet.split": lambda lib, x, n, dim=0: lib.split(x, n, dim)}, np_split,
            fixed_samples(sample((5, 2), 2), sample((2, 6), 4, dim=1),
-                         sample((3, 4), 3, dim=0, layout="transposed")), ALL),
+                         sample((3, 4), 3, dim=0, layout="transposed"),
+                         sample((5, 2), [1, 4]), sample((2, 6), [3, 0, 3], dim=-1),
+                         sample((0, 2), 2)), ALL),
     OpInfo("getitem", {"Tensor.__getitem__": lambda lib, x, key: x[key]},
            lambda x, key: x[key], fixed_samples(
                sample((4, 3), key=1), sample((4, 3), key=(slice(1, 3), -1)),
@@ -771,10 +1037,111 @@ OPS: list[OpInfo] = [
         sample((2, 3), (2, 3)), sample((2, 3), (2, 3), dim=1), sample((0, 3), (2, 3)),
         sample((3, 2), (3, 2), dim=-1, layout="transposed"),
     ), ALL),
-    OpInfo("gather", {"Tensor.gather": lambda lib, x, dim, index: x.gather(dim, index)},
+    OpInfo("gather", {"Tensor.gather": lambda lib, x, dim, index: x.gather(dim, index),
+                      "numbanet.gather": lambda lib, x, dim, index: lib.gather(x, dim, index)},
            np_gather, fixed_samples(
                sample((3, 4), 1, index_of(3, 2, high=4)), sample((3, 4), 0, index_of(2, 4, high=3)),
-           ), FLOATS + ("int64",)),
+               sample((3, 4), 1, index_of(2, 3, high=4)),  # smaller than the input
+               sample((4, 3), -1, index_of(4, 5, high=3), layout="transposed"),
+               sample((2, 3, 4), 2, index_of(2, 3, 0, high=4)),
+               sample((3,), 0, index_of(5, high=3)),
+           ), FLOATS + ("int64", "bool")),
+    OpInfo("scatter", {
+        "Tensor.scatter": lambda lib, x, dim, index, src, **kw: x.scatter(dim, index, src, **kw),
+        "numbanet.scatter": lambda lib, x, dim, index, src, **kw: lib.scatter(x, dim, index, src,
+                                                                              **kw),
+        "Tensor.scatter_": lambda lib, x, dim, index, src, **kw: x.clone().scatter_(
+            dim, index, src, **kw),
+    }, np_scatter, fixed_samples(
+        sample((3, 4), 1, distinct_index((3, 2), 1, 4), (3, 2)),
+        sample((3, 4), 0, distinct_index((2, 4), 0, 3), (2, 4)),
+        sample((4, 3), 0, distinct_index((2, 3), 0, 4), (2, 3), layout="transposed"),
+        sample((3, 4), 1, distinct_index((3, 2), 1, 4), 1.5),  # a value
+        sample((3, 4), 0, index_of(0, 4, high=3), (0, 4)),
+    ), FLOATS + ("int64",)),
+    OpInfo("scatter_reduce", {  # PyTorch has no gradient for scatter with reduce
+        "Tensor.scatter": lambda lib, x, dim, index, src, **kw: x.scatter(dim, index, src, **kw),
+    }, np_scatter, fixed_samples(
+        sample((3, 4), 1, index_of(3, 5, high=4), (3, 5), reduce="add"),
+        sample((3, 4), 0, index_of(2, 4, high=3), 2.0, reduce="add"),
+        sample((3, 4), 1, index_of(3, 5, high=4), (3, 5), reduce="multiply"),
+        sample((3, 4), 0, index_of(4, 4, high=3), (4, 4), reduce="multiply"),
+    ), FLOATS + ("int64",), differentiable=False),
+    OpInfo("sort", {
+        "Tensor.sort": lambda lib, x, **kw: x.sort(**kw),
+        "numbanet.sort": lambda lib, x, **kw: lib.sort(x, **kw),
+    }, np_sort, sort_samples(), ALL),
+    OpInfo("argsort", {
+        "Tensor.argsort": lambda lib, x, **kw: x.argsort(**kw),
+        "numbanet.argsort": lambda lib, x, **kw: lib.argsort(x, **kw),
+    }, lambda x, **kw: np_sort(x, **kw)[1], sort_samples(), ALL,
+        result_dtype=lambda dtype: "int64", differentiable=False),
+    OpInfo("topk", {
+        "Tensor.topk": lambda lib, x, k, **kw: x.topk(k, **kw),
+        "numbanet.topk": lambda lib, x, k, **kw: lib.topk(x, k, **kw),
+    }, np_topk, fixed_samples(
+        sample(distinct((3, 5)), 2),
+        sample(distinct((3, 5)), 3, dim=0, largest=False),
+        sample(distinct((4, 3)), 4, dim=0, layout="transposed"),
+        sample(distinct(()), 1),
+        sample((0, 3), 2),
+        sample(distinct((2, 3)), 0),
+        sample(lambda dtype, rng: edge_values(dtype)[:11] if dtype in FLOATS
+               else rng.permutation(11).astype(dtype), 4, smooth=False),
+    ), NUMBERS),
+    OpInfo("norm", {
+        "Tensor.norm": lambda lib, x, **kw: x.norm(**kw),
+        "numbanet.norm": lambda lib, x, **kw: lib.norm(x, **kw),
+    }, np_norm, fixed_samples(
+        sample((3, 4)),
+        sample((3, 4), p=1, dim=1),
+        sample((3, 4), p=math.inf, dim=0, keepdim=True),
+        sample((3, 4), p=-math.inf, dim=1),
+        sample((2, 3, 4), p=3, dim=(0, 2)),
+        sample((2, 3, 4), p="fro", dim=(1, 2), keepdim=True),
+        sample((3, 4), p=0, dim=1),
+        sample((4, 3), p=2, dim=0, layout="transposed"),
+        sample(()),
+        sample((0, 3)),
+        sample((0, 3), p=1, dim=1),
+        sample(lambda dtype, rng: edge_values(dtype), smooth=False),
+        sample(lambda dtype, rng: edge_values(dtype), p=math.inf, smooth=False),
+    ), FLOATS),
+    OpInfo("bmm", {
+        "Tensor.bmm": lambda lib, a, b: a.bmm(b),
+        "numbanet.bmm": lambda lib, a, b: lib.bmm(a, b),
+    }, np.matmul, fixed_samples(
+        sample((2, 3, 4), (2, 4, 5)), sample((0, 3, 4), (0, 4, 2)), sample((2, 0, 3), (2, 3, 2)),
+        sample((2, 3, 4), (2, 4, 5), layout="transposed"),
+    ), NUMBERS),
+    OpInfo("einsum", {
+        "numbanet.einsum": lambda lib, *operands, equation: lib.einsum(equation, *operands),
+    }, np_einsum, fixed_samples(
+        sample((2, 3), (3, 4), equation="ij,jk->ik"),
+        sample((2, 3, 4), equation="bij->bji"),
+        sample((3, 3), equation="ii->"),
+        sample((3, 3), equation="ii->i"),
+        sample((3,), (4,), equation="i,j->ij"),
+        sample((2, 2, 3), (2, 3, 4), equation="...ij,...jk"),
+        sample((3, 4), (4,), equation="ij,j"),
+        sample((0, 3), equation="ij->"),
+        sample((2, 3), (2, 3), (3,), equation="ij,ij,j->i"),
+        sample((4, 3), (3, 2), equation="ij,jk->ki", layout="transposed"),
+        sample((), (2,), equation=",i->i"),
+    ), NUMBERS),
+    OpInfo("pad", {
+        "F.pad": lambda lib, x, pad, **kw: lib.nn.functional.pad(x, pad, **kw),
+    }, np_pad, fixed_samples(
+        sample((2, 3), [1, 2]),
+        sample((2, 3), [1, 0, 2, 1], value=1.5),
+        sample((1, 2, 3), [-1, 2]),
+        sample((1, 2, 3, 4), [2, 1, 1, 2], mode="reflect"),
+        sample((1, 2, 3, 4), [3, 1, 2, 0], mode="replicate"),
+        sample((1, 2, 3, 4), [1, 2, 3, 1], mode="circular"),
+        sample((2, 3, 4), [2, 2], mode="reflect", layout="transposed"),
+        sample((0, 3), [1, 1]),
+        sample((), []),
+    ), NUMBERS),
     OpInfo("scatter_add", {
         "Tensor.scatter_add": lambda lib, x, dim, index, src: x.scatter_add(dim, index, src),
     }, np_scatter_add, fixed_samples(
@@ -901,11 +1268,16 @@ NOT_OPS = {
         "arange as_tensor empty empty_like eye from_numpy full full_like linspace ones "
         "ones_like rand rand_like randint randn randn_like randperm tensor zeros zeros_like "
         "can_cast promote_types result_type ensure_writable_cache initial_seed manual_seed "
-        "is_grad_enabled is_tensor load save numel").split()
+        "is_grad_enabled is_tensor load save numel multinomial "
+        # settings and tools, not tensor ops: defaults, printing, inference mode, compile
+        "announce_slow_compiles get_default_device get_default_dtype set_default_device "
+        "set_default_dtype get_printoptions set_printoptions is_inference_mode_enabled compile "
+        # quantization: checked against PyTorch's quantized tensors in tests/test_quant_*.py
+        "quantize_per_tensor quantize_per_channel dequantize int_repr").split()
 } | {
     "Tensor." + name for name in (
         "backward cpu cuda data device dim dtype element_size grad grad_fn is_contiguous "
         "is_cuda is_floating_point is_leaf item ndim nelement normal_ numel numpy "
         "register_hook requires_grad requires_grad_ retain_grad shape size stride tolist type "
-        "uniform_ detach_").split()
+        "uniform_ detach_ multinomial is_quantized").split()
 } | {"F.conv_padding", "F.legacy_reduction"}

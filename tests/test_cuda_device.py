@@ -608,6 +608,18 @@ def _scattered(k, put):
     return out
 
 
+def _scattered_by(name, positions):
+    """``name`` (scatter, scatter_multiply) of four values into ones at ``positions``."""
+
+    def run(k, put):
+        out = put(np.ones(6, np.float32))
+        getattr(k, name)(out, put(np.array(positions)), put(np.array([1.5, 2.0, 3.0, 4.0],
+                                                                     np.float32)))
+        return out
+
+    return run
+
+
 def _pool_backward(k, put):
     _, argmax = k.max_pool2d_forward(put(IMAGES), (2, 2), (2, 2), (0, 0))
     return k.max_pool2d_backward(put(GRAD[:2, :4].reshape(2, 1, 2, 2)), argmax, IMAGES.shape)
@@ -673,6 +685,9 @@ TWINS = {  # name -> (backend, put: numpy array -> that backend's array) -> resu
     "matmul": lambda k, put: k.matmul(put(A), put(POSITIVE.T.copy())),
     "gather": lambda k, put: k.gather(put(A), put(np.array([0, 5, 11, 5]))),
     "scatter_add": _scattered,
+    "scatter": _scattered_by("scatter", [0, 5, 3, 2]),  # distinct: one right answer
+    "scatter_multiply": _scattered_by("scatter_multiply", [0, 5, 5, 2]),
+    "sort": lambda k, put: k.sort(put(np.concatenate([A, A[:, :2]], axis=1)), True),
     "log_softmax": lambda k, put: k.log_softmax(put(A)),
     "softmax": lambda k, put: k.softmax(put(A)),
     "log_softmax_backward": lambda k, put: k.log_softmax_backward(put(GRAD), put(A - 2)),

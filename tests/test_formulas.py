@@ -14,6 +14,7 @@ Binary formulas see every pair of them, ternary ones every value against a set o
 """
 
 import itertools
+import math
 import os
 
 import numpy as np
@@ -192,6 +193,56 @@ STATED = [
     ("sin", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, NAN, NAN, NAN)),
     ("cos", [f32(0.0, -0.0, INF, -INF, NAN)], f32(1.0, 1.0, NAN, NAN, NAN)),
     ("erf", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, 1.0, -1.0, NAN)),
+    ("tan", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, NAN, NAN, NAN)),
+    ("asin", [f32(0.0, -0.0, 1.0, -1.0, 1.5, INF, NAN)],
+     f32(0.0, -0.0, np.pi / 2, -np.pi / 2, NAN, NAN, NAN)),
+    ("acos", [f32(1.0, -1.0, 0.0, -1.5, INF, NAN)], f32(0.0, np.pi, np.pi / 2, NAN, NAN, NAN)),
+    ("atan", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, np.pi / 2, -np.pi / 2, NAN)),
+    ("sinh", [f32(0.0, -0.0, 100.0, -100.0, INF, -INF, NAN)],
+     f32(0.0, -0.0, INF, -INF, INF, -INF, NAN)),
+    ("sinh", [np.array([710.0, 711.0, -711.0, 1e300])],
+     np.array([math.sinh(710.0), INF, -INF, INF])),
+    ("cosh", [f32(0.0, -0.0, 100.0, -100.0, INF, -INF, NAN)],
+     f32(1.0, 1.0, INF, INF, INF, INF, NAN)),
+    ("cosh", [np.array([-711.0, 1e300])], np.array([INF, INF])),
+    ("asinh", [f32(0.0, -0.0, INF, -INF, NAN)], f32(0.0, -0.0, INF, -INF, NAN)),
+    ("atanh", [f32(0.0, -0.0, 1.0, -1.0, 2.0, -INF, NAN)],
+     f32(0.0, -0.0, INF, -INF, NAN, NAN, NAN)),
+    ("exp2", [f32(0.0, 3.0, -1.0, INF, -INF, 128.0, NAN)],
+     f32(1.0, 8.0, 0.5, INF, 0.0, INF, NAN)),
+    ("exp2", [np.array([1023.0, 1024.0, -1075.0, 2000.0])],
+     np.array([2.0**1023, INF, 0.0, INF])),
+    ("expm1", [f32(0.0, -0.0, INF, -INF, 1000.0, NAN)], f32(0.0, -0.0, INF, -1.0, INF, NAN)),
+    ("log2", [f32(0.0, -0.0, -1.0, 8.0, INF, NAN)], f32(-INF, -INF, NAN, 3.0, INF, NAN)),
+    ("log10", [f32(0.0, -0.0, -1.0, 100.0, INF, NAN)], f32(-INF, -INF, NAN, 2.0, INF, NAN)),
+    ("log1p", [f32(0.0, -0.0, -1.0, -2.0, INF, -INF, NAN)],
+     f32(0.0, -0.0, -INF, NAN, INF, NAN, NAN)),
+    ("floor", [f32(-0.5, 0.5, -0.0, 2.0, -2.0, INF, -INF, NAN, 1e30)],
+     f32(-1.0, 0.0, -0.0, 2.0, -2.0, INF, -INF, NAN, 1e30)),
+    ("ceil", [f32(-0.5, 0.5, -0.0, 2.0, -2.0, INF, -INF, NAN)],
+     f32(-0.0, 1.0, -0.0, 2.0, -2.0, INF, -INF, NAN)),
+    ("round", [f32(0.5, 1.5, 2.5, -0.5, -1.5, -2.5, -0.4, 0.49999997, INF, NAN)],
+     f32(0.0, 2.0, 2.0, -0.0, -2.0, -2.0, -0.0, 0.0, INF, NAN)),
+    ("round", [np.array([4503599627370495.5, -4503599627370494.5, 2.0**60])],
+     np.array([4503599627370496.0, -4503599627370494.0, 2.0**60])),
+    ("trunc", [f32(-0.5, 2.7, -2.7, -0.0, INF, -INF, NAN)],
+     f32(-0.0, 2.0, -2.0, -0.0, INF, -INF, NAN)),
+    ("frac", [f32(-0.5, 2.75, -2.75, -0.0, -3.0, INF, -INF, NAN, 1e30)],
+     f32(-0.5, 0.75, -0.75, 0.0, 0.0, NAN, NAN, NAN, 0.0)),
+    ("reciprocal", [f32(2.0, -4.0, 0.0, -0.0, INF, -INF, NAN)],
+     f32(0.5, -0.25, INF, -INF, 0.0, -0.0, NAN)),
+    ("reciprocal", [i64(2, 0)], np.array([0.5, INF])),
+    ("rsqrt", [f32(4.0, 0.0, -0.0, -1.0, INF, -INF, NAN)],
+     f32(0.5, INF, -INF, NAN, 0.0, NAN, NAN)),
+    ("square", [f32(3.0, -0.0, -INF, NAN, 1e30)], f32(9.0, 0.0, INF, NAN, INF)),
+    ("square", [i64(-3, 2**32)], i64(9, 0)),
+    ("isnan", [f32(NAN, INF, -INF, 0.0, -0.0, 1.0)],
+     np.array([True, False, False, False, False, False])),
+    ("isnan", [i64(0, -1)], np.array([False, False])),
+    ("isinf", [f32(NAN, INF, -INF, 0.0, 3e38)], np.array([False, True, True, False, False])),
+    ("isinf", [np.array([True, False])], np.array([False, False])),
+    ("isfinite", [f32(NAN, INF, -INF, 0.0, 3e38)], np.array([False, False, False, True, True])),
+    ("isfinite", [i64(2**62, -1)], np.array([True, True])),
     ("abs", [f32(-0.0, -INF, -2.0)], f32(0.0, INF, 2.0)),
     ("sign", [f32(NAN, -0.0, 0.0, -3.0, INF)], f32(0.0, 0.0, 0.0, -1.0, 1.0)),
     ("neg", [f32(0.0, -INF)], f32(-0.0, INF)),
@@ -280,7 +331,8 @@ def torch_version(name: str):
 
 ROUNDED = {"exp", "log", "sqrt", "sigmoid", "tanh", "pow", "sigmoid_backward",
            "tanh_backward", "erf",
-           "sin", "cos"}
+           "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "atanh",
+           "exp2", "expm1", "log2", "log10", "log1p", "rsqrt"}
 """Formulas whose PyTorch versions round differently in the last place (SLEEF's vectorised
 functions; float32 intermediates where numbanet computes float32 inputs in float64)."""
 
@@ -321,6 +373,10 @@ KEEP_FOR_TORCH = {
     # saved outputs only ever lie in the function's range
     "sigmoid_backward": lambda grad, y: (y >= 0) & (y <= 1),
     "tanh_backward": lambda grad, y: (y >= -1) & (y <= 1),
+    # PyTorch computes (e^x +- e^-x) / 2, which overflows where e^x does, before the result
+    # itself would (sinh(88.75) = 1.7e38 fits in float32): numbanet gives the finite value
+    "sinh": lambda x: ~(np.abs(x) > np.log(np.finfo(x.dtype).max)),
+    "cosh": lambda x: ~(np.abs(x) > np.log(np.finfo(x.dtype).max)),
 }
 """Which operands to compare with PyTorch, where not all."""
 

@@ -119,10 +119,6 @@ def assert_falls(values: list[float], at_least: int = 2) -> None:
     assert values[-1] < values[0], f"the loss did not fall: {values}"
 
 
-def needs(api: str):
-    """The tutorial uses ``api``, which helper A is adding in parallel."""
-    return pytest.mark.xfail(strict=False, reason=f"needs {api} (helper A)")
-
 
 # ---- Learn the Basics ------------------------------------------------------------------------
 def test_basics_quickstart(workdir, capsys):
@@ -133,7 +129,6 @@ def test_basics_quickstart(workdir, capsys):
     assert (workdir / "model.pth").is_file()
 
 
-@needs("torch.matmul(out=) / torch.mul(out=)")
 def test_basics_tensors(workdir, capsys):
     out = run_tutorial("basics_tensors", workdir, capsys)
     assert "Ones Tensor:" in out and "First column:" in out
@@ -145,7 +140,6 @@ def test_basics_datasets_and_dataloaders(workdir, capsys):
     assert "custom item: (1, 28, 28)" in out
 
 
-@needs("Tensor.scatter_")
 def test_basics_transforms(workdir, capsys):
     out = run_tutorial("basics_transforms", workdir, capsys)
     assert "(1, 28, 28)" in out

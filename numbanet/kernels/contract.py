@@ -55,6 +55,12 @@ LINEAR_ALGEBRA = (
 INDEXING = (
     "gather",  # gather(source, flat_index) -> out[i] = source.ravel()[flat_index[i]]
     "scatter_add",  # scatter_add(destination, flat_index, values) -> None; += at index
+    "scatter",  # scatter(destination, flat_index, values) -> None; = at index
+    "scatter_multiply",  # scatter_multiply(destination, flat_index, values) -> None; *=
+)
+
+SORTING = (
+    "sort",  # sort(a2d, descending) -> (values, int64 indices): rows stably sorted, NaN last
 )
 
 NEURAL = (
@@ -105,6 +111,7 @@ KERNEL_CONTRACT: tuple[str, ...] = (
     + REDUCTIONS
     + LINEAR_ALGEBRA
     + INDEXING
+    + SORTING
     + NEURAL
     + OPTIMIZER_UPDATES
     + QUANTIZED

@@ -41,6 +41,12 @@ import numpy as np
 
 LARGEST_EXP_ARGUMENT = 709.782712893384
 """log of the largest float64: ``exp`` overflows to ``inf`` past it."""
+LARGEST_SINH_ARGUMENT = 710.4758600739439
+"""asinh of the largest float64: ``sinh`` and ``cosh`` overflow to ``+-inf`` past it."""
+TWO_TO_THE_52 = 4503599627370496.0
+"""From here on every float64 is a whole number: floor, ceil, round and trunc keep it.
+(Their kernels give floats, integers as float64: integer tensors are whole already, and
+``Tensor.floor()`` copies them without a kernel, keeping their dtype as PyTorch does.)"""
 
 
 # ------------------------------------------------------------------- two operands
@@ -264,6 +270,143 @@ def cos(x):
     x = np.float64(x)
     return math.cos(x) if x - x == 0 else math.nan
 
+def tan(x):
+    """tangent of x (radians), sin(x) / cos(x): nan at +-inf
+
+    Gradient: d/dx = 1 + tan(x) ** 2, from the output.
+    """
+    x = np.float64(x)
+    return math.tan(x) if x - x == 0 else math.nan
+
+
+def asin(x):
+    """arcsine of x, in [-pi/2, pi/2]: nan outside [-1, 1]
+
+    Gradient: d/dx = 1 / sqrt(1 - x ** 2).
+    """
+    x = np.float64(x)
+    return math.asin(x) if x >= -1 and x <= 1 else math.nan
+
+
+def acos(x):
+    """arccosine of x, in [0, pi]: nan outside [-1, 1]
+
+    Gradient: d/dx = -1 / sqrt(1 - x ** 2).
+    """
+    x = np.float64(x)
+    return math.acos(x) if x >= -1 and x <= 1 else math.nan
+
+
+def atan(x):
+    """arctangent of x, in (-pi/2, pi/2): +-pi/2 at +-inf
+
+    Gradient: d/dx = 1 / (1 + x ** 2).
+    """
+    return math.atan(np.float64(x))
+
+
+def sinh(x):
+    """hyperbolic sine of x, (e ** x - e ** -x) / 2: +-inf past the largest float64
+
+    Gradient: d/dx = cosh(x).
+    """
+    x = np.float64(x)
+    if builtins.abs(x) > LARGEST_SINH_ARGUMENT:  # +-inf, or a finite x it overflows at
+        return math.copysign(math.inf, x)
+    return math.sinh(x)
+
+
+def cosh(x):
+    """hyperbolic cosine of x, (e ** x + e ** -x) / 2: inf past the largest float64
+
+    Gradient: d/dx = sinh(x).
+    """
+    x = np.float64(x)
+    if builtins.abs(x) > LARGEST_SINH_ARGUMENT:
+        return math.inf
+    return math.cosh(x)
+
+
+def asinh(x):
+    """inverse hyperbolic sine of x, ln(x + sqrt(x ** 2 + 1))
+
+    Gradient: d/dx = 1 / sqrt(x ** 2 + 1).
+    """
+    return math.asinh(np.float64(x))
+
+
+def atanh(x):
+    """inverse hyperbolic tangent of x, ln((1 + x) / (1 - x)) / 2: +-inf at +-1, nan
+    outside [-1, 1]
+
+    Gradient: d/dx = 1 / (1 - x ** 2).
+    """
+    x = np.float64(x)
+    if x > -1 and x < 1:
+        return math.atanh(x)
+    if x == 1 or x == -1:
+        return math.copysign(math.inf, x)
+    return math.nan
+
+
+def exp2(x):
+    """2 ** x (inf from x = 1024 on, 0 at -inf)
+
+    Gradient: d/dx = 2 ** x * ln(2), from the output.
+    """
+    x = np.float64(x)
+    if x >= 1024:
+        return math.inf
+    return math.pow(2.0, x)
+
+
+def expm1(x):
+    """e ** x - 1, exact for small x where exp(x) - 1 would lose every digit (-1 at -inf)
+
+    Gradient: d/dx = e ** x = output + 1.
+    """
+    x = np.float64(x)
+    if x > LARGEST_EXP_ARGUMENT:
+        return math.inf
+    return math.expm1(x)
+
+
+def log2(x):
+    """base-2 logarithm of x: -inf at 0, nan below 0
+
+    Gradient: d/dx = 1 / (x * ln(2)).
+    """
+    if x > 0:
+        return math.log2(np.float64(x))
+    if x == 0:
+        return -math.inf
+    return math.nan
+
+
+def log10(x):
+    """base-10 logarithm of x: -inf at 0, nan below 0
+
+    Gradient: d/dx = 1 / (x * ln(10)).
+    """
+    if x > 0:
+        return math.log10(np.float64(x))
+    if x == 0:
+        return -math.inf
+    return math.nan
+
+
+def log1p(x):
+    """ln(1 + x), exact for small x where log(1 + x) would lose every digit: -inf at -1,
+    nan below -1
+
+    Gradient: d/dx = 1 / (1 + x).
+    """
+    if x > -1:
+        return math.log1p(np.float64(x))
+    if x == -1:
+        return -math.inf
+    return math.nan
+
 
 def log(x):
     """natural logarithm of x: -inf at 0, nan below 0
@@ -302,6 +445,102 @@ def sign(x):
     """
     return int(x > 0) - int(x < 0)
 
+def floor(x):
+    """the largest whole number <= x (floor(-0.5) = -1, floor(-0) = -0; +-inf and nan stay)
+
+    Gradient: 0 (a step function).
+    """
+    x = np.float64(x)
+    if not builtins.abs(x) < TWO_TO_THE_52:  # already whole, or +-inf, or nan
+        return x
+    whole = np.float64(int(x))  # int() rounds toward zero
+    if whole > x:
+        whole -= 1
+    return math.copysign(whole, x)  # the result has x's sign: floor(-0) = -0
+
+
+def ceil(x):
+    """the smallest whole number >= x (ceil(-0.5) = -0; +-inf and nan stay)
+
+    Gradient: 0 (a step function).
+    """
+    x = np.float64(x)
+    if not builtins.abs(x) < TWO_TO_THE_52:
+        return x
+    whole = np.float64(int(x))
+    if whole < x:
+        whole += 1
+    return math.copysign(whole, x)
+
+
+def round(x):  # noqa: A001 - the op's name
+    """x rounded to the nearest whole number, halves to the even one: round(0.5) = 0,
+    round(1.5) = 2, round(-2.5) = -2 (IEEE's rule, as PyTorch; +-inf and nan stay)
+
+    Gradient: 0 (a step function).
+    """
+    x = np.float64(x)
+    if not builtins.abs(x) < TWO_TO_THE_52:
+        return x
+    whole = int(x)
+    rest = x - whole  # exact, in (-1, 1)
+    if rest > 0.5 or (rest == 0.5 and whole & 1):
+        whole += 1
+    elif rest < -0.5 or (rest == -0.5 and whole & 1):
+        whole -= 1
+    return math.copysign(np.float64(whole), x)
+
+
+def trunc(x):
+    """x rounded toward zero: its whole part (trunc(-2.7) = -2; +-inf and nan stay)
+
+    Gradient: 0 (a step function).
+    """
+    x = np.float64(x)
+    if not builtins.abs(x) < TWO_TO_THE_52:
+        return x
+    return math.copysign(np.float64(int(x)), x)
+
+
+def frac(x):
+    """x - trunc(x): the fractional part, with x's sign (frac(-2.5) = -0.5; nan at +-inf)
+
+    Gradient: d/dx = 1.
+    """
+    x = np.float64(x)
+    if not builtins.abs(x) < TWO_TO_THE_52:
+        return x - x  # 0 for whole numbers, nan for +-inf and nan
+    return x - math.copysign(np.float64(int(x)), x)
+
+
+def reciprocal(x):
+    """1 / x: +-inf at +-0
+
+    Gradient: d/dx = -1 / x ** 2 = -output ** 2.
+    """
+    return 1 / np.float64(x)
+
+
+def rsqrt(x):
+    """1 / sqrt(x): +-inf at +-0, 0 at inf, nan below 0
+
+    Gradient: d/dx = -1 / (2 * x ** 1.5) = -output ** 3 / 2.
+    """
+    x = np.float64(x)
+    if x > 0:
+        return 1 / math.sqrt(x)
+    if x == 0:
+        return math.copysign(math.inf, x)
+    return math.nan
+
+
+def square(x):
+    """x * x
+
+    Gradient: d/dx = 2 * x.
+    """
+    return x * x
+
 
 def relu(x):
     """max(x, 0): x where x is not negative, else 0 (NaN passes through, relu(-0) = -0)
@@ -339,6 +578,30 @@ def erf(x):
     Gradient: d/dx = 2 / sqrt(pi) * e ** (-x * x).
     """
     return math.erf(np.float64(x))
+
+
+def isnan(x):
+    """whether x is NaN, the one value not equal to itself (bool; False for integers)
+
+    Gradient: none (the result is bool).
+    """
+    return x != x
+
+
+def isinf(x):
+    """whether x is +inf or -inf (bool; False for integers)
+
+    Gradient: none (the result is bool).
+    """
+    return x == math.inf or x == -math.inf
+
+
+def isfinite(x):
+    """whether x is neither +-inf nor NaN (bool; True for integers)
+
+    Gradient: none (the result is bool).
+    """
+    return x == x and x != math.inf and x != -math.inf
 
 
 def logical_not(x):
@@ -479,14 +742,38 @@ FORMULAS: tuple[Formula, ...] = (
     Formula("exp", exp, "unary", np.exp),
     Formula("sin", sin, "unary", np.sin),
     Formula("cos", cos, "unary", np.cos),
+    Formula("tan", tan, "unary", np.tan),
+    Formula("asin", asin, "unary", np.arcsin),
+    Formula("acos", acos, "unary", np.arccos),
+    Formula("atan", atan, "unary", np.arctan),
+    Formula("sinh", sinh, "unary", np.sinh),
+    Formula("cosh", cosh, "unary", np.cosh),
+    Formula("asinh", asinh, "unary", np.arcsinh),
+    Formula("atanh", atanh, "unary", np.arctanh),
+    Formula("exp2", exp2, "unary", np.exp2),
+    Formula("expm1", expm1, "unary", np.expm1),
+    Formula("log2", log2, "unary", np.log2),
+    Formula("log10", log10, "unary", np.log10),
+    Formula("log1p", log1p, "unary", np.log1p),
     Formula("log", log, "unary", np.log),
     Formula("sqrt", sqrt, "unary", np.sqrt),
     Formula("abs", abs, "unary", np.absolute),
     Formula("sign", sign, "unary", np.sign),
+    Formula("floor", floor, "unary", np.rint),
+    Formula("ceil", ceil, "unary", np.rint),
+    Formula("round", round, "unary", np.rint),
+    Formula("trunc", trunc, "unary", np.rint),
+    Formula("frac", frac, "unary", np.rint),
+    Formula("reciprocal", reciprocal, "unary", np.true_divide),
+    Formula("rsqrt", rsqrt, "unary", np.sqrt),
+    Formula("square", square, "unary", np.square),
     Formula("relu", relu, "unary", np.maximum),
     Formula("sigmoid", sigmoid, "unary", np.exp),
     Formula("tanh", tanh, "unary", np.tanh),
     Formula("erf", erf, "unary", np.exp),
+    Formula("isnan", isnan, "unary", np.isnan),
+    Formula("isinf", isinf, "unary", np.isinf),
+    Formula("isfinite", isfinite, "unary", np.isfinite),
     Formula("logical_not", logical_not, "unary", np.logical_not),
     Formula("bitwise_not", bitwise_not, "unary", np.invert),
     Formula("relu_backward", relu_backward, "backward", None),

@@ -23,6 +23,14 @@ from numbanet.nn.loss import (
 )
 from numbanet.nn.module import Module
 from numbanet.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from numbanet.nn.padding import (
+    ConstantPad1d,
+    ConstantPad2d,
+    ReflectionPad2d,
+    ReplicationPad2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
 from numbanet.nn.parallel import DataParallel
 from numbanet.nn.parameter import Parameter
 from numbanet.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
@@ -36,4 +44,6 @@ __all__ = [
     "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init",
     "BatchNorm1d", "BatchNorm2d", "Embedding", "GELU", "LayerNorm", "ModuleDict",
     "ParameterList", "parallel", "utils",
+    "ConstantPad1d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d", "ZeroPad1d",
+    "ZeroPad2d",
 ]

@@ -657,3 +657,16 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     classes = arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).long()
 
+
+def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:  # noqa: A002
+    """``input`` padded on its last dims (see ``numbanet/nn/padding.py``): ``pad`` =
+    (left, right) for the last dim, then (top, bottom) for the one before ...; ``mode``
+    'constant' (with ``value``, default 0), 'reflect', 'replicate' or 'circular'.
+
+    Gradient: each input element's own upstream gradient, plus those of the padded
+    positions that copied it.
+    """
+    from numbanet.nn import padding
+
+    return padding.pad(input, pad, mode, value)
+

@@ -28,6 +28,7 @@ from .softmax import (
     softmax,
     softmax_backward,
 )
+from .sorting import scatter, scatter_multiply, sort
 from .views import basic_index, broadcast_to, permute, reshape
 
 DEVICE_TYPE = "cpu"

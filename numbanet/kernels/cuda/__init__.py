@@ -15,6 +15,7 @@ Where to read what:
 - ``reductions.py``   sum / max / min with shared-memory tree reductions
 - ``matmul.py``       tiled, register-blocked matrix multiplication
 - ``indexing.py``     gather and atomic scatter-add
+- ``sorting.py``      row sorts (merge sort, a thread per row), scatter and scatter-multiply
 - ``softmax.py``      (log-)softmax and their gradients, a block per row
 - ``loss.py``         negative log-likelihood rows and gradient
 - ``conv.py``         im2col / col2im convolution and its gradients
@@ -59,6 +60,7 @@ from numbanet.kernels.cuda.softmax import (
     softmax,
     softmax_backward,
 )
+from numbanet.kernels.cuda.sorting import scatter, scatter_multiply, sort
 from numbanet.kernels.cuda.views import basic_index, broadcast_to, permute, reshape
 
 __all__ = list(KERNEL_CONTRACT)  # tests/test_kernel_contract.py checks each is defined
