@@ -324,7 +324,7 @@ def test_creation_functions_take_a_device():
 
 
 def test_repr_of_a_cuda_tensor():
-    assert repr(nb.tensor([1.0, 2.5], device="cuda")) == "tensor([1. , 2.5], device='cuda:0')"
+    assert repr(nb.tensor([1.0, 2.5], device="cuda")) == "tensor([1.0000, 2.5000], device='cuda:0')"
     weights = nb.ones(2, device="cuda", requires_grad=True)
     assert repr(weights) == "tensor([1., 1.], device='cuda:0', requires_grad=True)"
     assert repr(weights * 2).startswith("tensor([2., 2.], device='cuda:0', grad_fn=<Mul")

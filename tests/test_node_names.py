@@ -98,3 +98,28 @@ def test_user_function_keeps_its_own_name():
 
     y = Square.apply(numbanet.ones(2, requires_grad=True))
     assert y.grad_fn.name() == "SquareBackward"  # PyTorch names a Python Function so
+
+
+def test_next_functions_list_tensor_inputs_only():
+    """``reduction='sum'``, a dim or a shape are arguments, not graph inputs: no entry."""
+    x = numbanet.ones(3, requires_grad=True)
+    loss = nn.functional.mse_loss(x, numbanet.zeros(3), reduction="sum")
+    (first, _), second = loss.grad_fn.next_functions
+    assert first.name() == "AccumulateGrad" and second == (None, 0)
+    assert len(x.sum(0).grad_fn.next_functions) == 1
+    assert len(x.reshape(3, 1).grad_fn.next_functions) == 1
+
+
+@pytest.mark.parametrize("build", [blitz_graph, elementwise_graph])
+def test_next_functions_have_pytorchs_arity(build):
+    torch = pytest.importorskip("torch")
+
+    def arities(grad_fn):
+        counts, frontier = [], [grad_fn]
+        while frontier:
+            node = frontier.pop(0)
+            counts.append(len(node.next_functions))
+            frontier += [child for child, _ in node.next_functions if child is not None]
+        return counts
+
+    assert arities(build(numbanet).grad_fn) == arities(build(torch).grad_fn)

@@ -89,6 +89,7 @@ class Node:
     # version counter, so an in-place change through either one is seen by both.
     view_of = None
     released = False
+    non_tensor_inputs: frozenset | set = frozenset()  # positions of arguments not Tensors
     # PyTorch's name for this node when it depends on the call (``MmBackward0`` for 2-D
     # operands, ``BmmBackward0`` for batches); None: the Function's own name.
     torch_name: str | None = None
@@ -152,9 +153,12 @@ class Node:
 
     @property
     def next_functions(self) -> tuple:
-        """PyTorch's view of the graph edges: ``((node, input_nr), ...)``, with
-        ``(None, 0)`` for an input that needs no gradient."""
-        return tuple((None, 0) if edge is None else tuple(edge) for edge in self.next_edges)
+        """PyTorch's view of the graph edges: ``((node, input_nr), ...)`` for each Tensor
+        input, ``(None, 0)`` for one that needs no gradient (arguments that are not
+        Tensors, such as a ``reduction`` string, have no entry)."""
+        return tuple((None, 0) if edge is None else tuple(edge)
+                     for position, edge in enumerate(self.next_edges)
+                     if position not in self.non_tensor_inputs)
 
     def run_backward(self, grad_outputs: list, claimed: set) -> tuple:
         """The chain rule at this node: one gradient (or None) per input, from one gradient
@@ -513,7 +517,11 @@ def _wrap_output(Tensor, item, ctx: Node):
 def _connect(ctx: Node, args, outputs, Tensor) -> None:
     """Record the graph edges from ``ctx`` to each input and mark outputs as produced."""
     edges, meta, needs = [], [], []
-    for arg in args:
+    for position, arg in enumerate(args):
+        if not isinstance(arg, Tensor) and ctx.non_tensor_inputs is Node.non_tensor_inputs:
+            ctx.non_tensor_inputs = {position}
+        elif not isinstance(arg, Tensor):
+            ctx.non_tensor_inputs.add(position)
         if isinstance(arg, Tensor) and arg.requires_grad:
             if arg.grad_fn is not None:
                 edges.append(_new_edge(Edge, (arg.grad_fn, arg._output_index)))

@@ -225,8 +225,10 @@ class ChainRulePane(VerticalScroll):
             lines = backward_lines(event, forward) + fan_in_lines(event, trace)
         elif event.phase == "optimizer":
             rule = ", ".join(f"{k}={v}" for k, v in event.attributes.items())
-            lines = [Text.assemble(("Update", "bold"), "  parameter ← parameter + update, "
-                                   "where the update comes from the gradient"),
+            lines = [Text.assemble(("Update", "bold"), "  no chain rule here: backward has "
+                                   "left each parameter's gradient in .grad, and the "
+                                   "optimizer's rule (worked on one element in the Node pane) "
+                                   "turns it into a step"),
                      Text(f"  {rule}", style="dim")]
         elif backward is not None:
             index = trace.events.index(backward)
