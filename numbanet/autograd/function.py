@@ -316,25 +316,32 @@ class KernelNode(Node):
         arrays = [arg._data if isinstance(arg, Tensor) else arg for arg in args]
         return Tensor._from_data(getattr(self.kernels, name)(*arrays))
 
-    def _resolve_saved(self, Tensor, args, raw_outputs, outputs) -> None:
+    def _resolve_saved(self, Tensor, args, arrays, raw_outputs, outputs) -> None:
         """Replace the saved arrays by Tensors and note their versions: an input's array by
-        that input, an output's by a Tensor sharing the output's version counter (not the
-        output itself: output -> grad_fn -> saved -> output would be a reference cycle),
-        anything else by a new Tensor."""
-        saved, versions, output_positions = [], [], {}
-        for position, array in enumerate(self._saved):
-            tensor = None if array is None else _input_of(array, args, Tensor)
-            if array is not None and tensor is None:
+        that input (``arrays``: the inputs' arrays, as forward got them), an output's by a
+        Tensor sharing the output's version counter (not the output itself: output ->
+        grad_fn -> saved -> output would be a reference cycle), anything else by a new
+        Tensor."""
+        saved, output_positions = [], {}
+        for array in self._saved:
+            if array is None:
+                saved.append(None)
+                continue
+            for index, data in enumerate(arrays):
+                if data is array and data is not args[index]:  # a Tensor argument's array
+                    saved.append(args[index])
+                    break
+            else:
                 for index, raw in enumerate(raw_outputs):
                     if raw is array:
-                        tensor = Tensor._from_data(array, base=outputs[index])
-                        output_positions[position] = index
+                        output_positions[len(saved)] = index
+                        saved.append(Tensor._from_data(array, base=outputs[index]))
                         break
                 else:
-                    tensor = Tensor._from_data(array)
-            saved.append(tensor)
-            versions.append(None if tensor is None else tensor._version_box[0])
-        self._saved, self._saved_versions = tuple(saved), tuple(versions)
+                    saved.append(Tensor._from_data(array))
+        self._saved = tuple(saved)
+        self._saved_versions = tuple(None if tensor is None else tensor._version_box[0]
+                                     for tensor in saved)
         if output_positions:
             self._saved_outputs = output_positions
 
@@ -458,7 +465,7 @@ class KernelFunction(Function):
         else:
             outputs = result = tuple(Tensor._from_data(item, base=base) for item in raw)
         if ctx._saved and (requires_grad or recording is not None):
-            ctx._resolve_saved(Tensor, args, raw, outputs)
+            ctx._resolve_saved(Tensor, args, arrays, raw, outputs)
         if requires_grad:
             _connect(ctx, args, outputs, Tensor)
         if _anomaly.enabled:  # detect_anomaly(): stop at the op that made a NaN/Inf
@@ -517,22 +524,23 @@ def _wrap_output(Tensor, item, ctx: Node):
 def _connect(ctx: Node, args, outputs, Tensor) -> None:
     """Record the graph edges from ``ctx`` to each input and mark outputs as produced."""
     edges, meta, needs = [], [], []
-    for position, arg in enumerate(args):
-        if not isinstance(arg, Tensor) and ctx.non_tensor_inputs is Node.non_tensor_inputs:
-            ctx.non_tensor_inputs = {position}
-        elif not isinstance(arg, Tensor):
-            ctx.non_tensor_inputs.add(position)
-        if isinstance(arg, Tensor) and arg.requires_grad:
+    position = 0
+    for arg in args:
+        if not isinstance(arg, Tensor):  # a number, a dim, a shape: no graph input
+            ctx.non_tensor_inputs = ctx.non_tensor_inputs | {position}
+        elif arg.requires_grad:
             if arg.grad_fn is not None:
                 edges.append(_new_edge(Edge, (arg.grad_fn, arg._output_index)))
             else:
                 edges.append(grad_accumulator(arg).edge)
             meta.append((arg.shape, arg._data.dtype))
             needs.append(True)
-        else:
-            edges.append(None)
-            meta.append(None)
-            needs.append(False)
+            position += 1
+            continue
+        edges.append(None)
+        meta.append(None)
+        needs.append(False)
+        position += 1
     ctx.next_edges, ctx.input_meta, ctx.needs_input_grad = edges, meta, tuple(needs)
     for index, output in enumerate(outputs):
         if output._data.dtype.kind == "f":  # integer/bool outputs carry no gradient
