@@ -15,12 +15,15 @@ LN_2 = math.log(2)
 LN_10 = math.log(10)
 
 
-def _zeros(grad):
-    """A zero gradient of ``grad``'s shape: rounding functions are flat almost everywhere
+class StepFunction(Elementwise):
+    """Base of the rounding functions: flat almost everywhere, so their gradient is 0
     (PyTorch's ``zeros_like(grad)``: 0 even where the upstream gradient is inf or nan)."""
-    from numbanet.creation import zeros_like
 
-    return zeros_like(grad)
+    @staticmethod
+    def backward(ctx, grad):
+        from numbanet.creation import zeros_like
+
+        return zeros_like(grad)
 
 
 class Tan(Elementwise):
@@ -247,7 +250,7 @@ class Log1p(Elementwise):
         return grad / (a + 1)
 
 
-class Floor(Elementwise):
+class Floor(StepFunction):
     """out = floor(a), the largest whole number <= a
 
     Gradient: 0 everywhere (a step function)
@@ -257,12 +260,8 @@ class Floor(Elementwise):
     def forward(ctx, a):
         return ctx.kernels.floor(a)
 
-    @staticmethod
-    def backward(ctx, grad):
-        return _zeros(grad)
 
-
-class Ceil(Elementwise):
+class Ceil(StepFunction):
     """out = ceil(a), the smallest whole number >= a
 
     Gradient: 0 everywhere (a step function)
@@ -272,12 +271,8 @@ class Ceil(Elementwise):
     def forward(ctx, a):
         return ctx.kernels.ceil(a)
 
-    @staticmethod
-    def backward(ctx, grad):
-        return _zeros(grad)
 
-
-class Round(Elementwise):
+class Round(StepFunction):
     """out = a rounded to the nearest whole number, halves to the even one (0.5 -> 0,
     1.5 -> 2)
 
@@ -288,12 +283,8 @@ class Round(Elementwise):
     def forward(ctx, a):
         return ctx.kernels.round(a)
 
-    @staticmethod
-    def backward(ctx, grad):
-        return _zeros(grad)
 
-
-class Trunc(Elementwise):
+class Trunc(StepFunction):
     """out = trunc(a), a rounded toward zero
 
     Gradient: 0 everywhere (a step function)
@@ -302,10 +293,6 @@ class Trunc(Elementwise):
     @staticmethod
     def forward(ctx, a):
         return ctx.kernels.trunc(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _zeros(grad)
 
 
 class Frac(Elementwise):
