@@ -54,7 +54,8 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace, Selection):
     """An n-dimensional array with automatic differentiation."""
 
     __slots__ = ("_data", "_backend", "requires_grad", "grad", "grad_fn", "_output_index",
-                 "_uid", "_version_box", "_hooks", "_retains_grad", "__weakref__")
+                 "_uid", "_version_box", "_hooks", "_retains_grad", "_grad_accumulator",
+                 "__weakref__")
     is_quantized = False  # True for numbanet.ao.quantization's QuantizedTensor
 
     def __init__(self, data=(), dtype=None, device=None, requires_grad: bool = False):
@@ -64,6 +65,7 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace, Selection):
     def _adopt(self, other: Tensor) -> None:
         for name in Tensor.__slots__[:-1]:
             setattr(self, name, getattr(other, name))
+        self._grad_accumulator = None  # its own node, made when a graph first reads it
 
     @classmethod
     def _from_data(cls, data, base: Tensor | None = None, requires_grad: bool = False):
@@ -87,6 +89,7 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace, Selection):
         out._version_box = base._version_box if base is not None else [0]
         out._hooks = None
         out._retains_grad = False
+        out._grad_accumulator = None  # a weak reference to its AccumulateGrad node, once made
         return out
 
     # ---- metadata -----------------------------------------------------------------------

@@ -31,12 +31,23 @@ from numbanet import creation, dtypes, shapes
 from numbanet.autograd import grad_mode
 from numbanet.autograd.function import AccumulateGrad
 from numbanet.errors import op_error
+from numbanet.kernels import cpu as cpu_backend
 from numbanet.ops import assign, maths, reduction, special
 from numbanet.ops import elementwise as ew
 from numbanet.ops.matmul import matmul as _matmul
 
 if TYPE_CHECKING:
     from numbanet.tensor import Tensor
+
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _number(value, dtype: np.dtype, like: Tensor) -> Tensor:
+    """The Python number ``value`` as a 0-d tensor of ``dtype`` on ``like``'s device."""
+    if like._backend is cpu_backend:
+        return tensor_module.Tensor._from_data(np.array(value, dtype))
+    return tensor_module.Tensor._from_data(creation.scalar_data(value, dtype, like.device))
+
 
 def _refuse_integer_division_by_zero(dividend, divisor) -> None:
     """``//`` and ``%`` of integers by zero raise, as on PyTorch's CPU (floats give inf/nan).
@@ -56,10 +67,15 @@ class Arithmetic:
 
     __slots__ = ()
 
-    def _binary(apply, op: str, rule=dtypes.result_type, check=None):
+    def _binary(apply, op: str, rule=dtypes.result_type, check=None, floats_pass=True):
         """The methods ``x (op) y`` and its mirror ``y (op) x`` (``2 - x``): ``check`` refuses
         what PyTorch refuses, both operands become ``rule``'s dtype (PyTorch's result type
-        unless told otherwise), then ``apply`` runs the op's Function."""
+        unless told otherwise), then ``apply`` runs the op's Function.
+
+        The per-op fast paths, for a float tensor: with a tensor of its dtype and shape on
+        its device, or with a Python int or float, there is nothing to check, promote or
+        broadcast (``floats_pass``: ``check`` and ``rule`` accept those pairs and give the
+        tensor's dtype), so ``apply`` gets them as they are."""
 
         def dtype_of(self, other):
             """``rule``'s dtype, or None when both are tensors of one dtype and the rule is
@@ -70,11 +86,25 @@ class Arithmetic:
             return rule(self, other)
 
         def forward(self, other):
+            if floats_pass:
+                dtype = self._data.dtype
+                if dtype is _FLOAT32 or dtype is _FLOAT64:
+                    if type(other) is float or type(other) is int:  # x * 2.0: x's dtype
+                        return apply(self, _number(other, dtype, self))
+                    if isinstance(other, tensor_module.Tensor):
+                        data = other._data
+                        if (dtype is data.dtype and self._data.shape == data.shape
+                                and self._backend is other._backend):
+                            return apply(self, other)
             if check is not None:
                 check(self, other)
             return apply(*self._operands(other, op, dtype_of(self, other)))
 
         def mirrored(self, other):
+            if floats_pass and (type(other) is float or type(other) is int):
+                dtype = self._data.dtype
+                if dtype is _FLOAT32 or dtype is _FLOAT64:  # 2.0 - x: x's dtype
+                    return apply(_number(other, dtype, self), self)
             if check is not None:
                 check(other, self)
             return apply(*reversed(self._operands(other, op, dtype_of(self, other))))
@@ -92,11 +122,14 @@ class Arithmetic:
                                 check=_refuse_integer_division_by_zero)
     __pow__, __rpow__ = _binary(ew.Pow.apply, "pow", check=dtypes.check_power)
     __and__, __rand__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_and"),
-                                "bitwise_and", check=dtypes.check_bitwise("bitwise_and"))
+                                "bitwise_and", check=dtypes.check_bitwise("bitwise_and"),
+                                floats_pass=False)
     __or__, __ror__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_or"),
-                              "bitwise_or", check=dtypes.check_bitwise("bitwise_or"))
+                              "bitwise_or", check=dtypes.check_bitwise("bitwise_or"),
+                              floats_pass=False)
     __xor__, __rxor__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_xor"),
-                                "bitwise_xor", check=dtypes.check_bitwise("bitwise_xor"))
+                                "bitwise_xor", check=dtypes.check_bitwise("bitwise_xor"),
+                                floats_pass=False)
     maximum, _ = _binary(ew.Maximum.apply, "maximum")
     minimum, _ = _binary(ew.Minimum.apply, "minimum")
     del _binary, _

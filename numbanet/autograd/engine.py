@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import heapq
 import time
-from contextlib import nullcontext
 
 from numbanet import trace as _trace
 from numbanet.autograd import anomaly as _anomaly
@@ -92,36 +91,29 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
     with grad_mode.no_grad():
         while ready:
             _, node = heapq.heappop(ready)
-            slots = buffers.pop(node, {})
+            slots = buffers.pop(node, _NOTHING)
             if node.released:
                 node.saved_tensors  # noqa: B018 - raises the "backward twice" error
-            start = time.perf_counter()
-            # the additions and a backward rule's own ops are no trace events of their own
-            with recording.paused() if recording is not None else nullcontext():
-                grad_outputs = []
-                for index in range(max(slots, default=0) + 1):
-                    grad = _sum(slots.get(index, ()))
-                    for hook in node.output_hooks.get(index, ()):
-                        replaced = hook(grad)
-                        grad = replaced if replaced is not None else grad
-                    if capture and (node, index) in capture:
-                        captured[(node, index)] = grad
-                    grad_outputs.append(grad)
+            if recording is None:
+                grad_outputs = _incoming(node, slots, capture, captured)
                 if capture and isinstance(node, AccumulateGrad):
                     continue  # autograd.grad() never touches .grad
-                if _anomaly.enabled:  # the rule's own ops are checked as its outputs
-                    with _anomaly.backward_rule():
-                        grad_inputs = node.run_backward(grad_outputs, claimed)
-                    _anomaly.check_backward(node, grad_outputs, grad_inputs)
-                else:
-                    grad_inputs = node.run_backward(grad_outputs, claimed)
-            event_id = None
-            if recording is not None:
+                grad_inputs = _chain_rule(node, grad_outputs, claimed)
+                event_id = None
+            else:
+                start = time.perf_counter()
+                # the additions and a backward rule's own ops are no trace events of their own
+                with recording.paused():
+                    grad_outputs = _incoming(node, slots, capture, captured)
+                    if capture and isinstance(node, AccumulateGrad):
+                        continue
+                    grad_inputs = _chain_rule(node, grad_outputs, claimed)
                 event_id = _record(recording, node, slots, grad_outputs, grad_inputs,
                                    time.perf_counter() - start)
-            for edge, grad in zip(node.next_edges, grad_inputs, strict=False):
+            for position, edge in enumerate(node.next_edges):  # one gradient per edge
                 if edge is None:
                     continue
+                grad = grad_inputs[position]
                 target = edge.node
                 if grad is not None:
                     buffers.setdefault(target, {}).setdefault(edge.input_nr, []).append(
@@ -135,12 +127,36 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
     return captured
 
 
-def _sum(contributions) -> object:
-    """The sum of the gradients sent to one input of a node (None when none was)."""
-    total = None
-    for _, grad in contributions:
-        total = grad if total is None else total + grad
-    return total
+_NOTHING: dict = {}  # the gradients of a node nothing sent any to (never written)
+
+
+def _incoming(node, slots: dict, capture, captured: dict) -> list:
+    """The gradient of each of ``node``'s outputs: the sum of the contributions that arrived
+    (None when none did), passed through the output's hooks; noted in ``captured`` when
+    ``capture`` asks for it."""
+    grad_outputs = []
+    hooks = node.output_hooks
+    for index in range(max(slots, default=0) + 1):
+        grad = None
+        for _, contribution in slots.get(index, ()):
+            grad = contribution if grad is None else grad + contribution
+        for hook in hooks.get(index, ()) if hooks else ():
+            replaced = hook(grad)
+            grad = replaced if replaced is not None else grad
+        if capture and (node, index) in capture:
+            captured[(node, index)] = grad
+        grad_outputs.append(grad)
+    return grad_outputs
+
+
+def _chain_rule(node, grad_outputs: list, claimed: set) -> tuple:
+    """``node.run_backward``, its own ops checked for NaN/Inf under ``detect_anomaly()``."""
+    if not _anomaly.enabled:
+        return node.run_backward(grad_outputs, claimed)
+    with _anomaly.backward_rule():
+        grad_inputs = node.run_backward(grad_outputs, claimed)
+    _anomaly.check_backward(node, grad_outputs, grad_inputs)
+    return grad_inputs
 
 
 def _record(recording, node, slots: dict, grad_outputs, grad_inputs, seconds: float) -> int:

@@ -118,8 +118,9 @@ class Node:
                 "the graph a second time or if you need to access saved tensors after "
                 "calling backward."
             )
-        for position, (tensor, version) in enumerate(
-                zip(self._saved, self._saved_versions, strict=True)):
+        versions = self._saved_versions
+        for position, tensor in enumerate(self._saved):
+            version = versions[position]
             if version is not None and tensor._version_box[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified "
@@ -173,12 +174,14 @@ class Node:
                 f"(expected {len(self.next_edges)}, got {len(grad_inputs)})"
             )
         fitted = []
-        for grad, meta in zip(grad_inputs, self.input_meta, strict=False):
+        for position, meta in enumerate(self.input_meta):
+            grad = grad_inputs[position]
             if grad is None or meta is None:
                 fitted.append(None)
                 continue
             shape, dtype = meta
-            grad = sum_to_shape(grad, shape)
+            if grad._data.shape != shape:
+                grad = sum_to_shape(grad, shape)
             if grad._data.dtype != dtype:
                 grad = grad.to(dtype=grad._dtype_from_numpy(dtype))
             fitted.append(grad)
@@ -204,6 +207,7 @@ class Edge(NamedTuple):
 
 
 _new_edge = tuple.__new__  # Edge(node, nr) without the named tuple's Python-level __new__
+_new_object = object.__new__
 
 
 class AccumulateGrad(Node):
@@ -244,7 +248,8 @@ class AccumulateGrad(Node):
     @property
     def output_hooks(self) -> dict:
         """The leaf's own hooks (``x.register_hook``) see the summed gradient first."""
-        return {0: self.variable._hooks or ()}
+        hooks = self.variable._hooks
+        return {0: hooks} if hooks else Node.output_hooks
 
     def release(self) -> None:
         """Nothing saved to free: the next backward through this leaf accumulates again."""
@@ -280,18 +285,15 @@ def _owns_storage(gradient, claimed: set) -> bool:
     return True
 
 
-_accumulators: dict[int, weakref.ref] = {}  # leaf id -> its AccumulateGrad, held weakly
-
-
 def grad_accumulator(leaf) -> AccumulateGrad:
     """The leaf's AccumulateGrad node: the same object for as long as any graph uses it (the
-    graph holds it; the leaf only looks it up, as PyTorch's weak ``grad_accumulator``)."""
-    uid = leaf._uid
-    ref = _accumulators.get(uid)
+    graph holds it; the leaf keeps only a weak reference, as PyTorch's weak
+    ``grad_accumulator``, so leaf -> node -> leaf is no reference cycle)."""
+    ref = leaf._grad_accumulator
     node = ref() if ref is not None else None
     if node is None:
         node = AccumulateGrad(leaf)
-        _accumulators[uid] = weakref.ref(node, lambda _, uid=uid: _accumulators.pop(uid, None))
+        leaf._grad_accumulator = weakref.ref(node)
     return node
 
 
@@ -322,28 +324,31 @@ class KernelNode(Node):
         Tensor sharing the output's version counter (not the output itself: output ->
         grad_fn -> saved -> output would be a reference cycle), anything else by a new
         Tensor."""
-        saved, output_positions = [], {}
+        saved, versions = [], []
         for array in self._saved:
             if array is None:
                 saved.append(None)
+                versions.append(None)
                 continue
             for index, data in enumerate(arrays):
                 if data is array and data is not args[index]:  # a Tensor argument's array
-                    saved.append(args[index])
+                    tensor = args[index]
                     break
             else:
+                tensor = None
                 for index, raw in enumerate(raw_outputs):
                     if raw is array:
-                        output_positions[len(saved)] = index
-                        saved.append(Tensor._from_data(array, base=outputs[index]))
+                        if self._saved_outputs is Node._saved_outputs:
+                            self._saved_outputs = {}
+                        self._saved_outputs[len(saved)] = index
+                        tensor = Tensor._from_data(array, outputs[index])
                         break
-                else:
-                    saved.append(Tensor._from_data(array))
+                if tensor is None:
+                    tensor = Tensor._from_data(array)
+            saved.append(tensor)
+            versions.append(tensor._version_box[0])
         self._saved = tuple(saved)
-        self._saved_versions = tuple(None if tensor is None else tensor._version_box[0]
-                                     for tensor in saved)
-        if output_positions:
-            self._saved_outputs = output_positions
+        self._saved_versions = versions
 
 
 class Function:
@@ -448,7 +453,8 @@ class KernelFunction(Function):
                 arrays.append(arg._data)
             else:
                 arrays.append(arg)
-        ctx = KernelNode(cls, kernels)
+        ctx = _new_object(KernelNode)  # KernelNode(cls, kernels), without a Python __init__
+        ctx.function, ctx.node_id, ctx.kernels = cls, next(_node_ids), kernels
         requires_grad = requires_grad and grad_mode._mode.enabled
         recording = _trace._active
         if recording is None:
@@ -457,14 +463,15 @@ class KernelFunction(Function):
             start = time.perf_counter()
             raw = cls.forward(ctx, *arrays)
             seconds = time.perf_counter() - start
-        base = None if ctx.view_of is None else _input_of(ctx.view_of, args, Tensor)
+        view_of = ctx.view_of
+        base = None if view_of is None else _input_of(view_of, args, Tensor)
         if type(raw) is not tuple:  # the common case, without building a tuple of outputs
-            result = Tensor._from_data(raw, base=base)
+            result = Tensor._from_data(raw, base)
             outputs = (result,)
             raw = (raw,)
         else:
-            outputs = result = tuple(Tensor._from_data(item, base=base) for item in raw)
-        if ctx._saved and (requires_grad or recording is not None):
+            outputs = result = tuple(Tensor._from_data(item, base) for item in raw)
+        if (requires_grad or recording is not None) and ctx._saved:
             ctx._resolve_saved(Tensor, args, arrays, raw, outputs)
         if requires_grad:
             _connect(ctx, args, outputs, Tensor)
@@ -524,23 +531,20 @@ def _wrap_output(Tensor, item, ctx: Node):
 def _connect(ctx: Node, args, outputs, Tensor) -> None:
     """Record the graph edges from ``ctx`` to each input and mark outputs as produced."""
     edges, meta, needs = [], [], []
-    position = 0
-    for arg in args:
+    for position, arg in enumerate(args):
         if not isinstance(arg, Tensor):  # a number, a dim, a shape: no graph input
             ctx.non_tensor_inputs = ctx.non_tensor_inputs | {position}
         elif arg.requires_grad:
-            if arg.grad_fn is not None:
-                edges.append(_new_edge(Edge, (arg.grad_fn, arg._output_index)))
-            else:
-                edges.append(grad_accumulator(arg).edge)
-            meta.append((arg.shape, arg._data.dtype))
+            grad_fn = arg.grad_fn
+            edges.append(grad_accumulator(arg).edge if grad_fn is None
+                         else _new_edge(Edge, (grad_fn, arg._output_index)))
+            data = arg._data
+            meta.append((data.shape, data.dtype))
             needs.append(True)
-            position += 1
             continue
         edges.append(None)
         meta.append(None)
         needs.append(False)
-        position += 1
     ctx.next_edges, ctx.input_meta, ctx.needs_input_grad = edges, meta, tuple(needs)
     for index, output in enumerate(outputs):
         if output._data.dtype.kind == "f":  # integer/bool outputs carry no gradient

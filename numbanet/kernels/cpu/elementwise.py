@@ -47,12 +47,11 @@ class Kernels:
         self.dtypes: dict[tuple, np.dtype] = {}  # result dtype by operand dtypes, cached
         loops = {1: _unary_loops, 2: _binary_loops, 3: _ternary_loops,
                  4: _quaternary_loops}[formula.arity]
-        contiguous, strided, *scalar_bounds = loops(_inlined_copy(function))
-        self.contiguous = _compile(contiguous, f"{name}_contiguous", formula)
-        self.strided = _compile(strided, f"{name}_strided", formula)
-        # clamp's loop for number bounds: stride-0 arrays for them would be 4x slower
-        self.scalar_bounds = [_compile(loop, f"{name}_scalar_bounds", formula)
-                              for loop in scalar_bounds]
+        # contiguous and strided for every arity; a binary op's scalar_right/scalar_left
+        # (x * 2.0, 2.0 - x) and clamp's scalar_bounds take numbers where a broadcast
+        # stride-0 array would cost a 4-D walk and numpy's broadcast_to (4x slower)
+        for kind, loop in loops(_inlined_copy(function)).items():
+            setattr(self, kind, _compile(loop, f"{name}_{kind}", formula))
 
     def result_dtype(self, *dtypes: np.dtype) -> np.dtype:
         """The dtype of the result for operands of these dtypes (the formula's rule)."""
@@ -94,7 +93,7 @@ def _unary_loops(f):
                     for m in range(n3):
                         out[i, j, k, m] = f(a[i, j, k, m])
 
-    return contiguous, strided
+    return {"contiguous": contiguous, "strided": strided}
 
 
 def _binary_loops(f):
@@ -112,7 +111,18 @@ def _binary_loops(f):
                     for m in range(n3):
                         out[i, j, k, m] = f(a[i, j, k, m], b[i, j, k, m])
 
-    return contiguous, strided
+    def scalar_right(a, b, out):
+        """``out[i] = f(a[i], b)``: a flat contiguous array and a number."""
+        for i in range(out.size):
+            out[i] = f(a[i], b)
+
+    def scalar_left(a, b, out):
+        """``out[i] = f(a, b[i])``: a number and a flat contiguous array."""
+        for i in range(out.size):
+            out[i] = f(a, b[i])
+
+    return {"contiguous": contiguous, "strided": strided, "scalar_right": scalar_right,
+            "scalar_left": scalar_left}
 
 
 def _ternary_loops(f):
@@ -135,7 +145,7 @@ def _ternary_loops(f):
         for i in range(out.size):
             out[i] = f(a[i], low, high)
 
-    return contiguous, strided, scalar_bounds
+    return {"contiguous": contiguous, "strided": strided, "scalar_bounds": scalar_bounds}
 
 
 def _quaternary_loops(f):
@@ -159,7 +169,7 @@ def _quaternary_loops(f):
         for i in range(out.size):
             out[i] = f(a[i], b[i], low, high)
 
-    return contiguous, strided, scalar_bounds
+    return {"contiguous": contiguous, "strided": strided, "scalar_bounds": scalar_bounds}
 
 
 def _compile(loop, name: str, formula: Formula):
@@ -233,16 +243,31 @@ def _apply(kernels: Kernels, arrays, out, dtype):
 def _binary(kernels: Kernels, a, b, out, dtype):
     """:func:`_apply` for two operands, spelled out: this runs for every ``+`` and ``*``,
     and generic loops over the operands cost microseconds per call."""
-    same_shape = a.shape == b.shape
-    fresh = out is None
-    if fresh:
-        out = np.empty(a.shape if same_shape else np.broadcast_shapes(a.shape, b.shape),
-                       dtype=dtype)
-    if (same_shape and a.flags.c_contiguous and b.flags.c_contiguous
-            and (fresh or (a.shape == out.shape and out.flags.c_contiguous))):
-        launch(kernels.contiguous, _flat(a), _flat(b), _flat(out))
-    else:
-        _strided_apply(kernels.strided, (a, b), out)
+    shape = a.shape
+    if out is None:
+        if shape == b.shape:
+            out = np.empty(shape, dtype)
+            if a.flags.c_contiguous and b.flags.c_contiguous:
+                if len(shape) == 1:
+                    launch(kernels.contiguous, a, b, out)
+                else:  # ravel: a flat view of a contiguous array (no copy)
+                    launch(kernels.contiguous, a.ravel(), b.ravel(), out.ravel())
+                return out
+        elif not b.shape and a.flags.c_contiguous:  # x * 2.0: the number is a 0-d array
+            out = np.empty(shape, dtype)
+            launch(kernels.scalar_right, _flat(a), b[()], _flat(out))
+            return out
+        elif not shape and b.flags.c_contiguous:  # 2.0 - x
+            out = np.empty(b.shape, dtype)
+            launch(kernels.scalar_left, a[()], _flat(b), _flat(out))
+            return out
+        else:
+            out = np.empty(np.broadcast_shapes(shape, b.shape), dtype)
+    elif (shape == b.shape == out.shape and a.flags.c_contiguous and b.flags.c_contiguous
+          and out.flags.c_contiguous):
+        launch(kernels.contiguous, a.ravel(), b.ravel(), out.ravel())
+        return out
+    _strided_apply(kernels.strided, (a, b), out)
     return out
 
 
@@ -315,7 +340,7 @@ def _clamp(kernels: Kernels, arrays, low, high, dtype):
     if numbers and all(a.flags.c_contiguous for a in arrays) and all(
             a.shape == arrays[0].shape for a in arrays):
         out = np.empty(arrays[0].shape, dtype)
-        launch(kernels.scalar_bounds[0], *[_flat(a) for a in arrays],
+        launch(kernels.scalar_bounds, *[_flat(a) for a in arrays],
                bound_dtype.type(low), bound_dtype.type(high), _flat(out))
         return out
     bounds = [np.array(bound, bound_dtype) if isinstance(bound, Number) else bound

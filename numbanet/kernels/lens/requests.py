@@ -57,7 +57,8 @@ def contract_name(kernel_name: str) -> str | None:
                 return name
         return None
     if family in ("elementwise", "strided"):
-        for suffix in ("_kernel", "_contiguous", "_strided", "_scalar_bounds"):
+        for suffix in ("_kernel", "_contiguous", "_strided", "_scalar_bounds",
+                       "_scalar_right", "_scalar_left"):
             function = function.removesuffix(suffix)
         if SECTIONS.get(function) in ARITY:
             return function
