@@ -161,12 +161,24 @@ def _like(reference: Tensor, dtype, device):
             device if device is not None else reference.device)
 
 
+def _filled_as(reference: Tensor, value, requires_grad: bool) -> Tensor:
+    """A tensor of ``value`` with the reference's shape, dtype and device (straight from its
+    storage's metadata: ``loss.backward()`` makes its seed gradient this way)."""
+    data = reference._data
+    out = _wrap(reference._backend.full(data.shape, value, data.dtype))
+    return out.requires_grad_(True) if requires_grad else out
+
+
 def zeros_like(reference: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if dtype is None and device is None and not reference.is_quantized:
+        return _filled_as(reference, 0, requires_grad)
     dtype, device = _like(reference, dtype, device)
     return zeros(reference.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def ones_like(reference: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if dtype is None and device is None and not reference.is_quantized:
+        return _filled_as(reference, 1, requires_grad)
     dtype, device = _like(reference, dtype, device)
     return ones(reference.shape, dtype=dtype, device=device, requires_grad=requires_grad)
 

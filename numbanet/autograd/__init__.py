@@ -37,7 +37,7 @@ def _seeds(outputs, grad_outputs, op: str) -> list:
                 raise RuntimeError(f"{op}: grad can be implicitly created only for scalar "
                                    f"outputs; this output has shape {list(output.shape)}. "
                                    "Pass a gradient of that shape.")
-            seed = ones_like(output)
+            seed = ones_like(output)  # the gradient of the output with respect to itself
         elif seed.shape != output.shape:
             raise RuntimeError(f"{op}: Mismatch in shape: grad_output[0] has a shape of "
                                f"{list(seed.shape)} and output[0] has a shape of "

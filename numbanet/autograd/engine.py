@@ -80,7 +80,7 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
             node, index = grad_accumulator(output), 0
         else:
             continue
-        buffers.setdefault(node, {}).setdefault(index, []).append((None, seed))
+        _deliver(buffers, node, index, (None, seed))
         arrival.setdefault(node, len(arrival))
         roots.append(node)
     dependencies = _discover_dependencies(roots)
@@ -116,15 +116,27 @@ def run_backward(outputs, seed_grads, retain_graph: bool = False, capture=None) 
                 grad = grad_inputs[position]
                 target = edge.node
                 if grad is not None:
-                    buffers.setdefault(target, {}).setdefault(edge.input_nr, []).append(
-                        (event_id, grad))
-                    arrival.setdefault(target, len(arrival))
-                dependencies[target] -= 1
-                if dependencies[target] == 0:
+                    _deliver(buffers, target, edge.input_nr, (event_id, grad))
+                    if target not in arrival:
+                        arrival[target] = len(arrival)
+                remaining = dependencies[target] - 1
+                dependencies[target] = remaining
+                if remaining == 0:
                     heapq.heappush(ready, (_priority(target, arrival.get(target, 0)), target))
             if not retain_graph:
                 node.release()
     return captured
+
+
+def _deliver(buffers: dict, node, input_nr: int, contribution: tuple) -> None:
+    """File one gradient contribution for input ``input_nr`` of ``node``'s backward."""
+    slots = buffers.get(node)
+    if slots is None:
+        buffers[node] = {input_nr: [contribution]}
+    elif input_nr in slots:
+        slots[input_nr].append(contribution)
+    else:
+        slots[input_nr] = [contribution]
 
 
 _NOTHING: dict = {}  # the gradients of a node nothing sent any to (never written)
@@ -136,7 +148,7 @@ def _incoming(node, slots: dict, capture, captured: dict) -> list:
     ``capture`` asks for it."""
     grad_outputs = []
     hooks = node.output_hooks
-    for index in range(max(slots, default=0) + 1):
+    for index in range(max(slots) + 1 if slots else 1):
         grad = None
         for _, contribution in slots.get(index, ()):
             grad = contribution if grad is None else grad + contribution

@@ -531,9 +531,12 @@ def _wrap_output(Tensor, item, ctx: Node):
 def _connect(ctx: Node, args, outputs, Tensor) -> None:
     """Record the graph edges from ``ctx`` to each input and mark outputs as produced."""
     edges, meta, needs = [], [], []
+    non_tensors = None
     for position, arg in enumerate(args):
         if not isinstance(arg, Tensor):  # a number, a dim, a shape: no graph input
-            ctx.non_tensor_inputs = ctx.non_tensor_inputs | {position}
+            if non_tensors is None:
+                non_tensors = []
+            non_tensors.append(position)
         elif arg.requires_grad:
             grad_fn = arg.grad_fn
             edges.append(grad_accumulator(arg).edge if grad_fn is None
@@ -546,6 +549,8 @@ def _connect(ctx: Node, args, outputs, Tensor) -> None:
         meta.append(None)
         needs.append(False)
     ctx.next_edges, ctx.input_meta, ctx.needs_input_grad = edges, meta, tuple(needs)
+    if non_tensors is not None:
+        ctx.non_tensor_inputs = frozenset(non_tensors)
     for index, output in enumerate(outputs):
         if output._data.dtype.kind == "f":  # integer/bool outputs carry no gradient
             output.requires_grad = True

@@ -133,11 +133,12 @@ def sum(array, axes, keepdim):  # noqa: A001 - the contract's name
         return array.astype(result_dtype)
     shape = _result_shape(array.shape, axes, keepdim)
     if len(axes) == array.ndim:  # everything: chunked partial sums, then add the chunks
-        flat = np.ascontiguousarray(array).reshape(-1)
+        flat = array.ravel()  # a view when contiguous, else a contiguous copy
         parallel = flat.size >= PARALLEL_THRESHOLD
         partial = np.zeros(8 if parallel else 1, dtype=zero.dtype)
         launch(sum_flat_chunks_parallel if parallel else sum_flat_chunks, flat, zero, partial)
-        return np.array(partial.sum(), dtype=result_dtype).reshape(shape)
+        total = np.array(partial.sum() if parallel else partial[0], dtype=result_dtype)
+        return total.reshape(shape) if shape else total
     # Scattered axes, e.g. (0, 2, 3) for a conv bias gradient: reduce one consecutive run
     # at a time, last run first (keeping dims, so earlier axis numbers stay valid) — no
     # transposed copy of the whole array. Intermediate sums stay in the accumulator's type.
