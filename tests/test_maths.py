@@ -188,10 +188,16 @@ def test_every_maths_function_documents_its_gradient():
         assert "Gradient:" in function.__doc__, name
 
 
-def test_rounding_gradient_is_zero_even_for_an_infinite_upstream():
-    x = numbanet.tensor([0.5, 1.5], requires_grad=True)
-    x.floor().backward(numbanet.tensor([math.inf, math.nan]))
+@pytest.mark.parametrize("name", ["floor", "ceil", "round", "trunc", "sign"])
+def test_step_function_gradient_is_zero_even_for_an_infinite_upstream(name):
+    """PyTorch's backward of a step function is zeros_like(grad): 0, not inf * 0 = nan."""
+    x = numbanet.tensor([0.5, -1.5], requires_grad=True)
+    getattr(x, name)().backward(numbanet.tensor([math.inf, math.nan]))
     assert values(x.grad) == [0.0, 0.0]
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([0.5, -1.5], requires_grad=True)
+    getattr(t, name)().backward(torch.tensor([math.inf, math.nan]))
+    assert t.grad.tolist() == values(x.grad)
 
 
 # ---- out= -----------------------------------------------------------------------------------

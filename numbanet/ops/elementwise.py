@@ -329,7 +329,19 @@ class Abs(Elementwise):
         return grad * a.sign()
 
 
-class Sign(Elementwise):
+class StepFunction(Elementwise):
+    """Base of the step functions (sign, floor, ceil, round, trunc): flat almost
+    everywhere, so their gradient is 0 (PyTorch's ``zeros_like(grad)``: 0 even where the
+    upstream gradient is inf or nan, which ``grad * 0`` would turn into nan)."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        from numbanet.creation import zeros_like
+
+        return zeros_like(grad)
+
+
+class Sign(StepFunction):
     """out = -1, 0 or 1 by the sign of a
 
     Gradient: 0 everywhere (a step function)
@@ -338,10 +350,6 @@ class Sign(Elementwise):
     @staticmethod
     def forward(ctx, a):
         return ctx.kernels.sign(a)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * 0
 
 
 class Relu(Elementwise):

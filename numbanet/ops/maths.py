@@ -9,21 +9,10 @@ already as floats where the op needs them (``Tensor._float_self``).
 
 import math
 
-from numbanet.ops.elementwise import Elementwise
+from numbanet.ops.elementwise import Elementwise, StepFunction
 
 LN_2 = math.log(2)
 LN_10 = math.log(10)
-
-
-class StepFunction(Elementwise):
-    """Base of the rounding functions: flat almost everywhere, so their gradient is 0
-    (PyTorch's ``zeros_like(grad)``: 0 even where the upstream gradient is inf or nan)."""
-
-    @staticmethod
-    def backward(ctx, grad):
-        from numbanet.creation import zeros_like
-
-        return zeros_like(grad)
 
 
 class Tan(Elementwise):
