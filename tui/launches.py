@@ -15,6 +15,7 @@ entry of the compiled step's ``.launches``, unchanged.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections import Counter
 from dataclasses import dataclass
 
@@ -129,24 +130,23 @@ def comparison(trace: Trace, capture: StepCapture) -> list[tuple[str, str, str]]
 
 
 def summary(trace: Trace, capture: StepCapture) -> str:
-    """Two sentences: what the eager iteration did, and what the replay does instead."""
+    """What the eager iteration did, and what the replay does instead (two sentences)."""
     nodes = sum(eager_nodes(trace).values())
     if capture.refused:
-        return (f"Eager: {nodes} Python-level nodes. Not captured — {capture.refused}")
+        return f"Eager: {nodes} Python-level nodes. Not captured — {capture.refused}"
     runs = sum(run for _, run in captured_calls(capture).values())
-    return (f"Eager: {nodes} Python-level nodes, each an op call that checks dtypes and "
-            f"shapes, makes Tensors and an autograd node. Captured: {len(capture.launches)} "
-            f"kernel calls, {runs} run at each replay (views and allocations are free) — no "
-            "Tensors, no autograd graph, no dispatch.")
+    return (f"Eager: {nodes} nodes, each a Python op call (dtype and shape checks, new "
+            f"Tensors, an autograd node). Captured: {len(capture.launches)} kernel calls on "
+            f"fixed arrays; a replay runs {runs} of them and nothing else.")
 
 
-HEADER = ("#", "phase", "call", "kernels", "µs", "arrays read → written")
+HEADER = ("#", "phase", "call", "kernels", "µs", "arrays read → written", "replay")
 
 
 def text(trace: Trace, capture: StepCapture, show_timings: bool = True) -> str:
     """The whole view as plain text (``numbanet step --headless --launches``)."""
     lines = [f"# captured step of iteration {capture.iteration}: {capture.lesson}",
-             summary(trace, capture)]
+             textwrap.fill(summary(trace, capture), 100)]
     if capture.refused:
         return "\n".join(lines)
     lines.append("")
@@ -157,11 +157,13 @@ def text(trace: Trace, capture: StepCapture, show_timings: bool = True) -> str:
     table = rows(capture, show_timings)
     call_width = max(len(HEADER[2]), *(len(row.call) for row in table))
     kernel_width = max(len(HEADER[3]), *(len(row.kernels) for row in table))
+    array_width = max(len(HEADER[5]), *(len(row.arrays) for row in table))
     lines.append(f"{'#':>4}  {'phase':<9}  {HEADER[2]:<{call_width}}  "
-                 f"{HEADER[3]:<{kernel_width}}  {'µs':>7}  {HEADER[5]}")
+                 f"{HEADER[3]:<{kernel_width}}  {'µs':>7}  {HEADER[5]:<{array_width}}  "
+                 f"{HEADER[6]}")
     lines += [f"{row.index:>4}  {row.phase:<9}  {row.call:<{call_width}}  "
-              f"{row.kernels:<{kernel_width}}  {row.microseconds:>7}  {row.arrays}"
-              for row in table]
+              f"{row.kernels:<{kernel_width}}  {row.microseconds:>7}  "
+              f"{row.arrays:<{array_width}}  {row.replay}" for row in table]
     return "\n".join(lines)
 
 

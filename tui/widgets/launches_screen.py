@@ -43,6 +43,9 @@ class LaunchesScreen(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
+    #launches-heading {
+        height: 1;
+    }
     #launches-top {
         height: auto;
         margin: 0 0 1 0;
@@ -76,12 +79,15 @@ class LaunchesScreen(ModalScreen[None]):
             yield DataTable(id="launches-table", zebra_stripes=True, cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#launches-dialog").border_title = "Captured step (esc closes)"
+        dialog = self.query_one("#launches-dialog")
+        dialog.border_title = "Captured step"
+        dialog.border_subtitle = "↑↓ rows · ←→ arrays · esc closes"
         if self.capture is None:
-            self.query_one("#launches-heading", Static).update(Text.assemble(
-                ("Capturing the step of iteration ", "bold"), (str(self.iteration), "bold"),
-                " — numbanet.compile runs it eagerly once, then records the kernel calls "
-                "of a second run (the lesson is put back afterwards)…"))
+            self.query_one("#launches-heading", Static).update(
+                Text(f"Capturing the step of iteration {self.iteration}…", style="bold"))
+            self.query_one("#launches-summary", Static).update(Text(
+                "numbanet.compile runs the lesson's step eagerly once, then records the "
+                "kernel calls of a second run; the lesson is put back as it was afterwards."))
             self.query_one(DataTable).display = False
         else:
             self.show(self.capture)
@@ -91,7 +97,7 @@ class LaunchesScreen(ModalScreen[None]):
         self.capture = capture
         self.query_one("#launches-heading", Static).update(Text.assemble(
             (f"Iteration {capture.iteration} as a JIT runs it", "bold"), "  ",
-            (capture.lesson, "dim")))
+            (capture.lesson, "dim"), no_wrap=True, overflow="ellipsis"))
         self.query_one("#launches-summary", Static).update(
             Text(launches.summary(self.trace, capture),
                  style="bold red" if capture.refused else ""))
@@ -110,7 +116,7 @@ class LaunchesScreen(ModalScreen[None]):
                      Text(row.kernels, style="dim" if row.kernels == "-" else "")]
             if self.show_timings:
                 cells.append(Text(row.microseconds, justify="right"))
-            cells.append(Text(row.arrays))
+            cells += [Text(row.arrays), Text(row.replay, style="dim")]
             table.add_row(*cells)
         table.display = True
         table.focus()
