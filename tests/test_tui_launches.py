@@ -198,6 +198,10 @@ async def test_j_opens_the_captured_step_and_escape_closes_it():
             "56", "optimizer", "SGD.step"]
         assert "µs" not in [str(column.label) for column in table.columns.values()]
         assert not app.recording
+        await pilot.press("down", "down", "enter")  # the whole row, as a note
+        await pilot.pause()
+        note = list(app._notifications)[-1]
+        assert note.title == "Launch #2" and "kernels: add_strided" in note.message
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, LaunchesScreen)

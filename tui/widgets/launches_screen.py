@@ -81,7 +81,7 @@ class LaunchesScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         dialog = self.query_one("#launches-dialog")
         dialog.border_title = "Captured step"
-        dialog.border_subtitle = "↑↓ rows · ←→ arrays · esc closes"
+        dialog.border_subtitle = "↑↓ · ←→ columns · enter: whole row · esc"
         if self.capture is None:
             self.query_one("#launches-heading", Static).update(
                 Text(f"Capturing the step of iteration {self.iteration}…", style="bold"))
@@ -104,6 +104,7 @@ class LaunchesScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         if capture.refused:
             table.display = False
+            self.query_one("#launches-dialog").border_subtitle = "esc closes"
             return
         self.query_one("#launches-comparison", Static).update(self._comparison(capture))
         table.clear(columns=True)
@@ -118,8 +119,19 @@ class LaunchesScreen(ModalScreen[None]):
                 cells.append(Text(row.microseconds, justify="right"))
             cells += [Text(row.arrays), Text(row.replay, style="dim")]
             table.add_row(*cells)
+        table.fixed_columns = 3  # #, phase and call stay put while ←→ scroll the rest
         table.display = True
         table.focus()
+
+    def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
+        """Enter on a row: the whole launch in a note (a narrow terminal cuts the row)."""
+        if self.capture is None or not self.capture.launches:
+            return
+        row = launches.rows(self.capture, self.show_timings)[message.cursor_row]
+        time = f"  ·  {row.microseconds} µs" if row.microseconds else ""
+        self.notify(f"{row.phase}  ·  {row.call}{time}\nkernels: {row.kernels}\n"
+                    f"arrays: {row.arrays or '-'}\nreplay: {row.replay}",
+                    title=f"Launch #{row.index}", timeout=8, markup=False)
 
     def _comparison(self, capture: StepCapture) -> Table:
         grid = Table(box=None, padding=(0, 1), show_edge=False)
