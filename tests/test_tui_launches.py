@@ -251,3 +251,25 @@ async def test_a_refused_capture_and_a_saved_trace_show_the_reason(tmp_path):
         await pilot.press("j")
         await wait_for_capture(pilot)
         assert "saved trace" in shown(app.screen, "#launches-summary")
+
+
+def test_a_training_script_has_no_step_to_capture(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text("import torch\nfor step in range(3):\n    loss.backward()\n")
+    capture = launches.capture_step(TraceSource(path), 0)  # nothing runs: no step function
+    assert capture.launches == [] and "runs its own loop" in capture.refused
+
+
+@run_app_test
+async def test_an_open_shape_question_keeps_the_shapes_hidden():
+    from numbanet.tui.exercise import BUILTIN_EXERCISE, load_exercise
+
+    exercise = load_exercise(BUILTIN_EXERCISE)
+    traces = TraceSource(seed=exercise.seed).first_traces(1)
+    app = StepperApp(traces=traces, show_timings=False, exercise=exercise)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("j")
+        await pilot.pause()
+        assert not isinstance(app.screen, LaunchesScreen)
+        assert "shape questions first" in list(app._notifications)[-1].message

@@ -637,6 +637,13 @@ class StepperApp(App):
         from .widgets.launches_screen import LaunchesScreen
 
         trace = self.stepper.trace
+        session = self.session
+        if session is not None and trace is session.trace and any(
+                q.ask == "shape" and q.id not in session.results
+                for q in session.exercise.questions):
+            self.notify("the captured step lists every array's shape: answer the exercise's "
+                        "shape questions first (x)", timeout=4)
+            return
         iteration = trace.metadata.get("iteration", self.stepper.position.iteration)
         lesson = self.source.lesson if self.source is not None else None
         cached = self._captures.get(iteration)
