@@ -269,6 +269,8 @@ async def test_an_open_shape_question_keeps_the_shapes_hidden():
     app = StepperApp(traces=traces, show_timings=False, exercise=exercise)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
+        await pilot.press("escape")  # the exercise's questions come first
+        await pilot.pause()
         await pilot.press("j")
         await pilot.pause()
         assert not isinstance(app.screen, LaunchesScreen)
