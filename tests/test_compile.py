@@ -246,7 +246,8 @@ def test_launches_are_plain_data_and_the_listing_names_the_kernels():
         compiled(*data[i])
     launches = compiled.launches
     assert [launch["index"] for launch in launches] == list(range(len(launches)))
-    assert set(launches[0]) == {"index", "function", "kernels", "output", "replay"}
+    assert set(launches[0]) == {"index", "function", "kernels", "output", "replay", "phase",
+                                "inputs", "seconds"}
     functions = [launch["function"] for launch in launches]
     assert "matmul" in functions and functions[-1] == "Adam.step"
     assert any("adam" in kernel for kernel in launches[-1]["kernels"])

@@ -9,6 +9,7 @@ Usage::
     numbanet step --headless [--json] [--iterations N] [LESSON]   # print, for scripts
     numbanet step --headless --kernel-lens NODE [LESSON]   # which GPU thread wrote what
     numbanet step --headless --gradcheck LESSON   # check every backward node's gradient
+    numbanet step --headless --launches [LESSON]  # the step as a JIT captures it: kernel calls
     numbanet step --headless --diagnose --iterations N [--figure F.svg] [LESSON]  # health
     numbanet step --exercise [EX.toml]  # predict, then reveal (a teacher's questions)
 
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "differences of its forward, print one line per node and exit "
                              "with status 1 when one fails (the terminal UI always records "
                              "the checks, for its lens: key v)")
+    parser.add_argument("--launches", action="store_true",
+                        help="with --headless: capture the lesson's step with numbanet.compile "
+                             "and print its flat list of kernel calls (phase, kernels, arrays, "
+                             "time) beside the eager iteration's node counts; exit status 1 "
+                             "when the step cannot be captured (the reason is printed)")
     parser.add_argument("--diagnose", action="store_true",
                         help="with --headless: print each layer's health over the iterations "
                              "(gradient norm, update/weight ratio, activations, dead ReLUs) "
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"numbanet step: {error}", file=sys.stderr)
             return 2
         arguments.lesson = exercise.lesson
-    headless = arguments.headless or arguments.json or arguments.kernel_lens is not None
+    headless = (arguments.headless or arguments.json or arguments.kernel_lens is not None
+                or arguments.launches)
     # the terminal UI always records the checks, for its lens (v)
     source = TraceSource(arguments.lesson, arguments.iteration, script_arguments,
                          gradcheck=arguments.gradcheck or not (headless or arguments.diagnose),
@@ -117,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"numbanet step: error: {error}", file=sys.stderr)
             return 1
     if headless:
-        from .headless import run_headless, run_kernel_lens
+        from .headless import run_headless, run_kernel_lens, run_launches
 
         try:
             if arguments.kernel_lens is not None:
                 return run_kernel_lens(source, arguments.kernel_lens, as_json=arguments.json)
+            if arguments.launches:
+                return run_launches(source, as_json=arguments.json)
             return run_headless(source, arguments.iterations, as_json=arguments.json)
         except LessonError as error:  # it names the lesson's line; no traceback of ours
             print(f"numbanet step: error: {error}", file=sys.stderr)

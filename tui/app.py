@@ -136,6 +136,9 @@ class StepperApp(App):
                     "− old, and Δloss beside ε × ∂L/∂w", show=False),
         _navigation("m", "heat_map", "Heat map", "the current node's small tensors (up to "
                     "32 × 32) as heat maps: blue < 0 < red", show=False),
+        _navigation("j", "launches", "Captured step", "this iteration as a JIT runs it: "
+                    "numbanet.compile's flat list of kernel calls (phase, kernels, arrays, "
+                    "time) beside the eager nodes it replaces", show=False),
     ]
 
     def __init__(self, source: TraceSource | None = None, *, traces: list[Trace] | None = None,
@@ -153,6 +156,7 @@ class StepperApp(App):
         self.recording = False
         self.search_limit = nonfinite.DEFAULT_SEARCH_LIMIT  # "nan N" in the prompt sets it
         self._cancel_search = threading.Event()
+        self._captures: dict[int, tuple] = {}  # iteration -> (lesson, its captured step)
 
     @property
     def can_record(self) -> bool:
@@ -627,6 +631,48 @@ class StepperApp(App):
         finally:
             self.recording = False
         self.call_from_thread(self.push_screen, WhatIfScreen(result))
+
+    def action_launches(self) -> None:
+        """Open the captured step of this iteration (capturing it first, in a worker)."""
+        from .widgets.launches_screen import LaunchesScreen
+
+        trace = self.stepper.trace
+        session = self.session
+        if session is not None and trace is session.trace and any(
+                q.ask == "shape" and q.id not in session.results
+                for q in session.exercise.questions):
+            self.notify("the captured step lists every array's shape: answer the exercise's "
+                        "shape questions first (x)", timeout=4)
+            return
+        iteration = trace.metadata.get("iteration", self.stepper.position.iteration)
+        lesson = self.source.lesson if self.source is not None else None
+        cached = self._captures.get(iteration)
+        capture = cached[1] if cached is not None and cached[0] is lesson else None
+        if capture is None and self.recording:
+            self.notify("still recording… (the capture runs the lesson's step too)",
+                        timeout=3)
+            return
+        screen = LaunchesScreen(trace, iteration, capture, show_timings=self.show_timings)
+        self.push_screen(screen)
+        if capture is None:
+            self.recording = True  # no N or what-if while the capture runs the lesson
+            self.capture_step(screen, iteration, lesson)
+
+    @work(thread=True, group="capture", exit_on_error=False)
+    def capture_step(self, screen, iteration: int, lesson) -> None:
+        from . import launches
+
+        try:
+            capture = launches.capture_step(self.source, iteration)
+        finally:
+            self.recording = False
+        if capture.refused is None:
+            self._captures[iteration] = (lesson, capture)
+        self.call_from_thread(self._capture_ready, screen, capture)
+
+    def _capture_ready(self, screen, capture) -> None:
+        if screen.is_attached:  # not closed while the capture ran
+            screen.show(capture)
 
     def action_help(self) -> None:
         lesson = (self.title, self.source.description if self.source is not None else "")

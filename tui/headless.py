@@ -11,6 +11,9 @@ With ``--json`` every line is a JSON object instead: ``{"type": "iteration", ...
 per iteration, then ``{"type": "node", ...}`` per node (with the full statistics, and the
 values of small tensors), so ``jq`` or a notebook can pick it apart.
 
+With ``--launches`` it prints one iteration's step as ``numbanet.compile`` captures it
+instead: one line per kernel call, with its phase and arrays (see :mod:`numbanet.tui.launches`).
+
 With ``--gradcheck`` the iterations are recorded with gradient checks and each iteration
 prints one line per backward node instead — its largest relative error and the verdict —
 then one line per parameter (the path mode); the run ends with the first failing node and
@@ -209,3 +212,24 @@ def run_kernel_lens(source: TraceSource, node: str, as_json: bool = False,
         stream.write(f"{event_line(index, trace.events[index])}\n{kernel_lens.summary(lens)}\n")
     failed = lens.facts["races"] or lens.facts["shared_races"] or lens.facts["out_of_range"]
     return 1 if failed else 0
+
+
+def run_launches(source: TraceSource, as_json: bool = False,
+                 stream: TextIO | None = None) -> int:
+    """``--launches``: record one iteration, capture the lesson's step with
+    ``numbanet.compile`` and print its flat list of kernel calls beside the eager
+    iteration's node counts (``--json``: one object). Exit status 1 when the step could
+    not be captured (the reason is printed), 2 for a saved trace or a script (no step)."""
+    from . import launches
+
+    stream = stream or sys.stdout
+    trace = source.first_traces()[0]
+    capture = launches.capture_step(source, trace.metadata.get("iteration", 0))
+    if as_json:
+        stream.write(json.dumps(_finite_or_text(launches.record(trace, capture))) + "\n")
+    else:
+        stream.write(launches.text(trace, capture) + "\n")
+    stream.flush()
+    if capture.refused is None:
+        return 0
+    return 2 if source.replays_saved_trace or source.is_script else 1

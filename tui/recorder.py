@@ -66,6 +66,12 @@ class TraceSource:
         return self.path.name if self.path else "built-in lesson"
 
     @property
+    def lesson(self):
+        """The loaded :class:`numbanet.lesson.Lesson` (None before the first recording, and
+        for a training script or a saved trace)."""
+        return self._lesson
+
+    @property
     def description(self) -> str:
         return self._lesson.description if self._lesson is not None else ""
 

@@ -69,6 +69,7 @@ from numbanet.kernels.contract import (
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 _VIEWS = frozenset(VIEWS + ("contiguous", "astype"))  # may return (a view of) an argument
 _WRITES_INTO_OUT = frozenset(ELEMENTWISE_BINARY + ELEMENTWISE_UNARY)  # f(..., out=None)
+_LOSS_FUNCTION_ENDINGS = ("_loss", "cross_entropy", "cross_entropy_with_logits")
 _NOT_CAPTURABLE = {
     "to_host": "reads a tensor's values on the host (.item(), .tolist(), .numpy(), "
                "print(tensor), or Python control flow such as `if loss > 1:`)",
@@ -88,10 +89,14 @@ class Launch:
     kernels: list[str]  # the Numba kernels it launched: ["add_contiguous"]
     output: str  # "(64, 128) float32", or "" when it returned nothing
     replay: str  # how the replay runs it: "call", "call, out=", "view", ...
+    phase: str = "forward"  # forward | loss | backward | optimizer (or "after backward")
+    inputs: list[str] = field(default_factory=list)  # the arrays it read: "(16, 2) float32"
+    seconds: float | None = None  # its kernels' time while the capture ran (None: none)
 
     def as_dict(self) -> dict:
         return {"index": self.index, "function": self.function, "kernels": list(self.kernels),
-                "output": self.output, "replay": self.replay}
+                "output": self.output, "replay": self.replay, "phase": self.phase,
+                "inputs": list(self.inputs), "seconds": self.seconds}
 
 
 @dataclass
@@ -224,6 +229,9 @@ class Recorder:
         self.backward_ran = False  # whether the call ran loss.backward() (or autograd.grad)
         self._depth = 0  # > 0 inside a recorded call (its inner calls are its own business)
         self._kernels: list[str] = []  # Numba kernels launched by the current call
+        self._seconds: list[float] = []  # and how long each launch took
+        self._inputs: list[str] = []  # the arrays the current call read, described
+        self._in_backward = False  # inside loss.backward() (autograd's run_backward)
         self._launched: list = []  # (kernel, args, grid) of each of its launches
         self._seeds: dict[int, object] = {}  # seed -> generator that drew it
         self._restore: list = []
@@ -262,6 +270,7 @@ class Recorder:
     def _on_launch(self, kernel, grid, block, compilation, seconds) -> None:
         function = getattr(kernel, "py_func", kernel)
         self._kernels.append(getattr(function, "__name__", type(kernel).__name__))
+        self._seconds.append(seconds)
 
     # ---- refusing ------------------------------------------------------------------------
     def refuse(self, reason: str) -> None:
@@ -283,7 +292,7 @@ class Recorder:
                 return original(*args, **kwargs)
             step_frame = _optimizer_step_frame(sys._getframe(1))
             if step_frame is not None:  # the optimizer's own work: one entry for the step
-                recorder._kernels = []
+                recorder._kernels, recorder._seconds = [], []
                 result = original(*args, **kwargs)
                 recorder._fold_into_optimizer_step(step_frame)
                 return result
@@ -296,7 +305,7 @@ class Recorder:
                     recorder.refuse(_NOT_CAPTURABLE[name])
                 return original(*args, **kwargs)
             recorder._depth += 1
-            recorder._kernels, recorder._launched = [], []
+            recorder._kernels, recorder._seconds, recorder._launched = [], [], []
             try:
                 result = original(*args, **kwargs)
             finally:
@@ -314,6 +323,7 @@ class Recorder:
     def _record(self, name, original, copy_into, args, kwargs, result) -> None:
         arrays = [value for value in (*args, *kwargs.values()) if _is_array(value)]
         self.buffers.extend(arrays)
+        self._inputs = [describe(array) for array in arrays]
         results = result if isinstance(result, tuple) else (result,)
         fresh = [r for r in results if _is_array(r) and not overlaps(r, arrays)]
         self.buffers.extend(r for r in results if _is_array(r))
@@ -424,10 +434,40 @@ class Recorder:
             for r, e in zip(scratch, expected + kept, strict=True):
                 np.copyto(r, e)
 
-    def _add(self, step, name: str, output: str, replay: str) -> None:
-        launch = Launch(len(self._entries), name, self._kernels, output, replay)
+    def _add(self, step, name: str, output: str, replay: str, phase: str | None = None,
+             inputs: list[str] | None = None) -> None:
+        launch = Launch(len(self._entries), name, self._kernels, output, replay,
+                        phase or self._phase(self._caller),
+                        self._inputs if inputs is None else inputs,
+                        sum(self._seconds) if self._seconds else None)
         self._entries.append((launch, step, self._caller))
-        self._kernels, self._caller = [], None
+        self._kernels, self._seconds, self._inputs, self._caller = [], [], [], None
+
+    def _phase(self, frame) -> str:
+        """Which part of a training step the current kernel call belongs to, the names of
+        ``numbanet.trace``: ``backward`` inside ``loss.backward()`` (its seed gradient
+        too), ``optimizer`` inside an
+        optimizer's method (``zero_grad``), ``loss`` inside a loss module
+        (``nn.CrossEntropyLoss``) or function (``F.cross_entropy``), else ``forward`` — or
+        ``after backward`` for work between ``backward()`` and ``step()`` (clipping)."""
+        from numbanet.nn.loss import _Loss
+        from numbanet.optim.optimizer import Optimizer
+        from numbanet.tensor import Tensor
+
+        if self._in_backward:
+            return "backward"
+        while frame is not None:
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, Optimizer):
+                return "optimizer"
+            if isinstance(owner, Tensor) and frame.f_code.co_name == "backward":
+                return "backward"  # the seed gradient, torch.ones_like(loss)
+            if isinstance(owner, _Loss) or (
+                    frame.f_globals.get("__name__", "").startswith("numbanet.nn.functional")
+                    and frame.f_code.co_name.endswith(_LOSS_FUNCTION_ENDINGS)):
+                return "loss"
+            frame = frame.f_back
+        return "after backward" if self.backward_ran else "forward"
 
     def _rerun_check(self, frame) -> bool:
         """Whether this host read belongs to one of numbanet's own input checks (a function
@@ -441,17 +481,22 @@ class Recorder:
                 inside = [launch for launch, _, caller in self._entries if caller is frame]
                 self._entries = [entry for entry in self._entries if entry[2] is not frame]
                 kernels = [kernel for launch in inside for kernel in launch.kernels]
+                seconds = [launch.seconds for launch in inside if launch.seconds is not None]
+                inputs = list(dict.fromkeys(shape for launch in inside
+                                            for shape in launch.inputs))
                 for seen, launch in self._checks:
                     if seen is frame:  # its entry was made at its first host read
                         launch.kernels.extend(kernels)
+                        if seconds:
+                            launch.seconds = (launch.seconds or 0.0) + sum(seconds)
                         return True
                 function = frame.f_globals.get(code.co_name)
                 if getattr(function, "__code__", None) is not code:
                     return False
                 arguments = [frame.f_locals[n] for n in code.co_varnames[:code.co_argcount]]
-                self._kernels = kernels
+                self._kernels, self._seconds = kernels, seconds
                 self._add(lambda f=function, a=arguments: f(*a), code.co_name, "",
-                          "runs the check again")
+                          "runs the check again", phase=self._phase(frame), inputs=inputs)
                 self._checks.append((frame, self._entries[-1][0]))
                 return True
             frame = frame.f_back
@@ -476,7 +521,9 @@ class Recorder:
         for seen, launch in self._optimizer_steps:
             if seen is frame:
                 launch.kernels.extend(self._kernels)
-                self._kernels = []
+                if self._seconds:
+                    launch.seconds = (launch.seconds or 0.0) + sum(self._seconds)
+                self._kernels, self._seconds = [], []
                 return
         optimizer = frame.f_locals["self"]
         if frame.f_locals.get("closure") is not None:
@@ -492,7 +539,8 @@ class Recorder:
 
         self.optimizers.append(optimizer)
         self._add(rerun, f"{type(optimizer).__name__}.step", "",
-                  "its Python runs each call (step count, bias corrections, lr)")
+                  "its Python runs each call (step count, bias corrections, lr)",
+                  phase="optimizer", inputs=[describe(param._data) for param, _ in grads])
         self._optimizer_steps.append((frame, self._entries[-1][0]))
 
     def _backward(self, original):
@@ -500,7 +548,11 @@ class Recorder:
 
         def run_backward(*args, **kwargs):
             recorder.backward_ran = True
-            return original(*args, **kwargs)
+            outer, recorder._in_backward = recorder._in_backward, True
+            try:
+                return original(*args, **kwargs)
+            finally:
+                recorder._in_backward = outer
 
         return run_backward
 
