@@ -44,6 +44,7 @@ from pathlib import Path
 ENVIRONMENT_SWITCH = "NUMBANET_PRECOMPILE"  # "0" turns the helper off
 LOCK_NAME = "numbanet-precompile.lock"
 STALE_EMPTY_LOCK_SECONDS = 60.0  # an empty lock file this old was left by a crash
+ABANDONED_LOCK_SECONDS = 600.0  # no helper runs this long: its process id was reused
 PACKAGE_DIR = Path(__file__).resolve().parent
 HELPER = ("import sys; from numbanet.precompile import helper_main; "
           "sys.exit(helper_main(sys.argv[1]))")
@@ -75,6 +76,8 @@ def _marker_name(kernels: tuple) -> str:
 
 
 def _process_alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -93,14 +96,13 @@ def _take_lock(folder: Path) -> Path | None:
             handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             try:
-                holder = int(lock.read_text())
-            except ValueError:  # empty: just created by another process, or left so
-                if time.time() - lock.stat().st_mtime < STALE_EMPTY_LOCK_SECONDS:
-                    return None
-                holder = 0
+                text, age = lock.read_text(), time.time() - lock.stat().st_mtime
             except OSError:
                 return None
-            if holder and _process_alive(holder):
+            if not text.isdigit():  # empty: just created by another process, or left so
+                if age < STALE_EMPTY_LOCK_SECONDS:
+                    return None
+            elif _process_alive(int(text)) and age < ABANDONED_LOCK_SECONDS:
                 return None
             try:
                 lock.unlink()
