@@ -51,6 +51,7 @@ HELPER = ("import sys; from numbanet.precompile import helper_main; "
 
 _helper: subprocess.Popen | None = None
 _lock: Path | None = None  # the lock file the helper of this process holds
+_owner = 0  # the process that started the helper (a forked child must leave it alone)
 
 
 def _manifest() -> tuple:
@@ -119,7 +120,7 @@ def _take_lock(folder: Path) -> Path | None:
 def start_in_background() -> subprocess.Popen | None:
     """Start the helper when the common kernels are not cached yet (see the module
     docstring); returns it, or None when there is nothing to do or it cannot run."""
-    global _helper, _lock
+    global _helper, _lock, _owner
     if os.environ.get(ENVIRONMENT_SWITCH, "1") == "0" or _helper is not None:
         return None
     from numbanet.compile_progress import cache_directory
@@ -153,7 +154,7 @@ def start_in_background() -> subprocess.Popen | None:
         lock.unlink(missing_ok=True)
         return None
     lock.write_text(str(helper.pid))
-    _helper, _lock = helper, lock
+    _helper, _lock, _owner = helper, lock, os.getpid()
     # reap it as soon as it exits (no zombie while the script runs on) ...
     threading.Thread(target=helper.wait, name="numbanet-precompile-reaper", daemon=True).start()
     atexit.register(stop_helper)  # ... and stop it when the script ends first
@@ -164,6 +165,8 @@ def stop_helper() -> None:
     """Stop the helper if it still runs, and wait for it (the kernels it finished stay
     cached)."""
     global _helper, _lock
+    if os.getpid() != _owner:
+        return  # a forked child: the helper belongs to its parent
     helper, lock, _helper, _lock = _helper, _lock, None, None
     if helper is None:
         return

@@ -20,6 +20,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CACHE_DIR", str(folder))
     monkeypatch.setattr(precompile, "_helper", None)
     monkeypatch.setattr(precompile, "_lock", None)
+    monkeypatch.setattr(precompile, "_owner", 0)
     monkeypatch.delenv(precompile.ENVIRONMENT_SWITCH, raising=False)
     yield folder
     precompile.stop_helper()
@@ -88,6 +89,17 @@ def test_the_helper_is_stopped_and_reaped_when_the_script_ends_first(cache):
     assert helper.returncode is not None  # waited for: no zombie left
     assert not lock.exists()
     assert not (cache / precompile._marker_name(KERNELS)).exists()  # it did not finish
+
+
+def test_a_forked_child_leaves_its_parents_helper_alone(cache, monkeypatch):
+    helper = precompile.start_in_background()
+    assert helper is not None
+    monkeypatch.setattr(precompile, "_owner", os.getpid() + 1)  # as seen from a fork
+    precompile.stop_helper()
+    assert helper.poll() is None and precompile._helper is helper
+    monkeypatch.setattr(precompile, "_owner", os.getpid())
+    precompile.stop_helper()
+    assert helper.returncode is not None
 
 
 def test_the_helper_compiles_its_list_then_leaves_the_marker(cache, monkeypatch):
