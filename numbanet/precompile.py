@@ -34,7 +34,6 @@ import atexit
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -228,9 +227,10 @@ def compile_all(kernels: tuple, reverse: bool = True) -> int:
 
 
 def helper_main(lock: str) -> int:
-    """The helper process: compile the list, leave the marker, release the lock."""
+    """The helper process: compile the list, leave the marker, release the lock. Stopped
+    early (SIGTERM ends it at once, even inside LLVM, so a short script is not kept
+    waiting), it leaves the lock to :func:`stop_helper`."""
     lock = Path(lock)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # run the finally below
     try:
         from numbanet.compile_progress import cache_directory
 
