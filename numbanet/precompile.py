@@ -25,7 +25,10 @@ The helper is meant to be invisible:
   DataLoader workers and MPI ranks do not start their own;
 - nothing when the cache folder cannot be written, or with ``NUMBANET_PRECOMPILE=0``;
 - it prints nothing, and when the script ends first it is stopped and reaped (each
-  kernel file Numba writes is complete, as Numba writes a temporary file and renames it).
+  kernel file Numba writes is complete, as Numba writes a temporary file and renames it);
+- it runs in a session of its own, so Ctrl-C in the terminal reaches the script only, and
+  Linux's per-session CPU sharing (autogroup) counts it as a job of its own: on a busy
+  machine the script would otherwise have to share its own slice of CPU with it.
 """
 
 from __future__ import annotations
@@ -148,7 +151,7 @@ def start_in_background() -> subprocess.Popen | None:
         helper = subprocess.Popen(
             [sys.executable, "-c", HELPER, str(lock)], env=environment,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=True)
+            close_fds=True, start_new_session=True)
     except OSError:
         lock.unlink(missing_ok=True)
         return None
