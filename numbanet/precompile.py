@@ -48,8 +48,8 @@ LOCK_NAME = "numbanet-precompile.lock"
 STALE_EMPTY_LOCK_SECONDS = 60.0  # an empty lock file this old was left by a crash
 ABANDONED_LOCK_SECONDS = 600.0  # no helper runs this long: its process id was reused
 PACKAGE_DIR = Path(__file__).resolve().parent
-HELPER = ("import sys; from numbanet.precompile import helper_main; "
-          "sys.exit(helper_main(sys.argv[1]))")
+HELPER = ("import sys; sys.path[0] = sys.argv[1]; "  # this numbanet, not one in the cwd
+          "from numbanet.precompile import helper_main; sys.exit(helper_main(sys.argv[2]))")
 
 _helper: subprocess.Popen | None = None
 _lock: Path | None = None  # the lock file the helper of this process holds
@@ -143,13 +143,11 @@ def start_in_background() -> subprocess.Popen | None:
     from numba.core import config
 
     environment = dict(os.environ, **{ENVIRONMENT_SWITCH: "0", "NUMBANET_QUIET_COMPILE": "1"})
-    path = [str(PACKAGE_DIR.parent), *filter(None, [environment.get("PYTHONPATH")])]
-    environment["PYTHONPATH"] = os.pathsep.join(path)  # this numbanet, however it was found
     if config.CACHE_DIR:  # ensure_writable_cache may have chosen a temporary folder
         environment["NUMBA_CACHE_DIR"] = str(config.CACHE_DIR)
     try:
         helper = subprocess.Popen(
-            [sys.executable, "-c", HELPER, str(lock)], env=environment,
+            [sys.executable, "-c", HELPER, str(PACKAGE_DIR.parent), str(lock)], env=environment,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True, start_new_session=True)
     except OSError:
