@@ -31,7 +31,7 @@ def test_the_kernel_list_is_what_the_quickstart_step_launches():
     assert recorded == KERNELS, (
         "numbanet/precompile_manifest.py is out of date: regenerate it with\n"
         "NUMBANET_PRECOMPILE=0 python -c \"from numbanet.precompile import record; "
-        "record(write=True)\"")
+        "record(True)\"")
 
 
 def test_every_listed_kernel_is_found_and_its_types_read_back():
