@@ -387,14 +387,20 @@ def _warmup_parser(subparsers) -> None:
         "warmup", help="compile the kernels the tutorials and lessons use, once (cached)",
         description="Run small pieces of tutorial code so that Numba compiles their kernels "
                     "now, with a progress bar, and later runs load them from its cache.")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="processes compiling at once (default: 2 where there are 2 "
+                             "cores; Numba compiles one kernel at a time per process)")
     parser.set_defaults(handler=run_warmup)
 
 
 def run_warmup(arguments: argparse.Namespace) -> int:
     """``numbanet warmup``: see :mod:`numbanet.warmup`."""
-    from numbanet.warmup import warm_up
+    from numbanet.warmup import DEFAULT_JOBS, warm_up
 
-    warm_up()
+    jobs = DEFAULT_JOBS if arguments.jobs is None else arguments.jobs
+    if jobs < 1:
+        raise SystemExit(f"numbanet warmup: --jobs must be at least 1, got {jobs}")
+    warm_up(jobs=jobs)
     return 0
 
 

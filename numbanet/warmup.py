@@ -6,6 +6,11 @@ otherwise pay for dozens of them before its first training step; ``numbanet warm
 (which ``make demo`` runs) pays for them up front, with a progress bar, so every later
 run starts from the cache.
 
+``--jobs 2`` (the default on a machine with two cores) runs a second process through the
+same workloads from the middle of the list on, silently: Numba compiles one kernel at a
+time per process, and each process loads from the shared cache what the other has
+compiled already.
+
 Each workload below is a small piece of tutorial code at the sizes tutorials use: the
 sizes matter because large arrays take the multi-threaded (``parallel``) twin of a
 kernel, small ones the single-threaded one, and each twin is compiled separately.
@@ -13,9 +18,12 @@ kernel, small ones the single-threaded one, and each twin is compiled separately
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -108,9 +116,57 @@ def _bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
 
 
-def warm_up(stream=None) -> tuple[int, float]:
-    """Run every workload, printing a progress bar on ``stream`` (stderr by default).
-    Returns how many kernels were compiled (0 when the cache had them all) and seconds."""
+def run_workloads(indices: list[int]) -> None:
+    """Run the workloads at these positions of :data:`WORKLOADS`, silently: the work of
+    one extra ``numbanet warmup --jobs`` process."""
+    import numbanet as torch
+
+    for index in indices:
+        torch.manual_seed(0)
+        WORKLOADS[index][1](torch)
+
+
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)  # processes compiling at once
+
+_JOB = ("import sys; sys.path[0] = sys.argv[1]; from numbanet.warmup import run_workloads; "
+        "run_workloads([int(i) for i in sys.argv[2:]])")
+
+
+def _start_jobs(jobs: int) -> list[subprocess.Popen]:
+    """``jobs - 1`` processes that run every workload too, each starting at another point
+    of the list (the second one halfway), so that they compile what this process reaches
+    last while it compiles what comes first; each loads from the shared cache what
+    another has compiled already. They print nothing."""
+    from numba.core import config
+
+    environment = dict(os.environ, NUMBANET_PRECOMPILE="0", NUMBANET_QUIET_COMPILE="1")
+    if config.CACHE_DIR:  # ensure_writable_cache may have chosen a temporary folder
+        environment["NUMBA_CACHE_DIR"] = str(config.CACHE_DIR)
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    count = len(WORKLOADS)
+    started = []
+    for job in range(1, jobs):
+        offset = job * count // jobs
+        order = [str((offset + step) % count) for step in range(count)]
+        started.append(subprocess.Popen(
+            [sys.executable, "-c", _JOB, package_parent, *order], env=environment,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True))
+    return started
+
+
+def _stop_jobs(started: list[subprocess.Popen]) -> None:
+    for job in started:
+        if job.poll() is None:
+            job.terminate()
+        job.wait()
+
+
+def warm_up(stream=None, jobs: int = 1) -> tuple[int, float]:
+    """Run every workload, printing a progress bar on ``stream`` (stderr by default), with
+    ``jobs - 1`` more processes compiling alongside (see :func:`_start_jobs`).
+    Returns how many kernels this process compiled (0 when the cache had them all) and
+    seconds."""
     from numbanet import compile_progress
 
     stream = stream or sys.stderr
@@ -136,19 +192,24 @@ def warm_up(stream=None) -> tuple[int, float]:
             show(name.rsplit(".", 1)[-1])
 
     start = time.perf_counter()
-    with compile_progress.report_compilation(on_compile):
-        for index, (name, workload) in enumerate(WORKLOADS):
-            state["index"], state["workload"] = index, name
-            show()
-            torch.manual_seed(0)
-            workload(torch)
+    started = _start_jobs(jobs)
+    try:
+        with compile_progress.report_compilation(on_compile):
+            for index, (name, workload) in enumerate(WORKLOADS):
+                state["index"], state["workload"] = index, name
+                show()
+                torch.manual_seed(0)
+                workload(torch)
+    finally:
+        _stop_jobs(started)
     seconds = time.perf_counter() - start
     state["index"], state["workload"] = len(WORKLOADS), "done"
     show()
     if live:
         print(file=stream)
     where = compile_progress.cache_directory()
-    summary = (f"compiled {len(compiled)} kernels in {seconds:.1f} s, cached in {where}"
+    here = f" here ({jobs} processes compiling)" if jobs > 1 else ""
+    summary = (f"compiled {len(compiled)} kernels{here} in {seconds:.1f} s, cached in {where}"
                if compiled else f"every kernel was already cached ({where}); {seconds:.1f} s")
     print(f"numbanet warmup: {summary}", file=stream, flush=True)
     return len(compiled), seconds

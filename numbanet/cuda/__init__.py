@@ -6,9 +6,29 @@ device and the CUDA backend runs (slowly) without one — that is how CI tests t
 
 from __future__ import annotations
 
+import glob
+import os
+import sys
+
+
+def _no_driver_here() -> bool:
+    """True on a Linux machine with no NVIDIA driver loaded (no ``/proc/driver/nvidia``, no
+    ``/dev/nvidia*``, no WSL ``/dev/dxg``) and no simulator or driver path asked for: then
+    the answer is known without importing numba.cuda, which costs half a second at start-up."""
+    if not sys.platform.startswith("linux") or "numba.cuda" in sys.modules:
+        return False
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") not in (None, "", "0"):
+        return False
+    if os.environ.get("NUMBA_CUDA_DRIVER"):
+        return False
+    return not (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/dxg")
+                or glob.glob("/dev/nvidia*"))
+
 
 def is_available() -> bool:
     """True when numba.cuda finds a GPU (or the simulator is switched on)."""
+    if _no_driver_here():
+        return False
     try:
         from numba import cuda
 

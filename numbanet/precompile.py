@@ -1,0 +1,295 @@
+"""Compiling on the second core: a background process fills the kernel cache.
+
+Numba compiles one kernel at a time and holds Python's lock while it does, so a first
+run of PyTorch's quickstart with an empty cache compiles its 22 kernels one after the
+other on one core. When ``import numbanet`` finds that the common kernels are not
+cached yet, it starts one helper process (:func:`helper_main`) that compiles them into
+the same on-disk cache, *in the reverse order* of their first use: the script compiles
+from the first kernel on, the helper from the last one back, and each time the script
+meets a kernel the helper has already written, Numba loads it from the cache instead of
+compiling it. They meet in the middle: the quickstart's process compiles 6 kernels
+instead of 22 (8.5 s of CPU to its first training step instead of 15.4 s).
+
+The list of kernels is :data:`numbanet.precompile_manifest.KERNELS`: for each kernel
+launched by a first training step of the quickstart's MLP (plus its accuracy
+computation), the function's module and name and the Numba types of its arguments, as
+``repr`` writes them. :func:`record` regenerates it (``tests/test_precompile.py`` fails
+when it is out of date)::
+
+    NUMBANET_PRECOMPILE=0 python -c "from numbanet.precompile import record; record(True)"
+
+The helper is meant to be invisible:
+
+- when the cache is warm it is never started (a marker file in the cache folder, named
+  after Numba's version and the kernels' source files, says the list was compiled);
+- one helper at a time per cache folder (a lock file holding its process id), so
+  DataLoader workers and MPI ranks do not start their own;
+- nothing when the cache folder cannot be written, or with ``NUMBANET_PRECOMPILE=0``;
+- it prints nothing, and when the script ends first it is stopped and reaped (each
+  kernel file Numba writes is complete, as Numba writes a temporary file and renames it);
+- it runs in a session of its own, so Ctrl-C in the terminal reaches the script only, and
+  Linux's per-session CPU sharing (autogroup) counts it as a job of its own: on a busy
+  machine the script would otherwise have to share its own slice of CPU with it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ENVIRONMENT_SWITCH = "NUMBANET_PRECOMPILE"  # "0" turns the helper off
+LOCK_NAME = "numbanet-precompile.lock"
+STALE_EMPTY_LOCK_SECONDS = 60.0  # an empty lock file this old was left by a crash
+ABANDONED_LOCK_SECONDS = 600.0  # no helper runs this long: its process id was reused
+PACKAGE_DIR = Path(__file__).resolve().parent
+HELPER = ("import sys; sys.path[0] = sys.argv[1]; "  # this numbanet, not one in the cwd
+          "from numbanet.precompile import helper_main; sys.exit(helper_main(sys.argv[2]))")
+
+_helper: subprocess.Popen | None = None
+_lock: Path | None = None  # the lock file the helper of this process holds
+_owner = 0  # the process that started the helper (a forked child must leave it alone)
+
+
+def _manifest() -> tuple:
+    from numbanet.precompile_manifest import KERNELS
+
+    return KERNELS
+
+
+def _marker_name(kernels: tuple) -> str:
+    """``numbanet-precompiled-<hash>``: the hash of Numba's version, the kernel list and
+    the modification time and size of each kernel's source file (what Numba's own cache
+    checks), so an edited kernel or a new Numba makes the helper run again."""
+    import numba
+
+    digest = hashlib.sha1(numba.__version__.encode())
+    digest.update(json.dumps(kernels).encode())
+    for module in sorted({module for module, _, _ in kernels}):
+        source = PACKAGE_DIR.joinpath(*module.split(".")[1:]).with_suffix(".py")
+        if source.exists():
+            stat = source.stat()
+            digest.update(f"{source}:{stat.st_mtime_ns}:{stat.st_size}".encode())
+    return f"numbanet-precompiled-{digest.hexdigest()[:16]}"
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _take_lock(folder: Path) -> Path | None:
+    """Create the lock file (atomically); None when a live helper holds it already. A
+    lock left by a helper that was killed is taken over."""
+    lock = folder / LOCK_NAME
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                text, age = lock.read_text(), time.time() - lock.stat().st_mtime
+            except OSError:
+                return None
+            if not text.isdigit():  # empty: just created by another process, or left so
+                if age < STALE_EMPTY_LOCK_SECONDS:
+                    return None
+            elif _process_alive(int(text)) and age < ABANDONED_LOCK_SECONDS:
+                return None
+            try:
+                lock.unlink()
+            except OSError:
+                return None
+            continue
+        except OSError:
+            return None
+        os.close(handle)
+        return lock
+    return None
+
+
+def start_in_background() -> subprocess.Popen | None:
+    """Start the helper when the common kernels are not cached yet (see the module
+    docstring); returns it, or None when there is nothing to do or it cannot run."""
+    global _helper, _lock, _owner
+    if os.environ.get(ENVIRONMENT_SWITCH, "1") == "0" or _helper is not None:
+        return None
+    from numbanet.compile_progress import cache_directory
+
+    try:
+        folder = cache_directory()
+        kernels = _manifest()
+        if (folder / _marker_name(kernels)).exists():
+            return None  # the warm case: one stat
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            return None
+        lock = _take_lock(folder)
+    except OSError:
+        return None
+    if lock is None:
+        return None
+    from numba.core import config
+
+    environment = dict(os.environ, **{ENVIRONMENT_SWITCH: "0", "NUMBANET_QUIET_COMPILE": "1"})
+    if config.CACHE_DIR:  # ensure_writable_cache may have chosen a temporary folder
+        environment["NUMBA_CACHE_DIR"] = str(config.CACHE_DIR)
+    try:
+        helper = subprocess.Popen(
+            [sys.executable, "-c", HELPER, str(PACKAGE_DIR.parent), str(lock)], env=environment,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=True, start_new_session=True)
+    except OSError:
+        lock.unlink(missing_ok=True)
+        return None
+    lock.write_text(str(helper.pid))
+    _helper, _lock, _owner = helper, lock, os.getpid()
+    # reap it as soon as it exits (no zombie while the script runs on) ...
+    threading.Thread(target=helper.wait, name="numbanet-precompile-reaper", daemon=True).start()
+    atexit.register(stop_helper)  # ... and stop it when the script ends first
+    return helper
+
+
+def stop_helper() -> None:
+    """Stop the helper if it still runs, and wait for it (the kernels it finished stay
+    cached)."""
+    global _helper, _lock
+    if os.getpid() != _owner:
+        return  # a forked child: the helper belongs to its parent
+    helper, lock, _helper, _lock = _helper, _lock, None, None
+    if helper is None:
+        return
+    if helper.poll() is None:
+        helper.terminate()
+        try:
+            helper.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()
+    _release(lock, helper.pid)  # when it was stopped before it could do so itself
+
+
+def _dispatchers() -> dict[str, object]:
+    """Every CPU kernel by ``module.name``: the Numba dispatchers among the globals of
+    the kernel modules, and the loops of the elementwise formula tables."""
+    from numba.core.registry import CPUDispatcher
+
+    import numbanet.kernels.cpu  # noqa: F401 - imports every CPU kernel module
+
+    found: dict[str, object] = {}
+
+    def add(value) -> None:
+        if isinstance(value, CPUDispatcher):
+            function = value.py_func
+            found.setdefault(f"{function.__module__}.{function.__qualname__}", value)
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("numbanet.kernels.cpu") or module is None:
+            continue
+        for value in list(vars(module).values()):
+            add(value)
+            for inner in (value.values() if isinstance(value, dict) else ()):
+                for attribute in list(getattr(inner, "__dict__", {}).values()):
+                    add(attribute)
+    return found
+
+
+def _signature(arguments: list[str]) -> tuple:
+    """Numba types back from their ``repr`` (``Array(float32, 2, 'C', False,
+    aligned=True)``, ``float32``, ``bool``)."""
+    from numba.core import types
+
+    namespace = {**vars(types), "bool": types.boolean}
+    return tuple(eval(text, namespace) for text in arguments)  # noqa: S307 - our own list
+
+
+def compile_all(kernels: tuple) -> int:
+    """Compile (or load from the cache) every kernel of the list, from the last one back;
+    how many it found."""
+    dispatchers = _dispatchers()
+    done = 0
+    for module, name, arguments in reversed(kernels):
+        dispatcher = dispatchers.get(f"{module}.{name}")
+        if dispatcher is None:
+            continue  # renamed since the list was recorded: the script compiles it itself
+        dispatcher.compile(_signature(arguments))
+        done += 1
+    return done
+
+
+def helper_main(lock: str) -> int:
+    """The helper process: compile the list, leave the marker, release the lock. Stopped
+    early (SIGTERM ends it at once, even inside LLVM, so a short script is not kept
+    waiting), it leaves the lock to :func:`stop_helper`."""
+    lock = Path(lock)
+    try:
+        from numbanet.compile_progress import cache_directory
+
+        kernels = _manifest()
+        if compile_all(kernels) == len(kernels):
+            (cache_directory() / _marker_name(kernels)).touch()
+        return 0
+    finally:
+        _release(lock, os.getpid())
+
+
+def _release(lock: Path | None, pid: int) -> None:
+    """Remove the lock file if process ``pid`` holds it."""
+    try:
+        if lock is not None and lock.read_text() == str(pid):
+            lock.unlink()
+    except OSError:
+        pass
+
+
+def record(write: bool = False) -> tuple:
+    """Run the quickstart workload of ``numbanet warmup`` and list the kernels it
+    launches, in the order of their first launch; with ``write``, store the list as
+    :mod:`numbanet.precompile_manifest`."""
+    import numbanet as torch
+    from numbanet.kernels import launch
+    from numbanet.warmup import _classifier_step
+
+    seen: dict[tuple, None] = {}
+
+    def on_arguments(kernel, arguments, grid, block) -> None:
+        function = getattr(kernel, "py_func", None)
+        if function is None or grid is not None:
+            return
+        types = tuple(repr(kernel.typeof_pyval(value)) for value in arguments)
+        seen.setdefault((function.__module__, function.__qualname__, types), None)
+
+    launch.set_listener(lambda *_: None)
+    launch.set_arguments_listener(on_arguments)
+    try:
+        torch.manual_seed(0)
+        _classifier_step(torch, torch.optim.SGD, lr=1e-3)
+    finally:
+        launch.set_arguments_listener(None)
+        launch.set_listener(None)
+    kernels = tuple((module, name, list(types)) for module, name, types in seen)
+    if write:
+        lines = ['"""The kernels a first training step of PyTorch\'s quickstart launches, in order',
+                 "of first use: module, function name, argument types (Numba's repr).",
+                 "",
+                 "Generated by :func:`numbanet.precompile.record` (``record(write=True)``);",
+                 'read by :mod:`numbanet.precompile`."""', "", "KERNELS = ("]
+        for module, name, types in kernels:
+            lines.append(f"    ({json.dumps(module)}, {json.dumps(name)}, [")
+            lines += [f"        {json.dumps(text)}," for text in types]
+            lines.append("    ]),")
+        lines.append(")")
+        PACKAGE_DIR.joinpath("precompile_manifest.py").write_text("\n".join(lines) + "\n")
+    return kernels
