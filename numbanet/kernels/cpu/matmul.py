@@ -37,6 +37,7 @@ TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile
 PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of a 512 KiB L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster than two
+ROWS_OUTPUT_BYTES = 512 * 1024  # C up to this size: a row-major B is read in place
 
 
 @njit(cache=True, error_model="numpy")
@@ -199,6 +200,81 @@ def batched_matmul_parallel(a, b_source, source_is_transposed, packed, c, row_gr
                  column_chunks)
 
 
+@njit(cache=True, fastmath=True, error_model="numpy")
+def multiply_rows(a, b, c, i_start, i_stop):
+    """``C[i_start:i_stop] += A[i_start:i_stop] @ B`` with B's rows read in place.
+
+    The *outer-product* order: ``C[i, :] += A[i, p] * B[p, :]``. Row ``p`` of B and row
+    ``i`` of C are both contiguous, so the loop over ``j`` reads and writes in order and
+    LLVM vectorises it; A is only read one number at a time, so it may be any strided view
+    (``grad.T`` in a linear layer's weight gradient) and nothing is copied or packed.
+    Register blocking: each pass of the ``j`` loop updates 4 rows of C from 4 rows of B,
+    16 multiply-adds for 4 loads of B and 4 loads and stores of C, the 16 values of A held
+    in registers. Rows of C past the last multiple of 4, and rows of B past the last
+    multiple of 4, are finished one at a time.
+    """
+    k = a.shape[1]
+    m = b.shape[1]
+    k_in_fours = k - k % 4
+    i_in_fours = i_start + (i_stop - i_start) // 4 * 4
+    for p in range(0, k_in_fours, 4):
+        b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
+        for i in range(i_start, i_in_fours, 4):
+            c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
+            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            a10, a11, a12, a13 = a[i + 1, p], a[i + 1, p + 1], a[i + 1, p + 2], a[i + 1, p + 3]
+            a20, a21, a22, a23 = a[i + 2, p], a[i + 2, p + 1], a[i + 2, p + 2], a[i + 2, p + 3]
+            a30, a31, a32, a33 = a[i + 3, p], a[i + 3, p + 1], a[i + 3, p + 2], a[i + 3, p + 3]
+            for j in range(m):
+                y0, y1, y2, y3 = b0[j], b1[j], b2[j], b3[j]
+                c0[j] += a00 * y0 + a01 * y1 + a02 * y2 + a03 * y3
+                c1[j] += a10 * y0 + a11 * y1 + a12 * y2 + a13 * y3
+                c2[j] += a20 * y0 + a21 * y1 + a22 * y2 + a23 * y3
+                c3[j] += a30 * y0 + a31 * y1 + a32 * y2 + a33 * y3
+        for i in range(i_in_fours, i_stop):
+            c0 = c[i]
+            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            for j in range(m):
+                c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
+    for p in range(k_in_fours, k):
+        b0 = b[p]
+        for i in range(i_start, i_stop):
+            c0 = c[i]
+            a00 = a[i, p]
+            for j in range(m):
+                c0[j] += a00 * b0[j]
+
+
+@njit(cache=True, error_model="numpy")
+def rows_task(task, a, b, c, row_groups):
+    """Rows ``i_start:i_stop`` of matrix ``matrix`` of the batch: task number ``task``'s
+    share, whole groups of 4 rows, spread as evenly as integer division allows."""
+    matrix = task // row_groups
+    group = task % row_groups
+    row_fours = (c.shape[1] + 3) // 4
+    i_start = group * row_fours // row_groups * 4
+    i_stop = min(c.shape[1], (group + 1) * row_fours // row_groups * 4)
+    multiply_rows(a[matrix], b[matrix], c[matrix], i_start, i_stop)
+
+
+@njit(cache=True, error_model="numpy")
+def batched_matmul_rows(a, b, c, row_groups):
+    """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
+
+    ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
+    n, m), zeros on entry.
+    """
+    for task in range(c.shape[0] * row_groups):
+        rows_task(task, a, b, c, row_groups)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def batched_matmul_rows_parallel(a, b, c, row_groups):
+    """:func:`batched_matmul_rows` with groups of rows spread across CPU cores."""
+    for task in prange(c.shape[0] * row_groups):
+        rows_task(task, a, b, c, row_groups)
+
+
 def _task_grid(batch: int, n: int, k: int, m: int, itemsize: int, threads: int):
     """(row groups, column chunks) per matrix: enough tasks to feed every thread evenly."""
     column_tiles = -(-m // TILE_COLS)
@@ -236,12 +312,20 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if c.size == 0 or k == 0:
         c.fill(0)
         return c if batched else c[0]
-    a3 = np.ascontiguousarray(a3, dtype=dtype)
+    threads = get_num_threads() if batch * n * k * m >= PARALLEL_THRESHOLD else 1
+    parallel = threads > 1
     b_transposed = b3.transpose(0, 2, 1)
     source_is_transposed = b_transposed.flags.c_contiguous and b3.dtype == dtype
+    if not source_is_transposed and n * m * dtype.itemsize <= ROWS_OUTPUT_BYTES:
+        a3 = a3 if a3.dtype == dtype else a3.astype(dtype)
+        b3 = np.ascontiguousarray(b3, dtype=dtype)
+        c.fill(0)
+        row_groups = min(-(-n // TILE_ROWS), -(-threads // batch)) if parallel else 1
+        kernel = batched_matmul_rows_parallel if parallel else batched_matmul_rows
+        launch(kernel, a3, b3, c, row_groups)
+        return c if batched else c[0]
+    a3 = np.ascontiguousarray(a3, dtype=dtype)
     b_source = b_transposed if source_is_transposed else np.ascontiguousarray(b3, dtype=dtype)
-    parallel = batch * n * k * m >= PARALLEL_THRESHOLD
-    threads = get_num_threads() if parallel else 1
     row_groups, column_chunks = _task_grid(batch, n, k, m, dtype.itemsize, threads)
     if source_is_transposed:
         packed = np.empty((1, 0, 0), dtype=dtype)
