@@ -117,7 +117,7 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
         image_out = y[n]
         for o in range(image_out.shape[0]):
             image_out[o] = bias[o]
-        multiply_rows(weights, cols, image_out, 0, weights.shape[0])
+        multiply_rows(weights, cols, image_out, 0, weights.shape[0], 0, cols.shape[1])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -144,7 +144,7 @@ def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, k
     weights_t = weights.T
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         cols[...] = 0
-        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0])
+        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0], 0, cols.shape[1])
         grad_x[n] = 0
         scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                               out_h, out_w, grad_x[n])
