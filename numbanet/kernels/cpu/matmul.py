@@ -31,8 +31,9 @@ the other way round, ``C[i, :] += A[i, p] * B[p, :]``: rows of B and C are both
 contiguous, so its inner loop over a whole row of C is what LLVM's *loop* vectoriser
 handles (no SLP needed), 4 rows of C updated from 4 rows of B per pass. B is read where
 it lies and A one number at a time, through any strides, so ``grad.T`` is neither copied
-nor packed. It is used whenever B is row-major and either C fits in L2 or the sum is
-short; C is then cut into column chunks that fit in L2 (and row groups for threads).
+nor packed. It is used whenever B is row-major and the sum is short (for long sums the
+dot products win again); C is cut into column chunks that fit in L2 (and row groups for
+threads).
 
 ``fastmath`` lets LLVM reorder the additions of a dot product (that is what vectorising a
 sum needs), so results differ from numpy's in the last bits.
@@ -48,7 +49,7 @@ TILE_COLS = 3  # columns of B (and C) in one register tile
 PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of a 512 KiB L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster than two
 ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of C the outer-product kernel sweeps
-ROWS_LONGEST_SUM = 256  # longer sums, with C larger than a chunk, run as dot products
+ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B
 
 
 @njit(cache=True, error_model="numpy")
@@ -320,9 +321,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Any strides are accepted. When B is a transposed contiguous array (its columns are
     rows in memory) it is used as is, A is made C-contiguous, and the dot-product kernel
-    runs. Otherwise B is made C-contiguous: a short sum, or a C that fits in L2, runs
-    the outer-product kernel with A read in place; a long sum into a large C packs B's
-    columns for the dot-product kernel.
+    runs. Otherwise B is made C-contiguous: a short sum runs the outer-product kernel
+    with A read in place; a long one packs B's columns for the dot-product kernel.
     """
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(f"matmul expects two 2-D or two 3-D arrays, got {a.shape} @ {b.shape}")
@@ -345,8 +345,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     parallel = threads > 1
     b_transposed = b3.transpose(0, 2, 1)
     source_is_transposed = b_transposed.flags.c_contiguous and b3.dtype == dtype
-    column_chunks = -(-n * m * dtype.itemsize // ROWS_CHUNK_BYTES)
-    if not source_is_transposed and (column_chunks == 1 or k <= ROWS_LONGEST_SUM):
+    if not source_is_transposed and k <= ROWS_LONGEST_SUM:
+        column_chunks = -(-n * m * dtype.itemsize // ROWS_CHUNK_BYTES)
         a3 = a3 if a3.dtype == dtype else a3.astype(dtype)
         b3 = np.ascontiguousarray(b3, dtype=dtype)
         c.fill(0)
