@@ -6,9 +6,11 @@ A product (n, k) @ (k, m) costs 2·n·k·m floating-point operations. Each conte
 turn, round after round, so a background process slows them all alike; the table shows the
 median over all runs (and the best run in brackets), and numbanet's speed as a fraction of
 numpy's. The first two shapes are an MLP's first layer on a batch of 64 and 256 MNIST
-images; the third is the classic square benchmark. The last row repeats the first with B
+images; the third is the classic square benchmark. The fourth repeats the first with B
 given as ``W.T``, a transposed view of a (128, 784) weight, which is how ``nn.Linear``
-calls matmul: B's columns are then contiguous and numbanet skips packing them.
+calls matmul: B's columns are then contiguous and numbanet skips packing them. The last is
+that layer's weight gradient ``grad.T @ x``: A a transposed view of the (64, 128) gradient,
+k = 64 the batch, which numbanet reads in place, row by row of B.
 """
 
 import argparse
@@ -20,9 +22,9 @@ import numpy as np
 # the kernel module (the package re-exports the function under the same name)
 cpu_matmul = import_module("numbanet.kernels.cpu.matmul").matmul
 
-CASES = [  # (n, k, m), B passed as a transposed view?
-    ((64, 784, 128), False), ((256, 784, 128), False), ((1024, 1024, 1024), False),
-    ((64, 784, 128), True),
+CASES = [  # (n, k, m), operand passed as a transposed view ("A", "B" or "")
+    ((64, 784, 128), ""), ((256, 784, 128), ""), ((1024, 1024, 1024), ""),
+    ((64, 784, 128), "B"), ((128, 64, 784), "A"),
 ]
 
 
@@ -38,12 +40,14 @@ def contenders(a: np.ndarray, b: np.ndarray) -> dict:
     return runs
 
 
-def measure(n: int, k: int, m: int, b_transposed: bool, dtype, repeats: int) -> dict:
-    """name -> (median, best) GFLOP/s over ``repeats`` interleaved runs."""
+def measure(n: int, k: int, m: int, transposed: str, dtype, repeats: int) -> dict:
+    """name -> (median, best) GFLOP/s over ``repeats`` interleaved runs; ``transposed``
+    names the operand ("A" or "B") given as the transposed view of a contiguous array."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, k)).astype(dtype)
-    b = rng.standard_normal((m, k) if b_transposed else (k, m)).astype(dtype)
-    b = b.T if b_transposed else b
+    a = rng.standard_normal((k, n) if transposed == "A" else (n, k)).astype(dtype)
+    a = a.T if transposed == "A" else a
+    b = rng.standard_normal((m, k) if transposed == "B" else (k, m)).astype(dtype)
+    b = b.T if transposed == "B" else b
     runs = contenders(a, b)
     np.testing.assert_allclose(runs["numbanet"](), a @ b, rtol=1e-3, atol=1e-3)
     seconds = {name: [] for name in runs}
@@ -68,17 +72,17 @@ def main() -> None:
     arguments = parser.parse_args()
     dtype = np.dtype(arguments.dtype)
 
-    results = {(shape, b_transposed): measure(*shape, b_transposed, dtype, arguments.repeats)
-               for shape, b_transposed in CASES}
+    results = {(shape, transposed): measure(*shape, transposed, dtype, arguments.repeats)
+               for shape, transposed in CASES}
     names = list(next(iter(results.values())))
     header = f"{'shape (n, k, m)':<24}" + "".join(f"{name + ' GFLOP/s':>24}" for name in names)
     print(f"{dtype} matmul, median (best) of {arguments.repeats} runs")
     print(header + f"{'numbanet / numpy':>22}")
-    for (shape, b_transposed), speeds in results.items():
+    for (shape, transposed), speeds in results.items():
         cells = "".join(f"{f'{median:.1f} ({best:.1f})':>24}" for median, best in speeds.values())
         ratios = [ours / theirs for ours, theirs in zip(speeds["numbanet"], speeds["numpy"],
                                                         strict=True)]
-        label = str(shape) + (" B=W.T" if b_transposed else "")
+        label = str(shape) + {"A": " A=grad.T", "B": " B=W.T", "": ""}[transposed]
         print(f"{label:<24}{cells}{f'{ratios[0]:.2f} ({ratios[1]:.2f})':>22}")
 
 

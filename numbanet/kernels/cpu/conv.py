@@ -7,25 +7,25 @@ weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outsi
 **Convolution as matrix multiplication.** Flatten the weights to ``W`` of shape
 ``(O, C*kh*kw)`` and each output position's receptive field (its *patch*, ``C*kh*kw``
 input values) to a vector: every output value is then the dot product of a row of ``W``
-with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is the
-register-blocked dot-product kernel of :mod:`numbanet.kernels.cpu.matmul`
-(:func:`~numbanet.kernels.cpu.matmul.dot_tile`), which needs both operands of a dot
-product contiguous in memory:
+with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is
+done by the register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`. Short sums
+(over the 64 output channels, or the 9 taps of a 3x3 patch on one channel) run in the
+outer-product order of :func:`~numbanet.kernels.cpu.matmul.multiply_rows`, which adds
+scaled rows of its right operand into rows of the result, so it needs that operand's
+rows contiguous and reads the left one a number at a time, through any strides:
 
-- forward: patches gathered as *rows* ``patches[position, (c, i, j)]`` play the role of
-  matmul's packed columns of B; ``y[n] (O, positions) = W @ patches.T``. Gathering a chunk
-  of patches right before multiplying it keeps it in cache.
-- input gradient: ``cols (C*kh*kw, positions) = W.T @ grad_y[n]``, then *col2im* adds each
-  column back onto the input pixels its patch came from (overlapping patches add up: a
-  pixel used by several outputs gets the gradient of each).
-- weight gradient: ``grad_W (O, C*kh*kw) = sum over n of grad_y[n] @ cols(x[n]).T``, with
-  the patches laid out as *columns* so that both operands run along positions.
+- forward: patches gathered as *columns* ``cols[(c, i, j), position]``, so that a row of
+  ``cols`` runs along positions, as a row of the output does; ``y[n] (O, positions) =
+  bias + W @ cols``.
+- input gradient: ``cols (C*kh*kw, positions) = W.T @ grad_y[n]`` (``W.T`` a strided view,
+  nothing copied), then *col2im* adds each column back onto the input pixels its patch
+  came from (overlapping patches add up: a pixel used by several outputs gets the
+  gradient of each).
+- weight gradient: ``grad_W (O, C*kh*kw) = sum over n of grad_y[n] @ cols(x[n]).T``, a
+  long sum over positions, so it runs as dot products (the register-blocked
+  :func:`~numbanet.kernels.cpu.matmul.dot_tile`), both operands laid out along positions.
 
-Some of these sums are short: over the 9 values of a 3x3 patch on a 1-channel image, or
-over the O output channels in the input gradient. A dot product that short is mostly
-overhead, so those products run the other way round, adding whole scaled rows
-(:func:`combine_rows`). Work is split across cores by image (and, in the forward pass, by
-chunks of positions).
+Work is split across cores by image; each worker allocates its scratch once.
 """
 
 import math
@@ -33,38 +33,11 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbanet.kernels.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile
+from numbanet.kernels.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile, multiply_rows
 from numbanet.kernels.cpu.pool import as_pair
 from numbanet.kernels.launch import launch
 
-PATCH_CHUNK_BYTES = 256 * 1024  # gathered patches one forward task multiplies: half of L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
-SHORT_PATCH = 32  # patches shorter than this use the row-combining forward
-
-
-@njit(cache=True, error_model="numpy")
-def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
-                      position_start, patches):
-    """im2col, one row per position: ``patches[q, (c*kh + i)*kw + j] =
-    image[c, oh*sh - ph + i, ow*sw - pw + j]`` where ``position_start + q = oh*out_w + ow``
-    (0 where that pixel is padding)."""
-    channels, height, width = image.shape
-    zero = patches.dtype.type(0)
-    for q in range(patches.shape[0]):
-        oh = (position_start + q) // out_w
-        ow = (position_start + q) % out_w
-        top = oh * stride_h - pad_h
-        left = ow * stride_w - pad_w
-        row = patches[q]
-        column = 0
-        for c in range(channels):
-            for i in range(kernel_h):
-                h = top + i
-                for j in range(kernel_w):
-                    w = left + j
-                    inside = 0 <= h < height and 0 <= w < width
-                    row[column] = image[c, h, w] if inside else zero
-                    column += 1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -122,45 +95,6 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 row += 1
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
-def combine_rows(coefficients, rows, out):
-    """``out[r, :] = sum over k of coefficients[k, r] * rows[k, :]``, i.e.
-    ``out = coefficients.T @ rows``, for short sums (9 or 64 terms here).
-
-    A dot product that short is mostly overhead, so this product runs the other way
-    ("axpy"): whole rows of ``rows`` are scaled and added into rows of ``out``, 8
-    positions per instruction. Two output rows are built at once, so each value loaded
-    from ``rows`` serves two multiply-adds, and four terms are summed in registers before
-    an output value is loaded and stored again.
-    """
-    terms = coefficients.shape[0]
-    terms_in_fours = terms - terms % 4
-    spare = np.empty(out.shape[1], dtype=out.dtype)  # stands in for a missing second row
-    for r in range(0, out.shape[0], 2):
-        second = r + 1 < out.shape[0]
-        r1 = r + 1 if second else r
-        out0 = out[r]
-        out1 = out[r1] if second else spare
-        out0[:] = 0
-        out1[:] = 0
-        for k in range(0, terms_in_fours, 4):
-            a0, a1 = coefficients[k, r], coefficients[k, r1]
-            b0, b1 = coefficients[k + 1, r], coefficients[k + 1, r1]
-            c0, c1 = coefficients[k + 2, r], coefficients[k + 2, r1]
-            d0, d1 = coefficients[k + 3, r], coefficients[k + 3, r1]
-            row_a, row_b, row_c, row_d = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
-            for p in range(out0.size):
-                xa, xb, xc, xd = row_a[p], row_b[p], row_c[p], row_d[p]
-                out0[p] += a0 * xa + b0 * xb + c0 * xc + d0 * xd
-                out1[p] += a1 * xa + b1 * xb + c1 * xc + d1 * xd
-        for k in range(terms_in_fours, terms):
-            a0, a1 = coefficients[k, r], coefficients[k, r1]
-            row_a = rows[k]
-            for p in range(out0.size):
-                out0[p] += a0 * row_a[p]
-                out1[p] += a1 * row_a[p]
-
-
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
 # of the images (or of the image chunks) and allocates its scratch buffer once for all of
 # them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
@@ -168,75 +102,31 @@ def combine_rows(coefficients, rows, out):
 
 
 @njit(cache=True, error_model="numpy")
-def conv_forward_worker(worker, workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
-                        stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions):
-    """``y[n] = W @ patches(x[n]).T (+ bias)`` for this worker's chunks of positions.
+def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
+                        stride_w, pad_h, pad_w, out_h, out_w):
+    """``y[n] = bias + W @ cols(x[n])`` for each of this worker's images.
 
-    ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). A task is one chunk of
-    positions of one image: its patches are gathered into rows, right before they are
-    multiplied 4 channels x 3 positions at a time (so they are still in cache).
-    """
-    positions = y.shape[2]
-    chunks = (positions + chunk_positions - 1) // chunk_positions
-    tasks = y.shape[0] * chunks
-    scratch = np.empty((chunk_positions, weights.shape[1]), dtype=y.dtype)
-    for task in range(worker * tasks // workers, (worker + 1) * tasks // workers):
-        n = task // chunks
-        start = task % chunks * chunk_positions
-        stop = min(positions, start + chunk_positions)
-        patches = scratch[: stop - start]
-        gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
-                          start, patches)
-        image_out = y[n]
-        for o in range(0, weights.shape[0], TILE_ROWS):
-            for p in range(start, stop, TILE_COLS):
-                dot_tile(weights, patches, image_out, o, p, p - start)
-        if has_bias:
-            for o in range(weights.shape[0]):
-                row = image_out[o]
-                for p in range(start, stop):
-                    row[p] += bias[o]
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_forward_parallel(workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
-                          stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions):
-    """:func:`conv_forward_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_forward_worker(worker, workers, x, weights, bias, has_bias, y, kernel_h, kernel_w,
-                            stride_h, stride_w, pad_h, pad_w, out_w, chunk_positions)
-
-
-@njit(cache=True, error_model="numpy")
-def conv_forward_short_patch_worker(worker, workers, x, weights_t, bias, y, kernel_h,
-                                    kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """The forward pass when patches are short (e.g. 3x3 on one channel), per image.
-
-    A dot product of 9 numbers is too short to vectorise well, so the patches are gathered
-    as columns and combined row-wise instead: ``y[o, :] = bias[o] + sum over q of
-    W[o, q] * cols[q, :]`` (:func:`combine_rows`, with ``weights_t = W.T``).
+    ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
+    its channel's bias, and the product is added onto it.
     """
     images = x.shape[0]
-    cols = np.empty((weights_t.shape[0], out_h * out_w), dtype=y.dtype)
+    cols = np.empty((weights.shape[1], y.shape[2]), dtype=y.dtype)
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                              out_h, out_w, cols)
         image_out = y[n]
-        combine_rows(weights_t, cols, image_out)
         for o in range(image_out.shape[0]):
-            row = image_out[o]
-            for p in range(row.size):
-                row[p] += bias[o]
+            image_out[o] = bias[o]
+        multiply_rows(weights, cols, image_out, 0, weights.shape[0], 0, cols.shape[1])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def conv_forward_short_patch_parallel(workers, x, weights_t, bias, y, kernel_h, kernel_w,
-                                      stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_forward_short_patch_worker` for every worker, one per core."""
+def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
+                          stride_w, pad_h, pad_w, out_h, out_w):
+    """:func:`conv_forward_worker` for every worker, one per core."""
     for worker in prange(workers):
-        conv_forward_short_patch_worker(worker, workers, x, weights_t, bias, y, kernel_h,
-                                        kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
-                                        out_w)
+        conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
+                            stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True, error_model="numpy")
@@ -244,15 +134,17 @@ def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, k
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
     """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
 
-    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, C*kh*kw). The sum runs over
-    the O output channels, a short sum: :func:`combine_rows` builds each row of ``cols``
-    from rows of ``grad_y[n]``, which are already contiguous along positions. Each image's
-    gradient is written by one worker only, so overlapping patches never race.
+    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, C*kh*kw). The rows of
+    ``grad_y[n]`` run along positions, as the rows of ``cols`` do, and ``W.T`` is read
+    in place. Each image's gradient is written by one worker only, so overlapping patches
+    never race.
     """
     images = grad_y.shape[0]
     cols = np.empty((weights.shape[1], grad_y.shape[2]), dtype=grad_y.dtype)
+    weights_t = weights.T
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        combine_rows(weights, grad_y[n], cols)
+        cols[...] = 0
+        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0], 0, cols.shape[1])
         grad_x[n] = 0
         scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                               out_h, out_w, grad_x[n])
@@ -348,23 +240,12 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     dtype = np.result_type(x.dtype, weight.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
     weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
-    has_bias = bias is not None
-    bias = np.ascontiguousarray(bias if has_bias else np.zeros(channels_out), dtype=dtype)
+    bias = np.ascontiguousarray(np.zeros(channels_out) if bias is None else bias, dtype=dtype)
     y = np.empty((batch, channels_out, out_h * out_w), dtype=dtype)
-    geometry = _geometry(weight.shape, stride, padding)
-    patch_size = weights.shape[1]
-    if y.size and patch_size < SHORT_PATCH:
-        workers = _workers(y.size * patch_size, batch)
-        _run(conv_forward_short_patch_worker, conv_forward_short_patch_parallel, workers, x,
-             np.ascontiguousarray(weights.T), bias, y, *geometry, out_h, out_w)
-    elif y.size:
-        chunk = max(TILE_COLS, PATCH_CHUNK_BYTES // (patch_size * dtype.itemsize)
-                    // TILE_COLS * TILE_COLS)
-        chunk = min(chunk, -(-out_h * out_w // TILE_COLS) * TILE_COLS)
-        tasks = batch * -(-out_h * out_w // chunk)
-        workers = _workers(y.size * patch_size, tasks)
-        _run(conv_forward_worker, conv_forward_parallel, workers, x, weights, bias, has_bias,
-             y, *geometry, out_w, chunk)
+    if y.size:
+        workers = _workers(y.size * weights.shape[1], batch)
+        _run(conv_forward_worker, conv_forward_parallel, workers, x, weights, bias, y,
+             *_geometry(weight.shape, stride, padding), out_h, out_w)
     return y.reshape(batch, channels_out, out_h, out_w)
 
 

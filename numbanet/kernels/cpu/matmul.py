@@ -24,6 +24,17 @@ run at roughly 80% of OpenBLAS. Four ideas get them there, in this order:
    there are few chunks) are spread over the cores with ``prange``; each packs its own
    columns, so packing runs in parallel too. Small products run on one thread.
 
+**The other order, for row-major B.** A dot product over a short sum (k = 64, the batch,
+in a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
+addition, and packing B costs as much as using it. :func:`multiply_rows` runs the loops
+the other way round, ``C[i, :] += A[i, p] * B[p, :]``: rows of B and C are both
+contiguous, so its inner loop over a whole row of C is what LLVM's *loop* vectoriser
+handles (no SLP needed), 4 rows of C updated from 4 rows of B per pass. B is read where
+it lies and A one number at a time, through any strides, so ``grad.T`` is neither copied
+nor packed. It is used whenever B is row-major and the sum is short (for long sums the
+dot products win again); C is cut into column chunks that fit in L2 (and row groups for
+threads).
+
 ``fastmath`` lets LLVM reorder the additions of a dot product (that is what vectorising a
 sum needs), so results differ from numpy's in the last bits.
 """
@@ -37,6 +48,8 @@ TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile
 PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of a 512 KiB L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster than two
+ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of C the outer-product kernel sweeps
+ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B
 
 
 @njit(cache=True, error_model="numpy")
@@ -203,6 +216,97 @@ def batched_matmul_parallel(a, b_source, source_is_transposed, packed, c, row_gr
                  column_chunks)
 
 
+@njit(cache=True, fastmath=True, error_model="numpy")
+def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
+    """``C[i_start:i_stop, j_start:j_stop] += A[i_start:i_stop] @ B[:, j_start:j_stop]``,
+    with B's rows read in place.
+
+    The *outer-product* order: ``C[i, :] += A[i, p] * B[p, :]``. Row ``p`` of B and row
+    ``i`` of C are both contiguous, so the loop over ``j`` reads and writes in order and
+    LLVM vectorises it; A is only read one number at a time, so it may be any strided view
+    (``grad.T`` in a linear layer's weight gradient) and nothing is copied or packed.
+    Register blocking: each pass of the ``j`` loop updates 4 rows of C from 4 rows of B,
+    16 multiply-adds for 4 loads of B and 4 loads and stores of C, the 16 values of A held
+    in registers. Rows of C past the last multiple of 4, and rows of B past the last
+    multiple of 4, are finished one at a time.
+
+    The vectorised loop runs only after a run-time check that the rows written do not
+    overlap the rows read. Taking C's four rows through one slice ``c[i:i+4]`` keeps that
+    check simple: with four separate lookups ``c[i]``, ``c[i+1]``, ... the scalar
+    fallback loop ran instead at call sites where ``i_start`` is a constant (5x slower).
+    The column bounds are made unsigned: a signed index might be negative, which Numba
+    handles by counting from the end, a test in every step that LLVM cannot vectorise.
+    """
+    k = a.shape[1]
+    j_start = np.uint64(j_start)
+    j_stop = np.uint64(j_stop)
+    k_in_fours = k - k % 4
+    i_in_fours = i_start + (i_stop - i_start) // 4 * 4
+    for p in range(0, k_in_fours, 4):
+        b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
+        for i in range(i_start, i_in_fours, 4):
+            band = c[i : i + 4]
+            c0, c1, c2, c3 = band[0], band[1], band[2], band[3]
+            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            a10, a11, a12, a13 = a[i + 1, p], a[i + 1, p + 1], a[i + 1, p + 2], a[i + 1, p + 3]
+            a20, a21, a22, a23 = a[i + 2, p], a[i + 2, p + 1], a[i + 2, p + 2], a[i + 2, p + 3]
+            a30, a31, a32, a33 = a[i + 3, p], a[i + 3, p + 1], a[i + 3, p + 2], a[i + 3, p + 3]
+            for j in range(j_start, j_stop):
+                y0, y1, y2, y3 = b0[j], b1[j], b2[j], b3[j]
+                c0[j] += a00 * y0 + a01 * y1 + a02 * y2 + a03 * y3
+                c1[j] += a10 * y0 + a11 * y1 + a12 * y2 + a13 * y3
+                c2[j] += a20 * y0 + a21 * y1 + a22 * y2 + a23 * y3
+                c3[j] += a30 * y0 + a31 * y1 + a32 * y2 + a33 * y3
+        for i in range(i_in_fours, i_stop):
+            c0 = c[i]
+            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            for j in range(j_start, j_stop):
+                c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
+    for p in range(k_in_fours, k):
+        b0 = b[p]
+        for i in range(i_start, i_stop):
+            c0 = c[i]
+            a00 = a[i, p]
+            for j in range(j_start, j_stop):
+                c0[j] += a00 * b0[j]
+
+
+@njit(cache=True, error_model="numpy")
+def rows_task(task, a, b, c, row_groups, column_chunks):
+    """Task number ``task``'s block of C: one matrix of the batch, a group of its rows
+    (whole groups of 4) and a chunk of its columns, spread as evenly as integer division
+    allows."""
+    per_matrix = row_groups * column_chunks
+    matrix = task // per_matrix
+    group = task % per_matrix // column_chunks
+    chunk = task % column_chunks
+    rows, columns = c.shape[1], c.shape[2]
+    row_fours = (rows + 3) // 4
+    i_start = group * row_fours // row_groups * 4
+    i_stop = min(rows, (group + 1) * row_fours // row_groups * 4)
+    j_start = chunk * columns // column_chunks
+    j_stop = (chunk + 1) * columns // column_chunks
+    multiply_rows(a[matrix], b[matrix], c[matrix], i_start, i_stop, j_start, j_stop)
+
+
+@njit(cache=True, error_model="numpy")
+def batched_matmul_rows(a, b, c, row_groups, column_chunks):
+    """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
+
+    ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
+    n, m), zeros on entry. A column chunk of C stays in L2 while rows of B sweep it.
+    """
+    for task in range(c.shape[0] * row_groups * column_chunks):
+        rows_task(task, a, b, c, row_groups, column_chunks)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def batched_matmul_rows_parallel(a, b, c, row_groups, column_chunks):
+    """:func:`batched_matmul_rows` with its blocks spread across CPU cores."""
+    for task in prange(c.shape[0] * row_groups * column_chunks):
+        rows_task(task, a, b, c, row_groups, column_chunks)
+
+
 def _task_grid(batch: int, n: int, k: int, m: int, itemsize: int, threads: int):
     """(row groups, column chunks) per matrix: enough tasks to feed every thread evenly."""
     column_tiles = -(-m // TILE_COLS)
@@ -219,9 +323,10 @@ def _task_grid(batch: int, n: int, k: int, m: int, itemsize: int, threads: int):
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D (n, k) @ (k, m) or batched 3-D (B, n, k) @ (B, k, m) arrays.
 
-    Any strides are accepted: A is made C-contiguous; B is used as is when it is a
-    transposed contiguous array (its columns are rows in memory), else made C-contiguous
-    and packed column by column inside the kernel.
+    Any strides are accepted. When B is a transposed contiguous array (its columns are
+    rows in memory) it is used as is, A is made C-contiguous, and the dot-product kernel
+    runs. Otherwise B is made C-contiguous: a short sum runs the outer-product kernel
+    with A read in place; a long one packs B's columns for the dot-product kernel.
     """
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(f"matmul expects two 2-D or two 3-D arrays, got {a.shape} @ {b.shape}")
@@ -240,12 +345,23 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if c.size == 0 or k == 0:
         c.fill(0)
         return c if batched else c[0]
-    a3 = np.ascontiguousarray(a3, dtype=dtype)
+    threads = get_num_threads() if batch * n * k * m >= PARALLEL_THRESHOLD else 1
+    parallel = threads > 1
     b_transposed = b3.transpose(0, 2, 1)
     source_is_transposed = b_transposed.flags.c_contiguous and b3.dtype == dtype
+    if not source_is_transposed and k <= ROWS_LONGEST_SUM:
+        column_chunks = -(-n * m * dtype.itemsize // ROWS_CHUNK_BYTES)
+        a3 = a3 if a3.dtype == dtype else a3.astype(dtype)
+        b3 = np.ascontiguousarray(b3, dtype=dtype)
+        c.fill(0)
+        row_groups = 1
+        if batch * column_chunks < threads:
+            row_groups = min(-(-n // TILE_ROWS), -(-threads // (batch * column_chunks)))
+        kernel = batched_matmul_rows_parallel if parallel else batched_matmul_rows
+        launch(kernel, a3, b3, c, row_groups, column_chunks)
+        return c if batched else c[0]
+    a3 = np.ascontiguousarray(a3, dtype=dtype)
     b_source = b_transposed if source_is_transposed else np.ascontiguousarray(b3, dtype=dtype)
-    parallel = batch * n * k * m >= PARALLEL_THRESHOLD
-    threads = get_num_threads() if parallel else 1
     row_groups, column_chunks = _task_grid(batch, n, k, m, dtype.itemsize, threads)
     if source_is_transposed:
         packed = np.empty((1, 0, 0), dtype=dtype)

@@ -15,7 +15,7 @@ place through flat views, which is why they must be C-contiguous.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from numbanet.kernels.launch import launch
 
@@ -225,7 +225,8 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
     step_size = lr / (1 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
     scalar = param.dtype.type
-    kernel = adam_kernel_parallel if param.size >= PARALLEL_THRESHOLD else adam_kernel
+    parallel = param.size >= PARALLEL_THRESHOLD and get_num_threads() > 1
+    kernel = adam_kernel_parallel if parallel else adam_kernel
     launch(kernel, flat_param, _flat_grad(grad, param), first, second, scalar(step_size),
            scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
            scalar(weight_decay), scalar(bias_correction2_sqrt))
