@@ -98,6 +98,20 @@ KERNELS = (
         "Array(float32, 2, 'C', False, aligned=True)",
         "Array(float32, 2, 'C', False, aligned=True)",
     ]),
+    ("numbanet.kernels.cpu.matmul", "batched_matmul_rows_parallel", [
+        "Array(float32, 3, 'C', False, aligned=True)",
+        "Array(float32, 3, 'C', False, aligned=True)",
+        "Array(float32, 3, 'C', False, aligned=True)",
+        "int64",
+        "int64",
+    ]),
+    ("numbanet.kernels.cpu.matmul", "batched_matmul_rows_parallel", [
+        "Array(float32, 3, 'F', False, aligned=True)",
+        "Array(float32, 3, 'C', False, aligned=True)",
+        "Array(float32, 3, 'C', False, aligned=True)",
+        "int64",
+        "int64",
+    ]),
     ("numbanet.kernels.cpu.reductions", "sum_middle", [
         "Array(float32, 3, 'C', False, aligned=True)",
         "float64",
