@@ -10,9 +10,9 @@ from numbanet.compile_progress import announce_slow_compiles, ensure_writable_ca
 
 ensure_writable_cache()  # before any kernel module is imported
 announce_slow_compiles()  # a first run says what it compiles instead of looking hung
-from numbanet.precompile import start_in_background  # noqa: E402
+from numbanet.precompile import start_in_background as _start_precompiling  # noqa: E402
 
-start_in_background()  # an empty cache: a second process compiles the common kernels too
+_start_precompiling()  # an empty cache: a second process compiles the common kernels too
 
 from numbanet import (  # noqa: E402 - after the names they import
     accelerator,
