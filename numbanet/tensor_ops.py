@@ -67,15 +67,24 @@ class Arithmetic:
 
     __slots__ = ()
 
-    def _binary(apply, op: str, rule=dtypes.result_type, check=None, floats_pass=True):
+    def _binary(function, op: str, rule=dtypes.result_type, check=None, floats_pass=True,
+                mode=None):
         """The methods ``x (op) y`` and its mirror ``y (op) x`` (``2 - x``): ``check`` refuses
         what PyTorch refuses, both operands become ``rule``'s dtype (PyTorch's result type
-        unless told otherwise), then ``apply`` runs the op's Function.
+        unless told otherwise), then the op's Function ``function`` runs (given ``mode`` as
+        a third argument when there is one: ``"bitwise_and"``).
 
         The per-op fast paths, for a float tensor: with a tensor of its dtype and shape on
         its device, or with a Python int or float, there is nothing to check, promote or
         broadcast (``floats_pass``: ``check`` and ``rule`` accept those pairs and give the
-        tensor's dtype), so ``apply`` gets them as they are."""
+        tensor's dtype), so the Function gets them as they are; two such tensors go
+        through ``apply_pair``."""
+        if mode is None:
+            apply = function.apply
+        else:
+            def apply(a, b):
+                return function.apply(a, b, mode)
+        pair = function.apply_pair
 
         def dtype_of(self, other):
             """``rule``'s dtype, or None when both are tensors of one dtype and the rule is
@@ -90,12 +99,12 @@ class Arithmetic:
                 dtype = self._data.dtype
                 if dtype is _FLOAT32 or dtype is _FLOAT64:
                     if type(other) is float or type(other) is int:  # x * 2.0: x's dtype
-                        return apply(self, _number(other, dtype, self))
+                        return pair(self, _number(other, dtype, self))
                     if isinstance(other, tensor_module.Tensor):
                         data = other._data
                         if (dtype is data.dtype and self._data.shape == data.shape
                                 and self._backend is other._backend):
-                            return apply(self, other)
+                            return pair(self, other)
             if check is not None:
                 check(self, other)
             return apply(*self._operands(other, op, dtype_of(self, other)))
@@ -104,7 +113,7 @@ class Arithmetic:
             if floats_pass and (type(other) is float or type(other) is int):
                 dtype = self._data.dtype
                 if dtype is _FLOAT32 or dtype is _FLOAT64:  # 2.0 - x: x's dtype
-                    return apply(_number(other, dtype, self), self)
+                    return pair(_number(other, dtype, self), self)
             if check is not None:
                 check(other, self)
             return apply(*reversed(self._operands(other, op, dtype_of(self, other))))
@@ -112,26 +121,26 @@ class Arithmetic:
         forward.__name__, mirrored.__name__ = f"__{op}__", f"__r{op}__"
         return forward, mirrored
 
-    __add__, __radd__ = _binary(ew.Add.apply, "add")
-    __sub__, __rsub__ = _binary(ew.Sub.apply, "sub", check=dtypes.check_subtraction)
-    __mul__, __rmul__ = _binary(ew.Mul.apply, "mul")
-    __truediv__, __rtruediv__ = _binary(ew.Div.apply, "div", dtypes.true_division_type)
-    __floordiv__, __rfloordiv__ = _binary(ew.FloorDivide.apply, "floor_divide",
+    __add__, __radd__ = _binary(ew.Add, "add")
+    __sub__, __rsub__ = _binary(ew.Sub, "sub", check=dtypes.check_subtraction)
+    __mul__, __rmul__ = _binary(ew.Mul, "mul")
+    __truediv__, __rtruediv__ = _binary(ew.Div, "div", dtypes.true_division_type)
+    __floordiv__, __rfloordiv__ = _binary(ew.FloorDivide, "floor_divide",
                                           check=_refuse_integer_division_by_zero)
-    __mod__, __rmod__ = _binary(ew.Remainder.apply, "remainder",
+    __mod__, __rmod__ = _binary(ew.Remainder, "remainder",
                                 check=_refuse_integer_division_by_zero)
-    __pow__, __rpow__ = _binary(ew.Pow.apply, "pow", check=dtypes.check_power)
-    __and__, __rand__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_and"),
-                                "bitwise_and", check=dtypes.check_bitwise("bitwise_and"),
-                                floats_pass=False)
-    __or__, __ror__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_or"),
-                              "bitwise_or", check=dtypes.check_bitwise("bitwise_or"),
-                              floats_pass=False)
-    __xor__, __rxor__ = _binary(lambda a, b: ew.Bitwise.apply(a, b, "bitwise_xor"),
-                                "bitwise_xor", check=dtypes.check_bitwise("bitwise_xor"),
-                                floats_pass=False)
-    maximum, _ = _binary(ew.Maximum.apply, "maximum")
-    minimum, _ = _binary(ew.Minimum.apply, "minimum")
+    __pow__, __rpow__ = _binary(ew.Pow, "pow", check=dtypes.check_power)
+    __and__, __rand__ = _binary(ew.Bitwise, "bitwise_and",
+                                check=dtypes.check_bitwise("bitwise_and"),
+                                floats_pass=False, mode="bitwise_and")
+    __or__, __ror__ = _binary(ew.Bitwise, "bitwise_or",
+                              check=dtypes.check_bitwise("bitwise_or"),
+                              floats_pass=False, mode="bitwise_or")
+    __xor__, __rxor__ = _binary(ew.Bitwise, "bitwise_xor",
+                                check=dtypes.check_bitwise("bitwise_xor"),
+                                floats_pass=False, mode="bitwise_xor")
+    maximum, _ = _binary(ew.Maximum, "maximum")
+    minimum, _ = _binary(ew.Minimum, "minimum")
     del _binary, _
 
     def _comparison(kernel_name: str):

@@ -482,6 +482,37 @@ class KernelFunction(Function):
         return result
 
 
+    @classmethod
+    def apply_pair(cls, a, b):
+        """:meth:`apply` for two Tensors on one device and an op whose output is a new
+        array (``x + y``, ``x * w``, ``x * 2.0`` with the number as a 0-d Tensor: the
+        operators' fast paths), without the loops over arguments that ``apply`` needs for
+        any number of them. A trace or an anomaly check in progress takes ``apply``'s way."""
+        if _trace._active is not None or _anomaly.enabled:
+            return cls.apply(a, b)
+        ctx = _new_object(KernelNode)
+        ctx.function, ctx.node_id, ctx.kernels = cls, next(_node_ids), a._backend
+        x, y = a._data, b._data
+        raw = cls.forward(ctx, x, y)
+        Tensor = _Tensor or _tensor_class()
+        result = Tensor._from_data(raw)
+        a_needs, b_needs = a.requires_grad, b.requires_grad
+        if (a_needs or b_needs) and grad_mode._mode.enabled:  # _connect, for two inputs
+            saved = ctx._saved
+            if len(saved) == 2 and saved[0] is x and saved[1] is y:  # x * w saves both
+                ctx._saved = (a, b)
+                ctx._saved_versions = (a._version_box[0], b._version_box[0])
+            elif saved:
+                ctx._resolve_saved(Tensor, (a, b), (x, y), (raw,), (result,))
+            ctx.next_edges = [_edge_to(a) if a_needs else None, _edge_to(b) if b_needs else None]
+            ctx.input_meta = [(x.shape, x.dtype) if a_needs else None,
+                              (y.shape, y.dtype) if b_needs else None]
+            ctx.needs_input_grad = (a_needs, b_needs)
+            result.requires_grad = True
+            result.grad_fn = ctx
+        return result
+
+
 _Tensor = None
 
 
@@ -528,6 +559,15 @@ def _wrap_output(Tensor, item, ctx: Node):
     return Tensor._from_data(item, base=ctx.view_of)
 
 
+def _edge_to(tensor) -> Edge:
+    """The graph edge to a Tensor that requires grad: to the node that made it, or (a leaf)
+    to its AccumulateGrad."""
+    grad_fn = tensor.grad_fn
+    if grad_fn is None:
+        return grad_accumulator(tensor).edge
+    return _new_edge(Edge, (grad_fn, tensor._output_index))
+
+
 def _connect(ctx: Node, args, outputs, Tensor) -> None:
     """Record the graph edges from ``ctx`` to each input and mark outputs as produced."""
     edges, meta, needs = [], [], []
@@ -538,9 +578,7 @@ def _connect(ctx: Node, args, outputs, Tensor) -> None:
                 non_tensors = []
             non_tensors.append(position)
         elif arg.requires_grad:
-            grad_fn = arg.grad_fn
-            edges.append(grad_accumulator(arg).edge if grad_fn is None
-                         else _new_edge(Edge, (grad_fn, arg._output_index)))
+            edges.append(_edge_to(arg))
             data = arg._data
             meta.append((data.shape, data.dtype))
             needs.append(True)
