@@ -135,3 +135,12 @@ def test_the_claims_folder_is_cleared_when_the_helper_is_stopped(claims):
     precompile._clear_claims(claims)
     assert not claims.exists()
     assert precompile._claim(claims, 1) is None  # nothing to share any more
+
+
+def test_the_helper_takes_the_training_step_from_its_end_and_the_accuracy_last(monkeypatch):
+    kernels = tuple(("m", name, ["int64"]) for name in ("matmul", "relu", "sgd", "argmax"))
+    calls = []
+    monkeypatch.setattr(precompile, "_dispatchers", lambda: {
+        f"m.{name}": FakeDispatcher(name, calls) for _, name, _ in kernels})
+    assert precompile.compile_all(kernels, None, first_step=3) == 4
+    assert calls == ["sgd", "relu", "matmul", "argmax"]
