@@ -6,13 +6,15 @@ other on one core. When ``import numbanet`` finds that the common kernels are no
 cached yet, it starts one helper process (:func:`helper_main`) that compiles them into
 the same on-disk cache, *in the reverse order* of their first use: the script compiles
 from the first kernel on, the helper from the last one of the first training step back
-(the accuracy computation's come after those), and each time the script
+(its slow ``parallel=True`` kernels first, the accuracy computation's last), and each
+time the script
 meets a kernel the helper has already written, Numba loads it from the cache instead of
 compiling it. They meet in the middle, and split the work without compiling a kernel
 twice: each claims a kernel before compiling it (a file per kernel in a folder next to
 the lock, created atomically); when the script needs a kernel the helper has claimed, it
-waits for it (printing a line that says so) instead of compiling it too; the helper
-skips the kernels the script has claimed. Measured on the quickstart (24 kernels, 30.5 s
+compiles the unclaimed ones it needs next meanwhile, then waits for it (printing a line
+that says so) instead of compiling it too; the helper skips the kernels the script has
+claimed. Measured on the quickstart (24 kernels, 30.5 s
 of compiling on one core, 21.4 s of it the three parallel matmul kernels): the script
 compiles 18 and waits for the last one the helper is finishing.
 
@@ -178,7 +180,7 @@ def start_in_background() -> subprocess.Popen | None:
         return None
     lock.write_text(str(helper.pid))
     _helper, _lock, _owner = helper, lock, os.getpid()
-    _share_work(kernels, folder / CLAIMS_NAME)
+    _share_work(kernels, folder / CLAIMS_NAME, _first_step())
     # reap it as soon as it exits (no zombie while the script runs on) ...
     threading.Thread(target=helper.wait, name="numbanet-precompile-reaper", daemon=True).start()
     atexit.register(stop_helper)  # ... and stop it when the script ends first
@@ -240,6 +242,8 @@ def _clear_claims(claims: Path) -> None:
 
 _claims: Path | None = None  # the claims folder shared with this process's helper
 _listed: dict[tuple, int] = {}  # (module, name, argument types) -> position in the list
+_listed_kernels: tuple = ()
+_first_step_listed = 0  # how many of them the first training step launches
 
 
 def _sharing() -> bool:
@@ -265,6 +269,7 @@ def _load_shared(cache, signature, target_context):
     position = _listed_position(cache, signature)
     if position is None or _claim(_claims, position) is not False:
         return None  # not listed, or ours to compile
+    _work_while_waiting(position)
     _wait_for_helper(position, cache._py_func.__name__)
     return Cache.load_overload(cache, signature, target_context)
 
@@ -278,6 +283,34 @@ def _save_shared(cache, signature, data):
         position = _listed_position(cache, signature)
         if position is not None:
             _mark_done(_claims, position)
+
+
+_working = False  # compiling ahead inside a wait (no second level of it)
+
+
+def _work_while_waiting(position: int) -> None:
+    """While the helper compiles kernel ``position``, compile the training step's kernels
+    after it that nobody has claimed yet (the script needs them next), until it is done."""
+    global _working
+    if _working:
+        return
+    _working = True
+    try:
+        dispatchers = _dispatchers()
+        for later in range(position + 1, _first_step_listed):
+            if (_claims / f"{position}.done").exists() or not _sharing():
+                return
+            if (_claims / str(later)).exists():
+                continue  # claimed: being compiled, or done
+            module, name, arguments = _listed_kernels[later]
+            dispatcher = dispatchers.get(f"{module}.{name}")
+            if dispatcher is not None:
+                try:
+                    dispatcher.compile(_signature(arguments))  # claims it through Numba's cache
+                except Exception:  # noqa: BLE001 - compiled again, and reported, when used
+                    _mark_done(_claims, later)
+    finally:
+        _working = False
 
 
 def _wait_for_helper(position: int, name: str) -> None:
@@ -295,13 +328,14 @@ def _wait_for_helper(position: int, name: str) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def _share_work(kernels: tuple, claims: Path) -> None:
+def _share_work(kernels: tuple, claims: Path, first_step: int) -> None:
     """Route this process's Numba cache look-ups through :func:`_load_shared` and
     :func:`_save_shared` while its helper runs (they fall back to Numba's own when it
     has stopped, in a forked child, and for kernels not in the list)."""
     from numba.core.caching import FunctionCache
 
-    global _claims
+    global _claims, _listed_kernels, _first_step_listed
+    _listed_kernels, _first_step_listed = kernels, min(first_step, len(kernels))
     _listed.clear()
     for position, (module, name, arguments) in enumerate(kernels):
         _listed.setdefault((module, name, tuple(arguments)), position)
@@ -354,16 +388,31 @@ def _signature(arguments: list[str]) -> tuple:
     return tuple(eval(text, namespace) for text in arguments)  # noqa: S307 - our own list
 
 
+def _helper_order(kernels: tuple, dispatchers: dict, first_step: int) -> list[int]:
+    """The positions of the list in the helper's order: the first training step's from the
+    last one back, the ``parallel=True`` kernels among them first (they take five to ten
+    times longer to compile: the script, which compiles from the first kernel on, then
+    waits at most for a short one when they meet), then the accuracy computation's."""
+
+    def parallel(position: int) -> bool:
+        module, name, _ = kernels[position]
+        options = getattr(dispatchers.get(f"{module}.{name}"), "targetoptions", {})
+        return bool(options.get("parallel"))
+
+    step = sorted(reversed(range(first_step)), key=lambda position: not parallel(position))
+    return [*step, *range(first_step, len(kernels))]
+
+
 def compile_all(kernels: tuple, claims: Path | None = None, first_step: int | None = None) -> int:
-    """Compile (or load from the cache) every kernel of the list: the ``first_step`` ones
-    (all by default) from the last one back, then the others in order; how many it found.
-    With ``claims``, the kernels the script has claimed are left to it, then loaded from
-    the cache once it has written them."""
+    """Compile (or load from the cache) every kernel of the list, in :func:`_helper_order`
+    (``first_step``: all by default); how many it found. With ``claims``, the kernels the
+    script has claimed are left to it, then loaded from the cache once it has written
+    them."""
     dispatchers = _dispatchers()
     done = 0
     theirs = []
     first_step = len(kernels) if first_step is None else min(first_step, len(kernels))
-    for position in [*reversed(range(first_step)), *range(first_step, len(kernels))]:
+    for position in _helper_order(kernels, dispatchers, first_step):
         module, name, arguments = kernels[position]
         dispatcher = dispatchers.get(f"{module}.{name}")
         if dispatcher is None:

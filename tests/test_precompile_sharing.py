@@ -13,14 +13,15 @@ from numba.core.caching import Cache, FunctionCache
 
 from numbanet import compile_progress, precompile
 from numbanet.compile_progress import _SlowCompileNotice
-from numbanet.precompile_manifest import KERNELS
+from numbanet.precompile_manifest import FIRST_STEP, KERNELS
 
 
 class FakeDispatcher:
     """Records the signatures it is asked to compile, in order, in a shared list."""
 
-    def __init__(self, name, calls):
+    def __init__(self, name, calls, parallel=False):
         self.name, self.calls = name, calls
+        self.targetoptions = {"parallel": True} if parallel else {}
 
     def compile(self, signature):
         self.calls.append(self.name)
@@ -70,7 +71,7 @@ def sharing(claims, monkeypatch):
     monkeypatch.setattr(Cache, "save_overload", lambda cache, signature, data: None)
     monkeypatch.setattr(precompile, "_helper", types.SimpleNamespace(returncode=None))
     monkeypatch.setattr(precompile, "_owner", os.getpid())
-    precompile._share_work(KERNELS, claims)
+    precompile._share_work(KERNELS, claims, FIRST_STEP)
     yield cached
     precompile._stop_sharing()
     assert "load_overload" not in vars(FunctionCache)  # Numba's own again
@@ -101,6 +102,7 @@ def test_the_script_waits_for_a_kernel_the_helper_is_compiling(sharing, claims, 
     monkeypatch.setattr(compile_progress, "_notice", _SlowCompileNotice(stream))
     position, signature = listed("relu_contiguous")
     assert precompile._claim(claims, position) is True  # the helper's
+    monkeypatch.setattr(precompile, "_first_step_listed", position + 1)  # nothing after it
 
     def helper_finishes():
         time.sleep(0.3)
@@ -144,3 +146,40 @@ def test_the_helper_takes_the_training_step_from_its_end_and_the_accuracy_last(m
         f"m.{name}": FakeDispatcher(name, calls) for _, name, _ in kernels})
     assert precompile.compile_all(kernels, None, first_step=3) == 4
     assert calls == ["sgd", "relu", "matmul", "argmax"]
+
+
+def test_the_parallel_kernels_of_the_step_come_first_for_the_helper(monkeypatch):
+    names = ("matmul", "relu", "matmul_again", "sgd", "argmax")
+    kernels = tuple(("m", name, ["int64"]) for name in names)
+    calls = []
+    monkeypatch.setattr(precompile, "_dispatchers", lambda: {
+        f"m.{name}": FakeDispatcher(name, calls, parallel=name.startswith("matmul"))
+        for name in names})
+    assert precompile.compile_all(kernels, None, first_step=4) == 5
+    assert calls == ["matmul_again", "matmul", "sgd", "relu", "argmax"]
+
+
+def test_the_script_compiles_the_next_unclaimed_kernels_while_it_waits(sharing, claims,
+                                                                      monkeypatch):
+    names = ("matmul", "relu", "sum", "sgd", "argmax")
+    calls = []
+
+    class Claiming(FakeDispatcher):
+        def compile(self, signature):  # as Numba's cache look-up does in the script
+            precompile._claim(claims, names.index(self.name))
+            super().compile(signature)
+
+    monkeypatch.setattr(precompile, "_dispatchers", lambda: {
+        f"m.{name}": Claiming(name, calls) for name in names})
+    monkeypatch.setattr(precompile, "_listed_kernels",
+                        tuple(("m", name, ["int64"]) for name in names))
+    monkeypatch.setattr(precompile, "_first_step_listed", 4)
+    precompile._claim(claims, 0)  # the helper compiles "matmul" ...
+    precompile._claim(claims, 2)  # ... and has "sum" too
+    precompile._work_while_waiting(0)
+    assert calls == ["relu", "sgd"]  # not the helper's, not past the training step
+    for later in (1, 3):
+        (claims / str(later)).unlink()  # unclaimed again ...
+    (claims / "0.done").touch()  # ... but the awaited kernel is there: the script goes on
+    precompile._work_while_waiting(0)
+    assert calls == ["relu", "sgd"]
