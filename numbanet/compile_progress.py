@@ -13,7 +13,8 @@ temporary folder so caching still works for the session.
 
 A plain script gets :func:`announce_slow_compiles` (installed by ``import numbanet``): as
 soon as compiling has taken half a second, a line on stderr says what is compiling and
-how many kernels so far, so a first run never looks hung. Callers that show progress
+how many kernels so far, so a first run never looks hung (and :func:`announce_waiting`
+says so when it waits for a kernel the background compiler is finishing). Callers that show progress
 themselves (the stepper, ``numbanet graph``, ``numbanet warmup``) use
 :func:`report_compilation`, which silences that line while it runs.
 """
@@ -112,14 +113,14 @@ class _SlowCompileNotice(event.Listener):
             self.timer = None
         self.spent += time.perf_counter() - self.started
 
-    def _announce(self) -> None:
+    def _announce(self, line: str | None = None) -> None:
         if _reporters:
             return
         stream = self.stream or sys.stderr
         with self.lock:
             live = getattr(stream, "isatty", lambda: False)()
-            line = (f"numbanet: compiling kernel {self.count} ({self.name}); first run only, "
-                    "cached for next time")
+            line = line or (f"numbanet: compiling kernel {self.count} ({self.name}); first "
+                            "run only, cached for next time")
             if live:
                 print(f"\r\x1b[K{line}", end="", file=stream, flush=True)
             else:
@@ -138,6 +139,14 @@ def announce_slow_compiles(stream=None) -> None:
         return
     _notice = _SlowCompileNotice(stream)
     event.register("numba:compile", _notice)
+
+
+def announce_waiting(name: str) -> None:
+    """The stderr notice (when installed) while this process waits for kernel ``name``
+    from the background compiler of :mod:`numbanet.precompile`."""
+    if _notice is not None:
+        _notice._announce(f"numbanet: waiting for kernel {name} from the background "
+                          "compiler; first run only, cached for next time")
 
 
 def printing_progress(prefix: str = "numbanet: compiling"):

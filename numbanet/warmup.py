@@ -57,6 +57,11 @@ def _linear_regression(torch) -> None:
 
 def _classifier_step(torch, optimizer_class, **options) -> None:
     """PyTorch's quickstart: a 784-512-512-10 MLP on a batch of 64 images, then accuracy."""
+    _classifier_accuracy(torch, *_classifier_training(torch, optimizer_class, **options))
+
+
+def _classifier_training(torch, optimizer_class, **options):
+    """Two training steps of the quickstart's MLP; returns (model, images, labels)."""
     nn = torch.nn
     rng = np.random.default_rng(0)
     images = torch.tensor(rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
@@ -70,6 +75,11 @@ def _classifier_step(torch, optimizer_class, **options) -> None:
         optimizer.step()
         optimizer.zero_grad()
     loss.item()
+    return model, images, labels
+
+
+def _classifier_accuracy(torch, model, images, labels) -> None:
+    """The quickstart's test loop: how many predictions are right."""
     with torch.no_grad():
         (model(images).argmax(1) == labels).type(torch.float).sum().item()
 
