@@ -34,6 +34,7 @@ CASES = {
     "mul_grad": (1000, "a * w (w needs grad)"),
     "mul_number": (1000, "a * 2.0"),
     "forward_backward": (200, "(a * w).relu().sum().backward()"),
+    "add_floor": (1000, "a + b's parts with no Python logic"),
     "linreg": (100, "seed linear regression step, SGD"),
     "mlp": (5, "MLP 784-128-10 batch-64 Adam step, 1 thread"),
 }
@@ -47,6 +48,8 @@ def make_case(library, case: str):
         return {"add": lambda: a + b, "mul_grad": lambda: a * w,
                 "mul_number": lambda: a * 2.0,
                 "forward_backward": lambda: (a * w).relu().sum().backward()}[case]
+    if case == "add_floor":
+        return add_floor(library)
     if case == "linreg":
         library.manual_seed(0)
         x = library.tensor([[1.0], [2.0], [3.0], [4.0]])
@@ -65,6 +68,29 @@ def make_case(library, case: str):
 
     images, labels = bench_training.batch()
     return bench_training.training_step(library, "mlp", images, labels)
+
+
+def add_floor(library):
+    """The parts of ``a + b`` no Python code can remove: the Numba kernel call, numpy's
+    allocation of the result and the result Tensor's life (made, then freed), with no
+    dispatch, autograd or checks around them. (PyTorch: plain ``a + b``, to compare.)"""
+    a, b = library.ones(4), library.ones(4)
+    if library.__name__ == "torch":
+        return lambda: a + b
+    import numpy as np
+
+    from numbanet.kernels.cpu.elementwise import KERNELS
+
+    kernel = KERNELS["add"].contiguous
+    x, y = a._data, b._data
+    shape, dtype, wrap = x.shape, x.dtype, type(a)._from_data
+
+    def floor():
+        out = np.empty(shape, dtype)
+        kernel(x, y, out)
+        return wrap(out)
+
+    return floor
 
 
 def worker(library_name: str, case: str, calls: int) -> None:
