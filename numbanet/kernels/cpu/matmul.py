@@ -2,7 +2,8 @@
 
 ``C[i, j] = sum_p A[i, p] * B[p, j]``: every element of C is the dot product of row ``i``
 of A with column ``j`` of B. The naive triple loop runs at a few GFLOP/s; the kernels below
-run at roughly 80% of OpenBLAS. Four ideas get them there, in this order:
+run at 70% to 100% of OpenBLAS on one core (a 784-128 layer, batch 64). Four ideas get them
+there, in this order:
 
 1. **Packing.** Rows of A are contiguous in memory, columns of B are not. Each worker
    first copies ("packs") the columns of B it needs into the rows of a scratch buffer
@@ -46,7 +47,8 @@ clock, so the target's tuning says "prefer 256-bit". :func:`prefer_512_bit_vecto
 the two multiply-add kernels with LLVM's function attribute ``"prefer-vector-width"="512"``
 (what ``clang -mprefer-vector-width=512`` writes), and only those two: every other kernel,
 and every CPU without AVX-512, compiles exactly as before. Each fused multiply-add then
-does 16 of them instead of 8, about 1.5x the speed at (64, 784, 128).
+does 16 of them instead of 8: 1.2x to 1.4x the speed of the same kernels at (64, 784, 128),
+measured on a Skylake-SP server.
 
 ``fastmath`` lets LLVM reorder the additions of a dot product (that is what vectorising a
 sum needs), so results differ from numpy's in the last bits.
