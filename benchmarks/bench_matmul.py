@@ -5,10 +5,11 @@
 A product (n, k) @ (k, m) costs 2·n·k·m floating-point operations. Each contender runs in
 turn, round after round, so a background process slows them all alike; the table shows the
 median over all runs (and the best run in brackets), and numbanet's speed as a fraction of
-numpy's. The first two shapes are an MLP's first layer on a batch of 64 and 256 MNIST
+numpy's and PyTorch's. The first two shapes are an MLP's first layer on a batch of 64 and 256 MNIST
 images; the third is the classic square benchmark. The fourth repeats the first with B
 given as ``W.T``, a transposed view of a (128, 784) weight, which is how ``nn.Linear``
-calls matmul: B's columns are then contiguous and numbanet skips packing them. The last is
+calls matmul: B's columns are then contiguous and numbanet's dot products read them in
+place (in the first two, B fits in L2 and the outer-product kernel reads its rows). The last is
 that layer's weight gradient ``grad.T @ x``: A a transposed view of the (64, 128) gradient,
 k = 64 the batch, which numbanet reads in place, row by row of B.
 
