@@ -27,8 +27,8 @@ def random(shape, dtype, seed=0):
 @pytest.mark.parametrize("n, k, m", [(1, 1, 1), (5, 3, 7), (64, 64, 784), (9, 10, 33),
                                      (130, 6, 1030)])
 def test_outer_product_path_with_a_transposed_left_operand(dtype, n, k, m):
-    """``grad.T @ x``: A a transposed view, B row-major; (130, 6, 1030) needs two column
-    chunks of C, the others have ragged rows and sums."""
+    """``grad.T @ x``: A a transposed view, B row-major; ragged rows and sums (column
+    chunks: tests/test_matmul_vector_width.py)."""
     a = random((k, n), dtype).T
     b = random((k, m), dtype, seed=1)
     np.testing.assert_allclose(matmul.matmul(a, b), a @ b, **TOLERANCE[dtype])

@@ -2,21 +2,24 @@
 
 ``C[i, j] = sum_p A[i, p] * B[p, j]``: every element of C is the dot product of row ``i``
 of A with column ``j`` of B. The naive triple loop runs at a few GFLOP/s; the kernels below
-run at roughly 80% of OpenBLAS. Four ideas get them there, in this order:
+run at 70% to 100% of OpenBLAS on one core (a 784-128 layer, batch 64). Four ideas get them
+there, in this order:
 
 1. **Packing.** Rows of A are contiguous in memory, columns of B are not. Each worker
    first copies ("packs") the columns of B it needs into the rows of a scratch buffer
    ``packed[j, p] = B[p, j]``, so both operands of every dot product are read in order,
-   8 floats per AVX2 load. When B is itself a transposed view (``x @ W.T`` in a linear
-   layer) its columns are already contiguous and nothing is packed.
+   a whole vector register of floats per load. When B is itself a transposed view
+   (``x @ W.T`` in a linear layer) its columns are already contiguous and nothing is
+   packed.
 2. **Register blocking.** :func:`dot_tile` computes a 4 x 3 tile of C at once: each step
    of its loop loads 4 values of A and 3 of B and does 12 multiply-adds, so every loaded
    value is used 3 or 4 times. The 12 running sums are plain local variables. Written as
    dot products they are *reductions*, which LLVM's loop vectoriser turns into 12 vector
    accumulators held in registers (12 of AVX2's 16; the other 4 hold loaded values),
-   updated by fused multiply-add instructions. (Numba disables LLVM's SLP vectoriser, so
-   the textbook "outer product" micro-kernel, 4 x 16 scalars updated from one row of B,
-   would stay scalar; the dot-product form sidesteps that.)
+   updated by fused multiply-add instructions (see "Vector width" below). (Numba
+   disables LLVM's SLP vectoriser, so the textbook "outer product" micro-kernel, 4 x 16
+   scalars updated from one row of B, would stay scalar; the dot-product form sidesteps
+   that.)
 3. **Cache blocking.** A task sweeps a chunk of columns of C whose packed columns of B fit
    in the L2 cache; the 4 rows of A in use stay in L1 while they meet every column of
    the chunk, so each byte brought from memory is used many times.
@@ -33,14 +36,27 @@ handles (no SLP needed), 4 rows of C updated from 4 rows of B per pass. B is rea
 it lies and A one number at a time, through any strides, so ``grad.T`` is neither copied
 nor packed. It is used whenever B is row-major and the sum is short (for long sums the
 dot products win again); C is cut into column chunks that fit in L2 (and row groups for
-threads).
+threads). A task keeps 4 rows of C in L1 and runs the whole sum into them before moving on,
+so only B, which stays in L2, streams through. This order needs no packing at all, so it
+also takes long sums whenever B fits in L2: in ``x @ W`` with a (784, 128) B it beats
+transposing B into packed columns (the transpose cost about as much as the products).
+
+**Vector width.** On CPUs with AVX-512 (32 registers of 16 floats) LLVM still vectorises
+with 256-bit registers by default: on the first such CPUs the 512-bit units lowered the
+clock, so the target's tuning says "prefer 256-bit". :func:`prefer_512_bit_vectors` marks
+the two multiply-add kernels with LLVM's function attribute ``"prefer-vector-width"="512"``
+(what ``clang -mprefer-vector-width=512`` writes), and only those two: every other kernel,
+and every CPU without AVX-512, compiles exactly as before. Each fused multiply-add then
+does 16 of them instead of 8: 1.2x to 1.4x the speed of the same kernels at (64, 784, 128),
+measured on a Skylake-SP server.
 
 ``fastmath`` lets LLVM reorder the additions of a dot product (that is what vectorising a
 sum needs), so results differ from numpy's in the last bits.
 """
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit, prange, types
+from numba.extending import intrinsic
 
 from numbanet.kernels.launch import launch
 
@@ -48,8 +64,27 @@ TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile
 PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of a 512 KiB L2
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster than two
-ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of C the outer-product kernel sweeps
-ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B
+ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of B the outer-product kernel sweeps
+ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B...
+ROWS_LARGEST_B = 1024 * 1024  # ...unless B fits in L2 (bytes per matrix)
+
+
+@intrinsic
+def prefer_512_bit_vectors(typingctx):
+    """Let LLVM vectorise the calling kernel with 512-bit registers where the CPU has them.
+
+    Called as the first statement of a kernel, it adds the function attribute
+    ``"prefer-vector-width"="512"`` to the kernel's LLVM function and compiles to nothing.
+    LLVM caps the width at what the CPU has, so without AVX-512 the attribute changes
+    nothing. (llvmlite's IR builder only accepts LLVM's keyword attributes such as
+    ``noinline``, so this string attribute is written into the function's attribute list
+    directly; it appears verbatim in the ``define`` line of the kernel's IR.)
+    """
+    def codegen(context, builder, signature, arguments):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
 
 
 @njit(cache=True, error_model="numpy")
@@ -72,6 +107,7 @@ def dot_tile(a, b_columns, c, i, j, packed_j):
     columns past the edge of C are clamped to the last one (they read valid memory and
     their sums are simply not stored), so edges need no second kernel.
     """
+    prefer_512_bit_vectors()
     last_row = a.shape[0] - 1
     last_column = b_columns.shape[0] - 1
     a0 = a[i]
@@ -227,8 +263,9 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
     (``grad.T`` in a linear layer's weight gradient) and nothing is copied or packed.
     Register blocking: each pass of the ``j`` loop updates 4 rows of C from 4 rows of B,
     16 multiply-adds for 4 loads of B and 4 loads and stores of C, the 16 values of A held
-    in registers. Rows of C past the last multiple of 4, and rows of B past the last
-    multiple of 4, are finished one at a time.
+    in registers. Cache blocking: those 4 rows of C stay in L1 while the whole sum over
+    ``p`` runs into them; only B streams in, from L2. Rows of C past the last multiple of 4,
+    and rows of B past the last multiple of 4, are finished one at a time.
 
     The vectorised loop runs only after a run-time check that the rows written do not
     overlap the rows read. Taking C's four rows through one slice ``c[i:i+4]`` keeps that
@@ -237,16 +274,17 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
     The column bounds are made unsigned: a signed index might be negative, which Numba
     handles by counting from the end, a test in every step that LLVM cannot vectorise.
     """
+    prefer_512_bit_vectors()
     k = a.shape[1]
     j_start = np.uint64(j_start)
     j_stop = np.uint64(j_stop)
     k_in_fours = k - k % 4
     i_in_fours = i_start + (i_stop - i_start) // 4 * 4
-    for p in range(0, k_in_fours, 4):
-        b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
-        for i in range(i_start, i_in_fours, 4):
-            band = c[i : i + 4]
-            c0, c1, c2, c3 = band[0], band[1], band[2], band[3]
+    for i in range(i_start, i_in_fours, 4):
+        band = c[i : i + 4]
+        c0, c1, c2, c3 = band[0], band[1], band[2], band[3]
+        for p in range(0, k_in_fours, 4):
+            b0, b1, b2, b3 = b[p], b[p + 1], b[p + 2], b[p + 3]
             a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
             a10, a11, a12, a13 = a[i + 1, p], a[i + 1, p + 1], a[i + 1, p + 2], a[i + 1, p + 3]
             a20, a21, a22, a23 = a[i + 2, p], a[i + 2, p + 1], a[i + 2, p + 2], a[i + 2, p + 3]
@@ -257,15 +295,19 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
                 c1[j] += a10 * y0 + a11 * y1 + a12 * y2 + a13 * y3
                 c2[j] += a20 * y0 + a21 * y1 + a22 * y2 + a23 * y3
                 c3[j] += a30 * y0 + a31 * y1 + a32 * y2 + a33 * y3
-        for i in range(i_in_fours, i_stop):
-            c0 = c[i]
-            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+        for p in range(k_in_fours, k):
+            b0 = b[p]
+            a00, a10, a20, a30 = a[i, p], a[i + 1, p], a[i + 2, p], a[i + 3, p]
             for j in range(j_start, j_stop):
-                c0[j] += a00 * b0[j] + a01 * b1[j] + a02 * b2[j] + a03 * b3[j]
-    for p in range(k_in_fours, k):
-        b0 = b[p]
-        for i in range(i_start, i_stop):
-            c0 = c[i]
+                y0 = b0[j]
+                c0[j] += a00 * y0
+                c1[j] += a10 * y0
+                c2[j] += a20 * y0
+                c3[j] += a30 * y0
+    for i in range(i_in_fours, i_stop):
+        c0 = c[i]
+        for p in range(k):
+            b0 = b[p]
             a00 = a[i, p]
             for j in range(j_start, j_stop):
                 c0[j] += a00 * b0[j]
@@ -294,7 +336,7 @@ def batched_matmul_rows(a, b, c, row_groups, column_chunks):
     """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
 
     ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
-    n, m), zeros on entry. A column chunk of C stays in L2 while rows of B sweep it.
+    n, m), zeros on entry. A column chunk of B stays in L2 while bands of C's rows meet it.
     """
     for task in range(c.shape[0] * row_groups * column_chunks):
         rows_task(task, a, b, c, row_groups, column_chunks)
@@ -325,8 +367,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Any strides are accepted. When B is a transposed contiguous array (its columns are
     rows in memory) it is used as is, A is made C-contiguous, and the dot-product kernel
-    runs. Otherwise B is made C-contiguous: a short sum runs the outer-product kernel
-    with A read in place; a long one packs B's columns for the dot-product kernel.
+    runs. Otherwise B is made C-contiguous: a short sum, or a B that fits in L2, runs the
+    outer-product kernel with A read in place; else B's columns are packed for the
+    dot-product kernel.
     """
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(f"matmul expects two 2-D or two 3-D arrays, got {a.shape} @ {b.shape}")
@@ -349,8 +392,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     parallel = threads > 1
     b_transposed = b3.transpose(0, 2, 1)
     source_is_transposed = b_transposed.flags.c_contiguous and b3.dtype == dtype
-    if not source_is_transposed and k <= ROWS_LONGEST_SUM:
-        column_chunks = -(-n * m * dtype.itemsize // ROWS_CHUNK_BYTES)
+    b_bytes = k * m * dtype.itemsize
+    if not source_is_transposed and (k <= ROWS_LONGEST_SUM or b_bytes <= ROWS_LARGEST_B):
+        column_chunks = min(m, -(-b_bytes // ROWS_CHUNK_BYTES))
         a3 = a3 if a3.dtype == dtype else a3.astype(dtype)
         b3 = np.ascontiguousarray(b3, dtype=dtype)
         c.fill(0)
