@@ -27,19 +27,20 @@ there, in this order:
    there are few chunks) are spread over the cores with ``prange``; each packs its own
    columns, so packing runs in parallel too. Small products run on one thread.
 
-**The other order, for row-major B.** A dot product over a short sum (k = 64, the batch,
-in a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
-addition, and packing B costs as much as using it. :func:`multiply_rows` runs the loops
-the other way round, ``C[i, :] += A[i, p] * B[p, :]``: rows of B and C are both
-contiguous, so its inner loop over a whole row of C is what LLVM's *loop* vectoriser
-handles (no SLP needed), 4 rows of C updated from 4 rows of B per pass. B is read where
-it lies and A one number at a time, through any strides, so ``grad.T`` is neither copied
-nor packed. It is used whenever B is row-major and the sum is short (for long sums the
-dot products win again); C is cut into column chunks that fit in L2 (and row groups for
-threads). A task keeps 4 rows of C in L1 and runs the whole sum into them before moving on,
-so only B, which stays in L2, streams through. This order needs no packing at all, so it
-also takes long sums whenever B fits in L2: in ``x @ W`` with a (784, 128) B it beats
-transposing B into packed columns (the transpose cost about as much as the products).
+**The other order, for row-major B.** A dot product over a short sum (k = 64, the batch, in
+a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
+addition, and packing B costs as much as using it. :func:`multiply_rows` runs the loops the
+other way round, ``C[i, :] += A[i, p] * B[p, :]``: rows of B and C are both contiguous, so
+its inner loop over a whole row of C is what LLVM's *loop* vectoriser handles (no SLP
+needed), 4 rows of C updated from 4 rows of B per pass. B is read where it lies and A one
+number at a time. (A is made C-contiguous first: for ``grad.T`` that copies n x k numbers
+for n x k x m multiply-adds, and saves compiling each kernel a second time for a transposed
+A, 7 s of a first run.) It is used whenever B is row-major and the sum is short (for long
+sums the dot products win again); C is cut into column chunks that fit in L2 (and row
+groups for threads). A task keeps 4 rows of C in L1 and runs the whole sum into them before
+moving on, so only B, which stays in L2, streams through. This order needs no packing at
+all, so it also takes long sums whenever B fits in L2: in ``x @ W`` with a (784, 128) B it
+beats transposing B into packed columns (the transpose cost about as much as the products).
 
 **Vector width.** On CPUs with AVX-512 (32 registers of 16 floats) LLVM still vectorises
 with 256-bit registers by default: on the first such CPUs the 512-bit units lowered the
@@ -260,7 +261,7 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
     The *outer-product* order: ``C[i, :] += A[i, p] * B[p, :]``. Row ``p`` of B and row
     ``i`` of C are both contiguous, so the loop over ``j`` reads and writes in order and
     LLVM vectorises it; A is only read one number at a time, so it may be any strided view
-    (``grad.T`` in a linear layer's weight gradient) and nothing is copied or packed.
+    (the convolutions pass transposed weights) and nothing is copied or packed.
     Register blocking: each pass of the ``j`` loop updates 4 rows of C from 4 rows of B,
     16 multiply-adds for 4 loads of B and 4 loads and stores of C, the 16 values of A held
     in registers. Cache blocking: those 4 rows of C stay in L1 while the whole sum over
@@ -335,7 +336,7 @@ def rows_task(task, a, b, c, row_groups, column_chunks):
 def batched_matmul_rows(a, b, c, row_groups, column_chunks):
     """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
 
-    ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
+    ``a``: (batch, n, k) and ``b``: (batch, k, m), C-contiguous. ``c``: (batch,
     n, m), zeros on entry. A column chunk of B stays in L2 while bands of C's rows meet it.
     """
     for task in range(c.shape[0] * row_groups * column_chunks):
@@ -368,8 +369,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Any strides are accepted. When B is a transposed contiguous array (its columns are
     rows in memory) it is used as is, A is made C-contiguous, and the dot-product kernel
     runs. Otherwise B is made C-contiguous: a short sum, or a B that fits in L2, runs the
-    outer-product kernel with A read in place; else B's columns are packed for the
-    dot-product kernel.
+    outer-product kernel; else B's columns are packed for the dot-product kernel. A is made
+    C-contiguous for either kernel.
     """
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(f"matmul expects two 2-D or two 3-D arrays, got {a.shape} @ {b.shape}")
@@ -395,7 +396,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b_bytes = k * m * dtype.itemsize
     if not source_is_transposed and (k <= ROWS_LONGEST_SUM or b_bytes <= ROWS_LARGEST_B):
         column_chunks = min(m, -(-b_bytes // ROWS_CHUNK_BYTES))
-        a3 = a3 if a3.dtype == dtype else a3.astype(dtype)
+        a3 = np.ascontiguousarray(a3, dtype=dtype)
         b3 = np.ascontiguousarray(b3, dtype=dtype)
         c.fill(0)
         row_groups = 1
