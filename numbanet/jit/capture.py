@@ -232,11 +232,11 @@ class Recorder:
         self._seconds: list[float] = []  # and how long each launch took
         self._inputs: list[str] = []  # the arrays the current call read, described
         self._in_backward = False  # inside loss.backward() (autograd's run_backward)
-        self._launched: list = []  # (kernel, args, grid) of each of its launches
+        self._launched: list = []  # (kernel, args, grid, zeros) of each of its launches
         self._seeds: dict[int, object] = {}  # seed -> generator that drew it
         self._restore: list = []
         self._checks: list = []  # (frame, Launch) of numbanet's checks set to run again
-        self._optimizer_steps: list = []  # (frame, Launch) of each optimizer.step() call
+        self._optimizer_steps: list = []  # (frame, Launch, its calls) of each step() call
 
     # ---- installing and removing the hooks ----------------------------------------------
     def __enter__(self) -> Recorder:
@@ -265,7 +265,10 @@ class Recorder:
         setattr(owner, name, replacement)
 
     def _on_arguments(self, kernel, args, grid, block) -> None:
-        self._launched.append((kernel, args, grid))
+        # which arguments hold only zeros as the kernel starts (an output numpy zeroed)
+        zeros = tuple(isinstance(value, np.ndarray) and value.size > 0
+                      and value.dtype.kind in "biuf" and not value.any() for value in args)
+        self._launched.append((kernel, args, grid, zeros))
 
     def _on_launch(self, kernel, grid, block, compilation, seconds) -> None:
         function = getattr(kernel, "py_func", kernel)
@@ -292,9 +295,9 @@ class Recorder:
                 return original(*args, **kwargs)
             step_frame = _optimizer_step_frame(sys._getframe(1))
             if step_frame is not None:  # the optimizer's own work: one entry for the step
-                recorder._kernels, recorder._seconds = [], []
+                recorder._kernels, recorder._seconds, recorder._launched = [], [], []
                 result = original(*args, **kwargs)
-                recorder._fold_into_optimizer_step(step_frame)
+                recorder._fold_into_optimizer_step(step_frame, name)
                 return result
             if name in OPTIMIZER_UPDATES:  # outside optimizer.step(): scalars would go stale
                 recorder.refuse(f"calls the optimizer kernel {name} outside an optimizer's "
@@ -355,10 +358,19 @@ class Recorder:
             source = args[0]
             self._add(lambda: np.copyto(result, source, casting="unsafe"), name, output,
                       "copy")
-        elif (launched := self._own_launches(arrays, results, fresh)) is not None:
+        elif (own := self._own_launches(arrays, results, fresh)) is not None:
             launched = [(_compiled(kernel, kernel_args), kernel_args)
-                        for kernel, kernel_args in launched]
-            if len(launched) == 1:
+                        for kernel, kernel_args in own[0]]
+            zeroed = own[1]
+            if zeroed:
+                def zeroed_launches():
+                    for r in zeroed:
+                        r.fill(0)
+                    for kernel, kernel_args in launched:
+                        kernel(*kernel_args)
+
+                self._add(zeroed_launches, name, output, "zeroed, kernel")
+            elif len(launched) == 1:
                 kernel, kernel_args = launched[0]
                 self._add(lambda: kernel(*kernel_args), name, output, "kernel")
             else:
@@ -382,7 +394,7 @@ class Recorder:
             self._add(lambda: copy_into(result, original(*args, **kwargs)), name, output,
                       "call, copy back")
 
-    def _own_launches(self, arrays: list, results: tuple, fresh: list) -> list | None:
+    def _own_launches(self, arrays: list, results: tuple, fresh: list) -> tuple | None:
         """The call's Numba kernel launches, when running just them again gives its result.
 
         Every array a launch touches must be a view of the call's arguments or results,
@@ -393,16 +405,17 @@ class Recorder:
         launching again and comparing bit for bit with what the call returned; a private
         array holding the values of an argument counts as a copy. Then a replay skips the
         function's Python (checks, dtype rules, allocation) and launches the kernels on
-        the captured arrays. CPU only.
+        the captured arrays. CPU only. Returns (the launches, the results to zero first:
+        see :meth:`_zeroed_outputs`), or None.
         """
         launched = self._launched
         if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
-                or any(grid is not None for _, _, grid in launched)
+                or any(grid is not None for _, _, grid, _ in launched)
                 or not all(isinstance(r, np.ndarray) and r.flags.c_contiguous for r in fresh)):
             return None
         known = arrays + list(fresh)
         private: list[np.ndarray] = []
-        for _, kernel_args, _ in launched:
+        for _, kernel_args, *_ in launched:
             for value in kernel_args:
                 if not _is_array(value) or overlaps(value, known):
                     continue
@@ -417,22 +430,54 @@ class Recorder:
         scratch = fresh + private
         kept = [r.copy() for r in private]  # put back afterwards, whatever they hold
         try:
-            for garbage in ("nan", 0xA5):
-                for r in scratch:
-                    if garbage == "nan":
-                        r.fill(np.nan) if r.dtype.kind in "fc" else _bytes(r).fill(0x5A)
-                    else:
-                        _bytes(r).fill(garbage)
-                for kernel, kernel_args, _ in launched:
-                    kernel(*kernel_args)
-                if not all(np.array_equal(_bytes(r), _bytes(e))
-                           for r, e in zip(fresh, expected, strict=True)):
-                    return None
-            self.buffers.extend(private)
-            return [(kernel, kernel_args) for kernel, kernel_args, _ in launched]
+            for zeroed in ([], self._zeroed_outputs(arrays, fresh)):
+                if self._launches_give(launched, scratch, zeroed, fresh, expected):
+                    self.buffers.extend(private)
+                    return [(kernel, kernel_args) for kernel, kernel_args, *_ in launched], \
+                        zeroed
+            return None
         finally:
             for r, e in zip(scratch, expected + kept, strict=True):
                 np.copyto(r, e)
+
+    def _zeroed_outputs(self, arrays: list, fresh: list) -> list:
+        """The results that held only zeros when the first kernel writing them started,
+        each the whole array that kernel got (``matmul`` accumulates into a result numpy
+        zeroed): a replay zeroes them before its launches. Not when an argument of that
+        size is all zeros too (then the zeros may be a copy of it, stale at a replay)."""
+        zeroed = []
+        for r in fresh:
+            for _, kernel_args, _, zeros in self._launched:
+                touching = [(value, zero) for value, zero in zip(kernel_args, zeros, strict=True)
+                            if _is_array(value) and overlaps(value, [r])]
+                if not touching:
+                    continue
+                value, zero = touching[0]
+                if (zero and len(touching) == 1 and value.size == r.size
+                        and not any(a.size == r.size and isinstance(a, np.ndarray)
+                                    and not a.any() for a in arrays)):
+                    zeroed.append(r)
+                break
+        return zeroed
+
+    @staticmethod
+    def _launches_give(launched, scratch, zeroed, fresh, expected) -> bool:
+        """Whether the launches alone, on garbage-filled results and workspaces (those in
+        ``zeroed`` zeroed first), give the results bit for bit."""
+        for garbage in ("nan", 0xA5):
+            for r in scratch:
+                if garbage == "nan":
+                    r.fill(np.nan) if r.dtype.kind in "fc" else _bytes(r).fill(0x5A)
+                else:
+                    _bytes(r).fill(garbage)
+            for r in zeroed:
+                r.fill(0)
+            for kernel, kernel_args, *_ in launched:
+                kernel(*kernel_args)
+            if not all(np.array_equal(_bytes(r), _bytes(e))
+                       for r, e in zip(fresh, expected, strict=True)):
+                return False
+        return True
 
     def _add(self, step, name: str, output: str, replay: str, phase: str | None = None,
              inputs: list[str] | None = None) -> None:
@@ -515,11 +560,15 @@ class Recorder:
                     self.modules.append(module)
             frame = frame.f_back
 
-    def _fold_into_optimizer_step(self, frame) -> None:
+    def _fold_into_optimizer_step(self, frame, name: str) -> None:
         """Make the kernel calls of ``optimizer.step()`` (running in ``frame``) one entry,
-        which runs the optimizer's Python again at each replay."""
-        for seen, launch in self._optimizer_steps:
+        which runs the optimizer's Python again at each replay (or, for Adam and SGD, only
+        their kernels: :mod:`numbanet.jit.optimizer_replay`, decided in :meth:`captured`)."""
+        calls = [(name, [(kernel, args) for kernel, args, *_ in self._launched])]
+        self._launched = []
+        for seen, launch, made, *_ in self._optimizer_steps:
             if seen is frame:
+                made.extend(calls)
                 launch.kernels.extend(self._kernels)
                 if self._seconds:
                     launch.seconds = (launch.seconds or 0.0) + sum(self._seconds)
@@ -541,7 +590,8 @@ class Recorder:
         self._add(rerun, f"{type(optimizer).__name__}.step", "",
                   "its Python runs each call (step count, bias corrections, lr)",
                   phase="optimizer", inputs=[describe(param._data) for param, _ in grads])
-        self._optimizer_steps.append((frame, self._entries[-1][0]))
+        self._optimizer_steps.append((frame, self._entries[-1][0], calls, optimizer, grads,
+                                      rerun))
 
     def _backward(self, original):
         recorder = self
@@ -577,7 +627,27 @@ class Recorder:
 
         return numpy_generator
 
+    def _bare_optimizer_steps(self) -> None:
+        """Replace the Python entry of an Adam or SGD ``step()`` by its bare kernels, where
+        :func:`numbanet.jit.optimizer_replay.fast_step` can (it falls back on the Python
+        entry at a replay that finds the optimizer changed)."""
+        from numbanet.jit.optimizer_replay import fast_step
+
+        for _, launch, calls, optimizer, grads, rerun in self._optimizer_steps:
+            bare = fast_step(optimizer, grads, calls, _compiled)
+            if bare is None:
+                continue
+
+            def step(bare=bare, rerun=rerun):
+                if not bare():
+                    rerun()
+
+            self._entries = [(seen, step if seen is launch else made, caller)
+                             for seen, made, caller in self._entries]
+            launch.replay = "kernels; its numbers (step count, bias corrections, lr) anew"
+
     def captured(self) -> Captured:
+        self._bare_optimizer_steps()
         launches = []
         for index, (launch, _, _) in enumerate(self._entries):
             launch.index = index
