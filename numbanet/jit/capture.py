@@ -233,6 +233,7 @@ class Recorder:
         self._inputs: list[str] = []  # the arrays the current call read, described
         self._in_backward = False  # inside loss.backward() (autograd's run_backward)
         self._launched: list = []  # (kernel, args, grid, zeros) of each of its launches
+        self._before: list = []  # copies of the current call's arguments, as it began
         self._seeds: dict[int, object] = {}  # seed -> generator that drew it
         self._restore: list = []
         self._checks: list = []  # (frame, Launch) of numbanet's checks set to run again
@@ -266,8 +267,9 @@ class Recorder:
 
     def _on_arguments(self, kernel, args, grid, block) -> None:
         # which arguments hold only zeros as the kernel starts (an output numpy zeroed)
-        zeros = tuple(isinstance(value, np.ndarray) and value.size > 0
-                      and value.dtype.kind in "biuf" and not value.any() for value in args)
+        with np.errstate(invalid="ignore"):  # an np.empty output may hold signalling NaNs
+            zeros = tuple(isinstance(value, np.ndarray) and value.size > 0
+                          and value.dtype.kind in "biuf" and not value.any() for value in args)
         self._launched.append((kernel, args, grid, zeros))
 
     def _on_launch(self, kernel, grid, block, compilation, seconds) -> None:
@@ -309,6 +311,9 @@ class Recorder:
                 return original(*args, **kwargs)
             recorder._depth += 1
             recorder._kernels, recorder._seconds, recorder._launched = [], [], []
+            # what the arguments held before: an in-place call is checked against it
+            recorder._before = [value.copy() if isinstance(value, np.ndarray) else None
+                                for value in (*args, *kwargs.values()) if _is_array(value)]
             try:
                 result = original(*args, **kwargs)
             finally:
@@ -338,7 +343,18 @@ class Recorder:
         if result is None or (not fresh and (self._kernels or "out" in kwargs
                                              or name not in _VIEWS)):
             # in place: returns nothing, or the array it wrote into (add(a, b, out=a))
-            self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
+            launched = self._own_launches_in_place(arrays)
+            if launched is None:
+                self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
+            elif len(launched) == 1:
+                kernel, kernel_args = launched[0]
+                self._add(lambda: kernel(*kernel_args), name, output, "kernel (in place)")
+            else:
+                def launches_in_place():
+                    for kernel, kernel_args in launched:
+                        kernel(*kernel_args)
+
+                self._add(launches_in_place, name, output, "kernels (in place)")
         elif name == "empty":
             self._add(None, name, output, "allocated once")
         elif not fresh:
@@ -439,6 +455,40 @@ class Recorder:
         finally:
             for r, e in zip(scratch, expected + kept, strict=True):
                 np.copyto(r, e)
+
+    def _own_launches_in_place(self, arrays: list) -> list | None:
+        """For a call that works in place (``add(a, b, out=a)``, ``fill``): its Numba
+        kernel launches, each with its machine code, when running just them again does
+        what the call did.
+
+        Every array a launch touches must be a view of the call's arguments (no private
+        copy numpy made). Checked by putting back what the arguments held before the call,
+        launching again and comparing every argument bit for bit with what the call left:
+        numpy work of the call's own (a zeroed or copied output) would be missing and
+        show. CPU only.
+        """
+        launched = self._launched
+        before = self._before
+        if (not launched or any(grid is not None for _, _, grid, _ in launched)
+                or any(b is None or not b.flags.c_contiguous for b in before)
+                or any(not isinstance(value, np.ndarray) or not overlaps(value, arrays)
+                       for _, kernel_args, *_ in launched
+                       for value in kernel_args if _is_array(value))):
+            return None
+        after = [a.copy() for a in arrays]
+        try:
+            for array, held in zip(arrays, before, strict=True):
+                np.copyto(array, held)
+            for kernel, kernel_args, *_ in launched:
+                kernel(*kernel_args)
+            if not all(np.array_equal(_bytes(a.copy()), _bytes(e))
+                       for a, e in zip(arrays, after, strict=True)):
+                return None
+        finally:
+            for array, done in zip(arrays, after, strict=True):
+                np.copyto(array, done)
+        return [(_compiled(kernel, kernel_args), kernel_args)
+                for kernel, kernel_args, *_ in launched]
 
     def _zeroed_outputs(self, arrays: list, fresh: list) -> list:
         """The results that held only zeros when the first kernel writing them started,
