@@ -2,8 +2,9 @@
 
 The replay of ``numbanet.compile`` skips a backend function's Python and launches its
 kernels directly when a check at capture shows the kernels alone give the same bits: an
-output numpy zeroed before the kernel is zeroed again (matmul's rows kernel), an in-place
-call (the bias add of a Linear) launches its kernel, Adam's and SGD's ``step()`` become
+output numpy zeroed before the kernel is zeroed again (matmul's rows kernel), a result
+numpy converted from a workspace is converted again (a whole-array sum's float64 partial),
+an in-place call (the bias add of a Linear) launches its kernel, Adam's and SGD's ``step()`` become
 their kernels with the per-step numbers recomputed. These tests show each of those, that
 the parameters stay bit-identical to eager, and that the checks refuse what they should.
 """
@@ -103,7 +104,7 @@ def test_a_bare_adam_step_follows_the_scheduler_and_a_loaded_state_dict():
         assert eager_optimizer.state[p]["step"].item() == optimizer.state[q]["step"].item() == 7
 
 
-def test_matmuls_and_bias_adds_launch_their_kernels_directly():
+def test_matmuls_bias_adds_and_sums_launch_their_kernels_directly():
     data = batches()
     eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
     model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
@@ -114,6 +115,7 @@ def test_matmuls_and_bias_adds_launch_their_kernels_directly():
     assert len(matmuls) == 5 and "call, copy back" not in matmuls
     assert "zeroed, kernel" in matmuls  # the backward's rows kernel accumulates into zeros
     assert "kernel (in place)" in replay_of(compiled, "add")  # the bias, added into out=
+    assert "kernel, converted" in replay_of(compiled, "sum")  # float64 partial -> float32
     assert same_parameters(eager_model, model)
 
 

@@ -377,8 +377,18 @@ class Recorder:
         elif (own := self._own_launches(arrays, results, fresh)) is not None:
             launched = [(_compiled(kernel, kernel_args), kernel_args)
                         for kernel, kernel_args in own[0]]
-            zeroed = own[1]
-            if zeroed:
+            _, zeroed, cast = own
+            if cast:
+                (result_array, workspace), = cast
+                workspace = workspace.reshape(result_array.shape)
+
+                def launches_then_cast():
+                    for kernel, kernel_args in launched:
+                        kernel(*kernel_args)
+                    np.copyto(result_array, workspace, casting="unsafe")
+
+                self._add(launches_then_cast, name, output, "kernel, converted")
+            elif zeroed:
                 def zeroed_launches():
                     for r in zeroed:
                         r.fill(0)
@@ -422,7 +432,7 @@ class Recorder:
         array holding the values of an argument counts as a copy. Then a replay skips the
         function's Python (checks, dtype rules, allocation) and launches the kernels on
         the captured arrays. CPU only. Returns (the launches, the results to zero first:
-        see :meth:`_zeroed_outputs`), or None.
+        see :meth:`_zeroed_outputs`, the (result, workspace) to convert after), or None.
         """
         launched = self._launched
         if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
@@ -446,11 +456,19 @@ class Recorder:
         scratch = fresh + private
         kept = [r.copy() for r in private]  # put back afterwards, whatever they hold
         try:
-            for zeroed in ([], self._zeroed_outputs(arrays, fresh)):
-                if self._launches_give(launched, scratch, zeroed, fresh, expected):
+            # a result may be a workspace's values, converted (a whole-array sum adds in
+            # float64 partial sums, then numpy rounds the one partial to float32)
+            attempts = [([], [])]
+            if zeroed := self._zeroed_outputs(arrays, fresh):
+                attempts.append((zeroed, []))
+            casts = [(fresh[0], p) for p in private if p.size == fresh[0].size]
+            if len(fresh) == 1 == len(casts):
+                attempts.append(([], casts))
+            for zeroed, cast in attempts:
+                if self._launches_give(launched, scratch, zeroed, cast, fresh, expected):
                     self.buffers.extend(private)
                     return [(kernel, kernel_args) for kernel, kernel_args, *_ in launched], \
-                        zeroed
+                        zeroed, cast
             return None
         finally:
             for r, e in zip(scratch, expected + kept, strict=True):
@@ -511,9 +529,10 @@ class Recorder:
         return zeroed
 
     @staticmethod
-    def _launches_give(launched, scratch, zeroed, fresh, expected) -> bool:
+    def _launches_give(launched, scratch, zeroed, cast, fresh, expected) -> bool:
         """Whether the launches alone, on garbage-filled results and workspaces (those in
-        ``zeroed`` zeroed first), give the results bit for bit."""
+        ``zeroed`` zeroed first, then each ``(result, workspace)`` of ``cast`` copied and
+        converted after), give the results bit for bit."""
         for garbage in ("nan", 0xA5):
             for r in scratch:
                 if garbage == "nan":
@@ -524,6 +543,8 @@ class Recorder:
                 r.fill(0)
             for kernel, kernel_args, *_ in launched:
                 kernel(*kernel_args)
+            for result, workspace in cast:
+                np.copyto(result, workspace.reshape(result.shape), casting="unsafe")
             if not all(np.array_equal(_bytes(r), _bytes(e))
                        for r, e in zip(fresh, expected, strict=True)):
                 return False

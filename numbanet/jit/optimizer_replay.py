@@ -108,17 +108,22 @@ def fast_step(optimizer, grads: list, calls: list, compiled):
         members.append((group, param, state, watched,
                         step._data if step is not None else None,
                         compiled(kernel, args), tuple(arrays)))
-    shapes = [(group, len(group["params"])) for group in optimizer.param_groups]
-    groups = list(optimizer.param_groups)
+    groups = [(group, len(group["params"])) for group in optimizer.param_groups]
+    watch = [(state, key, tensor) for _, _, state, watched, *_ in members
+             for key, tensor in watched]
 
     def current() -> bool:
         """Whether the optimizer is still the one captured (groups and state tensors)."""
         now = optimizer.param_groups
-        if len(now) != len(groups) or any(a is not b for a, b in zip(now, groups, strict=False)) \
-                or any(len(g["params"]) != n for g, n in shapes):
+        if len(now) != len(groups):
             return False
-        return all(state.get(key) is tensor for _, _, state, watched, *_ in members
-                   for key, tensor in watched)
+        for group, (captured, count) in zip(now, groups, strict=True):
+            if group is not captured or len(group["params"]) != count:
+                return False
+        for state, key, tensor in watch:
+            if state.get(key) is not tensor:
+                return False
+        return True
 
     def adam_step() -> bool:
         if not current():
