@@ -116,7 +116,7 @@ class Refusal:
 class Captured:
     """The result of capturing one call: what to replay, and how to show it."""
 
-    steps: list  # zero-argument callables, run in order by a replay
+    steps: list  # (function, arguments): a replay runs function(*arguments) for each, in order
     launches: list[Launch] = field(default_factory=list)
     buffers: list = field(default_factory=list)  # every array the steps touch, kept alive
 
@@ -347,14 +347,9 @@ class Recorder:
             if launched is None:
                 self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
             elif len(launched) == 1:
-                kernel, kernel_args = launched[0]
-                self._add(lambda: kernel(*kernel_args), name, output, "kernel (in place)")
+                self._add(launched, name, output, "kernel (in place)")
             else:
-                def launches_in_place():
-                    for kernel, kernel_args in launched:
-                        kernel(*kernel_args)
-
-                self._add(launches_in_place, name, output, "kernels (in place)")
+                self._add(launched, name, output, "kernels (in place)")
         elif name == "empty":
             self._add(None, name, output, "allocated once")
         elif not fresh:
@@ -369,42 +364,26 @@ class Recorder:
             self._add(redraw, name, output, "call, new seed")
         elif name == "full" and isinstance(result, np.ndarray):
             value = args[1]
-            self._add(lambda: result.fill(value), name, output, "fill")
+            self._add([(result.fill, (value,))], name, output, "fill")
         elif name == "astype" and isinstance(result, np.ndarray):
             source = args[0]
-            self._add(lambda: np.copyto(result, source, casting="unsafe"), name, output,
-                      "copy")
+            self._add([(np.copyto, (result, source, "unsafe"))], name, output, "copy")
         elif (own := self._own_launches(arrays, results, fresh)) is not None:
             launched = [(_compiled(kernel, kernel_args), kernel_args)
                         for kernel, kernel_args in own[0]]
             _, zeroed, cast = own
             if cast:
                 (result_array, workspace), = cast
-                workspace = workspace.reshape(result_array.shape)
-
-                def launches_then_cast():
-                    for kernel, kernel_args in launched:
-                        kernel(*kernel_args)
-                    np.copyto(result_array, workspace, casting="unsafe")
-
-                self._add(launches_then_cast, name, output, "kernel, converted")
+                converted = (result_array, workspace.reshape(result_array.shape), "unsafe")
+                self._add([*launched, (np.copyto, converted)], name, output,
+                          "kernel, converted")
             elif zeroed:
-                def zeroed_launches():
-                    for r in zeroed:
-                        r.fill(0)
-                    for kernel, kernel_args in launched:
-                        kernel(*kernel_args)
-
-                self._add(zeroed_launches, name, output, "zeroed, kernel")
+                self._add([*((r.fill, (0,)) for r in zeroed), *launched], name, output,
+                          "zeroed, kernel")
             elif len(launched) == 1:
-                kernel, kernel_args = launched[0]
-                self._add(lambda: kernel(*kernel_args), name, output, "kernel")
+                self._add(launched, name, output, "kernel")
             else:
-                def launches():
-                    for kernel, kernel_args in launched:
-                        kernel(*kernel_args)
-
-                self._add(launches, name, output, "kernels")
+                self._add(launched, name, output, "kernels")
         elif (name in _WRITES_INTO_OUT and kwargs.get("out") is None
               and not isinstance(result, tuple)):
             self._add(lambda: original(*args, **kwargs, out=result), name, output, "call, out=")
@@ -552,6 +531,9 @@ class Recorder:
 
     def _add(self, step, name: str, output: str, replay: str, phase: str | None = None,
              inputs: list[str] | None = None) -> None:
+        """Add an entry: ``step`` is what a replay runs for it, a zero-argument callable or
+        a list of (function, arguments) to call in order (a kernel's machine code and the
+        captured arrays), or None for nothing."""
         launch = Launch(len(self._entries), name, self._kernels, output, replay,
                         phase or self._phase(self._caller),
                         self._inputs if inputs is None else inputs,
@@ -723,7 +705,12 @@ class Recorder:
         for index, (launch, _, _) in enumerate(self._entries):
             launch.index = index
             launches.append(launch)
-        steps = [step for _, step, _ in self._entries if step is not None]
+        steps = []  # bare calls, no closure around each: a replay runs ~30 of them per step
+        for _, step, _ in self._entries:
+            if isinstance(step, list):  # (kernel's machine code, its arguments), ...
+                steps.extend(step)
+            elif step is not None:
+                steps.append((step, ()))
         return Captured(steps, launches, self.buffers)
 
 
