@@ -168,3 +168,24 @@ def test_zeros_copied_from_an_all_zero_argument_are_not_taken_for_a_zeroed_outpu
     assert compiled.replays == 1
     assert compiled(torch.ones(5)).tolist() == [2.0] * 5
     assert "zeroed, kernel" not in replay_of(compiled, "exp")
+
+
+def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay():
+    # With a different number of ignored rows per batch, the mean divides by a different
+    # count: the scalar kernels of the loss's backward get it as a number read from a 0-d
+    # array, which a replay must read again (captured once, it went stale).
+    rng = np.random.default_rng(0)
+    data = []
+    for i in range(BATCHES):
+        y = rng.integers(0, 3, 8)
+        y[:i] = -100  # CrossEntropyLoss's default ignore_index
+        data.append((torch.tensor(rng.standard_normal((8, 6)).astype(np.float32)),
+                     torch.tensor(y)))
+    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    compiled = torch.compile(step)
+    for i in range(10):
+        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    assert compiled.replays == 8
+    assert "kernel, number read anew" in replay_of(compiled, "div")
+    assert same_parameters(eager_model, model)

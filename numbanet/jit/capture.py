@@ -202,6 +202,37 @@ def _bytes(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1).view(np.uint8)
 
 
+def _passes_a_value(launched: list, arrays: list) -> bool:
+    """Whether a launch got, as a plain number, what may be the value of one of the call's
+    one-element arrays (``x * y`` with ``y`` 0-d launches the scalar kernel with
+    ``y[()]``): replaying the bare launch would pass the captured number again, stale once
+    ``y`` changes (a loss averaged over the rows not ignored). Equal values count,
+    whatever their types: a constant that happens to equal such an array only costs the
+    bare-kernel replay."""
+    values = [a.reshape(-1)[0] for a in arrays if isinstance(a, np.ndarray) and a.size == 1]
+    if not values:
+        return False
+    for _, kernel_args, *_ in launched:
+        for number in kernel_args:
+            if isinstance(number, (bool, int, float, complex, np.generic)):
+                for value in values:
+                    if number == value or (number != number and value != value):  # NaN
+                        return True
+    return False
+
+
+def _reading(kernel, kernel_args, position: int, flat):
+    """``kernel(*kernel_args)`` with argument ``position`` read from ``flat[0]`` at each
+    call (``y[()]`` for a 0-d ``y``, as the backend function read it)."""
+    kernel_args = list(kernel_args)
+
+    def launch_reading():
+        kernel_args[position] = flat[0]
+        kernel(*kernel_args)
+
+    return launch_reading
+
+
 def _is_array(value) -> bool:
     """A numpy array, or a device array (numba's, or its simulator's stand-in)."""
     return (isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")
@@ -368,10 +399,13 @@ class Recorder:
         elif name == "astype" and isinstance(result, np.ndarray):
             source = args[0]
             self._add([(np.copyto, (result, source, "unsafe"))], name, output, "copy")
-        elif (own := self._own_launches(arrays, results, fresh)) is not None:
+        elif (own := self._own_launches(arrays, results, fresh, original, args,
+                                        kwargs)) is not None:
             launched = [(_compiled(kernel, kernel_args), kernel_args)
                         for kernel, kernel_args in own[0]]
-            _, zeroed, cast = own
+            _, zeroed, cast, reads = own
+            for index, position, flat in reads:  # a number read from an array at each call
+                launched[index] = (_reading(*launched[index], position, flat), ())
             if cast:
                 (result_array, workspace), = cast
                 converted = (result_array, workspace.reshape(result_array.shape), "unsafe")
@@ -381,7 +415,8 @@ class Recorder:
                 self._add([*((r.fill, (0,)) for r in zeroed), *launched], name, output,
                           "zeroed, kernel")
             elif len(launched) == 1:
-                self._add(launched, name, output, "kernel")
+                self._add(launched, name, output, "kernel, number read anew" if reads
+                          else "kernel")
             else:
                 self._add(launched, name, output, "kernels")
         elif (name in _WRITES_INTO_OUT and kwargs.get("out") is None
@@ -399,7 +434,8 @@ class Recorder:
             self._add(lambda: copy_into(result, original(*args, **kwargs)), name, output,
                       "call, copy back")
 
-    def _own_launches(self, arrays: list, results: tuple, fresh: list) -> tuple | None:
+    def _own_launches(self, arrays: list, results: tuple, fresh: list, original, args,
+                      kwargs) -> tuple | None:
         """The call's Numba kernel launches, when running just them again gives its result.
 
         Every array a launch touches must be a view of the call's arguments or results,
@@ -411,12 +447,16 @@ class Recorder:
         array holding the values of an argument counts as a copy. Then a replay skips the
         function's Python (checks, dtype rules, allocation) and launches the kernels on
         the captured arrays. CPU only. Returns (the launches, the results to zero first:
-        see :meth:`_zeroed_outputs`, the (result, workspace) to convert after), or None.
+        see :meth:`_zeroed_outputs`, the (result, workspace) to convert after, the numbers
+        to read again: see :meth:`_value_reads`), or None.
         """
         launched = self._launched
         if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
                 or any(grid is not None for _, _, grid, _ in launched)
                 or not all(isinstance(r, np.ndarray) and r.flags.c_contiguous for r in fresh)):
+            return None
+        reads = self._value_reads(launched, arrays, original, args, kwargs)
+        if reads is None:
             return None
         known = arrays + list(fresh)
         private: list[np.ndarray] = []
@@ -447,7 +487,7 @@ class Recorder:
                 if self._launches_give(launched, scratch, zeroed, cast, fresh, expected):
                     self.buffers.extend(private)
                     return [(kernel, kernel_args) for kernel, kernel_args, *_ in launched], \
-                        zeroed, cast
+                        zeroed, cast, reads
             return None
         finally:
             for r, e in zip(scratch, expected + kept, strict=True):
@@ -470,7 +510,8 @@ class Recorder:
                 or any(b is None or not b.flags.c_contiguous for b in before)
                 or any(not isinstance(value, np.ndarray) or not overlaps(value, arrays)
                        for _, kernel_args, *_ in launched
-                       for value in kernel_args if _is_array(value))):
+                       for value in kernel_args if _is_array(value))
+                or _passes_a_value(launched, arrays)):
             return None
         after = [a.copy() for a in arrays]
         try:
@@ -486,6 +527,51 @@ class Recorder:
                 np.copyto(array, done)
         return [(_compiled(kernel, kernel_args), kernel_args)
                 for kernel, kernel_args, *_ in launched]
+
+    def _value_reads(self, launched: list, arrays: list, original, args, kwargs):
+        """Where a launch got the value of a one-element float array of the call as a
+        number (``x * y`` with ``y`` 0-d launches the scalar kernel with ``y[()]``), as
+        (launch, argument position, the array flat): a replay reads the number again.
+
+        Proved by changing the array's value, calling the function again and seeing that
+        number, and only it, follow. [] when no number may come from such an array; None
+        when one may and the proof fails (a replay then calls the function).
+        """
+        if not _passes_a_value(launched, arrays):
+            return []
+        candidates = [a for a in arrays if isinstance(a, np.ndarray) and a.size == 1
+                      and a.dtype.kind == "f" and a.flags.writeable]
+        if len(candidates) != 1:
+            return None
+        array = candidates[0]
+        flat = array.reshape(-1)
+        old = flat[0]
+        new = flat.dtype.type(old + 1 if np.isfinite(old) and old + 1 != old else 0.5)
+        kept = self._launched, self._kernels, self._seconds
+        self._launched, self._kernels, self._seconds = [], [], []
+        try:
+            flat[0] = new
+            original(*args, **kwargs)
+            again = self._launched
+        finally:
+            flat[0] = old
+            self._launched, self._kernels, self._seconds = kept
+        if len(again) != len(launched):
+            return None
+        reads = []
+        for index, ((_, before, *_), (_, after, *_)) in enumerate(
+                zip(launched, again, strict=True)):
+            if len(before) != len(after):
+                return None
+            for position, (was, now) in enumerate(zip(before, after, strict=True)):
+                if _is_array(was):
+                    continue
+                if isinstance(now, np.generic) and now.dtype == flat.dtype and now == new \
+                        and was == old:
+                    reads.append((index, position, flat))
+                elif type(was) is not type(now) or not (was == now or was != was):
+                    return None  # another number changed too: not simply read
+        return reads  # numbers equal to the array's value that did not follow it: constants
 
     def _zeroed_outputs(self, arrays: list, fresh: list) -> list:
         """The results that held only zeros when the first kernel writing them started,
