@@ -189,3 +189,18 @@ def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay()
     assert compiled.replays == 8
     assert "kernel, number read anew" in replay_of(compiled, "div")
     assert same_parameters(eager_model, model)
+
+
+def test_a_constant_written_before_a_kernel_reads_it_is_read_again():
+    # A 0-d constant is refilled at each replay, so a kernel reading it as a number may
+    # keep the number; not once the step has added into it something that changes.
+    def scaled(x):
+        scale = torch.full((), 2.0)
+        scale.add_(x.sum())
+        return x * scale
+
+    compiled = torch.compile(scaled)
+    for i in range(5):
+        x = torch.full((4,), float(i))
+        assert compiled(x).tolist() == scaled(x).tolist()
+    assert compiled.replays == 3

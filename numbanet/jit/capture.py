@@ -265,6 +265,7 @@ class Recorder:
         self._in_backward = False  # inside loss.backward() (autograd's run_backward)
         self._launched: list = []  # (kernel, args, grid, zeros) of each of its launches
         self._before: list = []  # copies of the current call's arguments, as it began
+        self._constants: list = []  # filled with a constant at each replay, not written since
         self._seeds: dict[int, object] = {}  # seed -> generator that drew it
         self._restore: list = []
         self._checks: list = []  # (frame, Launch) of numbanet's checks set to run again
@@ -374,6 +375,7 @@ class Recorder:
         if result is None or (not fresh and (self._kernels or "out" in kwargs
                                              or name not in _VIEWS)):
             # in place: returns nothing, or the array it wrote into (add(a, b, out=a))
+            self._constants = [c for c in self._constants if not overlaps(c, arrays)]
             launched = self._own_launches_in_place(arrays)
             if launched is None:
                 self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
@@ -396,6 +398,7 @@ class Recorder:
         elif name == "full" and isinstance(result, np.ndarray):
             value = args[1]
             self._add([(result.fill, (value,))], name, output, "fill")
+            self._constants.append(result)
         elif name == "astype" and isinstance(result, np.ndarray):
             source = args[0]
             self._add([(np.copyto, (result, source, "unsafe"))], name, output, "copy")
@@ -511,7 +514,8 @@ class Recorder:
                 or any(not isinstance(value, np.ndarray) or not overlaps(value, arrays)
                        for _, kernel_args, *_ in launched
                        for value in kernel_args if _is_array(value))
-                or _passes_a_value(launched, arrays)):
+                or _passes_a_value(launched, [a for a in arrays
+                                              if not overlaps(a, self._constants)])):
             return None
         after = [a.copy() for a in arrays]
         try:
@@ -537,8 +541,9 @@ class Recorder:
         number, and only it, follow. [] when no number may come from such an array; None
         when one may and the proof fails (a replay then calls the function).
         """
+        arrays = [a for a in arrays if not overlaps(a, self._constants)]
         if not _passes_a_value(launched, arrays):
-            return []
+            return []  # (a number equal to a constant's value stays the constant)
         candidates = [a for a in arrays if isinstance(a, np.ndarray) and a.size == 1
                       and a.dtype.kind == "f" and a.flags.writeable]
         if len(candidates) != 1:
@@ -661,6 +666,7 @@ class Recorder:
         while frame is not None and frame.f_globals.get("__name__", "").startswith("numbanet."):
             code = frame.f_code
             if code.co_name.startswith(("_check", "_refuse")):
+                self._constants = []  # its Python runs at a replay
                 # the check's own kernel calls run inside it at each replay: fold them in
                 inside = [launch for launch, _, caller in self._entries if caller is frame]
                 self._entries = [entry for entry in self._entries if entry[2] is not frame]
@@ -705,6 +711,7 @@ class Recorder:
         their kernels: :mod:`numbanet.jit.optimizer_replay`, decided in :meth:`captured`)."""
         calls = [(name, [(kernel, args) for kernel, args, *_ in self._launched])]
         self._launched = []
+        self._constants = []  # its Python runs at a replay: it may write anything
         for seen, launch, made, *_ in self._optimizer_steps:
             if seen is frame:
                 made.extend(calls)
