@@ -116,7 +116,7 @@ class Refusal:
 class Captured:
     """The result of capturing one call: what to replay, and how to show it."""
 
-    steps: list  # zero-argument callables, run in order by a replay
+    steps: list  # (function, arguments): a replay runs function(*arguments) for each, in order
     launches: list[Launch] = field(default_factory=list)
     buffers: list = field(default_factory=list)  # every array the steps touch, kept alive
 
@@ -202,6 +202,37 @@ def _bytes(array: np.ndarray) -> np.ndarray:
     return array.reshape(-1).view(np.uint8)
 
 
+def _passes_a_value(launched: list, arrays: list) -> bool:
+    """Whether a launch got, as a plain number, what may be the value of one of the call's
+    one-element arrays (``x * y`` with ``y`` 0-d launches the scalar kernel with
+    ``y[()]``): replaying the bare launch would pass the captured number again, stale once
+    ``y`` changes (a loss averaged over the rows not ignored). Equal values count,
+    whatever their types: a constant that happens to equal such an array only costs the
+    bare-kernel replay."""
+    values = [a.reshape(-1)[0] for a in arrays if isinstance(a, np.ndarray) and a.size == 1]
+    if not values:
+        return False
+    for _, kernel_args, *_ in launched:
+        for number in kernel_args:
+            if isinstance(number, (bool, int, float, complex, np.generic)):
+                for value in values:
+                    if number == value or (number != number and value != value):  # NaN
+                        return True
+    return False
+
+
+def _reading(kernel, kernel_args, position: int, flat):
+    """``kernel(*kernel_args)`` with argument ``position`` read from ``flat[0]`` at each
+    call (``y[()]`` for a 0-d ``y``, as the backend function read it)."""
+    kernel_args = list(kernel_args)
+
+    def launch_reading():
+        kernel_args[position] = flat[0]
+        kernel(*kernel_args)
+
+    return launch_reading
+
+
 def _is_array(value) -> bool:
     """A numpy array, or a device array (numba's, or its simulator's stand-in)."""
     return (isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__")
@@ -232,11 +263,13 @@ class Recorder:
         self._seconds: list[float] = []  # and how long each launch took
         self._inputs: list[str] = []  # the arrays the current call read, described
         self._in_backward = False  # inside loss.backward() (autograd's run_backward)
-        self._launched: list = []  # (kernel, args, grid) of each of its launches
+        self._launched: list = []  # (kernel, args, grid, zeros) of each of its launches
+        self._before: list = []  # copies of the current call's arguments, as it began
+        self._constants: list = []  # filled with a constant at each replay, not written since
         self._seeds: dict[int, object] = {}  # seed -> generator that drew it
         self._restore: list = []
         self._checks: list = []  # (frame, Launch) of numbanet's checks set to run again
-        self._optimizer_steps: list = []  # (frame, Launch) of each optimizer.step() call
+        self._optimizer_steps: list = []  # (frame, Launch, its calls) of each step() call
 
     # ---- installing and removing the hooks ----------------------------------------------
     def __enter__(self) -> Recorder:
@@ -265,7 +298,11 @@ class Recorder:
         setattr(owner, name, replacement)
 
     def _on_arguments(self, kernel, args, grid, block) -> None:
-        self._launched.append((kernel, args, grid))
+        # which arguments hold only zeros as the kernel starts (an output numpy zeroed)
+        with np.errstate(invalid="ignore"):  # an np.empty output may hold signalling NaNs
+            zeros = tuple(isinstance(value, np.ndarray) and value.size > 0
+                          and value.dtype.kind in "biuf" and not value.any() for value in args)
+        self._launched.append((kernel, args, grid, zeros))
 
     def _on_launch(self, kernel, grid, block, compilation, seconds) -> None:
         function = getattr(kernel, "py_func", kernel)
@@ -292,9 +329,9 @@ class Recorder:
                 return original(*args, **kwargs)
             step_frame = _optimizer_step_frame(sys._getframe(1))
             if step_frame is not None:  # the optimizer's own work: one entry for the step
-                recorder._kernels, recorder._seconds = [], []
+                recorder._kernels, recorder._seconds, recorder._launched = [], [], []
                 result = original(*args, **kwargs)
-                recorder._fold_into_optimizer_step(step_frame)
+                recorder._fold_into_optimizer_step(step_frame, name)
                 return result
             if name in OPTIMIZER_UPDATES:  # outside optimizer.step(): scalars would go stale
                 recorder.refuse(f"calls the optimizer kernel {name} outside an optimizer's "
@@ -306,6 +343,9 @@ class Recorder:
                 return original(*args, **kwargs)
             recorder._depth += 1
             recorder._kernels, recorder._seconds, recorder._launched = [], [], []
+            # what the arguments held before: an in-place call is checked against it
+            recorder._before = [value.copy() if isinstance(value, np.ndarray) else None
+                                for value in (*args, *kwargs.values()) if _is_array(value)]
             try:
                 result = original(*args, **kwargs)
             finally:
@@ -335,7 +375,14 @@ class Recorder:
         if result is None or (not fresh and (self._kernels or "out" in kwargs
                                              or name not in _VIEWS)):
             # in place: returns nothing, or the array it wrote into (add(a, b, out=a))
-            self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
+            self._constants = [c for c in self._constants if not overlaps(c, arrays)]
+            launched = self._own_launches_in_place(arrays)
+            if launched is None:
+                self._add(lambda: original(*args, **kwargs), name, output, "call (in place)")
+            elif len(launched) == 1:
+                self._add(launched, name, output, "kernel (in place)")
+            else:
+                self._add(launched, name, output, "kernels (in place)")
         elif name == "empty":
             self._add(None, name, output, "allocated once")
         elif not fresh:
@@ -350,23 +397,31 @@ class Recorder:
             self._add(redraw, name, output, "call, new seed")
         elif name == "full" and isinstance(result, np.ndarray):
             value = args[1]
-            self._add(lambda: result.fill(value), name, output, "fill")
+            self._add([(result.fill, (value,))], name, output, "fill")
+            self._constants.append(result)
         elif name == "astype" and isinstance(result, np.ndarray):
             source = args[0]
-            self._add(lambda: np.copyto(result, source, casting="unsafe"), name, output,
-                      "copy")
-        elif (launched := self._own_launches(arrays, results, fresh)) is not None:
+            self._add([(np.copyto, (result, source, "unsafe"))], name, output, "copy")
+        elif (own := self._own_launches(arrays, results, fresh, original, args,
+                                        kwargs)) is not None:
             launched = [(_compiled(kernel, kernel_args), kernel_args)
-                        for kernel, kernel_args in launched]
-            if len(launched) == 1:
-                kernel, kernel_args = launched[0]
-                self._add(lambda: kernel(*kernel_args), name, output, "kernel")
+                        for kernel, kernel_args in own[0]]
+            _, zeroed, cast, reads = own
+            for index, position, flat in reads:  # a number read from an array at each call
+                launched[index] = (_reading(*launched[index], position, flat), ())
+            if cast:
+                (result_array, workspace), = cast
+                converted = (result_array, workspace.reshape(result_array.shape), "unsafe")
+                self._add([*launched, (np.copyto, converted)], name, output,
+                          "kernel, converted")
+            elif zeroed:
+                self._add([*((r.fill, (0,)) for r in zeroed), *launched], name, output,
+                          "zeroed, kernel")
+            elif len(launched) == 1:
+                self._add(launched, name, output, "kernel, number read anew" if reads
+                          else "kernel")
             else:
-                def launches():
-                    for kernel, kernel_args in launched:
-                        kernel(*kernel_args)
-
-                self._add(launches, name, output, "kernels")
+                self._add(launched, name, output, "kernels")
         elif (name in _WRITES_INTO_OUT and kwargs.get("out") is None
               and not isinstance(result, tuple)):
             self._add(lambda: original(*args, **kwargs, out=result), name, output, "call, out=")
@@ -382,7 +437,8 @@ class Recorder:
             self._add(lambda: copy_into(result, original(*args, **kwargs)), name, output,
                       "call, copy back")
 
-    def _own_launches(self, arrays: list, results: tuple, fresh: list) -> list | None:
+    def _own_launches(self, arrays: list, results: tuple, fresh: list, original, args,
+                      kwargs) -> tuple | None:
         """The call's Numba kernel launches, when running just them again gives its result.
 
         Every array a launch touches must be a view of the call's arguments or results,
@@ -393,16 +449,21 @@ class Recorder:
         launching again and comparing bit for bit with what the call returned; a private
         array holding the values of an argument counts as a copy. Then a replay skips the
         function's Python (checks, dtype rules, allocation) and launches the kernels on
-        the captured arrays. CPU only.
+        the captured arrays. CPU only. Returns (the launches, the results to zero first:
+        see :meth:`_zeroed_outputs`, the (result, workspace) to convert after, the numbers
+        to read again: see :meth:`_value_reads`), or None.
         """
         launched = self._launched
         if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
-                or any(grid is not None for _, _, grid in launched)
+                or any(grid is not None for _, _, grid, _ in launched)
                 or not all(isinstance(r, np.ndarray) and r.flags.c_contiguous for r in fresh)):
+            return None
+        reads = self._value_reads(launched, arrays, original, args, kwargs)
+        if reads is None:
             return None
         known = arrays + list(fresh)
         private: list[np.ndarray] = []
-        for _, kernel_args, _ in launched:
+        for _, kernel_args, *_ in launched:
             for value in kernel_args:
                 if not _is_array(value) or overlaps(value, known):
                     continue
@@ -417,25 +478,153 @@ class Recorder:
         scratch = fresh + private
         kept = [r.copy() for r in private]  # put back afterwards, whatever they hold
         try:
-            for garbage in ("nan", 0xA5):
-                for r in scratch:
-                    if garbage == "nan":
-                        r.fill(np.nan) if r.dtype.kind in "fc" else _bytes(r).fill(0x5A)
-                    else:
-                        _bytes(r).fill(garbage)
-                for kernel, kernel_args, _ in launched:
-                    kernel(*kernel_args)
-                if not all(np.array_equal(_bytes(r), _bytes(e))
-                           for r, e in zip(fresh, expected, strict=True)):
-                    return None
-            self.buffers.extend(private)
-            return [(kernel, kernel_args) for kernel, kernel_args, _ in launched]
+            # a result may be a workspace's values, converted (a whole-array sum adds in
+            # float64 partial sums, then numpy rounds the one partial to float32)
+            attempts = [([], [])]
+            if zeroed := self._zeroed_outputs(arrays, fresh):
+                attempts.append((zeroed, []))
+            casts = [(fresh[0], p) for p in private if p.size == fresh[0].size]
+            if len(fresh) == 1 == len(casts):
+                attempts.append(([], casts))
+            for zeroed, cast in attempts:
+                if self._launches_give(launched, scratch, zeroed, cast, fresh, expected):
+                    self.buffers.extend(private)
+                    return [(kernel, kernel_args) for kernel, kernel_args, *_ in launched], \
+                        zeroed, cast, reads
+            return None
         finally:
             for r, e in zip(scratch, expected + kept, strict=True):
                 np.copyto(r, e)
 
+    def _own_launches_in_place(self, arrays: list) -> list | None:
+        """For a call that works in place (``add(a, b, out=a)``, ``fill``): its Numba
+        kernel launches, each with its machine code, when running just them again does
+        what the call did.
+
+        Every array a launch touches must be a view of the call's arguments (no private
+        copy numpy made). Checked by putting back what the arguments held before the call,
+        launching again and comparing every argument bit for bit with what the call left:
+        numpy work of the call's own (a zeroed or copied output) would be missing and
+        show. CPU only.
+        """
+        launched = self._launched
+        before = self._before
+        if (not launched or any(grid is not None for _, _, grid, _ in launched)
+                or any(b is None or not b.flags.c_contiguous for b in before)
+                or any(not isinstance(value, np.ndarray) or not overlaps(value, arrays)
+                       for _, kernel_args, *_ in launched
+                       for value in kernel_args if _is_array(value))
+                or _passes_a_value(launched, [a for a in arrays
+                                              if not overlaps(a, self._constants)])):
+            return None
+        after = [a.copy() for a in arrays]
+        try:
+            for array, held in zip(arrays, before, strict=True):
+                np.copyto(array, held)
+            for kernel, kernel_args, *_ in launched:
+                kernel(*kernel_args)
+            if not all(np.array_equal(_bytes(a.copy()), _bytes(e))
+                       for a, e in zip(arrays, after, strict=True)):
+                return None
+        finally:
+            for array, done in zip(arrays, after, strict=True):
+                np.copyto(array, done)
+        return [(_compiled(kernel, kernel_args), kernel_args)
+                for kernel, kernel_args, *_ in launched]
+
+    def _value_reads(self, launched: list, arrays: list, original, args, kwargs):
+        """Where a launch got the value of a one-element float array of the call as a
+        number (``x * y`` with ``y`` 0-d launches the scalar kernel with ``y[()]``), as
+        (launch, argument position, the array flat): a replay reads the number again.
+
+        Proved by changing the array's value, calling the function again and seeing that
+        number, and only it, follow. [] when no number may come from such an array; None
+        when one may and the proof fails (a replay then calls the function).
+        """
+        arrays = [a for a in arrays if not overlaps(a, self._constants)]
+        if not _passes_a_value(launched, arrays):
+            return []  # (a number equal to a constant's value stays the constant)
+        candidates = [a for a in arrays if isinstance(a, np.ndarray) and a.size == 1
+                      and a.dtype.kind == "f" and a.flags.writeable]
+        if len(candidates) != 1:
+            return None
+        array = candidates[0]
+        flat = array.reshape(-1)
+        old = flat[0]
+        new = flat.dtype.type(old + 1 if np.isfinite(old) and old + 1 != old else 0.5)
+        kept = self._launched, self._kernels, self._seconds
+        self._launched, self._kernels, self._seconds = [], [], []
+        try:
+            flat[0] = new
+            original(*args, **kwargs)
+            again = self._launched
+        finally:
+            flat[0] = old
+            self._launched, self._kernels, self._seconds = kept
+        if len(again) != len(launched):
+            return None
+        reads = []
+        for index, ((_, before, *_), (_, after, *_)) in enumerate(
+                zip(launched, again, strict=True)):
+            if len(before) != len(after):
+                return None
+            for position, (was, now) in enumerate(zip(before, after, strict=True)):
+                if _is_array(was):
+                    continue
+                if isinstance(now, np.generic) and now.dtype == flat.dtype and now == new \
+                        and was == old:
+                    reads.append((index, position, flat))
+                elif type(was) is not type(now) or not (was == now or was != was):
+                    return None  # another number changed too: not simply read
+        return reads  # numbers equal to the array's value that did not follow it: constants
+
+    def _zeroed_outputs(self, arrays: list, fresh: list) -> list:
+        """The results that held only zeros when the first kernel writing them started,
+        each the whole array that kernel got (``matmul`` accumulates into a result numpy
+        zeroed): a replay zeroes them before its launches. Not when an argument of that
+        size is all zeros too (then the zeros may be a copy of it, stale at a replay)."""
+        zeroed = []
+        for r in fresh:
+            for _, kernel_args, _, zeros in self._launched:
+                touching = [(value, zero) for value, zero in zip(kernel_args, zeros, strict=True)
+                            if _is_array(value) and overlaps(value, [r])]
+                if not touching:
+                    continue
+                value, zero = touching[0]
+                if (zero and len(touching) == 1 and value.size == r.size
+                        and not any(a.size == r.size and isinstance(a, np.ndarray)
+                                    and not a.any() for a in arrays)):
+                    zeroed.append(r)
+                break
+        return zeroed
+
+    @staticmethod
+    def _launches_give(launched, scratch, zeroed, cast, fresh, expected) -> bool:
+        """Whether the launches alone, on garbage-filled results and workspaces (those in
+        ``zeroed`` zeroed first, then each ``(result, workspace)`` of ``cast`` copied and
+        converted after), give the results bit for bit."""
+        for garbage in ("nan", 0xA5):
+            for r in scratch:
+                if garbage == "nan":
+                    r.fill(np.nan) if r.dtype.kind in "fc" else _bytes(r).fill(0x5A)
+                else:
+                    _bytes(r).fill(garbage)
+            for r in zeroed:
+                r.fill(0)
+            for kernel, kernel_args, *_ in launched:
+                kernel(*kernel_args)
+            for result, workspace in cast:
+                np.copyto(result, workspace.reshape(result.shape), casting="unsafe")
+            if not all(np.array_equal(_bytes(r), _bytes(e))
+                       for r, e in zip(fresh, expected, strict=True)):
+                return False
+        return True
+
     def _add(self, step, name: str, output: str, replay: str, phase: str | None = None,
              inputs: list[str] | None = None) -> None:
+        """Add an entry: ``step`` is what a replay runs for it, a zero-argument callable or
+        a list of (function, arguments) to call in order (a kernel's machine code and the
+        captured arrays), or None for nothing."""
         launch = Launch(len(self._entries), name, self._kernels, output, replay,
                         phase or self._phase(self._caller),
                         self._inputs if inputs is None else inputs,
@@ -477,6 +666,7 @@ class Recorder:
         while frame is not None and frame.f_globals.get("__name__", "").startswith("numbanet."):
             code = frame.f_code
             if code.co_name.startswith(("_check", "_refuse")):
+                self._constants = []  # its Python runs at a replay
                 # the check's own kernel calls run inside it at each replay: fold them in
                 inside = [launch for launch, _, caller in self._entries if caller is frame]
                 self._entries = [entry for entry in self._entries if entry[2] is not frame]
@@ -515,11 +705,16 @@ class Recorder:
                     self.modules.append(module)
             frame = frame.f_back
 
-    def _fold_into_optimizer_step(self, frame) -> None:
+    def _fold_into_optimizer_step(self, frame, name: str) -> None:
         """Make the kernel calls of ``optimizer.step()`` (running in ``frame``) one entry,
-        which runs the optimizer's Python again at each replay."""
-        for seen, launch in self._optimizer_steps:
+        which runs the optimizer's Python again at each replay (or, for Adam and SGD, only
+        their kernels: :mod:`numbanet.jit.optimizer_replay`, decided in :meth:`captured`)."""
+        calls = [(name, [(kernel, args) for kernel, args, *_ in self._launched])]
+        self._launched = []
+        self._constants = []  # its Python runs at a replay: it may write anything
+        for seen, launch, made, *_ in self._optimizer_steps:
             if seen is frame:
+                made.extend(calls)
                 launch.kernels.extend(self._kernels)
                 if self._seconds:
                     launch.seconds = (launch.seconds or 0.0) + sum(self._seconds)
@@ -541,7 +736,8 @@ class Recorder:
         self._add(rerun, f"{type(optimizer).__name__}.step", "",
                   "its Python runs each call (step count, bias corrections, lr)",
                   phase="optimizer", inputs=[describe(param._data) for param, _ in grads])
-        self._optimizer_steps.append((frame, self._entries[-1][0]))
+        self._optimizer_steps.append((frame, self._entries[-1][0], calls, optimizer, grads,
+                                      rerun))
 
     def _backward(self, original):
         recorder = self
@@ -577,12 +773,37 @@ class Recorder:
 
         return numpy_generator
 
+    def _bare_optimizer_steps(self) -> None:
+        """Replace the Python entry of an Adam or SGD ``step()`` by its bare kernels, where
+        :func:`numbanet.jit.optimizer_replay.fast_step` can (it falls back on the Python
+        entry at a replay that finds the optimizer changed)."""
+        from numbanet.jit.optimizer_replay import fast_step
+
+        for _, launch, calls, optimizer, grads, rerun in self._optimizer_steps:
+            bare = fast_step(optimizer, grads, calls, _compiled)
+            if bare is None:
+                continue
+
+            def step(bare=bare, rerun=rerun):
+                if not bare():
+                    rerun()
+
+            self._entries = [(seen, step if seen is launch else made, caller)
+                             for seen, made, caller in self._entries]
+            launch.replay = "kernels; its numbers (step count, bias corrections, lr) anew"
+
     def captured(self) -> Captured:
+        self._bare_optimizer_steps()
         launches = []
         for index, (launch, _, _) in enumerate(self._entries):
             launch.index = index
             launches.append(launch)
-        steps = [step for _, step, _ in self._entries if step is not None]
+        steps = []  # bare calls, no closure around each: a replay runs ~30 of them per step
+        for _, step, _ in self._entries:
+            if isinstance(step, list):  # (kernel's machine code, its arguments), ...
+                steps.extend(step)
+            elif step is not None:
+                steps.append((step, ()))
         return Captured(steps, launches, self.buffers)
 
 

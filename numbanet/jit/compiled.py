@@ -251,8 +251,8 @@ class CompiledFunction:
         for into, tensor in zip(entry.inputs, flat, strict=True):
             if tensor._data is not into:
                 tensor._backend.copy_into(into, tensor._data)
-        for step in entry.captured.steps:
-            step()
+        for function, arguments in entry.captured.steps:
+            function(*arguments)
         for param, grad in entry.grads_after:
             param.grad = grad
         return entry.outputs()

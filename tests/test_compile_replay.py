@@ -1,0 +1,206 @@
+"""How a replay runs each captured call: bare kernels where the capture proved them enough.
+
+The replay of ``numbanet.compile`` skips a backend function's Python and launches its
+kernels directly when a check at capture shows the kernels alone give the same bits: an
+output numpy zeroed before the kernel is zeroed again (matmul's rows kernel), a result
+numpy converted from a workspace is converted again (a whole-array sum's float64 partial),
+an in-place call (the bias add of a Linear) launches its kernel, Adam's and SGD's ``step()`` become
+their kernels with the per-step numbers recomputed. These tests show each of those, that
+the parameters stay bit-identical to eager, and that the checks refuse what they should.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+
+import numbanet as torch
+from numbanet import nn
+from numbanet.kernels import cpu as cpu_backend
+from numbanet.kernels.launch import launch
+
+BATCHES = 4
+
+
+def batches(rows=8, features=6, classes=3):
+    rng = np.random.default_rng(0)
+    return [(torch.tensor(rng.standard_normal((rows, features)).astype(np.float32)),
+             torch.tensor(rng.integers(0, classes, rows))) for _ in range(BATCHES)]
+
+
+def model_and_step(make_optimizer):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Linear(10, 3))
+    optimizer = make_optimizer(model.parameters())
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step(x, y):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return model, optimizer, step
+
+
+def same_parameters(model_a, model_b) -> bool:
+    return all(np.array_equal(a.detach().numpy(), b.detach().numpy())
+               for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True))
+
+
+def replay_of(compiled, function: str) -> list[str]:
+    return [launch["replay"] for launch in compiled.launches if launch["function"] == function]
+
+
+@pytest.mark.parametrize(("name", "make"), [
+    ("Adam", lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-3)),
+    ("SGD", lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)),
+])
+def test_adam_and_sgd_steps_replay_as_their_kernels_and_match_eager(name, make):
+    data = batches()
+    eager_model, _, eager_step = model_and_step(make)
+    model, optimizer, step = model_and_step(make)
+    compiled = torch.compile(step)
+    for i in range(12):
+        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    assert compiled.replays == 10
+    assert replay_of(compiled, f"{name}.step") == [
+        "kernels; its numbers (step count, bias corrections, lr) anew"]
+    assert same_parameters(eager_model, model)
+    if name == "Adam":
+        assert all(optimizer.state[p]["step"].item() == 12 for p in model.parameters())
+
+
+def test_other_optimizers_keep_their_python_entry():
+    data = batches()
+    _, _, step = model_and_step(lambda p: torch.optim.AdamW(p, lr=1e-2))
+    compiled = torch.compile(step)
+    for i in range(3):
+        compiled(*data[i])
+    assert replay_of(compiled, "AdamW.step") == [
+        "its Python runs each call (step count, bias corrections, lr)"]
+
+
+def test_a_bare_adam_step_follows_the_scheduler_and_a_loaded_state_dict():
+    data = batches()
+    runs = []
+    for compile_it in (False, True):
+        model, optimizer, step = model_and_step(lambda p: torch.optim.Adam(p, lr=1e-2))
+        run = torch.compile(step) if compile_it else step
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+        saved = None
+        for i in range(10):
+            run(*data[i % BATCHES])
+            scheduler.step()
+            if i == 3:
+                saved = copy.deepcopy(optimizer.state_dict())
+            if i == 6:  # back to the state of step 4: new state tensors, step counts 4
+                optimizer.load_state_dict(saved)
+        runs.append((model, optimizer))
+    (eager_model, eager_optimizer), (model, optimizer) = runs
+    assert same_parameters(eager_model, model)
+    for p, q in zip(eager_model.parameters(), model.parameters(), strict=True):
+        assert eager_optimizer.state[p]["step"].item() == optimizer.state[q]["step"].item() == 7
+
+
+def test_matmuls_bias_adds_and_sums_launch_their_kernels_directly():
+    data = batches()
+    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    compiled = torch.compile(step)
+    for i in range(6):
+        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    matmuls = replay_of(compiled, "matmul")
+    assert len(matmuls) == 5 and "call, copy back" not in matmuls
+    assert "zeroed, kernel" in matmuls  # the backward's rows kernel accumulates into zeros
+    assert "kernel (in place)" in replay_of(compiled, "add")  # the bias, added into out=
+    assert "kernel, converted" in replay_of(compiled, "sum")  # float64 partial -> float32
+    assert same_parameters(eager_model, model)
+
+
+def test_numpy_work_before_an_in_place_kernel_keeps_the_call(monkeypatch):
+    # An add that computes with numpy and only then launches a kernel that changes
+    # nothing: its kernel alone would leave `out` stale, so the replay must call it.
+    original_add = cpu_backend.add
+
+    def touch(array):
+        pass
+
+    def numpy_first_add(a, b, out=None):
+        if out is None:
+            return original_add(a, b)
+        np.copyto(out, np.add(a, b))
+        launch(touch, out)
+        return out
+
+    monkeypatch.setattr(cpu_backend, "add", numpy_first_add)
+    data = batches()
+    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    compiled = torch.compile(step)
+    for i in range(6):
+        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    assert "kernel (in place)" not in replay_of(compiled, "add")
+    assert same_parameters(eager_model, model)
+
+
+def test_zeros_copied_from_an_all_zero_argument_are_not_taken_for_a_zeroed_output(
+        monkeypatch):
+    # exp here copies its argument, then a kernel adds one: captured on zeros, the
+    # result held zeros as the kernel started, like a zeroed output, but they came from
+    # the argument; a replay on ones must give 2, not 1.
+    def add_one(array):
+        array += 1
+
+    def copy_then_add_one(a, out=None):
+        result = a.copy() if out is None else out
+        if out is not None:
+            np.copyto(out, a)
+        launch(add_one, result)
+        return result
+
+    monkeypatch.setattr(cpu_backend, "exp", copy_then_add_one)
+    compiled = torch.compile(lambda x: torch.exp(x))
+    zeros = torch.zeros(5)
+    for _ in range(3):
+        assert compiled(zeros).tolist() == [1.0] * 5
+    assert compiled.replays == 1
+    assert compiled(torch.ones(5)).tolist() == [2.0] * 5
+    assert "zeroed, kernel" not in replay_of(compiled, "exp")
+
+
+def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay():
+    # With a different number of ignored rows per batch, the mean divides by a different
+    # count: the scalar kernels of the loss's backward get it as a number read from a 0-d
+    # array, which a replay must read again (captured once, it went stale).
+    rng = np.random.default_rng(0)
+    data = []
+    for i in range(BATCHES):
+        y = rng.integers(0, 3, 8)
+        y[:i] = -100  # CrossEntropyLoss's default ignore_index
+        data.append((torch.tensor(rng.standard_normal((8, 6)).astype(np.float32)),
+                     torch.tensor(y)))
+    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    compiled = torch.compile(step)
+    for i in range(10):
+        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    assert compiled.replays == 8
+    assert "kernel, number read anew" in replay_of(compiled, "div")
+    assert same_parameters(eager_model, model)
+
+
+def test_a_constant_written_before_a_kernel_reads_it_is_read_again():
+    # A 0-d constant is refilled at each replay, so a kernel reading it as a number may
+    # keep the number; not once the step has added into it something that changes.
+    def scaled(x):
+        scale = torch.full((), 2.0)
+        scale.add_(x.sum())
+        return x * scale
+
+    compiled = torch.compile(scaled)
+    for i in range(5):
+        x = torch.full((4,), float(i))
+        assert compiled(x).tolist() == scaled(x).tolist()
+    assert compiled.replays == 3
