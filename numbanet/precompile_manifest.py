@@ -102,6 +102,7 @@ KERNELS = (
     ]),
     ("numbanet.kernels.cpu.matmul", "batched_matmul_rows_parallel", [
         "Array(float32, 3, 'C', False, aligned=True)",
+        "bool",
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
         "int64",
