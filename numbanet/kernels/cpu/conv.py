@@ -5,29 +5,43 @@ weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outsi
 (the padding) counting as 0.
 
 **Convolution as matrix multiplication.** Flatten the weights to ``W`` of shape
-``(O, C*kh*kw)`` and each output position's receptive field (its *patch*, ``C*kh*kw``
+``(O, K)``, ``K = C*kh*kw``, and each output position's receptive field (its *patch*, ``K``
 input values) to a vector: every output value is then the dot product of a row of ``W``
 with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is
-done by the register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`. Short sums
-(over the 64 output channels, or the 9 taps of a 3x3 patch on one channel) run in the
-outer-product order of :func:`~numbanet.kernels.cpu.matmul.multiply_rows`, which adds
-scaled rows of its right operand into rows of the result, so it needs that operand's
-rows contiguous and reads the left one a number at a time, through any strides:
+done by the two register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`:
 
-- forward: patches gathered as *columns* ``cols[(c, i, j), position]``, so that a row of
-  ``cols`` runs along positions, as a row of the output does; ``y[n] (O, positions) =
-  bias + W @ cols``.
-- input gradient: ``cols (C*kh*kw, positions) = W.T @ grad_y[n]`` (``W.T`` a strided view,
-  nothing copied), then *col2im* adds each column back onto the input pixels its patch
-  came from (overlapping patches add up: a pixel used by several outputs gets the
-  gradient of each).
-- weight gradient: ``grad_W (O, C*kh*kw) = sum over n of grad_y[n] @ cols(x[n]).T``, a
-  long sum over positions, so it runs as dot products (the register-blocked
-  :func:`~numbanet.kernels.cpu.matmul.dot_tile`), both operands laid out along positions.
+- :func:`~numbanet.kernels.cpu.matmul.dot_tile`, dot products over a *long* sum, both
+  operands laid out along the sum (its 12 running sums live in vector registers);
+- :func:`~numbanet.kernels.cpu.matmul.multiply_rows`, the outer-product order
+  ``C[i, :] += A[i, p] * B[p, :]`` for a *short* sum: rows of B and C contiguous, A read
+  a number at a time through any strides (a transposed view costs nothing).
+
+Which sum is long decides the layout of the gathered patches. In a convolution with many
+input channels (the tutorial CNN's 32 -> 64, ``K = 288``) the patches are gathered as
+*rows*, ``patches[position, (c, i, j)]``:
+
+- forward: ``y[n] (O, positions) = W @ patches.T``, a sum over ``K``: dot products, rows of
+  ``W`` against rows of ``patches``, swept a chunk of positions at a time so the chunk's
+  patches stay in the L2 cache while every row of ``W`` meets them.
+- weight gradient: ``grad_W (O, K) += grad_y[n] @ patches``, for every image, a sum over
+  positions: in the outer-product order each position adds ``grad_y[n][o, p]`` times its
+  patch row onto row ``o`` of ``grad_W``, a contiguous update of ``K`` numbers. ``grad_W``
+  (``O*K`` numbers) stays in cache across the whole batch.
+- input gradient: ``patch_grads (positions, K) = grad_y[n].T @ W``, a sum over the ``O``
+  output channels: outer-product order with ``grad_y[n].T`` read in place, a chunk of
+  positions at a time so the rows being updated stay in L1, then *col2im* adds each
+  patch's gradient back onto the pixels it came from (overlapping patches add up: a
+  pixel used by several outputs gets the gradient of each).
+
+With short patches (the first layer, one input channel: ``K = 9``) a row of 9 numbers
+is too short to vectorise, so the patches are gathered as *columns*, ``cols[(c, i, j),
+position]``, whose rows run along positions: the forward is ``y[n] = bias + W @ cols`` in
+the outer-product order (a short sum over ``K``), the weight gradient ``grad_y[n] @
+cols.T`` as dot products over positions, and the input gradient ``cols = W.T @
+grad_y[n]`` in the outer-product order, then col2im.
 
 Work is split across cores by image; each worker allocates its scratch once.
 """
-
 import math
 
 import numpy as np
@@ -38,6 +52,9 @@ from numbanet.kernels.cpu.pool import as_pair
 from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
+ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patches are gathered as rows
+PATCH_CHUNK_BYTES = 256 * 1024  # patch rows the forward sweeps at once: half of a 512 KiB L2
+GRAD_CHUNK_BYTES = 32 * 1024  # patch-gradient rows the input gradient updates at once: L1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -95,6 +112,59 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 row += 1
 
 
+@njit(cache=True, error_model="numpy")
+def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
+                      out_w, patches):
+    """im2col, one row per position: ``patches[oh*out_w + ow, (c*kh + i)*kw + j] =
+    image[c, oh*sh - ph + i, ow*sw - pw + j]`` (0 where that pixel is padding).
+
+    Each patch row is written in order; it reads ``kw`` neighbouring pixels from each of
+    its ``C*kh`` image rows.
+    """
+    channels, height, width = image.shape
+    for oh in range(out_h):
+        for ow in range(out_w):
+            patch = patches[oh * out_w + ow]
+            w_first = ow * stride_w - pad_w
+            k = 0
+            for c in range(channels):
+                for i in range(kernel_h):
+                    h = oh * stride_h - pad_h + i
+                    if h < 0 or h >= height:
+                        for j in range(kernel_w):
+                            patch[k + j] = 0
+                    else:
+                        source = image[c, h]
+                        for j in range(kernel_w):
+                            w = w_first + j
+                            patch[k + j] = source[w] if 0 <= w < width else 0
+                    k += kernel_w
+
+
+@njit(cache=True, error_model="numpy")
+def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                       out_h, out_w, image):
+    """col2im, the adjoint of :func:`gather_patch_rows`: ``image[c, h, w] +=
+    patches[oh*out_w + ow, (c*kh + i)*kw + j]`` for every patch entry that came from
+    pixel ``(c, h, w)``; entries that came from padding are dropped."""
+    channels, height, width = image.shape
+    for oh in range(out_h):
+        for ow in range(out_w):
+            patch = patches[oh * out_w + ow]
+            w_first = ow * stride_w - pad_w
+            k = 0
+            for c in range(channels):
+                for i in range(kernel_h):
+                    h = oh * stride_h - pad_h + i
+                    if 0 <= h < height:
+                        target = image[c, h]
+                        for j in range(kernel_w):
+                            w = w_first + j
+                            if 0 <= w < width:
+                                target[w] += patch[k + j]
+                    k += kernel_w
+
+
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
 # of the images (or of the image chunks) and allocates its scratch buffer once for all of
 # them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
@@ -104,20 +174,41 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
 @njit(cache=True, error_model="numpy")
 def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
                         stride_w, pad_h, pad_w, out_h, out_w):
-    """``y[n] = bias + W @ cols(x[n])`` for each of this worker's images.
+    """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
 
-    ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
-    its channel's bias, and the product is added onto it.
+    ``weights`` is W, (O, K); ``y`` is (N, O, positions). Long patches: gathered as rows,
+    dot products over ``K``, a chunk of positions (whole tiles, together about
+    ``PATCH_CHUNK_BYTES``) at a time, the bias added to the chunk while it is in cache.
+    Short patches: gathered as columns, each output row starts as its channel's bias and
+    ``W @ cols`` is added onto it in the outer-product order.
     """
     images = x.shape[0]
-    cols = np.empty((weights.shape[1], y.shape[2]), dtype=y.dtype)
+    channels_out, patch_size = weights.shape
+    positions = y.shape[2]
+    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
+    if rows_layout:
+        patches = np.empty((positions, patch_size), dtype=y.dtype)
+    else:
+        patches = np.empty((patch_size, positions), dtype=y.dtype)
+    chunk = max(1, PATCH_CHUNK_BYTES // (patch_size * y.itemsize) // TILE_COLS) * TILE_COLS
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                             out_h, out_w, cols)
         image_out = y[n]
-        for o in range(image_out.shape[0]):
-            image_out[o] = bias[o]
-        multiply_rows(weights, cols, image_out, 0, weights.shape[0], 0, cols.shape[1])
+        if rows_layout:
+            gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              out_h, out_w, patches)
+            for start in range(0, positions, chunk):
+                stop = min(positions, start + chunk)
+                for o in range(0, channels_out, TILE_ROWS):
+                    for p in range(start, stop, TILE_COLS):
+                        dot_tile(weights, patches, image_out, o, p, p)
+                for o in range(channels_out):
+                    image_out[o, start:stop] += bias[o]
+        else:
+            gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                 out_h, out_w, patches)
+            for o in range(channels_out):
+                image_out[o] = bias[o]
+            multiply_rows(weights, patches, image_out, 0, channels_out, 0, positions)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -132,22 +223,42 @@ def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stri
 @njit(cache=True, error_model="numpy")
 def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
+    """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
+    col2im.
 
-    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, C*kh*kw). The rows of
-    ``grad_y[n]`` run along positions, as the rows of ``cols`` do, and ``W.T`` is read
-    in place. Each image's gradient is written by one worker only, so overlapping patches
-    never race.
+    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K). The sum runs over the
+    ``O`` output channels, so the outer-product order: long patches as rows, each position
+    a row ``sum over o of grad_y[n][o, p] * W[o]`` (``grad_y[n].T`` read in place), a
+    chunk of positions at a time so the rows being updated stay in L1 while all of W
+    streams past; short patches as columns, ``cols = W.T @ grad_y[n]``. Each image's
+    gradient is written by one worker only, so overlapping patches never race.
     """
     images = grad_y.shape[0]
-    cols = np.empty((weights.shape[1], grad_y.shape[2]), dtype=grad_y.dtype)
+    channels_out, patch_size = weights.shape
+    positions = grad_y.shape[2]
+    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
+    if rows_layout:
+        patches = np.empty((positions, patch_size), dtype=grad_y.dtype)
+    else:
+        patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
+    chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
     weights_t = weights.T
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        cols[...] = 0
-        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0], 0, cols.shape[1])
-        grad_x[n] = 0
-        scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, grad_x[n])
+        if rows_layout:
+            grad_y_t = grad_y[n].T
+            for start in range(0, positions, chunk):
+                stop = min(positions, start + chunk)
+                patches[start:stop] = 0
+                multiply_rows(grad_y_t, weights, patches, start, stop, 0, patch_size)
+            grad_x[n] = 0
+            scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                               out_h, out_w, grad_x[n])
+        else:
+            patches[...] = 0
+            multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
+            grad_x[n] = 0
+            scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                  pad_w, out_h, out_w, grad_x[n])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -162,26 +273,38 @@ def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_
 @njit(cache=True, error_model="numpy")
 def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
                             stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """``partials[worker] = sum over this worker's images n of grad_y[n] @ cols(x[n]).T``.
+    """``partials[worker] = sum over this worker's images n of grad_y[n] @ patches(x[n])``.
 
-    ``grad_y`` is (N, O, positions); ``partials`` is (workers, O, C*kh*kw). Each image's
-    product is a sum over its positions, so both operands are laid out along positions:
-    ``grad_y[n]`` already is, and the patches are gathered as columns. Each worker sums
-    into its own partial, added up at the end, so no two threads add into one weight.
+    ``grad_y`` is (N, O, positions); ``partials`` is (workers, O, K). Each image's product
+    is a sum over its positions. Long patches, gathered as rows: the outer-product order,
+    each position adding ``grad_y[n][o, p]`` times its patch onto row ``o`` of the
+    partial, straight into it. Short patches, gathered as columns: dot products along
+    positions, ``grad_y[n]`` already laid out that way. Each worker sums into its own
+    partial, added up at the end, so no two threads add into one weight.
     """
     images, channels_out, positions = grad_y.shape
     patch_size = partials.shape[2]
-    cols = np.empty((patch_size, positions), dtype=grad_y.dtype)
-    product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
+    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
+    if rows_layout:
+        patches = np.empty((positions, patch_size), dtype=grad_y.dtype)
+        product = np.empty((0, 0), dtype=grad_y.dtype)
+    else:
+        patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
+        product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
     total = partials[worker]
     total[...] = 0
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                             out_h, out_w, cols)
-        for o in range(0, channels_out, TILE_ROWS):
-            for r in range(0, patch_size, TILE_COLS):
-                dot_tile(grad_y[n], cols, product, o, r, r)
-        total += product
+        if rows_layout:
+            gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              out_h, out_w, patches)
+            multiply_rows(grad_y[n], patches, total, 0, channels_out, 0, patch_size)
+        else:
+            gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                 out_h, out_w, patches)
+            for o in range(0, channels_out, TILE_ROWS):
+                for r in range(0, patch_size, TILE_COLS):
+                    dot_tile(grad_y[n], patches, product, o, r, r)
+            total += product
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
