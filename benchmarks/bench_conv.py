@@ -9,8 +9,12 @@ For each, the forward pass, the input gradient and the weight gradient, timed in
 the ratio numbanet / PyTorch measured in this run. PyTorch's gradients are
 ``torch.ops.aten.convolution_backward`` with one output mask at a time, what its autograd
 calls.
+``--cpu-time`` times each call by the CPU time of the calling thread instead of the wall
+clock: at one thread it leaves out the time the machine ran other programs, steadier on a
+busy machine (meaningless with more threads, whose work runs on other threads).
 
     python benchmarks/bench_conv.py --threads 1 2
+    python benchmarks/bench_conv.py --threads 1 --cpu-time
 """
 
 from __future__ import annotations
@@ -52,16 +56,16 @@ def cases(torch):
                torch_backward([False, True, False]))
 
 
-def medians(closures, repeats: int, warmup: int = 3) -> list[float]:
+def medians(closures, repeats: int, clock=time.perf_counter, warmup: int = 3) -> list[float]:
     for closure in closures:
         for _ in range(warmup):
             closure()
     samples = [[] for _ in closures]
     for _ in range(repeats):
         for closure, times in zip(closures, samples, strict=True):
-            started = time.perf_counter()
+            started = clock()
             closure()
-            times.append(time.perf_counter() - started)
+            times.append(clock() - started)
     return [statistics.median(times) for times in samples]
 
 
@@ -69,7 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time by the calling thread's CPU time (one thread only)")
     args = parser.parse_args()
+    if args.cpu_time and args.threads != [1]:
+        parser.error("--cpu-time measures one thread: use it with --threads 1")
+    clock = time.thread_time if args.cpu_time else time.perf_counter
 
     import numba
     import torch
@@ -80,7 +89,7 @@ def main() -> None:
         print(f"\n{threads} thread(s), batch {BATCH_SIZE}, medians of {args.repeats}")
         print(f"{'layer':<6} {'kernel':<12} {'numbanet ms':>12} {'PyTorch ms':>11} {'ratio':>7}")
         for layer, kernel, ours, theirs in cases(torch):
-            mine, reference = medians([ours, theirs], args.repeats)
+            mine, reference = medians([ours, theirs], args.repeats, clock)
             print(f"{layer:<6} {kernel:<12} {mine * 1e3:12.3f} {reference * 1e3:11.3f} "
                   f"{mine / reference:6.2f}x")
 

@@ -47,14 +47,19 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbanet.kernels.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile, multiply_rows
+from numbanet.kernels.cpu.matmul import (
+    TILE_COLS,
+    TILE_ROWS,
+    dot_tile,
+    multiply_rows,
+    pack_columns,
+)
 from numbanet.kernels.cpu.pool import as_pair
 from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patches are gathered as rows
 PATCH_CHUNK_BYTES = 256 * 1024  # patch rows the forward sweeps at once: half of a 512 KiB L2
-GRAD_CHUNK_BYTES = 32 * 1024  # patch-gradient rows the input gradient updates at once: L1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -114,55 +119,54 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
 
 @njit(cache=True, error_model="numpy")
 def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
-                      out_w, patches):
-    """im2col, one row per position: ``patches[oh*out_w + ow, (c*kh + i)*kw + j] =
-    image[c, oh*sh - ph + i, ow*sw - pw + j]`` (0 where that pixel is padding).
+                      out_w, pixels, patches):
+    """im2col, one row per position and channels last: ``patches[oh*out_w + ow,
+    (i*kw + j)*C + c] = image[c, oh*sh - ph + i, ow*sw - pw + j]`` (0 where that pixel is
+    padding).
 
-    Each patch row is written in order; it reads ``kw`` neighbouring pixels from each of
-    its ``C*kh`` image rows.
+    The image is first transposed to ``pixels`` (H*W, C), each pixel's channels side by
+    side. Then the ``kw`` neighbouring pixels a patch takes from one image row are
+    ``kw*C`` consecutive numbers of ``pixels``, one contiguous copy (96 numbers for a 3x3
+    kernel on 32 channels) instead of ``C`` copies of ``kw`` pixels, loops too short to
+    run fast. Pixels left or right of the image are written as zeros.
     """
     channels, height, width = image.shape
+    pack_columns(image.reshape(channels, height * width), 0, height * width, pixels)
+    pixel_rows = pixels.reshape(height, width * channels)
+    run = kernel_w * channels
+    zero = patches.dtype.type(0)
     for oh in range(out_h):
         for ow in range(out_w):
             patch = patches[oh * out_w + ow]
             w_first = ow * stride_w - pad_w
-            k = 0
-            for c in range(channels):
-                for i in range(kernel_h):
-                    h = oh * stride_h - pad_h + i
-                    if h < 0 or h >= height:
-                        for j in range(kernel_w):
-                            patch[k + j] = 0
-                    else:
-                        source = image[c, h]
-                        for j in range(kernel_w):
-                            w = w_first + j
-                            patch[k + j] = source[w] if 0 <= w < width else 0
-                    k += kernel_w
+            inside_first = max(0, -w_first) * channels  # the run's part inside the image
+            inside_stop = min(kernel_w, width - w_first) * channels
+            for i in range(kernel_h):
+                out = patch[i * run : (i + 1) * run]
+                h = oh * stride_h - pad_h + i
+                if h < 0 or h >= height or inside_stop <= inside_first:
+                    out[:] = zero
+                    continue
+                source = pixel_rows[h, w_first * channels + inside_first:]
+                for q in range(inside_first):
+                    out[q] = zero
+                for q in range(inside_stop - inside_first):
+                    out[inside_first + q] = source[q]
+                for q in range(inside_stop, run):
+                    out[q] = zero
 
 
 @njit(cache=True, error_model="numpy")
-def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                       out_h, out_w, image):
-    """col2im, the adjoint of :func:`gather_patch_rows`: ``image[c, h, w] +=
-    patches[oh*out_w + ow, (c*kh + i)*kw + j]`` for every patch entry that came from
-    pixel ``(c, h, w)``; entries that came from padding are dropped."""
-    channels, height, width = image.shape
-    for oh in range(out_h):
-        for ow in range(out_w):
-            patch = patches[oh * out_w + ow]
-            w_first = ow * stride_w - pad_w
-            k = 0
-            for c in range(channels):
-                for i in range(kernel_h):
-                    h = oh * stride_h - pad_h + i
-                    if 0 <= h < height:
-                        target = image[c, h]
-                        for j in range(kernel_w):
-                            w = w_first + j
-                            if 0 <= w < width:
-                                target[w] += patch[k + j]
-                    k += kernel_w
+def multiply_patch_rows(weights, patches, out, chunk):
+    """``out (O, positions) = W @ patches.T``: rows of ``W`` against rows of ``patches``
+    in register tiles, ``chunk`` positions (whole tiles) at a time, so that the chunk's
+    patches stay in cache while every row of ``W`` meets them."""
+    channels_out = weights.shape[0]
+    positions = patches.shape[0]
+    for start in range(0, positions, chunk):
+        for o in range(0, channels_out, TILE_ROWS):
+            for p in range(start, min(positions, start + chunk), TILE_COLS):
+                dot_tile(weights, patches, out, o, p, p)
 
 
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
@@ -176,10 +180,10 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
                         stride_w, pad_h, pad_w, out_h, out_w):
     """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
 
-    ``weights`` is W, (O, K); ``y`` is (N, O, positions). Long patches: gathered as rows,
-    dot products over ``K``, a chunk of positions (whole tiles, together about
-    ``PATCH_CHUNK_BYTES``) at a time, the bias added to the chunk while it is in cache.
-    Short patches: gathered as columns, each output row starts as its channel's bias and
+    ``weights`` is W, (O, K); ``y`` is (N, O, positions). Long patches: gathered as rows
+    (channels last, as ``weights``' columns), dot products over ``K``
+    (:func:`multiply_patch_rows`, chunks of about ``PATCH_CHUNK_BYTES``), then the bias
+    added. Short patches: gathered as columns, each output row starts as its channel's bias and
     ``W @ cols`` is added onto it in the outer-product order.
     """
     images = x.shape[0]
@@ -188,21 +192,21 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
     rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
     if rows_layout:
         patches = np.empty((positions, patch_size), dtype=y.dtype)
+        pixels = np.empty((x.shape[2] * x.shape[3], x.shape[1]), dtype=y.dtype)
     else:
+        pixels = np.empty((0, 0), dtype=y.dtype)
         patches = np.empty((patch_size, positions), dtype=y.dtype)
     chunk = max(1, PATCH_CHUNK_BYTES // (patch_size * y.itemsize) // TILE_COLS) * TILE_COLS
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         image_out = y[n]
         if rows_layout:
             gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, patches)
-            for start in range(0, positions, chunk):
-                stop = min(positions, start + chunk)
-                for o in range(0, channels_out, TILE_ROWS):
-                    for p in range(start, stop, TILE_COLS):
-                        dot_tile(weights, patches, image_out, o, p, p)
-                for o in range(channels_out):
-                    image_out[o, start:stop] += bias[o]
+                              out_h, out_w, pixels, patches)
+            multiply_patch_rows(weights, patches, image_out, chunk)
+            for o in range(channels_out):
+                row, shift = image_out[o], bias[o]
+                for p in range(positions):
+                    row[p] += shift
         else:
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                                  out_h, out_w, patches)
@@ -223,42 +227,22 @@ def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stri
 @njit(cache=True, error_model="numpy")
 def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
-    col2im.
+    """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
 
     ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K). The sum runs over the
-    ``O`` output channels, so the outer-product order: long patches as rows, each position
-    a row ``sum over o of grad_y[n][o, p] * W[o]`` (``grad_y[n].T`` read in place), a
-    chunk of positions at a time so the rows being updated stay in L1 while all of W
-    streams past; short patches as columns, ``cols = W.T @ grad_y[n]``. Each image's
-    gradient is written by one worker only, so overlapping patches never race.
+    ``O`` output channels, short, so the outer-product order: the rows of ``grad_y[n]``
+    run along positions, as the rows of ``cols`` do, and ``W.T`` is read in place. Each
+    image's gradient is written by one worker only, so overlapping patches never race.
     """
     images = grad_y.shape[0]
-    channels_out, patch_size = weights.shape
-    positions = grad_y.shape[2]
-    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
-    if rows_layout:
-        patches = np.empty((positions, patch_size), dtype=grad_y.dtype)
-    else:
-        patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
-    chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
+    cols = np.empty((weights.shape[1], grad_y.shape[2]), dtype=grad_y.dtype)
     weights_t = weights.T
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        if rows_layout:
-            grad_y_t = grad_y[n].T
-            for start in range(0, positions, chunk):
-                stop = min(positions, start + chunk)
-                patches[start:stop] = 0
-                multiply_rows(grad_y_t, weights, patches, start, stop, 0, patch_size)
-            grad_x[n] = 0
-            scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                               out_h, out_w, grad_x[n])
-        else:
-            patches[...] = 0
-            multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
-            grad_x[n] = 0
-            scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                  pad_w, out_h, out_w, grad_x[n])
+        cols[...] = 0
+        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0], 0, cols.shape[1])
+        grad_x[n] = 0
+        scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              out_h, out_w, grad_x[n])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -287,16 +271,17 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
     rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
     if rows_layout:
         patches = np.empty((positions, patch_size), dtype=grad_y.dtype)
-        product = np.empty((0, 0), dtype=grad_y.dtype)
+        pixels = np.empty((x.shape[2] * x.shape[3], x.shape[1]), dtype=grad_y.dtype)
     else:
+        pixels = np.empty((0, 0), dtype=grad_y.dtype)
         patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
-        product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
+    product = np.empty((0 if rows_layout else channels_out, patch_size), dtype=grad_y.dtype)
     total = partials[worker]
     total[...] = 0
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         if rows_layout:
             gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, patches)
+                              out_h, out_w, pixels, patches)
             multiply_rows(grad_y[n], patches, total, 0, channels_out, 0, patch_size)
         else:
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
@@ -336,6 +321,15 @@ def _geometry(weight_shape, stride, padding) -> tuple[int, ...]:
     return (int(weight_shape[2]), int(weight_shape[3])) + as_pair(stride) + as_pair(padding)
 
 
+def _flat_weights(weight: np.ndarray, dtype) -> np.ndarray:
+    """W as (O, K), its columns in the order of the kernels' patches: ``(c, i, j)`` for
+    patches gathered as columns, channels last ``(i, j, c)`` for patches gathered as rows."""
+    channels_out = weight.shape[0]
+    if math.prod(weight.shape[1:]) >= ROWS_LAYOUT_MIN_PATCH:
+        weight = weight.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
+
+
 def _workers(multiply_adds: int, items: int) -> int:
     """How many workers: one per core for large jobs, else one (the serial path)."""
     if multiply_adds < PARALLEL_THRESHOLD:
@@ -362,7 +356,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     channels_out = weight.shape[0]
     dtype = np.result_type(x.dtype, weight.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
-    weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
+    weights = _flat_weights(weight, dtype)
     bias = np.ascontiguousarray(np.zeros(channels_out) if bias is None else bias, dtype=dtype)
     y = np.empty((batch, channels_out, out_h * out_w), dtype=dtype)
     if y.size:
@@ -410,4 +404,9 @@ def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[in
     if grad_y.size:
         _run(conv_weight_grad_worker, conv_weight_grad_parallel, workers, grad_y, x, partials,
              *_geometry(weight_shape, stride, padding), out_h, out_w)
-    return partials.sum(axis=0).reshape(weight_shape)
+    grad_weight = partials.sum(axis=0)
+    if patch_size >= ROWS_LAYOUT_MIN_PATCH:  # channels last: (O, kh, kw, C)
+        channels_out, channels, kernel_h, kernel_w = weight_shape
+        return np.ascontiguousarray(grad_weight.reshape(channels_out, kernel_h, kernel_w,
+                                                        channels).transpose(0, 3, 1, 2))
+    return grad_weight.reshape(weight_shape)
