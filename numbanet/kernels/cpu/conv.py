@@ -18,7 +18,10 @@ done by the two register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`:
 
 Which sum is long decides the layout of the gathered patches. In a convolution with many
 input channels (the tutorial CNN's 32 -> 64, ``K = 288``) the patches are gathered as
-*rows*, ``patches[position, (c, i, j)]``:
+*rows*, channels last: ``patches[position, (i, j, c)]``, the columns of ``W`` put in the
+same order. With the image transposed to channels last first (each pixel's ``C`` values
+side by side), the ``kw`` pixels a patch takes from one image row are ``kw*C``
+consecutive numbers, so a patch row is ``kh`` contiguous copies:
 
 - forward: ``y[n] (O, positions) = W @ patches.T``, a sum over ``K``: dot products, rows of
   ``W`` against rows of ``patches``, swept a chunk of positions at a time so the chunk's
@@ -28,10 +31,11 @@ input channels (the tutorial CNN's 32 -> 64, ``K = 288``) the patches are gather
   patch row onto row ``o`` of ``grad_W``, a contiguous update of ``K`` numbers. ``grad_W``
   (``O*K`` numbers) stays in cache across the whole batch.
 - input gradient: ``patch_grads (positions, K) = grad_y[n].T @ W``, a sum over the ``O``
-  output channels: outer-product order with ``grad_y[n].T`` read in place, a chunk of
-  positions at a time so the rows being updated stay in L1, then *col2im* adds each
-  patch's gradient back onto the pixels it came from (overlapping patches add up: a
-  pixel used by several outputs gets the gradient of each).
+  output channels: outer-product order with ``grad_y[n].T`` read in place, a block of
+  positions at a time small enough to stay in L1; while it is there, *col2im* adds each
+  patch's gradient back onto the (channels-last) pixels it came from, in the same
+  contiguous runs (overlapping patches add up: a pixel used by several outputs gets the
+  gradient of each). The pixel gradients are transposed back to ``(C, H, W)`` at the end.
 
 With short patches (the first layer, one input channel: ``K = 9``) a row of 9 numbers
 is too short to vectorise, so the patches are gathered as *columns*, ``cols[(c, i, j),
@@ -42,6 +46,7 @@ grad_y[n]`` in the outer-product order, then col2im.
 
 Work is split across cores by image; each worker allocates its scratch once.
 """
+
 import math
 
 import numpy as np
@@ -60,6 +65,7 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patches are gathered as rows
 PATCH_CHUNK_BYTES = 256 * 1024  # patch rows the forward sweeps at once: half of a 512 KiB L2
+GRAD_CHUNK_BYTES = 16 * 1024  # patch gradients the input gradient builds at once: half of L1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -157,6 +163,32 @@ def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_
 
 
 @njit(cache=True, error_model="numpy")
+def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
+                       first, pixel_rows, channels):
+    """col2im, the adjoint of :func:`gather_patch_rows`, for positions ``first`` onwards
+    (one per row of ``patches``): each patch's runs of ``kw*C`` numbers are added onto the
+    channels-last pixels they came from, ``pixel_rows`` (H, W*C); numbers that came from
+    padding are dropped."""
+    height = pixel_rows.shape[0]
+    width = pixel_rows.shape[1] // channels
+    run = kernel_w * channels
+    for row in range(patches.shape[0]):
+        oh, ow = divmod(first + row, out_w)
+        patch = patches[row]
+        w_first = ow * stride_w - pad_w
+        inside_first = max(0, -w_first) * channels
+        inside_stop = min(kernel_w, width - w_first) * channels
+        for i in range(kernel_h):
+            h = oh * stride_h - pad_h + i
+            if h < 0 or h >= height or inside_stop <= inside_first:
+                continue
+            target = pixel_rows[h, w_first * channels + inside_first:]
+            source = patch[i * run + inside_first:]
+            for q in range(inside_stop - inside_first):
+                target[q] += source[q]
+
+
+@njit(cache=True, error_model="numpy")
 def multiply_patch_rows(weights, patches, out, chunk):
     """``out (O, positions) = W @ patches.T``: rows of ``W`` against rows of ``patches``
     in register tiles, ``chunk`` positions (whole tiles) at a time, so that the chunk's
@@ -227,22 +259,49 @@ def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stri
 @njit(cache=True, error_model="numpy")
 def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
+    """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
+    col2im.
 
     ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K). The sum runs over the
-    ``O`` output channels, short, so the outer-product order: the rows of ``grad_y[n]``
-    run along positions, as the rows of ``cols`` do, and ``W.T`` is read in place. Each
-    image's gradient is written by one worker only, so overlapping patches never race.
+    ``O`` output channels, short, so the outer-product order. Long patches, as rows
+    (channels last, as ``weights``' columns): a block of positions at a time, small enough
+    to stay in L1 (``GRAD_CHUNK_BYTES``), each position's row the sum of ``grad_y[n][o,
+    p] * W[o]`` (``grad_y[n].T`` read in place), then added onto the channels-last pixel
+    gradients while still in cache; those are transposed into ``grad_x[n]`` at the end.
+    Short patches, as columns: ``cols = W.T @ grad_y[n]``, then col2im. Each image's
+    gradient is written by one worker only, so overlapping patches never race.
     """
-    images = grad_y.shape[0]
-    cols = np.empty((weights.shape[1], grad_y.shape[2]), dtype=grad_y.dtype)
+    images, channels, height, width = grad_x.shape
+    channels_out, patch_size = weights.shape
+    positions = grad_y.shape[2]
+    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
+    chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
+    if rows_layout:
+        patches = np.empty((min(chunk, positions), patch_size), dtype=grad_y.dtype)
+        pixels = np.empty((height * width, channels), dtype=grad_y.dtype)
+    else:
+        patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
+        pixels = np.empty((0, 0), dtype=grad_y.dtype)
+    pixel_rows = pixels.reshape(-1, width * channels) if rows_layout else pixels
     weights_t = weights.T
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        cols[...] = 0
-        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0], 0, cols.shape[1])
-        grad_x[n] = 0
-        scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, grad_x[n])
+        if rows_layout:
+            pixels[...] = 0
+            grad_y_t = grad_y[n].T
+            for start in range(0, positions, chunk):
+                block = patches[: min(positions, start + chunk) - start]
+                block[...] = 0
+                multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0,
+                              patch_size)
+                scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                   pad_w, out_w, start, pixel_rows, channels)
+            pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
+        else:
+            patches[...] = 0
+            multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
+            grad_x[n] = 0
+            scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                  pad_w, out_h, out_w, grad_x[n])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -377,7 +436,7 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     batch, channels_out = grad_y.shape[:2]
     dtype = grad_y.dtype
     grad_y = np.ascontiguousarray(grad_y).reshape(batch, channels_out, out_h * out_w)
-    weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
+    weights = _flat_weights(weight, dtype)
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
         workers = _workers(grad_y.size * weights.shape[1], batch)
