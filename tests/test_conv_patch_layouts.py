@@ -1,10 +1,11 @@
 """The convolution kernels' two patch layouts (numbanet/kernels/cpu/conv.py).
 
-Patches of ``ROWS_LAYOUT_MIN_PATCH`` numbers or more are gathered as channels-last rows;
-shorter ones as columns. These cases put patches over every edge (padding wider than the
-kernel, strides longer than it, one channel with a wide kernel) on both sides of the
-threshold, and check the forward pass and both gradients against the definition, one
-output position at a time in float64.
+The input gradient builds the patch gradients of patches of ``ROWS_LAYOUT_MIN_PATCH``
+numbers or more as channels-last rows, added onto channels-last pixels in runs; shorter
+ones as columns. These cases put patches over every edge (padding wider than the kernel,
+strides longer than it, one channel with a wide kernel) on both sides of the threshold,
+and check the forward pass and both gradients against the definition, one output
+position at a time in float64.
 """
 
 import numpy as np

@@ -8,41 +8,33 @@ weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outsi
 ``(O, K)``, ``K = C*kh*kw``, and each output position's receptive field (its *patch*, ``K``
 input values) to a vector: every output value is then the dot product of a row of ``W``
 with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is
-done by the two register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`:
+done by the register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`. Short sums
+(over the 64 output channels, or the 9 taps of a 3x3 patch on one channel) run in the
+outer-product order of :func:`~numbanet.kernels.cpu.matmul.multiply_rows`, which adds
+scaled rows of its right operand into rows of the result, so it needs that operand's
+rows contiguous and reads the left one a number at a time, through any strides:
 
-- :func:`~numbanet.kernels.cpu.matmul.dot_tile`, dot products over a *long* sum, both
-  operands laid out along the sum (its 12 running sums live in vector registers);
-- :func:`~numbanet.kernels.cpu.matmul.multiply_rows`, the outer-product order
-  ``C[i, :] += A[i, p] * B[p, :]`` for a *short* sum: rows of B and C contiguous, A read
-  a number at a time through any strides (a transposed view costs nothing).
-
-Which sum is long decides the layout of the gathered patches. In a convolution with many
-input channels (the tutorial CNN's 32 -> 64, ``K = 288``) the patches are gathered as
-*rows*, channels last: ``patches[position, (i, j, c)]``, the columns of ``W`` put in the
-same order. With the image transposed to channels last first (each pixel's ``C`` values
-side by side), the ``kw`` pixels a patch takes from one image row are ``kw*C``
-consecutive numbers, so a patch row is ``kh`` contiguous copies:
-
-- forward: ``y[n] (O, positions) = W @ patches.T``, a sum over ``K``: dot products, rows of
-  ``W`` against rows of ``patches``, swept a chunk of positions at a time so the chunk's
-  patches stay in the L2 cache while every row of ``W`` meets them.
-- weight gradient: ``grad_W (O, K) += grad_y[n] @ patches``, for every image, a sum over
-  positions: in the outer-product order each position adds ``grad_y[n][o, p]`` times its
-  patch row onto row ``o`` of ``grad_W``, a contiguous update of ``K`` numbers. ``grad_W``
-  (``O*K`` numbers) stays in cache across the whole batch.
-- input gradient: ``patch_grads (positions, K) = grad_y[n].T @ W``, a sum over the ``O``
-  output channels: outer-product order with ``grad_y[n].T`` read in place, a block of
-  positions at a time small enough to stay in L1; while it is there, *col2im* adds each
-  patch's gradient back onto the (channels-last) pixels it came from, in the same
-  contiguous runs (overlapping patches add up: a pixel used by several outputs gets the
-  gradient of each). The pixel gradients are transposed back to ``(C, H, W)`` at the end.
-
-With short patches (the first layer, one input channel: ``K = 9``) a row of 9 numbers
-is too short to vectorise, so the patches are gathered as *columns*, ``cols[(c, i, j),
-position]``, whose rows run along positions: the forward is ``y[n] = bias + W @ cols`` in
-the outer-product order (a short sum over ``K``), the weight gradient ``grad_y[n] @
-cols.T`` as dot products over positions, and the input gradient ``cols = W.T @
-grad_y[n]`` in the outer-product order, then col2im.
+- forward: patches gathered as *columns* ``cols[(c, i, j), position]``, so that a row of
+  ``cols`` runs along positions, as a row of the output does; ``y[n] (O, positions) =
+  bias + W @ cols``.
+- weight gradient: ``grad_W (O, K) = sum over n of grad_y[n] @ cols(x[n]).T``, a
+  long sum over positions, so it runs as dot products (the register-blocked
+  :func:`~numbanet.kernels.cpu.matmul.dot_tile`), both operands laid out along positions.
+- input gradient: the gradient of each patch, then *col2im* adds it back onto the input
+  pixels the patch came from (overlapping patches add up: a pixel used by several
+  outputs gets the gradient of each). The sum runs over the ``O`` output channels. With
+  short patches (``K < ROWS_LAYOUT_MIN_PATCH``, the first layer's 9) the patch
+  gradients are columns, ``cols (K, positions) = W.T @ grad_y[n]`` (``W.T`` a strided
+  view, nothing copied). With long ones (the tutorial CNN's 32 -> 64, ``K = 288``) they
+  are *rows*, channels last: ``patch_grads[position, (i, j, c)] = sum over o of
+  grad_y[n][o, position] * W[o, (i, j, c)]``, ``W``'s columns put in that order. Each row
+  is a contiguous update of ``K`` numbers, built a block of positions at a time small
+  enough to stay in L1; while the block is there it is added onto channels-last pixel
+  gradients ``(H*W, C)``, where the ``kw`` pixels a patch row touches in one image row are
+  ``kw*C`` consecutive numbers (96 for a 3x3 kernel on 32 channels), one vectorised
+  addition. The pixel gradients are transposed back to ``(C, H, W)`` at the end. (As
+  columns, the patch gradients of a whole image, 288 x 576 numbers, did not fit in L1 and
+  were streamed through it once per 4 output channels: 1.4x slower at these shapes.)
 
 Work is split across cores by image; each worker allocates its scratch once.
 """
@@ -63,8 +55,7 @@ from numbanet.kernels.cpu.pool import as_pair
 from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
-ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patches are gathered as rows
-PATCH_CHUNK_BYTES = 256 * 1024  # patch rows the forward sweeps at once: half of a 512 KiB L2
+ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients are rows
 GRAD_CHUNK_BYTES = 16 * 1024  # patch gradients the input gradient builds at once: half of L1
 
 
@@ -124,51 +115,13 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
 
 
 @njit(cache=True, error_model="numpy")
-def gather_patch_rows(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h,
-                      out_w, pixels, patches):
-    """im2col, one row per position and channels last: ``patches[oh*out_w + ow,
-    (i*kw + j)*C + c] = image[c, oh*sh - ph + i, ow*sw - pw + j]`` (0 where that pixel is
-    padding).
-
-    The image is first transposed to ``pixels`` (H*W, C), each pixel's channels side by
-    side. Then the ``kw`` neighbouring pixels a patch takes from one image row are
-    ``kw*C`` consecutive numbers of ``pixels``, one contiguous copy (96 numbers for a 3x3
-    kernel on 32 channels) instead of ``C`` copies of ``kw`` pixels, loops too short to
-    run fast. Pixels left or right of the image are written as zeros.
-    """
-    channels, height, width = image.shape
-    pack_columns(image.reshape(channels, height * width), 0, height * width, pixels)
-    pixel_rows = pixels.reshape(height, width * channels)
-    run = kernel_w * channels
-    zero = patches.dtype.type(0)
-    for oh in range(out_h):
-        for ow in range(out_w):
-            patch = patches[oh * out_w + ow]
-            w_first = ow * stride_w - pad_w
-            inside_first = max(0, -w_first) * channels  # the run's part inside the image
-            inside_stop = min(kernel_w, width - w_first) * channels
-            for i in range(kernel_h):
-                out = patch[i * run : (i + 1) * run]
-                h = oh * stride_h - pad_h + i
-                if h < 0 or h >= height or inside_stop <= inside_first:
-                    out[:] = zero
-                    continue
-                source = pixel_rows[h, w_first * channels + inside_first:]
-                for q in range(inside_first):
-                    out[q] = zero
-                for q in range(inside_stop - inside_first):
-                    out[inside_first + q] = source[q]
-                for q in range(inside_stop, run):
-                    out[q] = zero
-
-
-@njit(cache=True, error_model="numpy")
 def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
                        first, pixel_rows, channels):
-    """col2im, the adjoint of :func:`gather_patch_rows`, for positions ``first`` onwards
-    (one per row of ``patches``): each patch's runs of ``kw*C`` numbers are added onto the
-    channels-last pixels they came from, ``pixel_rows`` (H, W*C); numbers that came from
-    padding are dropped."""
+    """col2im for patch gradients laid out as rows, channels last: ``patches[row, (i*kw +
+    j)*C + c]`` is the gradient, through tap ``(i, j)``, of channel ``c`` of a pixel of
+    position ``first + row``'s patch. Its runs of ``kw*C`` numbers (one per kernel row) are
+    added onto the channels-last pixels they came from, ``pixel_rows`` (H, W*C); numbers
+    that belong to padding are dropped."""
     height = pixel_rows.shape[0]
     width = pixel_rows.shape[1] // channels
     run = kernel_w * channels
@@ -188,19 +141,6 @@ def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 target[q] += source[q]
 
 
-@njit(cache=True, error_model="numpy")
-def multiply_patch_rows(weights, patches, out, chunk):
-    """``out (O, positions) = W @ patches.T``: rows of ``W`` against rows of ``patches``
-    in register tiles, ``chunk`` positions (whole tiles) at a time, so that the chunk's
-    patches stay in cache while every row of ``W`` meets them."""
-    channels_out = weights.shape[0]
-    positions = patches.shape[0]
-    for start in range(0, positions, chunk):
-        for o in range(0, channels_out, TILE_ROWS):
-            for p in range(start, min(positions, start + chunk), TILE_COLS):
-                dot_tile(weights, patches, out, o, p, p)
-
-
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
 # of the images (or of the image chunks) and allocates its scratch buffer once for all of
 # them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
@@ -210,41 +150,20 @@ def multiply_patch_rows(weights, patches, out, chunk):
 @njit(cache=True, error_model="numpy")
 def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
                         stride_w, pad_h, pad_w, out_h, out_w):
-    """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
+    """``y[n] = bias + W @ cols(x[n])`` for each of this worker's images.
 
-    ``weights`` is W, (O, K); ``y`` is (N, O, positions). Long patches: gathered as rows
-    (channels last, as ``weights``' columns), dot products over ``K``
-    (:func:`multiply_patch_rows`, chunks of about ``PATCH_CHUNK_BYTES``), then the bias
-    added. Short patches: gathered as columns, each output row starts as its channel's bias and
-    ``W @ cols`` is added onto it in the outer-product order.
+    ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
+    its channel's bias, and the product is added onto it.
     """
     images = x.shape[0]
-    channels_out, patch_size = weights.shape
-    positions = y.shape[2]
-    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
-    if rows_layout:
-        patches = np.empty((positions, patch_size), dtype=y.dtype)
-        pixels = np.empty((x.shape[2] * x.shape[3], x.shape[1]), dtype=y.dtype)
-    else:
-        pixels = np.empty((0, 0), dtype=y.dtype)
-        patches = np.empty((patch_size, positions), dtype=y.dtype)
-    chunk = max(1, PATCH_CHUNK_BYTES // (patch_size * y.itemsize) // TILE_COLS) * TILE_COLS
+    cols = np.empty((weights.shape[1], y.shape[2]), dtype=y.dtype)
     for n in range(worker * images // workers, (worker + 1) * images // workers):
+        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                             out_h, out_w, cols)
         image_out = y[n]
-        if rows_layout:
-            gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, pixels, patches)
-            multiply_patch_rows(weights, patches, image_out, chunk)
-            for o in range(channels_out):
-                row, shift = image_out[o], bias[o]
-                for p in range(positions):
-                    row[p] += shift
-        else:
-            gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                                 out_h, out_w, patches)
-            for o in range(channels_out):
-                image_out[o] = bias[o]
-            multiply_rows(weights, patches, image_out, 0, channels_out, 0, positions)
+        for o in range(image_out.shape[0]):
+            image_out[o] = bias[o]
+        multiply_rows(weights, cols, image_out, 0, weights.shape[0], 0, cols.shape[1])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -316,39 +235,26 @@ def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_
 @njit(cache=True, error_model="numpy")
 def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
                             stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """``partials[worker] = sum over this worker's images n of grad_y[n] @ patches(x[n])``.
+    """``partials[worker] = sum over this worker's images n of grad_y[n] @ cols(x[n]).T``.
 
-    ``grad_y`` is (N, O, positions); ``partials`` is (workers, O, K). Each image's product
-    is a sum over its positions. Long patches, gathered as rows: the outer-product order,
-    each position adding ``grad_y[n][o, p]`` times its patch onto row ``o`` of the
-    partial, straight into it. Short patches, gathered as columns: dot products along
-    positions, ``grad_y[n]`` already laid out that way. Each worker sums into its own
-    partial, added up at the end, so no two threads add into one weight.
+    ``grad_y`` is (N, O, positions); ``partials`` is (workers, O, C*kh*kw). Each image's
+    product is a sum over its positions, so both operands are laid out along positions:
+    ``grad_y[n]`` already is, and the patches are gathered as columns. Each worker sums
+    into its own partial, added up at the end, so no two threads add into one weight.
     """
     images, channels_out, positions = grad_y.shape
     patch_size = partials.shape[2]
-    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
-    if rows_layout:
-        patches = np.empty((positions, patch_size), dtype=grad_y.dtype)
-        pixels = np.empty((x.shape[2] * x.shape[3], x.shape[1]), dtype=grad_y.dtype)
-    else:
-        pixels = np.empty((0, 0), dtype=grad_y.dtype)
-        patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
-    product = np.empty((0 if rows_layout else channels_out, patch_size), dtype=grad_y.dtype)
+    cols = np.empty((patch_size, positions), dtype=grad_y.dtype)
+    product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
     total = partials[worker]
     total[...] = 0
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        if rows_layout:
-            gather_patch_rows(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, pixels, patches)
-            multiply_rows(grad_y[n], patches, total, 0, channels_out, 0, patch_size)
-        else:
-            gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                                 out_h, out_w, patches)
-            for o in range(0, channels_out, TILE_ROWS):
-                for r in range(0, patch_size, TILE_COLS):
-                    dot_tile(grad_y[n], patches, product, o, r, r)
-            total += product
+        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                             out_h, out_w, cols)
+        for o in range(0, channels_out, TILE_ROWS):
+            for r in range(0, patch_size, TILE_COLS):
+                dot_tile(grad_y[n], cols, product, o, r, r)
+        total += product
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -381,8 +287,9 @@ def _geometry(weight_shape, stride, padding) -> tuple[int, ...]:
 
 
 def _flat_weights(weight: np.ndarray, dtype) -> np.ndarray:
-    """W as (O, K), its columns in the order of the kernels' patches: ``(c, i, j)`` for
-    patches gathered as columns, channels last ``(i, j, c)`` for patches gathered as rows."""
+    """W as (O, K) for the input gradient, its columns in the order of the patch
+    gradients: ``(c, i, j)`` when they are columns, channels last ``(i, j, c)`` when they
+    are rows (patches of ``ROWS_LAYOUT_MIN_PATCH`` numbers or more)."""
     channels_out = weight.shape[0]
     if math.prod(weight.shape[1:]) >= ROWS_LAYOUT_MIN_PATCH:
         weight = weight.transpose(0, 2, 3, 1)
@@ -415,7 +322,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     channels_out = weight.shape[0]
     dtype = np.result_type(x.dtype, weight.dtype)
     x = np.ascontiguousarray(x, dtype=dtype)
-    weights = _flat_weights(weight, dtype)
+    weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
     bias = np.ascontiguousarray(np.zeros(channels_out) if bias is None else bias, dtype=dtype)
     y = np.empty((batch, channels_out, out_h * out_w), dtype=dtype)
     if y.size:
@@ -463,9 +370,4 @@ def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[in
     if grad_y.size:
         _run(conv_weight_grad_worker, conv_weight_grad_parallel, workers, grad_y, x, partials,
              *_geometry(weight_shape, stride, padding), out_h, out_w)
-    grad_weight = partials.sum(axis=0)
-    if patch_size >= ROWS_LAYOUT_MIN_PATCH:  # channels last: (O, kh, kw, C)
-        channels_out, channels, kernel_h, kernel_w = weight_shape
-        return np.ascontiguousarray(grad_weight.reshape(channels_out, kernel_h, kernel_w,
-                                                        channels).transpose(0, 3, 1, 2))
-    return grad_weight.reshape(weight_shape)
+    return partials.sum(axis=0).reshape(weight_shape)
