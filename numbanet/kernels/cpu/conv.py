@@ -5,7 +5,7 @@ weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outsi
 (the padding) counting as 0.
 
 **Convolution as matrix multiplication.** Flatten the weights to ``W`` of shape
-``(O, C*kh*kw)`` and each output position's receptive field (its *patch*, ``C*kh*kw``
+``(O, K)``, ``K = C*kh*kw``, and each output position's receptive field (its *patch*, ``K``
 input values) to a vector: every output value is then the dot product of a row of ``W``
 with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is
 done by the register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`. Short sums
@@ -17,13 +17,24 @@ rows contiguous and reads the left one a number at a time, through any strides:
 - forward: patches gathered as *columns* ``cols[(c, i, j), position]``, so that a row of
   ``cols`` runs along positions, as a row of the output does; ``y[n] (O, positions) =
   bias + W @ cols``.
-- input gradient: ``cols (C*kh*kw, positions) = W.T @ grad_y[n]`` (``W.T`` a strided view,
-  nothing copied), then *col2im* adds each column back onto the input pixels its patch
-  came from (overlapping patches add up: a pixel used by several outputs gets the
-  gradient of each).
-- weight gradient: ``grad_W (O, C*kh*kw) = sum over n of grad_y[n] @ cols(x[n]).T``, a
+- weight gradient: ``grad_W (O, K) = sum over n of grad_y[n] @ cols(x[n]).T``, a
   long sum over positions, so it runs as dot products (the register-blocked
   :func:`~numbanet.kernels.cpu.matmul.dot_tile`), both operands laid out along positions.
+- input gradient: the gradient of each patch, then *col2im* adds it back onto the input
+  pixels the patch came from (overlapping patches add up: a pixel used by several
+  outputs gets the gradient of each). The sum runs over the ``O`` output channels. With
+  short patches (``K < ROWS_LAYOUT_MIN_PATCH``, the first layer's 9) the patch
+  gradients are columns, ``cols (K, positions) = W.T @ grad_y[n]`` (``W.T`` a strided
+  view, nothing copied). With long ones (the tutorial CNN's 32 -> 64, ``K = 288``) they
+  are *rows*, channels last: ``patch_grads[position, (i, j, c)] = sum over o of
+  grad_y[n][o, position] * W[o, (i, j, c)]``, ``W``'s columns put in that order. Each row
+  is a contiguous update of ``K`` numbers, built a block of positions at a time small
+  enough to stay in L1; while the block is there it is added onto channels-last pixel
+  gradients ``(H*W, C)``, where the ``kw`` pixels a patch row touches in one image row are
+  ``kw*C`` consecutive numbers (96 for a 3x3 kernel on 32 channels), one vectorised
+  addition. The pixel gradients are transposed back to ``(C, H, W)`` at the end. (As
+  columns, the patch gradients of a whole image, 288 x 576 numbers, did not fit in L1 and
+  were streamed through it once per 4 output channels: 1.4x slower at these shapes.)
 
 Work is split across cores by image; each worker allocates its scratch once.
 """
@@ -33,11 +44,19 @@ import math
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from numbanet.kernels.cpu.matmul import TILE_COLS, TILE_ROWS, dot_tile, multiply_rows
+from numbanet.kernels.cpu.matmul import (
+    TILE_COLS,
+    TILE_ROWS,
+    dot_tile,
+    multiply_rows,
+    pack_columns,
+)
 from numbanet.kernels.cpu.pool import as_pair
 from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
+ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients are rows
+GRAD_CHUNK_BYTES = 16 * 1024  # patch gradients the input gradient builds at once: half of L1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -95,6 +114,33 @@ def scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 row += 1
 
 
+@njit(cache=True, error_model="numpy")
+def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_w,
+                       first, pixel_rows, channels):
+    """col2im for patch gradients laid out as rows, channels last: ``patches[row, (i*kw +
+    j)*C + c]`` is the gradient, through tap ``(i, j)``, of channel ``c`` of a pixel of
+    position ``first + row``'s patch. Its runs of ``kw*C`` numbers (one per kernel row) are
+    added onto the channels-last pixels they came from, ``pixel_rows`` (H, W*C); numbers
+    that belong to padding are dropped."""
+    height = pixel_rows.shape[0]
+    width = pixel_rows.shape[1] // channels
+    run = kernel_w * channels
+    for row in range(patches.shape[0]):
+        oh, ow = divmod(first + row, out_w)
+        patch = patches[row]
+        w_first = ow * stride_w - pad_w
+        inside_first = max(0, -w_first) * channels
+        inside_stop = min(kernel_w, width - w_first) * channels
+        for i in range(kernel_h):
+            h = oh * stride_h - pad_h + i
+            if h < 0 or h >= height or inside_stop <= inside_first:
+                continue
+            target = pixel_rows[h, w_first * channels + inside_first:]
+            source = patch[i * run + inside_first:]
+            for q in range(inside_stop - inside_first):
+                target[q] += source[q]
+
+
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
 # of the images (or of the image chunks) and allocates its scratch buffer once for all of
 # them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
@@ -132,22 +178,49 @@ def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stri
 @njit(cache=True, error_model="numpy")
 def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """For each of this worker's images: ``cols = W.T @ grad_y[n]``, then col2im.
+    """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
+    col2im.
 
-    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, C*kh*kw). The rows of
-    ``grad_y[n]`` run along positions, as the rows of ``cols`` do, and ``W.T`` is read
-    in place. Each image's gradient is written by one worker only, so overlapping patches
-    never race.
+    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K). The sum runs over the
+    ``O`` output channels, short, so the outer-product order. Long patches, as rows
+    (channels last, as ``weights``' columns): a block of positions at a time, small enough
+    to stay in L1 (``GRAD_CHUNK_BYTES``), each position's row the sum of ``grad_y[n][o,
+    p] * W[o]`` (``grad_y[n].T`` read in place), then added onto the channels-last pixel
+    gradients while still in cache; those are transposed into ``grad_x[n]`` at the end.
+    Short patches, as columns: ``cols = W.T @ grad_y[n]``, then col2im. Each image's
+    gradient is written by one worker only, so overlapping patches never race.
     """
-    images = grad_y.shape[0]
-    cols = np.empty((weights.shape[1], grad_y.shape[2]), dtype=grad_y.dtype)
+    images, channels, height, width = grad_x.shape
+    channels_out, patch_size = weights.shape
+    positions = grad_y.shape[2]
+    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
+    chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
+    if rows_layout:
+        patches = np.empty((min(chunk, positions), patch_size), dtype=grad_y.dtype)
+        pixels = np.empty((height * width, channels), dtype=grad_y.dtype)
+    else:
+        patches = np.empty((patch_size, positions), dtype=grad_y.dtype)
+        pixels = np.empty((0, 0), dtype=grad_y.dtype)
+    pixel_rows = pixels.reshape(-1, width * channels) if rows_layout else pixels
     weights_t = weights.T
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        cols[...] = 0
-        multiply_rows(weights_t, grad_y[n], cols, 0, cols.shape[0], 0, cols.shape[1])
-        grad_x[n] = 0
-        scatter_patch_columns(cols, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                              out_h, out_w, grad_x[n])
+        if rows_layout:
+            pixels[...] = 0
+            grad_y_t = grad_y[n].T
+            for start in range(0, positions, chunk):
+                block = patches[: min(positions, start + chunk) - start]
+                block[...] = 0
+                multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0,
+                              patch_size)
+                scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                   pad_w, out_w, start, pixel_rows, channels)
+            pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
+        else:
+            patches[...] = 0
+            multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
+            grad_x[n] = 0
+            scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                                  pad_w, out_h, out_w, grad_x[n])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -213,6 +286,16 @@ def _geometry(weight_shape, stride, padding) -> tuple[int, ...]:
     return (int(weight_shape[2]), int(weight_shape[3])) + as_pair(stride) + as_pair(padding)
 
 
+def _flat_weights(weight: np.ndarray, dtype) -> np.ndarray:
+    """W as (O, K) for the input gradient, its columns in the order of the patch
+    gradients: ``(c, i, j)`` when they are columns, channels last ``(i, j, c)`` when they
+    are rows (patches of ``ROWS_LAYOUT_MIN_PATCH`` numbers or more)."""
+    channels_out = weight.shape[0]
+    if math.prod(weight.shape[1:]) >= ROWS_LAYOUT_MIN_PATCH:
+        weight = weight.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
+
+
 def _workers(multiply_adds: int, items: int) -> int:
     """How many workers: one per core for large jobs, else one (the serial path)."""
     if multiply_adds < PARALLEL_THRESHOLD:
@@ -260,7 +343,7 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     batch, channels_out = grad_y.shape[:2]
     dtype = grad_y.dtype
     grad_y = np.ascontiguousarray(grad_y).reshape(batch, channels_out, out_h * out_w)
-    weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
+    weights = _flat_weights(weight, dtype)
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
         workers = _workers(grad_y.size * weights.shape[1], batch)

@@ -1,0 +1,95 @@
+"""The convolution kernels' two patch layouts (numbanet/kernels/cpu/conv.py).
+
+The input gradient builds the patch gradients of patches of ``ROWS_LAYOUT_MIN_PATCH``
+numbers or more as channels-last rows, added onto channels-last pixels in runs; shorter
+ones as columns. These cases put patches over every edge (padding wider than the kernel,
+strides longer than it, one channel with a wide kernel) on both sides of the threshold,
+and check the forward pass and both gradients against the definition, one output
+position at a time in float64.
+"""
+
+import numpy as np
+import pytest
+
+from numbanet.kernels.cpu import conv
+
+RNG = np.random.default_rng(16)
+
+
+def definition(x, weight, grad_y, stride, padding):
+    """(y, grad_x, grad_weight) of ``y = conv2d(x, weight)`` for the upstream ``grad_y``."""
+    (sh, sw), (ph, pw) = stride, padding
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    kh, kw = weight.shape[2:]
+    out_h, out_w = grad_y.shape[2:]
+    y = np.zeros(grad_y.shape)
+    grad_padded = np.zeros(padded.shape)
+    grad_weight = np.zeros(weight.shape)
+    for i in range(out_h):
+        for j in range(out_w):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            patch = padded[:, :, rows, cols]
+            y[:, :, i, j] = np.einsum("nchw,ochw->no", patch, weight)
+            grad_padded[:, :, rows, cols] += np.einsum("no,ochw->nchw", grad_y[:, :, i, j],
+                                                       weight)
+            grad_weight += np.einsum("nchw,no->ochw", patch, grad_y[:, :, i, j])
+    grad_x = grad_padded[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
+    return y, grad_x, grad_weight
+
+
+CASES = [  # x shape, weight shape, stride, padding
+    ((2, 32, 10, 9), (5, 32, 3, 3), (1, 1), (0, 0)),  # the seed CNN's second layer, small
+    ((2, 32, 7, 8), (6, 32, 3, 3), (1, 1), (1, 1)),  # padding: runs cut at both sides
+    ((2, 1, 12, 11), (4, 1, 7, 7), (2, 1), (3, 4)),  # one channel, 49-number patches
+    ((1, 8, 6, 6), (3, 8, 3, 3), (4, 4), (5, 5)),  # padding wider than the kernel
+    ((2, 4, 9, 10), (7, 4, 4, 2), (3, 5), (2, 0)),  # strides longer than the kernel
+    ((2, 3, 8, 8), (2, 3, 3, 3), (2, 2), (1, 1)),  # 27 numbers: columns, just below
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape, weight_shape, stride, padding", CASES)
+def test_both_layouts_match_the_definition(dtype, x_shape, weight_shape, stride, padding):
+    x = RNG.standard_normal(x_shape).astype(dtype)
+    weight = RNG.standard_normal(weight_shape).astype(dtype)
+    bias = RNG.standard_normal(weight_shape[0]).astype(dtype)
+    y = conv.conv2d_forward(x, weight, bias, stride, padding)
+    grad_y = RNG.standard_normal(y.shape).astype(dtype)
+    expected_y, expected_grad_x, expected_grad_weight = definition(
+        x.astype(np.float64), weight.astype(np.float64), grad_y.astype(np.float64), stride,
+        padding)
+    tolerance = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-10}
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, expected_y + bias.reshape(1, -1, 1, 1), **tolerance)
+    grad_x = conv.conv2d_input_grad(grad_y, weight, x_shape, stride, padding)
+    assert grad_x.dtype == dtype and grad_x.shape == x_shape
+    np.testing.assert_allclose(grad_x, expected_grad_x, **tolerance)
+    grad_weight = conv.conv2d_weight_grad(grad_y, x, weight_shape, stride, padding)
+    assert grad_weight.dtype == dtype and grad_weight.shape == weight_shape
+    np.testing.assert_allclose(grad_weight, expected_grad_weight, **tolerance)
+
+
+def test_the_cases_cover_both_layouts():
+    sizes = [int(np.prod(weight_shape[1:])) for _, weight_shape, _, _ in CASES]
+    assert min(sizes) < conv.ROWS_LAYOUT_MIN_PATCH <= max(sizes)
+
+
+@pytest.mark.torch
+def test_seed_cnn_shapes_match_torch_across_threads():
+    """The seed CNN's 32 -> 64 convolution at batch 8: the parallel path (one worker per
+    core) against PyTorch's kernels."""
+    torch = pytest.importorskip("torch")
+    x = RNG.standard_normal((8, 32, 26, 26)).astype(np.float32)
+    weight = RNG.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    bias = RNG.standard_normal(64).astype(np.float32)
+    tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, torch.tensor(bias))
+    grad_y = RNG.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.tensor(grad_y))
+    scale = {"rtol": 1e-4, "atol": 1e-3}
+    np.testing.assert_allclose(conv.conv2d_forward(x, weight, bias), ty.detach().numpy(),
+                               **scale)
+    np.testing.assert_allclose(conv.conv2d_input_grad(grad_y, weight, x.shape),
+                               tx.grad.numpy(), **scale)
+    np.testing.assert_allclose(conv.conv2d_weight_grad(grad_y, x, weight.shape),
+                               tw.grad.numpy(), rtol=1e-4, atol=1e-2)
