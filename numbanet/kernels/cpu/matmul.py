@@ -27,16 +27,15 @@ there, in this order:
    there are few chunks) are spread over the cores with ``prange``; each packs its own
    columns, so packing runs in parallel too. Small products run on one thread.
 
-**The other order, for row-major B.** A dot product over a short sum (k = 64, the batch, in
-a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
-addition, and packing B costs as much as using it. :func:`multiply_rows` runs the loops the
-other way round, ``C[i, :] += A[i, p] * B[p, :]``: rows of B and C are both contiguous, so
-its inner loop over a whole row of C is what LLVM's *loop* vectoriser handles (no SLP
-needed), 4 rows of C updated from 4 rows of B per pass. B is read where it lies and A one
-number at a time, through its strides: ``grad.T`` is neither copied nor packed (the kernels
-get A's rows, or for ``grad.T`` its columns, and compile once for both: 7 s less of a first
-run). It is used whenever B is row-major and the sum is short (for long sums the dot
-products win again); C is cut into column chunks that fit in L2 (and row groups for
+**The other order, for row-major B.** A dot product over a short sum (k = 64, the batch,
+in a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
+addition, and packing B costs as much as using it. :func:`multiply_rows` runs the loops
+the other way round, ``C[i, :] += A[i, p] * B[p, :]``: rows of B and C are both
+contiguous, so its inner loop over a whole row of C is what LLVM's *loop* vectoriser
+handles (no SLP needed), 4 rows of C updated from 4 rows of B per pass. B is read where
+it lies and A one number at a time, through any strides, so ``grad.T`` is neither copied
+nor packed. It is used whenever B is row-major and the sum is short (for long sums the
+dot products win again); C is cut into column chunks that fit in L2 (and row groups for
 threads). A task keeps 4 rows of C in L1 and runs the whole sum into them before moving on,
 so only B, which stays in L2, streams through. This order needs no packing at all, so it
 also takes long sums whenever B fits in L2: in ``x @ W`` with a (784, 128) B it beats
@@ -261,8 +260,7 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
     The *outer-product* order: ``C[i, :] += A[i, p] * B[p, :]``. Row ``p`` of B and row
     ``i`` of C are both contiguous, so the loop over ``j`` reads and writes in order and
     LLVM vectorises it; A is only read one number at a time, so it may be any strided view
-    (``grad.T`` in a linear layer's weight gradient, transposed weights in a convolution) and
-    nothing is copied or packed.
+    (``grad.T`` in a linear layer's weight gradient) and nothing is copied or packed.
     Register blocking: each pass of the ``j`` loop updates 4 rows of C from 4 rows of B,
     16 multiply-adds for 4 loads of B and 4 loads and stores of C, the 16 values of A held
     in registers. Cache blocking: those 4 rows of C stay in L1 while the whole sum over
@@ -316,10 +314,10 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
 
 
 @njit(cache=True, error_model="numpy")
-def rows_task(task, a, a_is_transposed, b, c, row_groups, column_chunks):
+def rows_task(task, a, b, c, row_groups, column_chunks):
     """Task number ``task``'s block of C: one matrix of the batch, a group of its rows
     (whole groups of 4) and a chunk of its columns, spread as evenly as integer division
-    allows. ``a`` holds A, or A transposed when ``a_is_transposed`` (``grad.T``)."""
+    allows."""
     per_matrix = row_groups * column_chunks
     matrix = task // per_matrix
     group = task % per_matrix // column_chunks
@@ -330,31 +328,25 @@ def rows_task(task, a, a_is_transposed, b, c, row_groups, column_chunks):
     i_stop = min(rows, (group + 1) * row_fours // row_groups * 4)
     j_start = chunk * columns // column_chunks
     j_stop = (chunk + 1) * columns // column_chunks
-    # one variable for both orientations: Numba types it as an array of any strides, so
-    # multiply_rows compiles once for A and A transposed (2.5% more instructions for the
-    # strided reads of A, against a second 7 s compile of every kernel above it)
-    a_matrix = a[matrix].T if a_is_transposed else a[matrix]
-    multiply_rows(a_matrix, b[matrix], c[matrix], i_start, i_stop, j_start, j_stop)
+    multiply_rows(a[matrix], b[matrix], c[matrix], i_start, i_stop, j_start, j_stop)
 
 
 @njit(cache=True, error_model="numpy")
-def batched_matmul_rows(a, a_is_transposed, b, c, row_groups, column_chunks):
+def batched_matmul_rows(a, b, c, row_groups, column_chunks):
     """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
 
-    ``a``: A as (batch, n, k), or A transposed as (batch, k, n) when ``a_is_transposed``
-    (a weight gradient's ``grad.T``, read in place); ``b``: (batch, k, m); both
-    C-contiguous. ``c``: (batch,
+    ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
     n, m), zeros on entry. A column chunk of B stays in L2 while bands of C's rows meet it.
     """
     for task in range(c.shape[0] * row_groups * column_chunks):
-        rows_task(task, a, a_is_transposed, b, c, row_groups, column_chunks)
+        rows_task(task, a, b, c, row_groups, column_chunks)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def batched_matmul_rows_parallel(a, a_is_transposed, b, c, row_groups, column_chunks):
+def batched_matmul_rows_parallel(a, b, c, row_groups, column_chunks):
     """:func:`batched_matmul_rows` with its blocks spread across CPU cores."""
     for task in prange(c.shape[0] * row_groups * column_chunks):
-        rows_task(task, a, a_is_transposed, b, c, row_groups, column_chunks)
+        rows_task(task, a, b, c, row_groups, column_chunks)
 
 
 def _task_grid(batch: int, n: int, k: int, m: int, itemsize: int, threads: int):
@@ -376,8 +368,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Any strides are accepted. When B is a transposed contiguous array (its columns are
     rows in memory) it is used as is, A is made C-contiguous, and the dot-product kernel
     runs. Otherwise B is made C-contiguous: a short sum, or a B that fits in L2, runs the
-    outer-product kernel, which reads A, or ``grad.T`` as the transpose of a C-contiguous
-    array, in place; else B's columns are packed for the dot-product kernel.
+    outer-product kernel with A read in place; else B's columns are packed for the
+    dot-product kernel.
     """
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(f"matmul expects two 2-D or two 3-D arrays, got {a.shape} @ {b.shape}")
@@ -403,17 +395,14 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b_bytes = k * m * dtype.itemsize
     if not source_is_transposed and (k <= ROWS_LONGEST_SUM or b_bytes <= ROWS_LARGEST_B):
         column_chunks = min(m, -(-b_bytes // ROWS_CHUNK_BYTES))
-        a_columns = a3.transpose(0, 2, 1)  # grad.T: its transpose is C-contiguous
-        a_is_transposed = (not a3.flags.c_contiguous and a_columns.flags.c_contiguous
-                           and a3.dtype == dtype)
-        a3 = a_columns if a_is_transposed else np.ascontiguousarray(a3, dtype=dtype)
+        a3 = a3 if a3.dtype == dtype else a3.astype(dtype)
         b3 = np.ascontiguousarray(b3, dtype=dtype)
         c.fill(0)
         row_groups = 1
         if batch * column_chunks < threads:
             row_groups = min(-(-n // TILE_ROWS), -(-threads // (batch * column_chunks)))
         kernel = batched_matmul_rows_parallel if parallel else batched_matmul_rows
-        launch(kernel, a3, a_is_transposed, b3, c, row_groups, column_chunks)
+        launch(kernel, a3, b3, c, row_groups, column_chunks)
         return c if batched else c[0]
     a3 = np.ascontiguousarray(a3, dtype=dtype)
     b_source = b_transposed if source_is_transposed else np.ascontiguousarray(b3, dtype=dtype)
