@@ -378,7 +378,8 @@ def _dispatchers() -> dict[str, object]:
         for value in list(vars(module).values()):
             add(value)
             for inner in (value.values() if isinstance(value, dict) else ()):
-                for attribute in list(getattr(inner, "__dict__", {}).values()):
+                loops = getattr(inner, "loops", None)  # an elementwise formula's loops
+                for attribute in (loops().values() if callable(loops) else ()):
                     add(attribute)
     return found
 

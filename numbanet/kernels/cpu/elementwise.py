@@ -39,19 +39,40 @@ class Kernels:
     """The contiguous and strided loops of one formula, compiled with the formula inlined.
 
     Each loop gets the op's name (``mul_contiguous``, ``mul_strided``), which is what the
-    trace shows and what keys Numba's on-disk cache.
+    trace shows and what keys Numba's on-disk cache. The loops (Numba dispatchers, each
+    compiled on its first call) are made when the formula is first used: making all ~180
+    of them at import took 0.1-0.15 s of every script's start.
     """
 
     def __init__(self, formula: Formula, name: str, function):
         self.formula = formula
         self.dtypes: dict[tuple, np.dtype] = {}  # result dtype by operand dtypes, cached
-        loops = {1: _unary_loops, 2: _binary_loops, 3: _ternary_loops,
-                 4: _quaternary_loops}[formula.arity]
-        # contiguous and strided for every arity; a binary op's scalar_right/scalar_left
-        # (x * 2.0, 2.0 - x) and clamp's scalar_bounds take numbers where a broadcast
-        # stride-0 array would cost a 4-D walk and numpy's broadcast_to (4x slower)
-        for kind, loop in loops(_inlined_copy(function)).items():
-            setattr(self, kind, _compile(loop, f"{name}_{kind}", formula))
+        self._name, self._function = name, function
+
+    def loops(self) -> dict:
+        """``{kind: loop}``: contiguous and strided for every arity; a binary op's
+        scalar_right/scalar_left (x * 2.0, 2.0 - x) and clamp's scalar_bounds take numbers
+        where a broadcast stride-0 array would cost a 4-D walk and numpy's broadcast_to
+        (4x slower). Made on the first call, then attributes (``kernels.contiguous``)."""
+        made = self.__dict__.get("_loops")
+        if made is None:
+            makers = {1: _unary_loops, 2: _binary_loops, 3: _ternary_loops,
+                      4: _quaternary_loops}[self.formula.arity]
+            made = {kind: _compile(loop, f"{self._name}_{kind}", self.formula)
+                    for kind, loop in makers(_inlined_copy(self._function)).items()}
+            self.__dict__.update(made)
+            self._loops = made
+        return made
+
+    def __getattr__(self, kind: str):
+        """``kernels.contiguous`` before the loops exist (Python asks only for attributes
+        it did not find): make them."""
+        if kind.startswith("_") or kind in ("formula", "dtypes"):
+            raise AttributeError(kind)
+        try:
+            return self.loops()[kind]
+        except KeyError:
+            raise AttributeError(f"{self._name} has no {kind} loop") from None
 
     def result_dtype(self, *dtypes: np.dtype) -> np.dtype:
         """The dtype of the result for operands of these dtypes (the formula's rule)."""
