@@ -22,6 +22,12 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 16  # elements below which one thread is faster
 
 
+def _kernel_for(size: int, serial, parallel):
+    """The ``prange`` twin for a parameter large enough to pay and more than one thread to
+    run it on, else the serial kernel (the same arithmetic, element by element)."""
+    return parallel if size >= PARALLEL_THRESHOLD and get_num_threads() > 1 else serial
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def lerp(start, end, weight):
     """``start + weight * (end - start)``, evaluated as PyTorch's ``lerp`` does (from the
@@ -204,7 +210,7 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray 
     else:
         buffer = _unused_state(param)
     scalar = param.dtype.type
-    kernel = sgd_kernel_parallel if param.size >= PARALLEL_THRESHOLD else sgd_kernel
+    kernel = _kernel_for(param.size, sgd_kernel, sgd_kernel_parallel)
     launch(kernel, flat_param, _flat_grad(grad, param), buffer, scalar(lr), scalar(momentum),
            scalar(1 - dampening), bool(nesterov), scalar(weight_decay), bool(first_step))
 
@@ -225,8 +231,7 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
     step_size = lr / (1 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
     scalar = param.dtype.type
-    parallel = param.size >= PARALLEL_THRESHOLD and get_num_threads() > 1
-    kernel = adam_kernel_parallel if parallel else adam_kernel
+    kernel = _kernel_for(param.size, adam_kernel, adam_kernel_parallel)
     launch(kernel, flat_param, _flat_grad(grad, param), first, second, scalar(step_size),
            scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
            scalar(weight_decay), scalar(bias_correction2_sqrt))
@@ -255,7 +260,7 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,
     else:
         average = _unused_state(param)
     scalar = param.dtype.type
-    kernel = rmsprop_kernel_parallel if param.size >= PARALLEL_THRESHOLD else rmsprop_kernel
+    kernel = _kernel_for(param.size, rmsprop_kernel, rmsprop_kernel_parallel)
     launch(kernel, flat_param, _flat_grad(grad, param), squares, buffer, average, scalar(lr),
            scalar(alpha), scalar(1 - alpha), scalar(eps), scalar(weight_decay),
            scalar(momentum), bool(centered))
