@@ -481,7 +481,6 @@ class KernelFunction(Function):
             recording.record_forward(cls, args, outputs, ctx, seconds)
         return result
 
-
     @classmethod
     def apply_pair(cls, a, b):
         """:meth:`apply` for two Tensors on one device and an op whose output is a new
