@@ -13,40 +13,27 @@ import copy
 
 import numpy as np
 import pytest
+from test_compile import assert_same_parameters, batches, model_and_step
 
 import numbanet as torch
-from numbanet import nn
 from numbanet.kernels import cpu as cpu_backend
 from numbanet.kernels.launch import launch
 
 BATCHES = 4
 
 
-def batches(rows=8, features=6, classes=3):
-    rng = np.random.default_rng(0)
-    return [(torch.tensor(rng.standard_normal((rows, features)).astype(np.float32)),
-             torch.tensor(rng.integers(0, classes, rows))) for _ in range(BATCHES)]
-
-
-def model_and_step(make_optimizer):
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 10), nn.ReLU(), nn.Linear(10, 3))
-    optimizer = make_optimizer(model.parameters())
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x, y):
-        optimizer.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return model, optimizer, step
-
-
-def same_parameters(model_a, model_b) -> bool:
-    return all(np.array_equal(a.detach().numpy(), b.detach().numpy())
-               for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True))
+def compiled_beside_eager(make_optimizer, data, steps):
+    """Train the model twice from one seed on ``data`` (cycled), eagerly and through
+    ``numbanet.compile``: every step's loss and the final parameters must be equal bit for
+    bit. Returns the compiled step, its model and its optimizer."""
+    eager_model, _, eager_step = model_and_step(make_optimizer)
+    model, optimizer, step = model_and_step(make_optimizer)
+    compiled = torch.compile(step)
+    for i in range(steps):
+        x, y = data[i % len(data)]
+        assert compiled(x, y).item() == eager_step(x, y).item()
+    assert_same_parameters(eager_model, model)
+    return compiled, model, optimizer
 
 
 def replay_of(compiled, function: str) -> list[str]:
@@ -58,22 +45,16 @@ def replay_of(compiled, function: str) -> list[str]:
     ("SGD", lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)),
 ])
 def test_adam_and_sgd_steps_replay_as_their_kernels_and_match_eager(name, make):
-    data = batches()
-    eager_model, _, eager_step = model_and_step(make)
-    model, optimizer, step = model_and_step(make)
-    compiled = torch.compile(step)
-    for i in range(12):
-        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    compiled, model, optimizer = compiled_beside_eager(make, batches(BATCHES), 12)
     assert compiled.replays == 10
     assert replay_of(compiled, f"{name}.step") == [
         "kernels; its numbers (step count, bias corrections, lr) anew"]
-    assert same_parameters(eager_model, model)
     if name == "Adam":
         assert all(optimizer.state[p]["step"].item() == 12 for p in model.parameters())
 
 
 def test_other_optimizers_keep_their_python_entry():
-    data = batches()
+    data = batches(BATCHES)
     _, _, step = model_and_step(lambda p: torch.optim.AdamW(p, lr=1e-2))
     compiled = torch.compile(step)
     for i in range(3):
@@ -83,7 +64,7 @@ def test_other_optimizers_keep_their_python_entry():
 
 
 def test_a_bare_adam_step_follows_the_scheduler_and_a_loaded_state_dict():
-    data = batches()
+    data = batches(BATCHES)
     runs = []
     for compile_it in (False, True):
         model, optimizer, step = model_and_step(lambda p: torch.optim.Adam(p, lr=1e-2))
@@ -99,24 +80,19 @@ def test_a_bare_adam_step_follows_the_scheduler_and_a_loaded_state_dict():
                 optimizer.load_state_dict(saved)
         runs.append((model, optimizer))
     (eager_model, eager_optimizer), (model, optimizer) = runs
-    assert same_parameters(eager_model, model)
+    assert_same_parameters(eager_model, model)
     for p, q in zip(eager_model.parameters(), model.parameters(), strict=True):
         assert eager_optimizer.state[p]["step"].item() == optimizer.state[q]["step"].item() == 7
 
 
 def test_matmuls_bias_adds_and_sums_launch_their_kernels_directly():
-    data = batches()
-    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
-    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
-    compiled = torch.compile(step)
-    for i in range(6):
-        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    compiled, _, _ = compiled_beside_eager(lambda p: torch.optim.SGD(p, lr=0.1),
+                                           batches(BATCHES), 6)
     matmuls = replay_of(compiled, "matmul")
     assert len(matmuls) == 5 and "call, copy back" not in matmuls
     assert "zeroed, kernel" in matmuls  # the backward's rows kernel accumulates into zeros
     assert "kernel (in place)" in replay_of(compiled, "add")  # the bias, added into out=
     assert "kernel, converted" in replay_of(compiled, "sum")  # float64 partial -> float32
-    assert same_parameters(eager_model, model)
 
 
 def test_numpy_work_before_an_in_place_kernel_keeps_the_call(monkeypatch):
@@ -135,14 +111,9 @@ def test_numpy_work_before_an_in_place_kernel_keeps_the_call(monkeypatch):
         return out
 
     monkeypatch.setattr(cpu_backend, "add", numpy_first_add)
-    data = batches()
-    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
-    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
-    compiled = torch.compile(step)
-    for i in range(6):
-        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    compiled, _, _ = compiled_beside_eager(lambda p: torch.optim.SGD(p, lr=0.1),
+                                           batches(BATCHES), 6)
     assert "kernel (in place)" not in replay_of(compiled, "add")
-    assert same_parameters(eager_model, model)
 
 
 def test_zeros_copied_from_an_all_zero_argument_are_not_taken_for_a_zeroed_output(
@@ -181,14 +152,9 @@ def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay()
         y[:i] = -100  # CrossEntropyLoss's default ignore_index
         data.append((torch.tensor(rng.standard_normal((8, 6)).astype(np.float32)),
                      torch.tensor(y)))
-    eager_model, _, eager_step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
-    model, _, step = model_and_step(lambda p: torch.optim.SGD(p, lr=0.1))
-    compiled = torch.compile(step)
-    for i in range(10):
-        assert compiled(*data[i % BATCHES]).item() == eager_step(*data[i % BATCHES]).item()
+    compiled, _, _ = compiled_beside_eager(lambda p: torch.optim.SGD(p, lr=0.1), data, 10)
     assert compiled.replays == 8
     assert "kernel, number read anew" in replay_of(compiled, "div")
-    assert same_parameters(eager_model, model)
 
 
 def test_a_constant_written_before_a_kernel_reads_it_is_read_again():
