@@ -24,10 +24,9 @@ Python entry instead, for that call.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from numbanet.kernels.cpu.optimizers import adam_scalars, sgd_scalars
 from numbanet.optim.adam import Adam
 from numbanet.optim.sgd import SGD
 
@@ -35,19 +34,14 @@ from numbanet.optim.sgd import SGD
 def _adam_scalars(dtype, group: dict, step: int) -> tuple:
     """The scalars ``adam_update`` passes after the four arrays, for step ``step``."""
     beta1, beta2 = group["betas"]
-    scalar = dtype.type
-    step_size = group["lr"] / (1 - beta1**step)
-    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-    return (scalar(step_size), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2),
-            scalar(group["eps"]), scalar(group["weight_decay"]),
-            scalar(bias_correction2_sqrt))
+    return adam_scalars(dtype, group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
+                        step)
 
 
 def _sgd_scalars(dtype, group: dict) -> tuple:
     """The scalars ``sgd_update`` passes after the three arrays, after the first step."""
-    scalar = dtype.type
-    return (scalar(group["lr"]), scalar(group["momentum"]), scalar(1 - group["dampening"]),
-            bool(group["nesterov"]), scalar(group["weight_decay"]), False)
+    return sgd_scalars(dtype, group["lr"], group["momentum"], group["dampening"],
+                       group["nesterov"], group["weight_decay"], first_step=False)
 
 
 def _same(values: tuple, others: tuple) -> bool:

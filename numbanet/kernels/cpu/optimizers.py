@@ -209,10 +209,19 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray 
         buffer = _flat("momentum_buffer", momentum_buffer, param)
     else:
         buffer = _unused_state(param)
-    scalar = param.dtype.type
     kernel = _kernel_for(param.size, sgd_kernel, sgd_kernel_parallel)
-    launch(kernel, flat_param, _flat_grad(grad, param), buffer, scalar(lr), scalar(momentum),
-           scalar(1 - dampening), bool(nesterov), scalar(weight_decay), bool(first_step))
+    launch(kernel, flat_param, _flat_grad(grad, param), buffer,
+           *sgd_scalars(param.dtype, lr, momentum, dampening, nesterov, weight_decay,
+                        first_step))
+
+
+def sgd_scalars(dtype: np.dtype, lr: float, momentum: float, dampening: float,
+                nesterov: bool, weight_decay: float, first_step: bool) -> tuple:
+    """The numbers :func:`sgd_kernel` gets after its three arrays, in the parameter's
+    dtype (a replayed step computes them here too)."""
+    scalar = dtype.type
+    return (scalar(lr), scalar(momentum), scalar(1 - dampening), bool(nesterov),
+            scalar(weight_decay), bool(first_step))
 
 
 def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
@@ -228,13 +237,21 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
     flat_param = _flat_param(param)
     first = _flat("exp_avg", exp_avg, param)
     second = _flat("exp_avg_sq", exp_avg_sq, param)
+    kernel = _kernel_for(param.size, adam_kernel, adam_kernel_parallel)
+    launch(kernel, flat_param, _flat_grad(grad, param), first, second,
+           *adam_scalars(param.dtype, lr, beta1, beta2, eps, weight_decay, step))
+
+
+def adam_scalars(dtype: np.dtype, lr: float, beta1: float, beta2: float, eps: float,
+                 weight_decay: float, step: int) -> tuple:
+    """The numbers :func:`adam_kernel` gets after its four arrays for step ``step``, in the
+    parameter's dtype: the bias corrections computed in double precision first, as PyTorch
+    does (a replayed step computes them here too)."""
     step_size = lr / (1 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-    scalar = param.dtype.type
-    kernel = _kernel_for(param.size, adam_kernel, adam_kernel_parallel)
-    launch(kernel, flat_param, _flat_grad(grad, param), first, second, scalar(step_size),
-           scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(eps),
-           scalar(weight_decay), scalar(bias_correction2_sqrt))
+    scalar = dtype.type
+    return (scalar(step_size), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2),
+            scalar(eps), scalar(weight_decay), scalar(bias_correction2_sqrt))
 
 
 def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,
