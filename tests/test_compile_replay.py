@@ -141,10 +141,10 @@ def test_zeros_copied_from_an_all_zero_argument_are_not_taken_for_a_zeroed_outpu
     assert "zeroed, kernel" not in replay_of(compiled, "exp")
 
 
-def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay():
+def test_a_loss_over_a_changing_number_of_ignored_rows_replays_as_eager():
     # With a different number of ignored rows per batch, the mean divides by a different
-    # count: the scalar kernels of the loss's backward get it as a number read from a 0-d
-    # array, which a replay must read again (captured once, it went stale).
+    # sum of row weights, which the replay must compute again (captured once, it would go
+    # stale): every step's loss and the final parameters equal eager training's.
     rng = np.random.default_rng(0)
     data = []
     for i in range(BATCHES):
@@ -154,6 +154,17 @@ def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay()
                      torch.tensor(y)))
     compiled, _, _ = compiled_beside_eager(lambda p: torch.optim.SGD(p, lr=0.1), data, 10)
     assert compiled.replays == 8
+
+
+def test_a_number_a_kernel_reads_from_a_0d_tensor_is_read_again_at_each_replay():
+    # x / count with a 0-d count launches the scalar kernel with the count as a number read
+    # from the 0-d array: a replay must read it again (captured once, it went stale).
+    compiled = torch.compile(lambda x, count: x / count)
+    x = torch.arange(1.0, 5.0)
+    for n in range(1, 7):
+        count = torch.tensor(float(n))
+        assert compiled(x, count).tolist() == (x / count).tolist()
+    assert compiled.replays == 4
     assert "kernel, number read anew" in replay_of(compiled, "div")
 
 

@@ -235,7 +235,7 @@ def test_log_softmax_and_softmax_at_the_edges(dtype, row, expected):
         np.testing.assert_allclose(softmax.log_softmax(x), expected, rtol=1e-6)
         np.testing.assert_allclose(softmax.softmax(x), np.exp(expected), rtol=1e-6)
     targets = np.array([0])
-    loss = softmax.nll_loss_rows(softmax.log_softmax(x), targets)
+    loss = softmax.nll_loss_rows(softmax.log_softmax(x), targets, None, -100)[0]
     np.testing.assert_allclose(loss, -expected[:, 0], rtol=1e-6)
 
 
@@ -272,25 +272,55 @@ def test_softmax_gradient_matches_finite_differences():
 def test_nll_loss_rows_and_backward(dtype):
     log_probs = numpy_log_softmax(sample((5, 3), dtype))
     targets = np.array([2, 0, 0, 1, 2])
-    np.testing.assert_array_equal(softmax.nll_loss_rows(log_probs, targets),
-                                  -log_probs[np.arange(5), targets])
+    picked = -log_probs[np.arange(5), targets]
+    losses, safe_targets, row_weights = softmax.nll_loss_rows(log_probs, targets, None, -100)
+    np.testing.assert_array_equal(losses, picked)
+    np.testing.assert_array_equal(safe_targets, targets)
+    np.testing.assert_array_equal(row_weights, np.ones(5, dtype))
+    assert losses.dtype == row_weights.dtype == dtype and safe_targets.dtype == np.int64
     grad_rows = sample(5, dtype)
     expected = np.zeros((5, 3), dtype)
     expected[np.arange(5), targets] = -grad_rows
-    result = softmax.nll_loss_backward(grad_rows, targets, 3, dtype)
+    result = softmax.nll_loss_backward(grad_rows, safe_targets, row_weights, None, 3, dtype)
     assert result.dtype == dtype
     np.testing.assert_array_equal(result, expected)
-    shared = softmax.nll_loss_backward(np.float32(0.5), targets, 3, dtype)
+    shared = softmax.nll_loss_backward(np.float32(0.5), safe_targets, row_weights, None, 3,
+                                       dtype)
     np.testing.assert_array_equal(shared, (expected != 0) * dtype(-0.5))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_nll_loss_rows_weigh_classes_and_skip_the_ignored_index(dtype):
+    """w_i = weight[t_i], 0 for an ignored row (its loss 0 even where its log-probability is
+    -inf, as in PyTorch, and its safe target 0); the mean's gradient divides by sum w."""
+    log_probs = numpy_log_softmax(sample((4, 3), dtype))
+    log_probs[1, 0] = -np.inf
+    weight = np.array([0.5, 2.0, 3.0], dtype)
+    targets = np.array([2, 7, 0, 1])
+    losses, safe_targets, row_weights = softmax.nll_loss_rows(log_probs, targets, weight, 7)
+    np.testing.assert_array_equal(row_weights, np.array([3.0, 0.0, 0.5, 2.0], dtype))
+    np.testing.assert_array_equal(safe_targets, [2, 0, 0, 1])
+    np.testing.assert_array_equal(losses, [-log_probs[0, 2] * dtype(3.0), 0.0,
+                                           -log_probs[2, 0] * dtype(0.5),
+                                           -log_probs[3, 1] * dtype(2.0)])
+    weight_sum = np.array(row_weights.sum(), dtype)
+    grad = np.array(1.5, dtype)
+    result = softmax.nll_loss_backward(grad, safe_targets, row_weights, weight_sum, 3, dtype)
+    expected = np.zeros((4, 3), dtype)
+    expected[np.arange(4), safe_targets] = -(grad * row_weights) / weight_sum
+    np.testing.assert_array_equal(result, expected)
+    nothing_kept = softmax.nll_loss_backward(grad, safe_targets, np.zeros(4, dtype),
+                                             np.array(0, dtype), 3, dtype)
+    np.testing.assert_array_equal(nothing_kept, np.zeros((4, 3), dtype))  # 0 / 1, not 0 / 0
 
 
 @pytest.mark.parametrize("bad", [3, -1, -100])
 def test_nll_loss_rejects_targets_outside_the_classes(bad):
     log_probs = numpy_log_softmax(sample((3, 3)))
     with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
-        softmax.nll_loss_rows(log_probs, np.array([0, bad, 1]))
-    with pytest.raises(IndexError, match=r"\[0, 3\)"):
-        softmax.nll_loss_backward(np.ones(3), np.array([bad, 0, 1]), 3, np.float64)
+        softmax.nll_loss_rows(log_probs, np.array([0, bad, 1]), None, 5)
+    losses, *_ = softmax.nll_loss_rows(log_probs, np.array([0, bad, 1]), None, bad)
+    assert losses[1] == 0  # the same target, ignored
 
 
 # ---------------------------------------------------------------------------- convolution

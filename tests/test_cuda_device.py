@@ -692,9 +692,10 @@ TWINS = {  # name -> (backend, put: numpy array -> that backend's array) -> resu
     "softmax": lambda k, put: k.softmax(put(A)),
     "log_softmax_backward": lambda k, put: k.log_softmax_backward(put(GRAD), put(A - 2)),
     "softmax_backward": lambda k, put: k.softmax_backward(put(GRAD), put(POSITIVE / 8)),
-    "nll_loss_rows": lambda k, put: k.nll_loss_rows(put(LOG_PROBS), put(TARGETS)),
+    "nll_loss_rows": lambda k, put: k.nll_loss_rows(
+        put(LOG_PROBS), put(np.array([2, -100, 1, 2])), put(POSITIVE[0, :3].copy()), -100),
     "nll_loss_backward": lambda k, put: k.nll_loss_backward(
-        put(B), put(TARGETS), 3, np.float32),
+        put(B), put(TARGETS), put(POSITIVE[1].copy()), put(np.float32(2.5)), 3, np.float32),
     "conv2d_forward": lambda k, put: k.conv2d_forward(
         put(IMAGES), put(FILTERS), put(B[:2]), (2, 2), (1, 1)),
     "conv2d_input_grad": lambda k, put: k.conv2d_input_grad(

@@ -583,20 +583,30 @@ def test_softmax_backward_rules():
 def test_nll_loss_rows_and_backward():
     log_probs = _numpy_log_softmax(sample((4, 3), np.float32))
     targets = np.array([2, 0, 0, 1])
-    expected_rows = reference("nll_loss_rows", lambda log_probs, targets: -log_probs[
-        np.arange(4), targets])(log_probs, targets)
-    assert_same(host(gpu.nll_loss_rows(on_gpu(log_probs), on_gpu(targets))), expected_rows)
-    losses = gpu.nll_loss_rows(on_gpu(log_probs), on_gpu(np.array([2, 0, -100, 1])))
+    weight = np.array([0.5, 2.0, 3.0], np.float32)
+    for ignored, class_weight in ((-100, None), (0, weight)):
+        expected = reference("nll_loss_rows", None)(log_probs, targets, class_weight, ignored)
+        actual = gpu.nll_loss_rows(on_gpu(log_probs), on_gpu(targets),
+                                   None if class_weight is None else on_gpu(class_weight),
+                                   ignored)
+        for got, wanted in zip(actual, expected, strict=True):
+            assert_same(host(got), wanted)
+    losses, *_ = gpu.nll_loss_rows(on_gpu(log_probs), on_gpu(np.array([2, 0, -100, 1])), None,
+                                   -1)
     with pytest.raises(IndexError, match="Target -100 is out of bounds"):  # at the next read
         host(losses)
 
     grad_rows = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    row_weights = np.array([3.0, 0.0, 0.5, 2.0], np.float32)
     expected = np.zeros((4, 3), np.float32)
-    expected[np.arange(4), targets] = -grad_rows
-    actual = gpu.nll_loss_backward(on_gpu(grad_rows), on_gpu(targets), 3, np.float32)
+    expected[np.arange(4), targets] = -grad_rows * row_weights
+    actual = gpu.nll_loss_backward(on_gpu(grad_rows), on_gpu(targets), on_gpu(row_weights),
+                                   None, 3, np.float32)
     assert_same(host(actual), expected)
-    shared = gpu.nll_loss_backward(on_gpu(np.float32(0.25)), on_gpu(targets), 3, np.float32)
-    assert_same(host(shared), (expected != 0) * np.float32(-0.25))
+    mean = gpu.nll_loss_backward(on_gpu(np.float32(0.25)), on_gpu(targets),
+                                 on_gpu(row_weights), on_gpu(np.float32(5.5)), 3, np.float32)
+    assert_same(host(mean), (expected != 0) * -(np.float32(0.25) * row_weights[:, None])
+                / np.float32(5.5))
 
 
 # ------------------------------------------------------------------------ convolution

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numba import types as numba_types
 
 from numbanet import autograd as _autograd
 from numbanet import kernels as _kernels
@@ -195,6 +196,17 @@ def _compiled(kernel, args):
         return kernel.overloads[types].entry_point
     except (AttributeError, KeyError, TypeError, ValueError):
         return kernel
+
+
+def _returns_a_value(kernel, args) -> bool:
+    """Whether the machine code of ``kernel`` for these arguments returns something: a
+    verdict its Python acts on (the position of the first target that is no class index,
+    for the loss to raise). A bare replay would drop it, so such a call replays whole."""
+    try:
+        types = tuple(kernel.typeof_pyval(value) for value in args)
+        return kernel.overloads[types].signature.return_type != numba_types.none
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
 
 
 def _bytes(array: np.ndarray) -> np.ndarray:
@@ -456,6 +468,8 @@ class Recorder:
         launched = self._launched
         if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
                 or any(grid is not None for _, _, grid, _ in launched)
+                or any(_returns_a_value(kernel, kernel_args)
+                       for kernel, kernel_args, *_ in launched)
                 or not all(isinstance(r, np.ndarray) and r.flags.c_contiguous for r in fresh)):
             return None
         reads = self._value_reads(launched, arrays, original, args, kwargs)
@@ -510,6 +524,8 @@ class Recorder:
         launched = self._launched
         before = self._before
         if (not launched or any(grid is not None for _, _, grid, _ in launched)
+                or any(_returns_a_value(kernel, kernel_args)
+                       for kernel, kernel_args, *_ in launched)
                 or any(b is None or not b.flags.c_contiguous for b in before)
                 or any(not isinstance(value, np.ndarray) or not overlaps(value, arrays)
                        for _, kernel_args, *_ in launched

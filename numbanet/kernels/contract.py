@@ -68,8 +68,11 @@ NEURAL = (
     "softmax",  # softmax(x2d) -> softmax of each row
     "log_softmax_backward",  # (grad, output) -> grad - exp(output) * rowsum(grad)
     "softmax_backward",  # (grad, output) -> output * (grad - rowsum(grad * output))
-    "nll_loss_rows",  # (log_probs2d, targets) -> per-row loss -log_probs[i, t_i]
-    "nll_loss_backward",  # (grad_rows, targets, num_classes, dtype) -> d loss/d log_probs
+    # (log_probs2d, targets, weight|None, ignore_index) -> (losses -log_probs[i, t_i] * w_i,
+    # safe targets, row weights w_i)
+    "nll_loss_rows",
+    # (grad, safe_targets, row_weights, weight_sum|None, num_classes, dtype) -> d loss/d log_probs
+    "nll_loss_backward",
     "conv2d_forward",  # (x, weight, bias|None, stride, padding) -> y
     "conv2d_input_grad",  # (grad_y, weight, x_shape, stride, padding) -> grad_x
     "conv2d_weight_grad",  # (grad_y, x, weight_shape, stride, padding) -> grad_weight

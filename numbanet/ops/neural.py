@@ -123,54 +123,25 @@ class Softmax(KernelFunction):
 # ---- negative log-likelihood, shared by NLLLoss and CrossEntropy ---------------------------
 
 
-def _device_scalar(kernels, value, dtype):
-    """A 0-d array of ``value`` made on the device by a fill kernel (no copy from the host)."""
-    return kernels.full((), value, dtype)
-
-
-def _weighted_targets(kernels, targets, weight, ignore_index: int, dtype):
-    """(targets safe to index with, per-row weights w_i).
-
-    w_i = weight[t_i] (1 without class weights) and 0 where t_i == ignore_index. Ignored
-    rows get target 0 so that no kernel reads outside its row; their weight 0 removes them
-    from the loss, its gradient and the mean's denominator.
-    """
-    kept = kernels.ne(targets, _device_scalar(kernels, ignore_index, np.int64))
-    safe_targets = kernels.where(kept, targets, _device_scalar(kernels, 0, np.int64))
-    row_weights = kernels.astype(kept, dtype)
-    if weight is not None:
-        row_weights = kernels.mul(row_weights, kernels.gather(weight, safe_targets))
-    return safe_targets, row_weights
-
-
-def _check_targets(kernels, safe_targets, num_classes: int, op: str) -> None:
-    """Class indices must lie in [0, num_classes): a kernel would read outside the row.
-
-    Checked here, with your line in the message, when the targets are in host memory. On
-    the GPU reading them back would stall every step; the loss kernels check them there
-    instead and report a bad one at the next copy to the host (``loss.item()``).
-    """
-    if safe_targets.shape[0] == 0 or not isinstance(safe_targets, np.ndarray):
-        return
-    lowest = int(kernels.to_host(kernels.min(safe_targets, 0, False)[0]))
-    highest = int(kernels.to_host(kernels.max(safe_targets, 0, False)[0]))
-    if lowest < 0 or highest >= num_classes:
-        bad = lowest if lowest < 0 else highest
-        raise op_error(IndexError, op, f"Target {bad} is out of bounds. Targets must be class "
-                       f"indices in [0, {num_classes - 1}] for an input with {num_classes} "
-                       "classes: check the number of outputs of your last layer and your "
-                       "labels")
-
-
 def _nll_forward(ctx, log_probs, targets, weight, ignore_index, reduction, op):
     """The loss from 2-D log-probabilities; stores on ctx what the backward needs and
-    returns it with the loss: (safe targets, row weights[, their sum for the mean])."""
+    returns it with the loss: (safe targets, row weights[, their sum for the mean]).
+
+    One kernel (``nll_loss_rows``) reads each row's target once: it picks the row's loss
+    ``-log_probs[i, t_i] * w_i`` and its weight ``w_i`` (``weight[t_i]``, 1 without class
+    weights, 0 where ``t_i == ignore_index``) and checks that ``t_i`` is a class index.
+    On the CPU a bad target raises here, with your line in the message. On the GPU
+    reading the verdict back would stall every step; the kernel gives the row a NaN loss
+    and the error is raised at the next copy to the host (``loss.item()``).
+    """
     kernels = ctx.kernels
     num_classes = log_probs.shape[1]
-    safe_targets, row_weights = _weighted_targets(kernels, targets, weight, ignore_index,
-                                                  log_probs.dtype)
-    _check_targets(kernels, safe_targets, num_classes, op)
-    losses = kernels.mul(kernels.nll_loss_rows(log_probs, safe_targets), row_weights)
+    try:
+        losses, safe_targets, row_weights = kernels.nll_loss_rows(log_probs, targets, weight,
+                                                                  ignore_index)
+    except IndexError as error:
+        raise op_error(IndexError, op, f"{error}: check the number of outputs of your last "
+                       "layer and your labels") from None
     ctx.reduction, ctx.num_classes, ctx.dtype = reduction, num_classes, log_probs.dtype
     ctx.mark_for_trace(reduction=reduction, ignore_index=ignore_index)
     saved = (safe_targets, row_weights)
@@ -184,14 +155,12 @@ def _nll_forward(ctx, log_probs, targets, weight, ignore_index, reduction, op):
 
 
 def _nll_backward(ctx, grad, safe_targets, row_weights, weight_sum):
-    """d loss/d log_probs: -w_i * grad (/ sum w for the mean) at each row's target, else 0."""
-    grad_rows = grad * row_weights
-    if ctx.reduction == "mean":
-        # every row ignored: sum w = 0 and the loss is 0/0 = nan, but no row contributes, so
-        # each gradient is 0 (as in PyTorch); dividing those zeros by 1 instead keeps them
-        grad_rows = grad_rows / (weight_sum + (weight_sum == 0))
-    return ctx.fused_kernel("nll_loss_backward", grad_rows, safe_targets, ctx.num_classes,
-                            ctx.dtype)
+    """d loss/d log_probs: -w_i * grad (/ sum w for the mean) at each row's target, else 0.
+
+    Every row ignored: sum w = 0 and the mean is 0/0 = nan, but no row contributes, so
+    each gradient is 0 (as in PyTorch): the kernel divides those zeros by 1 instead."""
+    return ctx.fused_kernel("nll_loss_backward", grad, safe_targets, row_weights, weight_sum,
+                            ctx.num_classes, ctx.dtype)
 
 
 class NLLLoss(KernelFunction):

@@ -146,34 +146,54 @@ def softmax_backward_rows_parallel(grad, output, out):
 
 
 @njit(cache=True, error_model="numpy")
-def first_invalid_target(targets, num_classes):
-    """The position of the first target outside ``[0, num_classes)``, or -1 if none."""
+def nll_loss_rows_kernel(log_probs, targets, weight, weighted, ignore_index, losses,
+                         safe_targets, row_weights):
+    """Each sample's loss, in one pass over the rows: ``losses[i] = -log_probs[i, t_i] *
+    w_i``, with ``w_i = weight[t_i]`` (1 when not ``weighted``), and for a row whose target
+    is ``ignore_index`` a loss and a weight of 0.
+
+    ``log_probs`` holds log-probabilities, so ``-log_probs[i, t_i]`` is ``-log p(correct
+    class)``: 0 for a certain, correct prediction, growing without bound as that
+    probability goes to 0. Also written, for the mean and the backward pass: ``row_weights``
+    (the ``w_i``) and ``safe_targets`` (``t_i``, 0 for ignored rows, so no later kernel
+    reads outside a row). Returns the position of the first target that is no class index
+    (the rows after it are not written), or -1.
+    """
+    one = losses.dtype.type(1)
     for i in range(targets.size):
-        if not 0 <= targets[i] < num_classes:
+        target = targets[i]
+        if target == ignore_index:
+            losses[i] = 0
+            safe_targets[i] = 0
+            row_weights[i] = 0
+            continue
+        if not 0 <= target < log_probs.shape[1]:
             return i
+        w = weight[target] if weighted else one
+        losses[i] = -log_probs[i, target] * w
+        safe_targets[i] = target
+        row_weights[i] = w
     return -1
 
 
 @njit(cache=True, error_model="numpy")
-def nll_loss_rows_kernel(log_probs, targets, out):
-    """``out[i] = -log_probs[i, targets[i]]``: the loss of each sample.
+def nll_loss_backward_kernel(grad, safe_targets, row_weights, weight_sum, mean, out):
+    """``out[i, t_i] = -(grad_i * w_i)``, divided by ``sum_i w_i`` for the mean (by 1 when
+    that sum is 0: every row ignored), every other entry 0 (``out`` arrives zeroed).
 
-    ``log_probs`` holds log-probabilities, so this is ``-log p(correct class)``: 0 for a
-    certain, correct prediction, growing without bound as that probability goes to 0.
+    The loss of row ``i`` reads one entry, ``-log_probs[i, t_i] * w_i``, so its derivative
+    is ``-w_i`` there and 0 everywhere else, times the upstream gradient of that row's
+    loss (``grad`` holds one value per row, or one shared by all: the mean's or the sum's).
     """
-    for i in range(targets.size):
-        out[i] = -log_probs[i, targets[i]]
-
-
-@njit(cache=True, error_model="numpy")
-def nll_loss_backward_kernel(grad_rows, targets, out):
-    """``out[i, targets[i]] = -grad_rows[i]``, every other entry 0 (``out`` arrives zeroed).
-
-    The loss of row ``i`` reads one entry, ``-log_probs[i, t_i]``, so its derivative is
-    -1 there and 0 everywhere else, times the upstream gradient of that row's loss.
-    """
-    for i in range(targets.size):
-        out[i, targets[i]] = -grad_rows[i]
+    shared = grad.size == 1
+    divisor = out.dtype.type(1)
+    if mean and weight_sum[0] != 0:
+        divisor = weight_sum[0]
+    for i in range(safe_targets.size):
+        scaled = (grad[0] if shared else grad[i]) * row_weights[i]
+        if mean:
+            scaled = scaled / divisor
+        out[i, safe_targets[i]] = -scaled
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -189,15 +209,6 @@ def _apply_rows(serial, parallel, *arrays) -> np.ndarray:
         kernel = parallel if out.size >= PARALLEL_THRESHOLD else serial
         launch(kernel, *arrays, out)
     return out
-
-
-def _check_targets(targets: np.ndarray, num_classes: int) -> np.ndarray:
-    targets = np.ascontiguousarray(targets, dtype=np.int64).reshape(-1)
-    bad = launch(first_invalid_target, targets, num_classes)
-    if bad >= 0:
-        raise IndexError(f"Target {targets[bad]} is out of bounds: class indices must lie "
-                         f"in [0, {num_classes}) for {num_classes} classes (sample {bad})")
-    return targets
 
 
 def log_softmax(x: np.ndarray) -> np.ndarray:
@@ -221,26 +232,44 @@ def softmax_backward(grad: np.ndarray, output: np.ndarray) -> np.ndarray:
     return _apply_rows(softmax_backward_rows, softmax_backward_rows_parallel, grad, output)
 
 
-def nll_loss_rows(log_probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per-sample negative log-likelihood ``-log_probs[i, targets[i]]``, shape (rows,).
+def nll_loss_rows(log_probs: np.ndarray, targets: np.ndarray, weight: np.ndarray | None,
+                  ignore_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-sample negative log-likelihood ``-log_probs[i, t_i] * w_i`` (``w_i = weight[t_i]``,
+    1 without class weights, 0 where ``t_i == ignore_index``), with the safe targets and
+    the row weights: ``(losses, safe_targets, row_weights)``, each of shape (rows,).
 
-    Raises ``IndexError`` when a target is not a class index in ``[0, classes)``.
+    Raises ``IndexError`` when a target is neither ``ignore_index`` nor a class index in
+    ``[0, classes)``.
     """
     log_probs = _rows(log_probs)
-    targets = _check_targets(targets, log_probs.shape[1])
-    if targets.size != log_probs.shape[0]:
-        raise ValueError(f"nll_loss: {log_probs.shape[0]} rows of log-probabilities but "
-                         f"{targets.size} targets")
-    out = np.empty(targets.size, dtype=log_probs.dtype)
-    launch(nll_loss_rows_kernel, log_probs, targets, out)
-    return out
+    rows, classes = log_probs.shape
+    targets = np.ascontiguousarray(targets, dtype=np.int64).reshape(-1)
+    if targets.size != rows:
+        raise ValueError(f"nll_loss: {rows} rows of log-probabilities but {targets.size} "
+                         "targets")
+    dtype = log_probs.dtype
+    weighted = weight is not None
+    weight = np.ascontiguousarray(weight, dtype=dtype) if weighted else np.empty(0, dtype)
+    losses, row_weights = np.empty(rows, dtype), np.empty(rows, dtype)
+    safe_targets = np.empty(rows, np.int64)
+    bad = launch(nll_loss_rows_kernel, log_probs, targets, weight, weighted, ignore_index,
+                 losses, safe_targets, row_weights)
+    if bad >= 0:
+        raise IndexError(f"Target {targets[bad]} is out of bounds: class indices must lie in "
+                         f"[0, {classes}) for {classes} classes (sample {bad})")
+    return losses, safe_targets, row_weights
 
 
-def nll_loss_backward(grad_rows: np.ndarray, targets: np.ndarray, num_classes: int,
-                      dtype) -> np.ndarray:
-    """d loss / d log_probs: an (rows, classes) array, ``-grad_rows[i]`` at ``[i, t_i]``."""
-    targets = _check_targets(targets, num_classes)
-    grad_rows = np.ascontiguousarray(np.broadcast_to(grad_rows, targets.shape), dtype=dtype)
-    out = np.zeros((targets.size, num_classes), dtype=dtype)
-    launch(nll_loss_backward_kernel, grad_rows, targets, out)
+def nll_loss_backward(grad: np.ndarray, safe_targets: np.ndarray, row_weights: np.ndarray,
+                      weight_sum: np.ndarray | None, num_classes: int, dtype) -> np.ndarray:
+    """d loss / d log_probs, an (rows, classes) array: ``-grad_i * w_i`` at ``[i, t_i]``,
+    divided by ``weight_sum`` when it is given (the mean; by 1 if it is 0), else 0.
+    ``grad``: one value per row or a single one; ``safe_targets`` and ``row_weights`` as
+    :func:`nll_loss_rows` returned them."""
+    dtype = np.dtype(dtype)
+    grad = np.ascontiguousarray(grad, dtype=dtype).reshape(-1)
+    mean = weight_sum is not None
+    weight_sum = np.asarray(weight_sum if mean else 0, dtype=dtype).reshape(1)
+    out = np.zeros((safe_targets.size, num_classes), dtype=dtype)
+    launch(nll_loss_backward_kernel, grad, safe_targets, row_weights, weight_sum, mean, out)
     return out
