@@ -386,7 +386,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         raise ValueError(f"matmul expects two 2-D or two 3-D arrays, got {a.shape} @ {b.shape}")
     if a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul shapes do not line up: {a.shape} @ {b.shape}")
-    dtype = np.result_type(a.dtype, b.dtype)
+    # (np.result_type alone takes 0.5 us, a tenth of a small layer's matmul)
+    dtype = a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype)
     if dtype.kind not in "iuf":
         raise TypeError(f"matmul multiplies numbers, not {dtype} (as PyTorch, it has no "
                         "boolean matmul): convert the operands with .float() first")
