@@ -2,8 +2,9 @@
 
 ``C[i, j] = sum_p A[i, p] * B[p, j]``: every element of C is the dot product of row ``i``
 of A with column ``j`` of B. The naive triple loop runs at a few GFLOP/s; the kernels below
-run at 70% to 100% of OpenBLAS on one core (a 784-128 layer, batch 64). Four ideas get them
-there, in this order:
+run at 70% to 100% of OpenBLAS on one core (a 784-128 layer, batch 64; on an AMD EPYC Zen 4
+core, 0.95x to 1.2x OpenBLAS and over 90% of the 117 GFLOP/s its fused multiply-adds can
+reach). Four ideas get them there, in this order:
 
 1. **Packing.** Rows of A are contiguous in memory, columns of B are not. Each worker
    first copies ("packs") the columns of B it needs into the rows of a scratch buffer
@@ -37,9 +38,11 @@ it lies and A one number at a time, through any strides, so ``grad.T`` is neithe
 nor packed. It is used whenever B is row-major and the sum is short (for long sums the
 dot products win again); C is cut into column chunks that fit in L2 (and row groups for
 threads). A task keeps 4 rows of C in L1 and runs the whole sum into them before moving on,
-so only B, which stays in L2, streams through. This order needs no packing at all, so it
-also takes long sums whenever B fits in L2: in ``x @ W`` with a (784, 128) B it beats
-transposing B into packed columns (the transpose cost about as much as the products).
+so only B, which stays in L2, streams through; it zeroes those 4 rows just before, so the
+zeros are written where they are used instead of in a separate pass over all of C. This
+order needs no packing at all, so it also takes long sums whenever B fits in L2: in
+``x @ W`` with a (784, 128) B it beats transposing B into packed columns (the transpose
+cost about as much as the products).
 
 **Vector width.** On CPUs with AVX-512 (32 registers of 16 floats) LLVM still vectorises
 with 256-bit registers by default: on the first such CPUs the 512-bit units lowered the
