@@ -324,8 +324,9 @@ def rows_task(task, a, b, c, row_groups, column_chunks):
 
     :func:`multiply_rows` adds into C, so C must start at zero. Each band of 4 rows is
     zeroed just before the band's sum runs into it: the zeros are written into L1 and
-    used there, where zeroing all of C first (``c.fill(0)``) is a pass of its own through
-    memory, serial, and cost about as much as 3% of the multiply-adds at (128, 64, 784).
+    used there. Zeroing all of C first (``c.fill(0)``) was a pass of its own through
+    memory, on one thread: at (128, 64, 784) 7.6 us beside the product's 120 us, and
+    the whole call 2-3% slower than with the zeroing done here.
     """
     per_matrix = row_groups * column_chunks
     matrix = task // per_matrix
