@@ -3,8 +3,8 @@
 ``C[i, j] = sum_p A[i, p] * B[p, j]``: every element of C is the dot product of row ``i``
 of A with column ``j`` of B. The naive triple loop runs at a few GFLOP/s; the kernels below
 run at 70% to 100% of OpenBLAS on one core (a 784-128 layer, batch 64; on an AMD EPYC Zen 4
-core, 0.95x to 1.2x OpenBLAS and over 90% of the 117 GFLOP/s its fused multiply-adds can
-reach). Four ideas get them there, in this order:
+core, 1.0x to 1.2x OpenBLAS and 85% to 95% of the 117 GFLOP/s its fused multiply-adds
+can reach). Four ideas get them there, in this order:
 
 1. **Packing.** Rows of A are contiguous in memory, columns of B are not. Each worker
    first copies ("packs") the columns of B it needs into the rows of a scratch buffer
