@@ -1,4 +1,5 @@
-"""The CPU matmul kernels' 512-bit vectors, and the outer-product path's long sums.
+"""The CPU matmul kernels' 512-bit vectors, and the outer-product path's long sums,
+column chunks and zeroing of C.
 
 :func:`numbanet.kernels.cpu.matmul.prefer_512_bit_vectors` marks exactly the two
 multiply-add kernels with LLVM's ``"prefer-vector-width"="512"``; every other kernel must
@@ -90,3 +91,14 @@ def test_a_short_sum_over_a_wide_b_is_cut_into_column_chunks(threads):
     finally:
         numba.set_num_threads(previous)
     np.testing.assert_allclose(result, a @ b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("row_groups, column_chunks", [(1, 1), (2, 3)])
+def test_the_outer_product_path_writes_c_over_whatever_it_held(row_groups, column_chunks):
+    """Each task zeroes its bands of C itself: C may start as garbage (``np.empty``)."""
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((2, 11, 37)).astype(np.float32)
+    b = rng.standard_normal((2, 37, 50)).astype(np.float32)
+    c = np.full((2, 11, 50), np.nan, np.float32)
+    matmul.batched_matmul_rows(a, b, c, row_groups, column_chunks)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
