@@ -475,11 +475,14 @@ def record(write: bool = False) -> tuple[tuple, int]:
     :mod:`numbanet.precompile_manifest`."""
     import numbanet as torch
     from numbanet.kernels import launch
+    from numbanet.kernels.cpu.matmul import OnThreads
     from numbanet.warmup import _classifier_accuracy, _classifier_training
 
     seen: dict[tuple, None] = {}
 
     def on_arguments(kernel, arguments, grid, block) -> None:
+        if isinstance(kernel, OnThreads):  # the Numba kernel it runs, with (part, parts)
+            kernel, arguments = kernel.kernel, (*arguments, 0, 1)
         function = getattr(kernel, "py_func", None)
         if function is None or grid is not None:
             return

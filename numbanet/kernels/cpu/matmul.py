@@ -24,8 +24,8 @@ there, in this order:
    in the L2 cache; the 4 rows of A in use stay in L1 while they meet every column of
    the chunk, so each byte brought from memory is used many times.
 4. **Threads.** Tasks (a column chunk of one matrix of the batch, and a group of rows when
-   there are few chunks) are spread over the cores with ``prange``; each packs its own
-   columns, so packing runs in parallel too. Small products run on one thread.
+   there are few chunks) are shared out between threads by :class:`OnThreads`; each packs
+   its own columns, so packing runs in parallel too. Small products run on one thread.
 
 **The other order, for row-major B.** A dot product over a short sum (k = 64, the batch,
 in a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
@@ -54,8 +54,11 @@ measured on a Skylake-SP server.
 sum needs), so results differ from numpy's in the last bits.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import get_num_threads, njit, prange, types
+from numba import config, get_num_threads, njit, types
 from numba.extending import intrinsic
 
 from numbanet.kernels.launch import launch
@@ -224,31 +227,20 @@ def run_task(task, a, b_source, source_is_transposed, packed, c, row_groups, col
                    i_start, i_stop, j_start, j_stop)
 
 
-@njit(cache=True, error_model="numpy")
-def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, column_chunks):
-    """``C[t] = A[t] @ B[t]`` for every matrix ``t`` of the batch, on one thread.
+@njit(cache=True, nogil=True, error_model="numpy")
+def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, column_chunks,
+                   part, parts):
+    """``C[t] = A[t] @ B[t]`` for every matrix ``t`` of the batch: share ``part`` of
+    ``parts`` of the tasks (all of them when ``parts`` is 1; :class:`OnThreads` runs the
+    shares on several threads at once).
 
     ``a``: (batch, n, k) C-contiguous. ``b_source``: B as (batch, k, m), or B transposed as
     (batch, m, k) when ``source_is_transposed``; C-contiguous either way. ``packed``:
     scratch of shape (batch * row_groups, m, k). ``c``: (batch, n, m), written.
     """
     tasks = c.shape[0] * row_groups * column_chunks
-    for task in range(tasks):
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):
         run_task(task, a, b_source, source_is_transposed, packed, c, row_groups,
-                 column_chunks)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def batched_matmul_parallel(a, b_source, source_is_transposed, packed, c, row_groups,
-                            column_chunks):
-    """:func:`batched_matmul` with its tasks spread across CPU cores.
-
-    ``prange`` hands each thread an unsigned task number; as a signed one, ``run_task``
-    is the very machine code :func:`batched_matmul` uses, compiled once instead of twice.
-    """
-    tasks = c.shape[0] * row_groups * column_chunks
-    for task in prange(tasks):
-        run_task(np.int64(task), a, b_source, source_is_transposed, packed, c, row_groups,
                  column_chunks)
 
 
@@ -331,22 +323,79 @@ def rows_task(task, a, b, c, row_groups, column_chunks):
     multiply_rows(a[matrix], b[matrix], c[matrix], i_start, i_stop, j_start, j_stop)
 
 
-@njit(cache=True, error_model="numpy")
-def batched_matmul_rows(a, b, c, row_groups, column_chunks):
-    """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
+@njit(cache=True, nogil=True, error_model="numpy")
+def batched_matmul_rows(a, b, c, row_groups, column_chunks, part, parts):
+    """``C[t] += A[t] @ B[t]`` for every matrix of the batch, B row-major: share ``part`` of
+    ``parts`` of the tasks, as :func:`batched_matmul`.
 
     ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
     n, m), zeros on entry. A column chunk of B stays in L2 while bands of C's rows meet it.
     """
-    for task in range(c.shape[0] * row_groups * column_chunks):
+    tasks = c.shape[0] * row_groups * column_chunks
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):
         rows_task(task, a, b, c, row_groups, column_chunks)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def batched_matmul_rows_parallel(a, b, c, row_groups, column_chunks):
-    """:func:`batched_matmul_rows` with its blocks spread across CPU cores."""
-    for task in prange(c.shape[0] * row_groups * column_chunks):
-        rows_task(task, a, b, c, row_groups, column_chunks)
+class OnThreads:
+    """A matmul kernel run on all of Numba's threads at once: ``OnThreads(kernel)(*args)``
+    calls ``kernel(*args, part, parts)`` for every ``part``, one per thread, and returns
+    when all are done.
+
+    The kernels are compiled with ``nogil=True``: while one runs, it lets go of Python's
+    global lock, so a pool of plain Python threads (``parts - 1`` of them, plus the calling
+    thread) runs the shares at the same time, on as many cores. Numba's own way, a
+    ``prange`` loop in a ``parallel=True`` kernel, costs far more to compile: Numba turns
+    the loop into a function of its own and LLVM optimises all the matmul code again inside
+    it, about 2.5 s of CPU per kernel against 0.3 s for the plain loop here, which is most
+    of a first run's compiling (a learner's first script waits for it). Running a share
+    needs no more than that: each task writes its own block of C, so it does not matter
+    which thread runs it, and the result is bit for bit the same on any number of threads.
+
+    For the trace it passes as the kernel it runs (its source, and whether this call
+    compiled it).
+    """
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.__wrapped__ = kernel.py_func
+        self.__name__ = kernel.py_func.__name__
+
+    @property
+    def signatures(self):
+        return self.kernel.signatures
+
+    @property
+    def stats(self):
+        return self.kernel.stats
+
+    def __call__(self, *arguments) -> None:
+        parts = get_num_threads()
+        pool = _thread_pool()
+        others = [pool.submit(self.kernel, *arguments, part, parts) for part in range(1, parts)]
+        try:
+            self.kernel(*arguments, 0, parts)
+        finally:
+            for other in others:
+                other.result()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_process = 0  # the process that made it: a forked child makes its own
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The threads :class:`OnThreads` runs on, besides the calling one (made on first use,
+    as many as Numba may be asked to use)."""
+    global _pool, _pool_process
+    if _pool is None or _pool_process != os.getpid():
+        _pool = ThreadPoolExecutor(max(1, config.NUMBA_NUM_THREADS - 1),
+                                   thread_name_prefix="numbanet-matmul")
+        _pool_process = os.getpid()
+    return _pool
+
+
+batched_matmul_on_threads = OnThreads(batched_matmul)
+batched_matmul_rows_on_threads = OnThreads(batched_matmul_rows)
 
 
 def _task_grid(batch: int, n: int, k: int, m: int, itemsize: int, threads: int):
@@ -401,8 +450,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         row_groups = 1
         if batch * column_chunks < threads:
             row_groups = min(-(-n // TILE_ROWS), -(-threads // (batch * column_chunks)))
-        kernel = batched_matmul_rows_parallel if parallel else batched_matmul_rows
-        launch(kernel, a3, b3, c, row_groups, column_chunks)
+        if parallel:
+            launch(batched_matmul_rows_on_threads, a3, b3, c, row_groups, column_chunks)
+        else:
+            launch(batched_matmul_rows, a3, b3, c, row_groups, column_chunks, 0, 1)
         return c if batched else c[0]
     a3 = np.ascontiguousarray(a3, dtype=dtype)
     b_source = b_transposed if source_is_transposed else np.ascontiguousarray(b3, dtype=dtype)
@@ -411,6 +462,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         packed = np.empty((1, 0, 0), dtype=dtype)
     else:
         packed = np.empty((batch * row_groups, m, k), dtype=dtype)
-    kernel = batched_matmul_parallel if parallel else batched_matmul
-    launch(kernel, a3, b_source, source_is_transposed, packed, c, row_groups, column_chunks)
+    arguments = (a3, b_source, source_is_transposed, packed, c, row_groups, column_chunks)
+    if parallel:
+        launch(batched_matmul_on_threads, *arguments)
+    else:
+        launch(batched_matmul, *arguments, 0, 1)
     return c if batched else c[0]
