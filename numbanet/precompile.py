@@ -482,7 +482,7 @@ def record(write: bool = False) -> tuple[tuple, int]:
 
     def on_arguments(kernel, arguments, grid, block) -> None:
         if isinstance(kernel, OnThreads):  # the Numba kernel it runs, with (part, parts)
-            kernel, arguments = kernel.kernel, (*arguments, 0, 1)
+            kernel, arguments = kernel.kernel, (*arguments[:-1], 0, arguments[-1])
         function = getattr(kernel, "py_func", None)
         if function is None or grid is not None:
             return

@@ -347,9 +347,9 @@ def batched_matmul_rows(a, b, c, row_groups, column_chunks, part, parts):
 
 
 class OnThreads:
-    """A matmul kernel run on all of Numba's threads at once: ``OnThreads(kernel)(*args)``
-    calls ``kernel(*args, part, parts)`` for every ``part``, one per thread, and returns
-    when all are done.
+    """A matmul kernel run on several threads at once: ``OnThreads(kernel)(*args, parts)``
+    calls ``kernel(*args, part, parts)`` for every ``part`` in ``range(parts)``, each on a
+    thread of its own, and returns when all are done.
 
     The kernels are compiled with ``nogil=True``: while one runs, it lets go of Python's
     global lock, so a pool of plain Python threads (``parts - 1`` of them, plus the calling
@@ -360,9 +360,7 @@ class OnThreads:
     4.6 s for the plain loops here (on a loaded 2-core machine), and that was most of a
     first run's compiling. Nothing more is needed to run a share: each task writes its own
     block of C, so it does not matter which thread runs it, and the result is bit for bit
-    the same on any number of threads. (On a busy machine it also runs faster: the threads
-    of Numba's OpenMP pool wait for each other by spinning, which goes badly when other
-    programs hold the cores.)
+    the same on any number of threads.
 
     For the trace it passes as the kernel it runs (its source, and whether this call
     compiled it).
@@ -381,8 +379,8 @@ class OnThreads:
     def stats(self):
         return self.kernel.stats
 
-    def __call__(self, *arguments) -> None:
-        parts = get_num_threads()
+    def __call__(self, *arguments_and_parts) -> None:
+        *arguments, parts = arguments_and_parts
         pool = _thread_pool()
         others = [pool.submit(self.kernel, *arguments, part, parts) for part in range(1, parts)]
         try:
@@ -406,6 +404,15 @@ def _thread_pool() -> ThreadPoolExecutor:
         _pool_process = os.getpid()
     return _pool
 
+
+# These threads share the cores with the OpenMP threads that run Numba's ``prange``
+# kernels (the optimizers', softmax's). By default OpenMP keeps its threads spinning for a
+# while after each such kernel, ready for the next one, and a matmul's second share then
+# has to share its core with a spinning thread (an MLP's Adam step at 2 threads: 1.9 ms
+# against 1.7 ms with them asleep, on a loaded machine; every thread waiting for a busy
+# neighbour is worse still). Set before Numba starts OpenMP (at its first ``prange``
+# kernel); a value of the user's own is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 batched_matmul_on_threads = OnThreads(batched_matmul)
 batched_matmul_rows_on_threads = OnThreads(batched_matmul_rows)
@@ -451,7 +458,6 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         c.fill(0)
         return c if batched else c[0]
     threads = get_num_threads() if batch * n * k * m >= PARALLEL_THRESHOLD else 1
-    parallel = threads > 1
     b_transposed = b3.transpose(0, 2, 1)
     source_is_transposed = b_transposed.flags.c_contiguous and b3.dtype == dtype
     b_bytes = k * m * dtype.itemsize
@@ -463,8 +469,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         row_groups = 1
         if batch * column_chunks < threads:
             row_groups = min(-(-n // TILE_ROWS), -(-threads // (batch * column_chunks)))
-        if parallel:
-            launch(batched_matmul_rows_on_threads, a3, b3, c, row_groups, column_chunks)
+        parts = min(threads, batch * row_groups * column_chunks)
+        if parts > 1:
+            launch(batched_matmul_rows_on_threads, a3, b3, c, row_groups, column_chunks, parts)
         else:
             launch(batched_matmul_rows, a3, b3, c, row_groups, column_chunks, 0, 1)
         return c if batched else c[0]
@@ -476,8 +483,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     else:
         packed = np.empty((batch * row_groups, m, k), dtype=dtype)
     arguments = (a3, b_source, source_is_transposed, packed, c, row_groups, column_chunks)
-    if parallel:
-        launch(batched_matmul_on_threads, *arguments)
+    parts = min(threads, batch * row_groups * column_chunks)
+    if parts > 1:
+        launch(batched_matmul_on_threads, *arguments, parts)
     else:
         launch(batched_matmul, *arguments, 0, 1)
     return c if batched else c[0]
