@@ -408,10 +408,9 @@ def _thread_pool() -> ThreadPoolExecutor:
 # These threads share the cores with the OpenMP threads that run Numba's ``prange``
 # kernels (the optimizers', softmax's). By default OpenMP keeps its threads spinning for a
 # while after each such kernel, ready for the next one, and a matmul's second share then
-# has to share its core with a spinning thread (an MLP's Adam step at 2 threads: 1.9 ms
-# against 1.7 ms with them asleep, on a loaded machine; every thread waiting for a busy
-# neighbour is worse still). Set before Numba starts OpenMP (at its first ``prange``
-# kernel); a value of the user's own is kept.
+# has to share its core with a spinning thread (an MLP's Adam step at 2 threads, on a
+# loaded machine: 3.9 and 2.8 ms, against 1.4 and 1.4 ms with them asleep). Set before
+# Numba starts OpenMP (at its first ``prange`` kernel); a value of the user's own is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 batched_matmul_on_threads = OnThreads(batched_matmul)
