@@ -15,12 +15,16 @@ has claimed, it compiles the unclaimed ones it needs next meanwhile, then waits 
 (printing a line that says so) instead of compiling it too; the helper skips the kernels
 the script has claimed.
 
-Measured on the quickstart (24 kernels to its first step, 30.5 s of compiling on one
-core, 21.4 s of it the three ``parallel=True`` matmul kernels): the helper compiles two
-of those and SGD's parallel kernel, the script the other 21, and neither compiles a
-kernel twice; the script's CPU time to its first step went from
-21.2 s to 17.2 s (medians of 3, interleaved with the previous version, on a busy 2-core
-machine). What is left is the work itself: about 15 s of compiling for each process.
+Measured on the quickstart (24 kernels to its first step): when the matmul still had
+three ``parallel=True`` kernels (21.4 s of the 30.5 s of compiling on one core), the
+helper compiled two of those and SGD's parallel kernel, the script the other 21, and the
+script's CPU time to its first step went from 21.2 s to 17.2 s (medians of 3, interleaved
+with the previous version, on a busy 2-core machine). Since the matmul runs its threads
+without ``prange`` (:class:`numbanet.kernels.cpu.matmul.OnThreads`) there is 40% less to
+compile (6.9 s of CPU in one process against 11.5 s, one run each, load 5.5): the script
+compiles the first 18 kernels (the forward matmul and the loss), the helper the last 6
+(the backward matmuls, the bias gradient, SGD), and the script no longer waits for the
+helper.
 
 The list of kernels is :data:`numbanet.precompile_manifest.KERNELS`: for each kernel
 launched by a first training step of the quickstart's MLP (plus its accuracy
@@ -475,11 +479,14 @@ def record(write: bool = False) -> tuple[tuple, int]:
     :mod:`numbanet.precompile_manifest`."""
     import numbanet as torch
     from numbanet.kernels import launch
+    from numbanet.kernels.cpu.matmul import OnThreads
     from numbanet.warmup import _classifier_accuracy, _classifier_training
 
     seen: dict[tuple, None] = {}
 
     def on_arguments(kernel, arguments, grid, block) -> None:
+        if isinstance(kernel, OnThreads):  # the Numba kernel it runs, with (part, parts)
+            kernel, arguments = kernel.kernel, (*arguments[:-1], 0, arguments[-1])
         function = getattr(kernel, "py_func", None)
         if function is None or grid is not None:
             return

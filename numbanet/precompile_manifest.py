@@ -7,12 +7,14 @@ read by :mod:`numbanet.precompile`."""
 FIRST_STEP = 15  # the training step's; then the accuracy's
 
 KERNELS = (
-    ("numbanet.kernels.cpu.matmul", "batched_matmul_parallel", [
+    ("numbanet.kernels.cpu.matmul", "batched_matmul", [
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
         "bool",
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
+        "int64",
+        "int64",
         "int64",
         "int64",
     ]),
@@ -62,17 +64,21 @@ KERNELS = (
         "Array(float32, 2, 'C', False, aligned=True)",
         "Array(float32, 2, 'C', False, aligned=True)",
     ]),
-    ("numbanet.kernels.cpu.matmul", "batched_matmul_rows_parallel", [
+    ("numbanet.kernels.cpu.matmul", "batched_matmul_rows", [
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
+        "int64",
+        "int64",
         "int64",
         "int64",
     ]),
-    ("numbanet.kernels.cpu.matmul", "batched_matmul_rows_parallel", [
+    ("numbanet.kernels.cpu.matmul", "batched_matmul_rows", [
         "Array(float32, 3, 'F', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
+        "int64",
+        "int64",
         "int64",
         "int64",
     ]),

@@ -39,7 +39,7 @@ def test_every_listed_kernel_is_found_and_its_types_read_back():
     for module, name, arguments in KERNELS:
         assert f"{module}.{name}" in dispatchers, name
         assert [repr(kind) for kind in precompile._signature(arguments)] == arguments
-    assert any(name == "batched_matmul_parallel" for _, name, _ in KERNELS)
+    assert any(name == "batched_matmul" for _, name, _ in KERNELS)
 
 
 def test_a_warm_cache_starts_nothing(cache):

@@ -25,8 +25,8 @@ can reach). Four ideas get them there, in this order:
    in the L2 cache; the 4 rows of A in use stay in L1 while they meet every column of
    the chunk, so each byte brought from memory is used many times.
 4. **Threads.** Tasks (a column chunk of one matrix of the batch, and a group of rows when
-   there are few chunks) are spread over the cores with ``prange``; each packs its own
-   columns, so packing runs in parallel too. Small products run on one thread.
+   there are few chunks) are shared out between threads by :class:`OnThreads`; each packs
+   its own columns, so packing runs in parallel too. Small products run on one thread.
 
 **The other order, for row-major B.** A dot product over a short sum (k = 64, the batch,
 in a linear layer's weight gradient ``grad.T @ x``) is mostly set-up and final horizontal
@@ -53,12 +53,25 @@ and every CPU without AVX-512, compiles exactly as before. Each fused multiply-a
 does 16 of them instead of 8: 1.2x to 1.4x the speed of the same kernels at (64, 784, 128),
 measured on a Skylake-SP server.
 
+**Compiling.** A learner's first run waits while Numba compiles these kernels (then they
+are cached on disk), so they are built to compile quickly. Numba compiles each ``@njit``
+function it calls as a function of its own, and links a callee's code into every caller,
+where LLVM optimises it again: the small bookkeeping functions between a launched kernel
+and the two multiply-add kernels (:func:`task_block`, :func:`multiply_block`,
+:func:`run_task`, :func:`rows_task`) are therefore inlined into their callers
+(``inline="always"``), which took a quarter off compiling the quickstart's three matmul
+kernels (4.7 s of CPU to 3.4 s, medians of 6 alternating runs on a loaded machine). And
+there is no ``prange`` (see :class:`OnThreads`).
+
 ``fastmath`` lets LLVM reorder the additions of a dot product (that is what vectorising a
 sum needs), so results differ from numpy's in the last bits.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import get_num_threads, njit, prange, types
+from numba import config, get_num_threads, njit, types
 from numba.extending import intrinsic
 
 from numbanet.kernels.launch import launch
@@ -176,7 +189,7 @@ def pack_columns(b, j_start, j_stop, packed):
             packed[j - j_start, p] = b[p, j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def multiply_block(a, b_source, source_is_transposed, packed, c, i_start, i_stop, j_start,
                    j_stop):
     """``C[i_start:i_stop, j_start:j_stop] = A[i_start:i_stop] @ B[:, j_start:j_stop]``.
@@ -198,7 +211,7 @@ def multiply_block(a, b_source, source_is_transposed, packed, c, i_start, i_stop
             dot_tile(a, b_columns, c, i, j, j - offset)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def task_block(task, n, m, row_groups, column_chunks):
     """The matrix of the batch, and C's rows and columns, that task number ``task`` owns.
 
@@ -217,7 +230,7 @@ def task_block(task, n, m, row_groups, column_chunks):
     return matrix, group, i_start, i_stop, j_start, j_stop
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def run_task(task, a, b_source, source_is_transposed, packed, c, row_groups, column_chunks):
     """Multiply the block of task number ``task``, packing into the task's own buffer."""
     matrix, group, i_start, i_stop, j_start, j_stop = task_block(
@@ -227,31 +240,20 @@ def run_task(task, a, b_source, source_is_transposed, packed, c, row_groups, col
                    i_start, i_stop, j_start, j_stop)
 
 
-@njit(cache=True, error_model="numpy")
-def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, column_chunks):
-    """``C[t] = A[t] @ B[t]`` for every matrix ``t`` of the batch, on one thread.
+@njit(cache=True, nogil=True, error_model="numpy")
+def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, column_chunks,
+                   part, parts):
+    """``C[t] = A[t] @ B[t]`` for every matrix ``t`` of the batch: share ``part`` of
+    ``parts`` of the tasks (all of them when ``parts`` is 1; :class:`OnThreads` runs the
+    shares on several threads at once).
 
     ``a``: (batch, n, k) C-contiguous. ``b_source``: B as (batch, k, m), or B transposed as
     (batch, m, k) when ``source_is_transposed``; C-contiguous either way. ``packed``:
     scratch of shape (batch * row_groups, m, k). ``c``: (batch, n, m), written.
     """
     tasks = c.shape[0] * row_groups * column_chunks
-    for task in range(tasks):
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):
         run_task(task, a, b_source, source_is_transposed, packed, c, row_groups,
-                 column_chunks)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def batched_matmul_parallel(a, b_source, source_is_transposed, packed, c, row_groups,
-                            column_chunks):
-    """:func:`batched_matmul` with its tasks spread across CPU cores.
-
-    ``prange`` hands each thread an unsigned task number; as a signed one, ``run_task``
-    is the very machine code :func:`batched_matmul` uses, compiled once instead of twice.
-    """
-    tasks = c.shape[0] * row_groups * column_chunks
-    for task in prange(tasks):
-        run_task(np.int64(task), a, b_source, source_is_transposed, packed, c, row_groups,
                  column_chunks)
 
 
@@ -316,7 +318,7 @@ def multiply_rows(a, b, c, i_start, i_stop, j_start, j_stop):
                 c0[j] += a00 * b0[j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def rows_task(task, a, b, c, row_groups, column_chunks):
     """``C = A @ B`` on task number ``task``'s block of C: one matrix of the batch, a group
     of its rows (whole groups of 4) and a chunk of its columns, spread as evenly as integer
@@ -346,22 +348,88 @@ def rows_task(task, a, b, c, row_groups, column_chunks):
         multiply_rows(a_matrix, b_matrix, c_matrix, i, band_stop, j_start, j_stop)
 
 
-@njit(cache=True, error_model="numpy")
-def batched_matmul_rows(a, b, c, row_groups, column_chunks):
-    """``C[t] = A[t] @ B[t]`` for every matrix of the batch, B row-major, on one thread.
+@njit(cache=True, nogil=True, error_model="numpy")
+def batched_matmul_rows(a, b, c, row_groups, column_chunks, part, parts):
+    """``C[t] = A[t] @ B[t]`` for every matrix of the batch, B row-major: share ``part`` of
+    ``parts`` of the tasks, as :func:`batched_matmul`.
 
     ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
     n, m), written. A column chunk of B stays in L2 while bands of C's rows meet it.
     """
-    for task in range(c.shape[0] * row_groups * column_chunks):
+    tasks = c.shape[0] * row_groups * column_chunks
+    for task in range(part * tasks // parts, (part + 1) * tasks // parts):
         rows_task(task, a, b, c, row_groups, column_chunks)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def batched_matmul_rows_parallel(a, b, c, row_groups, column_chunks):
-    """:func:`batched_matmul_rows` with its blocks spread across CPU cores."""
-    for task in prange(c.shape[0] * row_groups * column_chunks):
-        rows_task(task, a, b, c, row_groups, column_chunks)
+class OnThreads:
+    """A matmul kernel run on several threads at once: ``OnThreads(kernel)(*args, parts)``
+    calls ``kernel(*args, part, parts)`` for every ``part`` in ``range(parts)``, each on a
+    thread of its own, and returns when all are done.
+
+    The kernels are compiled with ``nogil=True``: while one runs, it lets go of Python's
+    global lock, so a pool of plain Python threads (``parts - 1`` of them, plus the calling
+    thread) runs the shares at the same time, on as many cores. Numba's own way, a
+    ``prange`` loop in a ``parallel=True`` kernel, costs far more to compile: Numba turns
+    the loop into a function of its own and LLVM optimises all the matmul code again inside
+    it. The quickstart's three matmul kernels took 9 s of CPU to compile that way against
+    4.6 s for the plain loops here (on a loaded 2-core machine), and that was most of a
+    first run's compiling. Nothing more is needed to run a share: each task writes its own
+    block of C, so it does not matter which thread runs it, and the result is bit for bit
+    the same on any number of threads.
+
+    For the trace it passes as the kernel it runs (its source, and whether this call
+    compiled it).
+    """
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.__wrapped__ = kernel.py_func
+        self.__name__ = kernel.py_func.__name__
+
+    @property
+    def signatures(self):
+        return self.kernel.signatures
+
+    @property
+    def stats(self):
+        return self.kernel.stats
+
+    def __call__(self, *arguments_and_parts) -> None:
+        *arguments, parts = arguments_and_parts
+        pool = _thread_pool()
+        others = [pool.submit(self.kernel, *arguments, part, parts) for part in range(1, parts)]
+        try:
+            self.kernel(*arguments, 0, parts)
+        finally:
+            for other in others:
+                other.result()
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_process = 0  # the process that made it: a forked child makes its own
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The threads :class:`OnThreads` runs on, besides the calling one (made on first use,
+    as many as Numba may be asked to use)."""
+    global _pool, _pool_process
+    if _pool is None or _pool_process != os.getpid():
+        _pool = ThreadPoolExecutor(max(1, config.NUMBA_NUM_THREADS - 1),
+                                   thread_name_prefix="numbanet-matmul")
+        _pool_process = os.getpid()
+    return _pool
+
+
+# These threads share the cores with the OpenMP threads that run Numba's ``prange``
+# kernels (the optimizers', softmax's). By default OpenMP keeps its threads spinning for a
+# while after each such kernel, ready for the next one, and a matmul's second share then
+# has to share its core with a spinning thread (an MLP's Adam step at 2 threads, on a
+# loaded machine: 3.9 and 2.8 ms, against 1.4 and 1.4 ms with them asleep). Set before
+# Numba starts OpenMP (at its first ``prange`` kernel); a value of the user's own is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+batched_matmul_on_threads = OnThreads(batched_matmul)
+batched_matmul_rows_on_threads = OnThreads(batched_matmul_rows)
 
 
 def _task_grid(batch: int, n: int, k: int, m: int, itemsize: int, threads: int):
@@ -405,7 +473,6 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         c.fill(0)
         return c if batched else c[0]
     threads = get_num_threads() if batch * n * k * m >= PARALLEL_THRESHOLD else 1
-    parallel = threads > 1
     b_transposed = b3.transpose(0, 2, 1)
     source_is_transposed = b_transposed.flags.c_contiguous and b3.dtype == dtype
     b_bytes = k * m * dtype.itemsize
@@ -416,8 +483,11 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         row_groups = 1
         if batch * column_chunks < threads:
             row_groups = min(-(-n // TILE_ROWS), -(-threads // (batch * column_chunks)))
-        kernel = batched_matmul_rows_parallel if parallel else batched_matmul_rows
-        launch(kernel, a3, b3, c, row_groups, column_chunks)
+        parts = min(threads, batch * row_groups * column_chunks)
+        if parts > 1:
+            launch(batched_matmul_rows_on_threads, a3, b3, c, row_groups, column_chunks, parts)
+        else:
+            launch(batched_matmul_rows, a3, b3, c, row_groups, column_chunks, 0, 1)
         return c if batched else c[0]
     a3 = np.ascontiguousarray(a3, dtype=dtype)
     b_source = b_transposed if source_is_transposed else np.ascontiguousarray(b3, dtype=dtype)
@@ -426,6 +496,10 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         packed = np.empty((1, 0, 0), dtype=dtype)
     else:
         packed = np.empty((batch * row_groups, m, k), dtype=dtype)
-    kernel = batched_matmul_parallel if parallel else batched_matmul
-    launch(kernel, a3, b_source, source_is_transposed, packed, c, row_groups, column_chunks)
+    arguments = (a3, b_source, source_is_transposed, packed, c, row_groups, column_chunks)
+    parts = min(threads, batch * row_groups * column_chunks)
+    if parts > 1:
+        launch(batched_matmul_on_threads, *arguments, parts)
+    else:
+        launch(batched_matmul, *arguments, 0, 1)
     return c if batched else c[0]
