@@ -24,6 +24,7 @@ import statistics
 import time
 
 import numpy as np
+import pytorch_first  # noqa: F401 - before numbanet: PyTorch keeps its OpenMP defaults
 
 BATCH_SIZE = 64
 SHAPES = {"conv1": (1, 32, 28), "conv2": (32, 64, 26)}  # channels in, out, image side

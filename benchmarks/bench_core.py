@@ -16,6 +16,8 @@ import time
 import timeit
 from pathlib import Path
 
+import pytorch_first  # noqa: F401 - before numbanet: PyTorch keeps its OpenMP defaults
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

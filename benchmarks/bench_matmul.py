@@ -26,6 +26,7 @@ from importlib import import_module
 
 import numba
 import numpy as np
+import pytorch_first  # noqa: F401 - before numbanet: PyTorch keeps its OpenMP defaults
 
 # the kernel module (the package re-exports the function under the same name)
 cpu_matmul = import_module("numbanet.kernels.cpu.matmul").matmul

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pytorch_first  # noqa: F401 - before numbanet: PyTorch keeps its OpenMP defaults
 
 BATCH_SIZE = 64
 
