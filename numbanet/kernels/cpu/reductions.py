@@ -24,10 +24,47 @@ from numbanet.kernels.launch import launch
 PARALLEL_THRESHOLD = 1 << 20  # below this, starting threads costs more than it saves
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def sum_of_run(values, zero):
+    """The sum of a 1-D run of values, in eight running totals (each takes every eighth
+    value) added pairwise at the end.
+
+    Each addition into one running total must wait for the previous one to finish (a few
+    cycles); additions into different totals do not wait for each other, so the CPU
+    overlaps eight at a time. A conv layer's bias gradient (runs of 576 values, one per
+    channel and image) took 2.2x as long with a single total. (Eight totals kept in a small
+    array instead of eight variables were 1.7x slower: loaded and stored at every step.)
+    """
+    size = values.size
+    in_eights = size - size % 8
+    t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = zero
+    for r in range(0, in_eights, 8):
+        t0 += values[r]
+        t1 += values[r + 1]
+        t2 += values[r + 2]
+        t3 += values[r + 3]
+        t4 += values[r + 4]
+        t5 += values[r + 5]
+        t6 += values[r + 6]
+        t7 += values[r + 7]
+    total = ((t0 + t1) + (t2 + t3)) + ((t4 + t5) + (t6 + t7))
+    for r in range(in_eights, size):
+        total += values[r]
+    return total
+
+
 @njit(cache=True, error_model="numpy")
 def sum_middle(x, zero, out):
-    """``out[o, i] = sum over r of x[o, r, i]``, accumulating in ``zero``'s dtype."""
+    """``out[o, i] = sum over r of x[o, r, i]``, accumulating in ``zero``'s dtype.
+
+    With ``inner == 1`` each output sums one contiguous run (:func:`sum_of_run`); else
+    whole rows ``x[o, r, :]`` are added into an accumulator row, reading memory in order.
+    """
     outer, reduced, inner = x.shape
+    if inner == 1:
+        for o in range(outer):
+            out[o, 0] = sum_of_run(x[o, :, 0], zero)
+        return
     accumulator = np.full(inner, zero)
     for o in range(outer):
         accumulator[:] = zero
@@ -44,10 +81,7 @@ def sum_middle_parallel(x, zero, out):
     outer, reduced, inner = x.shape
     for o in prange(outer):
         for i in range(inner):
-            total = zero
-            for r in range(reduced):
-                total += x[o, r, i]
-            out[o, i] = total
+            out[o, i] = sum_of_run(x[o, :, i], zero)
 
 
 @njit(cache=True, error_model="numpy")
