@@ -75,21 +75,32 @@ def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
     image[c, oh*sh - ph + i, ow*sw - pw + j]`` (0 where that pixel is padding).
 
     For a fixed ``(c, i, j, oh)`` the values along ``ow`` come from one image row, read
-    with step ``sw``: a contiguous copy when the stride is 1.
+    with step ``sw``. Stride 1 gets its own loop over a contiguous slice, which LLVM
+    vectorises; indexing ``source[ow * stride_w - pad_w + j]`` with a stride known only at
+    run time kept the copy scalar, and made the gather 40% of the forward pass at the seed
+    CNN's shapes. Without padding every entry of ``cols`` is written, so it is zeroed only
+    when there is padding.
     """
     channels, height, width = image.shape
-    cols[...] = 0
+    if pad_h or pad_w:
+        cols[...] = 0
     row = 0
     for c in range(channels):
         for i in range(kernel_h):
             oh_first, oh_stop = inside_range(out_h, stride_h, pad_h, i, height)
             for j in range(kernel_w):
                 ow_first, ow_stop = inside_range(out_w, stride_w, pad_w, j, width)
+                first_pixel = ow_first * stride_w - pad_w + j
                 for oh in range(oh_first, oh_stop):
-                    source = image[c, oh * stride_h - pad_h + i]
-                    out = cols[row, oh * out_w : (oh + 1) * out_w]
-                    for ow in range(ow_first, ow_stop):
-                        out[ow] = source[ow * stride_w - pad_w + j]
+                    out = cols[row, oh * out_w + ow_first:]
+                    if stride_w == 1:
+                        source = image[c, oh * stride_h - pad_h + i, first_pixel:]
+                        for q in range(ow_stop - ow_first):
+                            out[q] = source[q]
+                    else:
+                        strided = image[c, oh * stride_h - pad_h + i, first_pixel::stride_w]
+                        for q in range(ow_stop - ow_first):
+                            out[q] = strided[q]
                 row += 1
 
 
