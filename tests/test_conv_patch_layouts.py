@@ -1,11 +1,12 @@
 """The convolution kernels' two patch layouts (numbanet/kernels/cpu/conv.py).
 
-The input gradient builds the patch gradients of patches of ``ROWS_LAYOUT_MIN_PATCH``
-numbers or more as channels-last rows, added onto channels-last pixels in runs; shorter
-ones as columns. These cases put patches over every edge (padding wider than the kernel,
-strides longer than it, one channel with a wide kernel) on both sides of the threshold,
-and check the forward pass and both gradients against the definition, one output
-position at a time in float64.
+Patches of ``ROWS_LAYOUT_MIN_PATCH`` numbers or more are handled as channels-last rows:
+the input gradient builds their gradients as rows and adds them onto channels-last pixels
+in runs, the weight gradient reads them in place from kernel-row windows, laid out a
+chunk of output rows at a time. Shorter patches are gathered as columns. These cases put
+patches over every edge (padding wider than the kernel, strides longer than it, one
+channel with a wide kernel) on both sides of the threshold, and check the forward pass
+and both gradients against the definition, one output position at a time in float64.
 """
 
 import numpy as np
@@ -44,6 +45,7 @@ CASES = [  # x shape, weight shape, stride, padding
     ((1, 8, 6, 6), (3, 8, 3, 3), (4, 4), (5, 5)),  # padding wider than the kernel
     ((2, 4, 9, 10), (7, 4, 4, 2), (3, 5), (2, 0)),  # strides longer than the kernel
     ((2, 3, 8, 8), (2, 3, 3, 3), (2, 2), (1, 1)),  # 27 numbers: columns, just below
+    ((1, 48, 39, 39), (3, 48, 3, 3), (1, 1), (1, 1)),  # windows in several chunks of rows
 ]
 
 
@@ -72,6 +74,18 @@ def test_both_layouts_match_the_definition(dtype, x_shape, weight_shape, stride,
 def test_the_cases_cover_both_layouts():
     sizes = [int(np.prod(weight_shape[1:])) for _, weight_shape, _, _ in CASES]
     assert min(sizes) < conv.ROWS_LAYOUT_MIN_PATCH <= max(sizes)
+
+
+def test_a_case_lays_out_its_windows_in_several_ragged_chunks():
+    """The weight gradient's windows hold whole output rows, ``WINDOW_CHUNK_BYTES`` at
+    most: the last case needs several chunks, each ending in a partial block of 4
+    positions, in float32 and float64."""
+    (_, channels, height, width), (_, _, kernel_h, kernel_w), _, (pad_h, pad_w) = CASES[-1]
+    out_h, out_w = height + 2 * pad_h - kernel_h + 1, width + 2 * pad_w - kernel_w + 1
+    for itemsize in (4, 8):
+        row_bytes = (out_w - 1 + kernel_w) * kernel_h * channels * itemsize
+        chunk_rows = conv.WINDOW_CHUNK_BYTES // row_bytes
+        assert 1 < chunk_rows < out_h and chunk_rows * out_w % 4 != 0
 
 
 @pytest.mark.torch
