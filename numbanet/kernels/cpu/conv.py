@@ -68,6 +68,7 @@ PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients are rows
 GRAD_CHUNK_BYTES = 16 * 1024  # patch gradients the input gradient builds at once: half of L1
 WINDOW_CHUNK_BYTES = 256 * 1024  # kernel-row windows the weight gradient lays out at once
+SHIFTED_ROWS_MAX_WASTE = 1 / 8  # share of wide positions the stride-1 forward may drop
 CACHE_LINE_BYTES = 64  # multiply-add operands start on a cache line: see empty_rows
 
 
@@ -188,22 +189,83 @@ def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
 
 
 @njit(cache=True, error_model="numpy")
+def copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, rows):
+    """The patch rows of a stride-1 convolution over *wide* positions: ``rows[(c*kh +
+    i)*kw + j, q] = planes[c, i*Wp + j + q]``, 0 past the end of the plane.
+
+    ``planes`` is the (padded) image, (C, Hp*Wp). Wide position ``q = oh*Wp + w`` counts
+    every column ``w < Wp`` of output row ``oh``: ``out_w`` real ones, then ``kw - 1``
+    whose patches wrap round the image's edge (their results are dropped). With them, the
+    row of a patch entry is one contiguous run of the image, copied whole, where im2col
+    copies one short run per output row.
+    """
+    row = 0
+    for c in range(planes.shape[0]):
+        plane = planes[c]
+        for i in range(kernel_h):
+            for j in range(kernel_w):
+                source = plane[i * padded_width + j:]
+                target = rows[row]
+                count = min(target.size, source.size)
+                for q in range(count):
+                    target[q] = source[q]
+                target[count:] = 0
+                row += 1
+
+
+@njit(cache=True, error_model="numpy")
 def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
                         stride_w, pad_h, pad_w, out_h, out_w):
-    """``y[n] = bias + W @ cols(x[n])`` for each of this worker's images.
+    """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
 
     ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
-    its channel's bias, and the product is added onto it.
+    its channel's bias, and :func:`~numbanet.kernels.cpu.matmul.multiply_rows` adds the
+    product onto it. The rows of the patches are gathered with one short run per output
+    row (:func:`gather_patch_columns`); with stride 1 they are instead long runs of the
+    (padded) image (:func:`copy_shifted_rows`), and the product runs over wide positions
+    whose extra columns are dropped afterwards. That pays when the patch has more
+    numbers than there are output channels (dropping copies ``O`` rows in short runs,
+    gathering ``K``) and few columns are thrown away (``SHIFTED_ROWS_MAX_WASTE``).
     """
-    images = x.shape[0]
-    cols = empty_rows(weights.shape[1], y.shape[2], y)
-    for n in range(worker * images // workers, (worker + 1) * images // workers):
-        gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                             out_h, out_w, cols)
-        image_out = y[n]
-        for o in range(image_out.shape[0]):
-            image_out[o] = bias[o]
-        multiply_rows(weights, cols, image_out, 0, weights.shape[0], 0, cols.shape[1])
+    images, channels, height, width = x.shape
+    channels_out, patch_size = weights.shape
+    first_image, stop_image = worker * images // workers, (worker + 1) * images // workers
+    padded_height, padded_width = height + 2 * pad_h, width + 2 * pad_w
+    if not (stride_h == 1 and stride_w == 1 and patch_size > channels_out
+            and padded_width - out_w <= padded_width * SHIFTED_ROWS_MAX_WASTE):
+        cols = empty_rows(patch_size, y.shape[2], y)
+        for n in range(first_image, stop_image):
+            gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                                 out_h, out_w, cols)
+            for o in range(channels_out):
+                y[n, o] = bias[o]
+            multiply_rows(weights, cols, y[n], 0, channels_out, 0, cols.shape[1])
+        return
+    vector = CACHE_LINE_BYTES // y.itemsize  # whole vectors: no scalar loop after them
+    wide_positions = (out_h * padded_width + vector - 1) // vector * vector
+    cols = empty_rows(patch_size, wide_positions, y)
+    wide = empty_rows(channels_out, wide_positions, y)
+    padded = pad_h > 0 or pad_w > 0
+    padded_planes = np.zeros((channels, padded_height * padded_width if padded else 0),
+                             dtype=y.dtype)
+    for n in range(first_image, stop_image):
+        planes = x[n].reshape(channels, height * width)
+        if padded:
+            for c in range(channels):
+                for h in range(height):
+                    first = (h + pad_h) * padded_width + pad_w
+                    padded_planes[c, first : first + width] = x[n, c, h]
+            planes = padded_planes
+        copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, cols)
+        for o in range(channels_out):
+            wide[o] = bias[o]
+        multiply_rows(weights, cols, wide, 0, channels_out, 0, wide_positions)
+        for o in range(channels_out):
+            for oh in range(out_h):
+                source = wide[o, oh * padded_width:]
+                target = y[n, o, oh * out_w:]
+                for ow in range(out_w):
+                    target[ow] = source[ow]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
