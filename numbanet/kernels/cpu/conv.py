@@ -8,27 +8,40 @@ weight[o, c, i, j] * x[n, c, oh * sh - ph + i, ow * sw - pw + j]``, pixels outsi
 ``(O, K)``, ``K = C*kh*kw``, and each output position's receptive field (its *patch*, ``K``
 input values) to a vector: every output value is then the dot product of a row of ``W``
 with a patch. Gathering the patches is called *im2col*; after it, the heavy lifting is
-done by the register-blocked kernels of :mod:`numbanet.kernels.cpu.matmul`. Short sums
-(over the 64 output channels, or the 9 taps of a 3x3 patch on one channel) run in the
-outer-product order of :func:`~numbanet.kernels.cpu.matmul.multiply_rows`, which adds
-scaled rows of its right operand into rows of the result, so it needs that operand's
-rows contiguous and reads the left one a number at a time, through any strides:
+done by register-blocked multiply kernels. Most run in the outer-product order of
+:func:`~numbanet.kernels.cpu.matmul.multiply_rows`, which adds scaled rows of its right
+operand into rows of the result, so it needs that operand's rows contiguous and reads the
+left one a number at a time, through any strides. What differs between the three kernels
+is how each lays the patches out so that the rows it needs are contiguous, and how much
+copying that costs:
 
-- forward: patches gathered as *columns* ``cols[(c, i, j), position]``, so that a row of
-  ``cols`` runs along positions, as a row of the output does; ``y[n] (O, positions) =
-  bias + W @ cols``.
+- forward: ``y[n] (O, positions) = bias + W @ cols``, the patches as *columns*
+  ``cols[(c, i, j), position]``, so that a row of ``cols`` runs along positions, as a row
+  of the output does. im2col copies that row one short run per output row (24 numbers at
+  the seed CNN's second layer), and short copies are slow: LLVM's vectorised loop takes
+  32 numbers a pass, so a 24-number run is copied one number at a time. With stride 1
+  there is a way round: count *wide* positions, every column ``w`` of the padded image
+  in each output row (``q = oh*Wp + w``); then the row ``(c, i, j)`` of ``cols`` is the
+  image plane ``c`` shifted by ``i*Wp + j``, one long run, copied whole. The product
+  computes ``kw - 1`` extra columns per output row (8% more at 26 wide), whose patches
+  wrap round the image's edge, and drops them as it writes ``y``; that pays when the
+  patch is longer than the output channels (``K > O``: dropping copies ``O`` short runs
+  per output row where gathering copies ``K``). The first layer (``K = 9``) and other
+  strides gather.
 - weight gradient: ``grad_W (O, K) = sum over n of grad_y[n] @ patches(x[n])``, a
   long sum over positions. With long patches (``K >= ROWS_LAYOUT_MIN_PATCH``) it runs in
-  the outer-product order, ``grad_W[o, :] += grad_y[n][o, p] * patch(p)``, which needs
-  each patch as a contiguous *row* of ``K`` numbers. Those rows are not copied out one
-  by one (im2col writes every pixel ``kh*kw`` times): the image is laid out channels last
-  with the ``kh`` rows that an output row's patches read interleaved pixel by pixel,
+  the outer-product order, ``grad_W[o, :] += grad_y[n][o, p] * patch(p)``: the running
+  total of 4 output channels stays in L1 while every position of every image is added
+  into it, no per-image product to add up, no horizontal sums. That order needs each
+  patch as a contiguous *row* of ``K`` numbers, and those are not copied out one by one
+  (im2col writes every pixel ``kh*kw`` times): the image is laid out channels last with
+  the ``kh`` rows that an output row's patches read interleaved pixel by pixel,
   ``windows[oh, (w, i, c)]``; then the patch of ``(oh, ow)`` in the order ``(j, i, c)`` is
   the ``K`` consecutive numbers starting at pixel ``w = ow*sw``, and neighbouring patches
   overlap in memory as they do in the image. Each pixel is copied ``kh`` times, in runs
-  of ``C`` numbers, and the multiply reads the patches in place (1.1x faster than gathering
-  columns and taking dot products, which is what short patches still do:
-  :func:`~numbanet.kernels.cpu.matmul.dot_tile` along positions, 4 x 3 weights at once).
+  of ``C`` numbers, and the multiply reads the patches in place. Short patches gather
+  columns and take dot products along positions
+  (:func:`~numbanet.kernels.cpu.matmul.dot_tile`, 4 x 3 weights at once).
 - input gradient: the gradient of each patch, then *col2im* adds it back onto the input
   pixels the patch came from (overlapping patches add up: a pixel used by several
   outputs gets the gradient of each). The sum runs over the ``O`` output channels. With
@@ -44,6 +57,11 @@ rows contiguous and reads the left one a number at a time, through any strides:
   addition. The pixel gradients are transposed back to ``(C, H, W)`` at the end. (As
   columns, the patch gradients of a whole image, 288 x 576 numbers, did not fit in L1 and
   were streamed through it once per 4 output channels: 1.4x slower at these shapes.)
+
+Two details moved these kernels by 5-15% each at the seed CNN's shapes: every buffer a
+multiply reads or writes starts on a cache line (:func:`empty_rows`), and every vectorised
+loop runs over a whole number of vectors where it can (the wide positions are rounded up),
+as a scalar tail after the vectors runs on every pass.
 
 Work is split across cores by image; each worker allocates its scratch once.
 """
@@ -368,8 +386,9 @@ def expand_kernel_rows(pixel_rows, channels, first_row, kernel_h, stride_h, pad_
 
 @njit(cache=True, inline="always", error_model="numpy")
 def next_position(row, column, out_w):
-    """The output position after ``(row, column)``, counted in whole steps: dividing
-    each position number by ``out_w`` instead cost the weight gradient 10%."""
+    """The output position after ``(row, column)``: stepping costs a comparison where
+    finding a position's row and column by dividing by ``out_w`` costs an integer
+    division, four of them per block of positions."""
     if column + 1 == out_w:
         return row + 1, 0
     return row, column + 1
@@ -390,6 +409,14 @@ def add_window_products(grad_y_image, first_position, stop_position, windows, ou
     ``totals`` has its rows rounded up to a multiple of 4: the rows past the last output
     channel repeat its ``grad_y`` row, and are dropped by the caller. The last few
     positions, past a multiple of 4, run one at a time.
+
+    At the seed CNN's second layer this runs at 85-100 GFLOP/s on one core, where the
+    forward pass's multiply reaches 110 (an AMD EPYC with AVX-512). What it loses is
+    set-up: before each pass over a patch (288 numbers there) LLVM checks at run time
+    that the 4 rows written do not overlap the 4 rows read. Splitting a patch into its
+    ``kh`` kernel rows of ``kw*C`` numbers, read from the image itself without the
+    windows, made three times as many passes and was 1.5x slower; 8 positions per pass
+    instead of 4 ran out of vector registers (1.15x slower).
     """
     prefer_512_bit_vectors()
     channels_out = grad_y_image.shape[0]
