@@ -61,7 +61,10 @@ copying that costs:
 Two details moved these kernels by 5-15% each at the seed CNN's shapes: every buffer a
 multiply reads or writes starts on a cache line (:func:`empty_rows`), and every vectorised
 loop runs over a whole number of vectors where it can (the wide positions are rounded up),
-as a scalar tail after the vectors runs on every pass.
+as a scalar tail after the vectors runs on every pass. Copies between arrays are written
+as plain loops: Numba compiles a numpy-style ``a[i:j] = b`` or ``a += b`` into a general
+broadcasting loop, and three of them cost the forward pass and the weight gradient 5
+seconds of compiling on a cold cache.
 
 Work is split across cores by image; each worker allocates its scratch once.
 """
@@ -227,7 +230,8 @@ def copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, rows):
                 count = min(target.size, source.size)
                 for q in range(count):
                     target[q] = source[q]
-                target[count:] = 0
+                for q in range(count, target.size):
+                    target[q] = 0
                 row += 1
 
 
@@ -247,43 +251,47 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
     """
     images, channels, height, width = x.shape
     channels_out, patch_size = weights.shape
-    first_image, stop_image = worker * images // workers, (worker + 1) * images // workers
     padded_height, padded_width = height + 2 * pad_h, width + 2 * pad_w
-    if not (stride_h == 1 and stride_w == 1 and patch_size > channels_out
-            and padded_width - out_w <= padded_width * SHIFTED_ROWS_MAX_WASTE):
-        cols = empty_rows(patch_size, y.shape[2], y)
-        for n in range(first_image, stop_image):
+    shifted = (stride_h == 1 and stride_w == 1 and patch_size > channels_out
+               and padded_width - out_w <= padded_width * SHIFTED_ROWS_MAX_WASTE)
+    padded = pad_h > 0 or pad_w > 0
+    positions = y.shape[2]
+    wide = y[0]
+    planes = np.zeros((channels if shifted and padded else 0, padded_height * padded_width),
+                      dtype=y.dtype)
+    if shifted:
+        vector = CACHE_LINE_BYTES // y.itemsize  # whole vectors: no scalar loop after them
+        positions = (out_h * padded_width + vector - 1) // vector * vector
+        wide = empty_rows(channels_out, positions, y)
+    cols = empty_rows(patch_size, positions, y)
+    for n in range(worker * images // workers, (worker + 1) * images // workers):
+        if not shifted:
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                                  out_h, out_w, cols)
-            for o in range(channels_out):
-                y[n, o] = bias[o]
-            multiply_rows(weights, cols, y[n], 0, channels_out, 0, cols.shape[1])
-        return
-    vector = CACHE_LINE_BYTES // y.itemsize  # whole vectors: no scalar loop after them
-    wide_positions = (out_h * padded_width + vector - 1) // vector * vector
-    cols = empty_rows(patch_size, wide_positions, y)
-    wide = empty_rows(channels_out, wide_positions, y)
-    padded = pad_h > 0 or pad_w > 0
-    padded_planes = np.zeros((channels, padded_height * padded_width if padded else 0),
-                             dtype=y.dtype)
-    for n in range(first_image, stop_image):
-        planes = x[n].reshape(channels, height * width)
-        if padded:
+            product = y[n]
+        elif padded:
             for c in range(channels):
                 for h in range(height):
                     first = (h + pad_h) * padded_width + pad_w
-                    padded_planes[c, first : first + width] = x[n, c, h]
-            planes = padded_planes
-        copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, cols)
+                    source, target = x[n, c, h], planes[c, first:]
+                    for w in range(width):
+                        target[w] = source[w]
+            copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, cols)
+            product = wide
+        else:
+            copy_shifted_rows(x[n].reshape(channels, height * width), kernel_h, kernel_w,
+                              padded_width, cols)
+            product = wide
         for o in range(channels_out):
-            wide[o] = bias[o]
-        multiply_rows(weights, cols, wide, 0, channels_out, 0, wide_positions)
-        for o in range(channels_out):
-            for oh in range(out_h):
-                source = wide[o, oh * padded_width:]
-                target = y[n, o, oh * out_w:]
-                for ow in range(out_w):
-                    target[ow] = source[ow]
+            product[o] = bias[o]
+        multiply_rows(weights, cols, product, 0, channels_out, 0, positions)
+        if shifted:
+            for o in range(channels_out):
+                for oh in range(out_h):
+                    source = wide[o, oh * padded_width:]
+                    target = y[n, o, oh * out_w:]
+                    for ow in range(out_w):
+                        target[ow] = source[ow]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -507,8 +515,12 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
             for o in range(0, channels_out, TILE_ROWS):
                 for r in range(0, patch_size, TILE_COLS):
                     dot_tile(grad_y[n], cols, product, o, r, r)
-            total[:channels_out] += product
-    partials[worker] = total
+            for o in range(channels_out):
+                for r in range(patch_size):
+                    total[o, r] += product[o, r]
+    for o in range(total.shape[0]):
+        for r in range(patch_size):
+            partials[worker, o, r] = total[o, r]
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
