@@ -206,7 +206,8 @@ def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
 # of the images (or of the image chunks) and allocates its scratch buffer once for all of
 # them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
-# run one worker per core.
+# run one worker per core, each passing its worker number on as a signed integer (prange
+# hands out unsigned ones): the serial path's machine code, compiled once instead of twice.
 
 
 @njit(cache=True, error_model="numpy")
@@ -299,8 +300,8 @@ def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stri
                           stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_forward_worker` for every worker, one per core."""
     for worker in prange(workers):
-        conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
-                            stride_w, pad_h, pad_w, out_h, out_w)
+        conv_forward_worker(np.int64(worker), workers, x, weights, bias, y, kernel_h, kernel_w,
+                            stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True, error_model="numpy")
@@ -356,8 +357,8 @@ def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_
                              stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_input_grad_worker` for every worker, one per core."""
     for worker in prange(workers):
-        conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
-                               stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+        conv_input_grad_worker(np.int64(worker), workers, grad_y, weights, grad_x, kernel_h,
+                               kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True, error_model="numpy")
@@ -528,8 +529,8 @@ def conv_weight_grad_parallel(workers, grad_y, x, partials, kernel_h, kernel_w, 
                               stride_w, pad_h, pad_w, out_h, out_w):
     """:func:`conv_weight_grad_worker` for every worker, one per core."""
     for worker in prange(workers):
-        conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
-                                stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+        conv_weight_grad_worker(np.int64(worker), workers, grad_y, x, partials, kernel_h,
+                                kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 def _output_size(x_shape, weight_shape, stride, padding) -> tuple[int, int]:
