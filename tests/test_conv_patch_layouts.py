@@ -1,11 +1,15 @@
 """The convolution kernels' two patch layouts (numbanet/kernels/cpu/conv.py).
 
-The input gradient builds the patch gradients of patches of ``ROWS_LAYOUT_MIN_PATCH``
-numbers or more as channels-last rows, added onto channels-last pixels in runs; shorter
-ones as columns. These cases put patches over every edge (padding wider than the kernel,
-strides longer than it, one channel with a wide kernel) on both sides of the threshold,
-and check the forward pass and both gradients against the definition, one output
-position at a time in float64.
+Patches of ``ROWS_LAYOUT_MIN_PATCH`` numbers or more are handled as channels-last rows:
+the input gradient builds their gradients as rows and adds them onto channels-last pixels
+in runs, the weight gradient reads them in place from kernel-row windows, laid out a
+chunk of output rows at a time. Shorter patches are gathered as columns. The forward pass
+gathers columns too, except for stride 1 with patches longer than the output channels and
+wide enough images, where the columns are shifted runs of the image (the last three
+cases). These cases put patches over every edge (padding wider than the kernel, strides
+longer than it, one channel with a wide kernel) on both sides of the threshold, and check
+the forward pass and both gradients against the definition, one output position at a
+time in float64.
 """
 
 import numpy as np
@@ -37,6 +41,7 @@ def definition(x, weight, grad_y, stride, padding):
     return y, grad_x, grad_weight
 
 
+SEVERAL_WINDOW_CHUNKS = ((1, 48, 39, 39), (3, 48, 3, 3), (1, 1), (1, 1))
 CASES = [  # x shape, weight shape, stride, padding
     ((2, 32, 10, 9), (5, 32, 3, 3), (1, 1), (0, 0)),  # the seed CNN's second layer, small
     ((2, 32, 7, 8), (6, 32, 3, 3), (1, 1), (1, 1)),  # padding: runs cut at both sides
@@ -44,6 +49,9 @@ CASES = [  # x shape, weight shape, stride, padding
     ((1, 8, 6, 6), (3, 8, 3, 3), (4, 4), (5, 5)),  # padding wider than the kernel
     ((2, 4, 9, 10), (7, 4, 4, 2), (3, 5), (2, 0)),  # strides longer than the kernel
     ((2, 3, 8, 8), (2, 3, 3, 3), (2, 2), (1, 1)),  # 27 numbers: columns, just below
+    SEVERAL_WINDOW_CHUNKS,  # and the forward over shifted image rows, padded
+    ((2, 16, 9, 17), (5, 16, 3, 3), (1, 1), (0, 0)),  # forward over shifted image rows
+    ((2, 8, 7, 20), (3, 8, 2, 3), (1, 1), (1, 2)),  # the same, padded, kh != kw
 ]
 
 
@@ -72,6 +80,19 @@ def test_both_layouts_match_the_definition(dtype, x_shape, weight_shape, stride,
 def test_the_cases_cover_both_layouts():
     sizes = [int(np.prod(weight_shape[1:])) for _, weight_shape, _, _ in CASES]
     assert min(sizes) < conv.ROWS_LAYOUT_MIN_PATCH <= max(sizes)
+
+
+def test_a_case_lays_out_its_windows_in_several_ragged_chunks():
+    """The weight gradient's windows hold whole output rows, ``WINDOW_CHUNK_BYTES`` at
+    most: ``SEVERAL_WINDOW_CHUNKS`` needs several, each ending in a partial block of 4
+    positions, in float32 and float64."""
+    x_shape, (_, _, kernel_h, kernel_w), _, (pad_h, pad_w) = SEVERAL_WINDOW_CHUNKS
+    _, channels, height, width = x_shape
+    out_h, out_w = height + 2 * pad_h - kernel_h + 1, width + 2 * pad_w - kernel_w + 1
+    for itemsize in (4, 8):
+        row_bytes = (out_w - 1 + kernel_w) * kernel_h * channels * itemsize
+        chunk_rows = conv.WINDOW_CHUNK_BYTES // row_bytes
+        assert 1 < chunk_rows < out_h and chunk_rows * out_w % 4 != 0
 
 
 @pytest.mark.torch
