@@ -313,7 +313,7 @@ def _binary_function(kernels: Kernels):
 
     def function(a, b, out=None):
         operand_dtype = a.dtype
-        if (fast[0] is operand_dtype and b.dtype is operand_dtype and out is None
+        if (out is None and fast[0] is operand_dtype and b.dtype is operand_dtype
                 and a.flags.c_contiguous):
             shape, other_shape = a.shape, b.shape
             flat = len(shape) == 1  # else ravel: a flat view of a contiguous array (no copy)
@@ -340,7 +340,8 @@ def _binary_function(kernels: Kernels):
             if dtype is None:
                 dtype = same_dtype[operand_dtype] = kernels.result_dtype(operand_dtype,
                                                                          operand_dtype)
-            if integer_kernels is None or dtype.kind not in "iu":
+            if fast[0] is not operand_dtype and (integer_kernels is None
+                                                 or dtype.kind not in "iu"):
                 fast[:] = operand_dtype, dtype
         else:
             dtype = kernels.result_dtype(operand_dtype, b.dtype)
@@ -353,14 +354,31 @@ def _binary_function(kernels: Kernels):
 
 
 def _unary_function(kernels: Kernels):
+    """The contract function of a unary formula: ``relu(a, out=None)``, ...; for a
+    contiguous array and a fresh result it calls the loop itself unless a trace listens,
+    with the result dtype from a one-entry identity memo (see :func:`_binary_function`)."""
     dtypes: dict[np.dtype, np.dtype] = {}  # result dtype by operand dtype
+    fast = [None, None]  # [operand dtype, result dtype] of the last float -> same-dtype call
 
     def function(a, out=None):
+        if out is None and fast[0] is a.dtype and a.flags.c_contiguous:
+            out = np.empty(a.shape, fast[1])
+            if a.ndim == 1:
+                flat_a, flat_out = a, out
+            else:  # ravel: a flat view of a contiguous array (no copy)
+                flat_a, flat_out = a.ravel(), out.ravel()
+            if _launch._listener is None:
+                kernels.contiguous(flat_a, flat_out)
+            else:
+                launch(kernels.contiguous, flat_a, flat_out)
+            return out
         dtype = dtypes.get(a.dtype)
         if dtype is None:
             dtype = dtypes[a.dtype] = kernels.result_dtype(a.dtype)
         if dtype.kind == "f" and a.dtype != dtype:  # exp of integers: compute in the float
             a = a.astype(dtype)
+        elif fast[0] is not a.dtype:
+            fast[:] = a.dtype, dtype
         fresh = out is None
         if fresh:
             out = np.empty(a.shape, dtype=dtype)
