@@ -45,7 +45,7 @@ _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 def _number(value, dtype: np.dtype, like: Tensor) -> Tensor:
     """The Python number ``value`` as a 0-d tensor of ``dtype`` on ``like``'s device."""
     if like._backend is cpu_backend:
-        return tensor_module.Tensor._from_data(np.array(value, dtype))
+        return tensor_module.wrap_result(np.array(value, dtype), cpu_backend)
     return tensor_module.Tensor._from_data(creation.scalar_data(value, dtype, like.device))
 
 

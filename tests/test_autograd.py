@@ -238,3 +238,19 @@ def test_backward_from_a_leaf_accumulates_its_seed():
     x.backward(seed)
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.5])
     np.testing.assert_allclose(seed.numpy(), [0.5, 0.25])  # the seed itself is untouched
+
+
+def test_ops_without_a_graph_give_fresh_results_and_record_nothing():
+    """apply_pair's path without a node (no input needs grad, or grad mode is off): the
+    result is a new leaf with its own version counter, and no gradient reaches w."""
+    a, w = nb.ones(3), nb.ones(3, requires_grad=True)
+    total = a + a
+    with nb.no_grad():
+        scaled = a * w
+    for result in (total, scaled):
+        assert result.grad_fn is None and not result.requires_grad
+        result.add_(1.0)
+        assert result._version == 1 and a._version == 0 and w._version == 0
+    np.testing.assert_array_equal(scaled.numpy(), [2.0, 2.0, 2.0])
+    (a * w).sum().backward()  # the graph path right after: w's gradient is a alone
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 1.0, 1.0])

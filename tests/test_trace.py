@@ -143,3 +143,16 @@ def test_graph_trace_walks_the_autograd_graph_without_running_it():
     # x_i * sum(w) through the relu (both on) + sum(relu(x @ w)) through w.sum()
     assert next(e for e in after.events if e.op == "AccumulateGrad").outputs[0].values == [
         [12.0, 12.0], [12.0, 12.0]]
+
+
+def test_the_elementwise_fast_path_still_launches_through_the_trace_door():
+    """``x + y`` and ``x * 2.0`` call their loops directly when nothing listens; while a
+    trace records, each kernel still passes ``launch`` and is named in the event."""
+    x, y = nb.ones(4), nb.ones(2, 2)
+    with trace.record() as recorded:
+        x + x
+        y.relu()
+        x * 2.0
+    kernels = [event.kernels[0].name.rsplit(".", 1)[-1]
+               for event in recorded.by_phase("forward")]
+    assert kernels == ["add_contiguous", "relu_contiguous", "mul_scalar_right"]

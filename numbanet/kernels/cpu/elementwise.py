@@ -31,6 +31,7 @@ from numba import njit
 from numba.extending import register_jitable
 
 from numbanet.kernels import formulas
+from numbanet.kernels import launch as _launch
 from numbanet.kernels.formulas import FORMULAS, Formula
 from numbanet.kernels.launch import launch
 
@@ -293,16 +294,57 @@ def _binary(kernels: Kernels, a, b, out, dtype):
 
 
 def _binary_function(kernels: Kernels):
+    """The contract function of a binary formula: ``add(a, b, out=None)``, ...
+
+    Its first lines are the per-op fast path, the case of almost every ``x + y``, ``x * w``
+    and ``x * 2.0``: a C-contiguous array and a C-contiguous array of its shape and dtype
+    (or a 0-d one: the number), a fresh result. Then nothing needs broadcasting or
+    choosing, and the function goes straight to the kernel: it allocates the result,
+    flattens (a view, no copy) and calls the loop itself unless a trace listens (then
+    through :func:`launch`, the trace's door). The result dtype comes from a one-entry
+    memo compared by identity, because hashing a numpy dtype for a dictionary costs about
+    as much as a Python call. Measured with ``benchmarks/bench_instructions.py``: a
+    4-element ``a + b`` 19.8k -> 18.4k instructions, ``a * 2.0`` 25.8k -> 23.3k."""
     integer_kernels = INTEGER_KERNELS.get(kernels.formula.name)
     same_dtype: dict[np.dtype, np.dtype] = {}  # result dtype when both operands share one
+    # [operand dtype, result dtype] of the last call of one dtype that the fast path
+    # handles: all but an integer result of a formula with an exact integer loop (pow).
+    fast = [None, None]
 
     def function(a, b, out=None):
-        if a.dtype == b.dtype:
-            dtype = same_dtype.get(a.dtype)
+        operand_dtype = a.dtype
+        if (out is None and fast[0] is operand_dtype and b.dtype is operand_dtype
+                and a.flags.c_contiguous):
+            shape, other_shape = a.shape, b.shape
+            flat = len(shape) == 1  # else ravel: a flat view of a contiguous array (no copy)
+            if shape == other_shape and b.flags.c_contiguous:
+                kernel = kernels.contiguous
+                if not flat:
+                    a, b = a.ravel(), b.ravel()
+            elif not other_shape:  # x * 2.0: the number is a 0-d array
+                kernel, b = kernels.scalar_right, b[()]
+                if not flat:
+                    a = a.ravel()
+            else:
+                kernel = None  # broadcasting: the general path
+            if kernel is not None:
+                out = np.empty(shape, fast[1])
+                flat_out = out if flat else out.ravel()
+                if _launch._listener is None:
+                    kernel(a, b, flat_out)
+                else:
+                    launch(kernel, a, b, flat_out)
+                return out
+        if operand_dtype == b.dtype:
+            dtype = same_dtype.get(operand_dtype)
             if dtype is None:
-                dtype = same_dtype[a.dtype] = kernels.result_dtype(a.dtype, b.dtype)
+                dtype = same_dtype[operand_dtype] = kernels.result_dtype(operand_dtype,
+                                                                         operand_dtype)
+            if fast[0] is not operand_dtype and (integer_kernels is None
+                                                 or dtype.kind not in "iu"):
+                fast[:] = operand_dtype, dtype
         else:
-            dtype = kernels.result_dtype(a.dtype, b.dtype)
+            dtype = kernels.result_dtype(operand_dtype, b.dtype)
         if integer_kernels is not None and dtype.kind in "iu":
             a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
             return _binary(integer_kernels, a, b, out, dtype)
@@ -312,14 +354,31 @@ def _binary_function(kernels: Kernels):
 
 
 def _unary_function(kernels: Kernels):
+    """The contract function of a unary formula: ``relu(a, out=None)``, ...; for a
+    contiguous array and a fresh result it calls the loop itself unless a trace listens,
+    with the result dtype from a one-entry identity memo (see :func:`_binary_function`)."""
     dtypes: dict[np.dtype, np.dtype] = {}  # result dtype by operand dtype
+    fast = [None, None]  # [operand dtype, result dtype] of the last float -> same-dtype call
 
     def function(a, out=None):
+        if out is None and fast[0] is a.dtype and a.flags.c_contiguous:
+            out = np.empty(a.shape, fast[1])
+            if a.ndim == 1:
+                flat_a, flat_out = a, out
+            else:  # ravel: a flat view of a contiguous array (no copy)
+                flat_a, flat_out = a.ravel(), out.ravel()
+            if _launch._listener is None:
+                kernels.contiguous(flat_a, flat_out)
+            else:
+                launch(kernels.contiguous, flat_a, flat_out)
+            return out
         dtype = dtypes.get(a.dtype)
         if dtype is None:
             dtype = dtypes[a.dtype] = kernels.result_dtype(a.dtype)
         if dtype.kind == "f" and a.dtype != dtype:  # exp of integers: compute in the float
             a = a.astype(dtype)
+        elif fast[0] is not a.dtype:
+            fast[:] = a.dtype, dtype
         fresh = out is None
         if fresh:
             out = np.empty(a.shape, dtype=dtype)
