@@ -72,11 +72,12 @@ Work is split across cores by image; each worker allocates its scratch once.
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
 from numbanet.kernels.cpu.matmul import (
     TILE_COLS,
     TILE_ROWS,
+    OnThreads,
     dot_tile,
     multiply_rows,
     pack_columns,
@@ -203,11 +204,11 @@ def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 target[q] += source[q]
 
 
-# Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
-# of the images (or of the image chunks) and allocates its scratch buffer once for all of
-# them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
-# run one worker per core, each passing its worker number on as a signed integer (prange
-# hands out unsigned ones): the serial path's machine code, compiled once instead of twice.
+# Each operation below is a *worker* kernel: worker ``w`` of ``workers`` (its last two
+# arguments) handles its share of the images and allocates its scratch buffer once for all
+# of them. One worker on the calling thread is the serial path; for more, the same
+# compiled worker runs on several threads at once (``nogil``, :class:`OnThreads`), so
+# the parallel path costs no compiling of its own.
 
 
 @njit(cache=True, error_model="numpy")
@@ -236,9 +237,9 @@ def copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, rows):
                 row += 1
 
 
-@njit(cache=True, error_model="numpy")
-def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
-                        stride_w, pad_h, pad_w, out_h, out_w):
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                        pad_w, out_h, out_w, worker, workers):
     """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
 
     ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
@@ -295,18 +296,9 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
                         target[ow] = source[ow]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
-                          stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_forward_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_forward_worker(np.int64(worker), workers, x, weights, bias, y, kernel_h, kernel_w,
-                            stride_h, stride_w, pad_h, pad_w, out_h, out_w)
-
-
-@njit(cache=True, error_model="numpy")
-def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
-                           stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_input_grad_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h, stride_w,
+                           pad_h, pad_w, out_h, out_w, worker, workers):
     """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
     col2im.
 
@@ -350,15 +342,6 @@ def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, k
             grad_x[n] = 0
             scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                                   pad_w, out_h, out_w, grad_x[n])
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
-                             stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_input_grad_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_input_grad_worker(np.int64(worker), workers, grad_y, weights, grad_x, kernel_h,
-                               kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w)
 
 
 @njit(cache=True, error_model="numpy")
@@ -469,9 +452,9 @@ def add_window_products(grad_y_image, first_position, stop_position, windows, ou
                 c3[j] += a30 * y0
 
 
-@njit(cache=True, error_model="numpy")
-def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
-                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w,
+                            pad_h, pad_w, out_h, out_w, worker, workers):
     """``partials[worker] = sum over this worker's images n of grad_y[n] @ patches(x[n])``.
 
     ``grad_y`` is (N, O, positions); ``partials`` is (workers, O rounded up to 4, K). Long
@@ -524,13 +507,9 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
             partials[worker, o, r] = total[o, r]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_weight_grad_parallel(workers, grad_y, x, partials, kernel_h, kernel_w, stride_h,
-                              stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_weight_grad_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_weight_grad_worker(np.int64(worker), workers, grad_y, x, partials, kernel_h,
-                                kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+conv_forward_on_threads = OnThreads(conv_forward_worker)
+conv_input_grad_on_threads = OnThreads(conv_input_grad_worker)
+conv_weight_grad_on_threads = OnThreads(conv_weight_grad_worker)
 
 
 def _output_size(x_shape, weight_shape, stride, padding) -> tuple[int, int]:
@@ -578,12 +557,12 @@ def _workers(multiply_adds: int, items: int) -> int:
     return max(1, min(items, get_num_threads()))
 
 
-def _run(worker_kernel, parallel_kernel, workers: int, *args) -> None:
-    """Launch one worker on this thread, or ``workers`` of them across the cores."""
+def _run(worker_kernel: OnThreads, workers: int, *args) -> None:
+    """Launch one worker on this thread, or ``workers`` of them, one per thread."""
     if workers == 1:
-        launch(worker_kernel, 0, 1, *args)
+        launch(worker_kernel.kernel, *args, 0, 1)
     else:
-        launch(parallel_kernel, workers, *args)
+        launch(worker_kernel, *args, workers)
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -602,7 +581,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     y = _empty_aligned((batch, channels_out, out_h * out_w), dtype)
     if y.size:
         workers = _workers(y.size * weights.shape[1], batch)
-        _run(conv_forward_worker, conv_forward_parallel, workers, x, weights, bias, y,
+        _run(conv_forward_on_threads, workers, x, weights, bias, y,
              *_geometry(weight.shape, stride, padding), out_h, out_w)
     return y.reshape(batch, channels_out, out_h, out_w)
 
@@ -622,7 +601,7 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
         workers = _workers(grad_y.size * weights.shape[1], batch)
-        _run(conv_input_grad_worker, conv_input_grad_parallel, workers, grad_y, weights,
+        _run(conv_input_grad_on_threads, workers, grad_y, weights,
              grad_x, *_geometry(weight.shape, stride, padding), out_h, out_w)
     return grad_x
 
@@ -643,7 +622,7 @@ def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[in
     workers = _workers(grad_y.size * patch_size, batch)
     partials = np.zeros((workers, -(-channels_out // 4) * 4, patch_size), dtype=dtype)
     if grad_y.size:
-        _run(conv_weight_grad_worker, conv_weight_grad_parallel, workers, grad_y, x, partials,
+        _run(conv_weight_grad_on_threads, workers, grad_y, x, partials,
              *_geometry(weight_shape, stride, padding), out_h, out_w)
     grad_weight = partials.sum(axis=0)[:channels_out]
     if patch_size < ROWS_LAYOUT_MIN_PATCH:
