@@ -95,20 +95,33 @@ CACHE_LINE_BYTES = 64  # multiply-add operands start on a cache line: see empty_
 
 
 @njit(cache=True, error_model="numpy")
-def empty_rows(rows, row_length, like):
-    """An uninitialised C-contiguous (rows, row_length) array of ``like``'s dtype whose
-    first number starts a cache line.
+def empty_rows(rows, row_length, dtype):
+    """An uninitialised C-contiguous (rows, row_length) array of ``dtype`` whose first
+    number starts a cache line.
 
     The multiply-adds load and store 64-byte vectors; one that straddles two cache lines
     costs two accesses. numpy and Numba only promise 16 or 32 bytes of alignment, so
     where a buffer starts is luck, and at the seed CNN's shapes the unlucky placements of
-    the operands were up to 15% slower.
+    the operands were up to 15% slower. (It takes a dtype, not an array to copy it from:
+    one compiled version serves every caller, whatever the number of dimensions of
+    their arrays.)
     """
-    pad = CACHE_LINE_BYTES // like.itemsize
-    buffer = np.empty(rows * row_length + pad, dtype=like.dtype)
+    buffer = np.empty(rows * row_length + CACHE_LINE_BYTES, dtype=dtype)  # room to shift
     start = (CACHE_LINE_BYTES - buffer.ctypes.data % CACHE_LINE_BYTES) % CACHE_LINE_BYTES
-    first = start // like.itemsize
+    first = start // buffer.itemsize
     return buffer[first : first + rows * row_length].reshape(rows, row_length)
+
+
+@njit(cache=True, error_model="numpy")
+def zero_rows(rows):
+    """Set the C-contiguous 2-D array ``rows`` to 0, as a plain loop. ``rows[...] = 0``
+    does the same, but Numba compiles it into a general loop for any layout, dimensions
+    and value, once per statement, and that costs more compiling than this one function
+    shared by all of them."""
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for q in range(row.size):
+            row[q] = 0
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -135,7 +148,7 @@ def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
     """
     channels, height, width = image.shape
     if pad_h or pad_w:
-        cols[...] = 0
+        zero_rows(cols)
     row = 0
     for c in range(channels):
         for i in range(kernel_h):
@@ -264,8 +277,8 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
     if shifted:
         vector = CACHE_LINE_BYTES // y.itemsize  # whole vectors: no scalar loop after them
         positions = (out_h * padded_width + vector - 1) // vector * vector
-        wide = empty_rows(channels_out, positions, y)
-    cols = empty_rows(patch_size, positions, y)
+        wide = empty_rows(channels_out, positions, y.dtype)
+    cols = empty_rows(patch_size, positions, y.dtype)
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         if not shifted:
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
@@ -285,7 +298,9 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
                               padded_width, cols)
             product = wide
         for o in range(channels_out):
-            product[o] = bias[o]
+            row = product[o]
+            for q in range(row.size):
+                row[q] = bias[o]
         multiply_rows(weights, cols, product, 0, channels_out, 0, positions)
         if shifted:
             for o in range(channels_out):
@@ -317,29 +332,31 @@ def conv_input_grad_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h
     rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
     chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
     if rows_layout:
-        patches = empty_rows(min(chunk, positions), patch_size, grad_y)
-        pixels = empty_rows(height * width, channels, grad_y)
+        patches = empty_rows(min(chunk, positions), patch_size, grad_y.dtype)
+        pixels = empty_rows(height * width, channels, grad_y.dtype)
     else:
-        patches = empty_rows(patch_size, positions, grad_y)
+        patches = empty_rows(patch_size, positions, grad_y.dtype)
         pixels = np.empty((0, 0), dtype=grad_y.dtype)
     pixel_rows = pixels.reshape(-1, width * channels) if rows_layout else pixels
-    weights_t = weights.T
+    # W.T as a view of any layout ('A', as the slices of grad_y[n].T have): both
+    # products then call one compiled multiply_rows, not one per layout.
+    weights_t = weights.T[:]
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         if rows_layout:
-            pixels[...] = 0
+            zero_rows(pixels)
             grad_y_t = grad_y[n].T
             for start in range(0, positions, chunk):
                 block = patches[: min(positions, start + chunk) - start]
-                block[...] = 0
+                zero_rows(block)
                 multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0,
                               patch_size)
                 scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                                    pad_w, out_w, start, pixel_rows, channels)
             pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
         else:
-            patches[...] = 0
+            zero_rows(patches)
             multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
-            grad_x[n] = 0
+            zero_rows(grad_x[n].reshape(channels, height * width))
             scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                                   pad_w, out_h, out_w, grad_x[n])
 
@@ -362,7 +379,7 @@ def expand_kernel_rows(pixel_rows, channels, first_row, kernel_h, stride_h, pad_
     width = pixel_rows.shape[1] // channels
     padded_width = windows.shape[1] // (kernel_h * channels)
     if pad_h or pad_w:
-        windows[...] = 0
+        zero_rows(windows)
     w_stop = min(padded_width, width + pad_w)
     for r in range(windows.shape[0]):
         for i in range(kernel_h):
@@ -471,13 +488,13 @@ def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, s
     images, channels_out, positions = grad_y.shape
     channels = x.shape[1]
     patch_size = partials.shape[2]
-    total = empty_rows(partials.shape[1], patch_size, partials)
-    total[...] = 0
+    total = empty_rows(partials.shape[1], patch_size, partials.dtype)
+    zero_rows(total)
     first_image, stop_image = worker * images // workers, (worker + 1) * images // workers
     if patch_size >= ROWS_LAYOUT_MIN_PATCH:
         row_length = ((out_w - 1) * stride_w + kernel_w) * kernel_h * channels
         chunk_rows = max(1, min(out_h, WINDOW_CHUNK_BYTES // (row_length * x.itemsize)))
-        windows = empty_rows(chunk_rows, row_length, x)
+        windows = empty_rows(chunk_rows, row_length, x.dtype)
         window_step = stride_w * kernel_h * channels
         height, width = x.shape[2:]
         pixels = np.empty((height * width, channels), dtype=x.dtype)
