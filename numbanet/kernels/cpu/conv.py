@@ -272,8 +272,9 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
     padded = pad_h > 0 or pad_w > 0
     positions = y.shape[2]
     wide = y[0]
-    planes = np.zeros((channels if shifted and padded else 0, padded_height * padded_width),
-                      dtype=y.dtype)
+    planes = empty_rows(channels if shifted and padded else 0, padded_height * padded_width,
+                        y.dtype)
+    zero_rows(planes)  # the padding stays 0
     if shifted:
         vector = CACHE_LINE_BYTES // y.itemsize  # whole vectors: no scalar loop after them
         positions = (out_h * padded_width + vector - 1) // vector * vector
@@ -301,7 +302,10 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
             row = product[o]
             for q in range(row.size):
                 row[q] = bias[o]
-        multiply_rows(weights, cols, product, 0, channels_out, 0, positions)
+        # W as a view of any layout ('A'), as the input gradient passes its left operands:
+        # one compiled multiply_rows serves both kernels (it reads W a number at a time,
+        # so the layout does not change its speed).
+        multiply_rows(weights[:, :], cols, product, 0, channels_out, 0, positions)
         if shifted:
             for o in range(channels_out):
                 for oh in range(out_h):
@@ -333,10 +337,9 @@ def conv_input_grad_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h
     chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
     if rows_layout:
         patches = empty_rows(min(chunk, positions), patch_size, grad_y.dtype)
-        pixels = empty_rows(height * width, channels, grad_y.dtype)
     else:
         patches = empty_rows(patch_size, positions, grad_y.dtype)
-        pixels = np.empty((0, 0), dtype=grad_y.dtype)
+    pixels = empty_rows(height * width if rows_layout else 0, channels, grad_y.dtype)
     pixel_rows = pixels.reshape(-1, width * channels) if rows_layout else pixels
     # W.T as a view of any layout ('A', as the slices of grad_y[n].T have): both
     # products then call one compiled multiply_rows, not one per layout.
@@ -497,7 +500,7 @@ def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, s
         windows = empty_rows(chunk_rows, row_length, x.dtype)
         window_step = stride_w * kernel_h * channels
         height, width = x.shape[2:]
-        pixels = np.empty((height * width, channels), dtype=x.dtype)
+        pixels = empty_rows(height * width, channels, x.dtype)
         pixel_rows = pixels.reshape(height, width * channels)
         for n in range(first_image, stop_image):
             pack_columns(x[n].reshape(channels, height * width), 0, height * width, pixels)
@@ -508,8 +511,8 @@ def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, s
                 add_window_products(grad_y[n], first_row * out_w, (first_row + rows) * out_w,
                                     windows, out_w, window_step, total)
     else:
-        cols = np.empty((patch_size, positions), dtype=grad_y.dtype)
-        product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
+        cols = empty_rows(patch_size, positions, grad_y.dtype)
+        product = empty_rows(channels_out, patch_size, grad_y.dtype)
         for n in range(first_image, stop_image):
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                                  out_h, out_w, cols)
