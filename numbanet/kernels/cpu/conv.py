@@ -328,52 +328,63 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def conv_input_grad_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h, stride_w,
-                           pad_h, pad_w, out_h, out_w, worker, workers):
-    """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
+def conv_input_grad_rows_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
+                                stride_w, pad_h, pad_w, out_h, out_w, worker, workers):
+    """For each of this worker's images, with long patches (``K >=
+    ROWS_LAYOUT_MIN_PATCH``): the patches' gradients ``grad_y[n].T @ W`` as rows, then
     col2im.
 
-    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K). The sum runs over the
-    ``O`` output channels, short, so the outer-product order. Long patches, as rows
-    (channels last, as ``weights``' columns): a block of positions at a time, small enough
-    to stay in L1 (``GRAD_CHUNK_BYTES``), each position's row the sum of ``grad_y[n][o,
-    p] * W[o]`` (``grad_y[n].T`` read in place), then added onto the channels-last pixel
-    gradients while still in cache; those are transposed into ``grad_x[n]`` at the end.
-    Short patches, as columns: ``cols = W.T @ grad_y[n]``, then col2im. Each image's
-    gradient is written by one worker only, so overlapping patches never race.
+    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K), its columns channels
+    last. The sum runs over the ``O`` output channels, short, so the outer-product order:
+    a block of positions at a time, small enough to stay in L1 (``GRAD_CHUNK_BYTES``),
+    each position's row the sum of ``grad_y[n][o, p] * W[o]`` (``grad_y[n].T`` read in
+    place), then added onto the channels-last pixel gradients while still in cache
+    (:func:`scatter_patch_rows`); those are transposed into ``grad_x[n]`` at the end.
+    Each image's gradient is written by one worker only, so overlapping patches never
+    race.
     """
     images, channels, height, width = grad_x.shape
-    channels_out, patch_size = weights.shape
+    patch_size = weights.shape[1]
     positions = grad_y.shape[2]
-    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
     chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
-    if rows_layout:
-        patches = empty_rows(min(chunk, positions), patch_size, grad_y.dtype)
-    else:
-        patches = empty_rows(patch_size, positions, grad_y.dtype)
-    pixels = empty_rows(height * width if rows_layout else 0, channels, grad_y.dtype)
-    pixel_rows = pixels.reshape(-1, width * channels) if rows_layout else pixels
-    # W.T as a view of any layout ('A', as the slices of grad_y[n].T have): both
-    # products then call one compiled multiply_rows, not one per layout.
+    patches = empty_rows(min(chunk, positions), patch_size, grad_y.dtype)
+    pixels = empty_rows(height * width, channels, grad_y.dtype)
+    pixel_rows = pixels.reshape(height, width * channels)
+    for n in range(worker * images // workers, (worker + 1) * images // workers):
+        zero_rows(pixels)
+        grad_y_t = grad_y[n].T
+        for start in range(0, positions, chunk):
+            block = patches[: min(positions, start + chunk) - start]
+            zero_rows(block)
+            multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0, patch_size)
+            scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                               out_w, start, pixel_rows, channels)
+        pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_input_grad_columns_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
+                                   stride_w, pad_h, pad_w, out_h, out_w, worker, workers):
+    """For each of this worker's images, with short patches: the patches' gradients as
+    columns, ``cols = W.T @ grad_y[n]``, then col2im (:func:`scatter_patch_columns`).
+
+    A kernel of its own, not a branch of :func:`conv_input_grad_rows_worker`: Numba
+    compiles every branch of a function, and the seed CNN, whose first layer needs no
+    input gradient, never runs this one (0.6 s less to compile on a cold cache).
+    """
+    images, channels, height, width = grad_x.shape
+    patch_size = weights.shape[1]
+    positions = grad_y.shape[2]
+    patches = empty_rows(patch_size, positions, grad_y.dtype)
+    # W.T as a view of any layout ('A'), the layout of the left operands the other kernels
+    # pass: one compiled multiply_rows serves them all.
     weights_t = weights.T[:]
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        if rows_layout:
-            zero_rows(pixels)
-            grad_y_t = grad_y[n].T
-            for start in range(0, positions, chunk):
-                block = patches[: min(positions, start + chunk) - start]
-                zero_rows(block)
-                multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0,
-                              patch_size)
-                scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                   pad_w, out_w, start, pixel_rows, channels)
-            pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
-        else:
-            zero_rows(patches)
-            multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
-            zero_rows(grad_x[n].reshape(channels, height * width))
-            scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                  pad_w, out_h, out_w, grad_x[n])
+        zero_rows(patches)
+        multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
+        zero_rows(grad_x[n].reshape(channels, height * width))
+        scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              out_h, out_w, grad_x[n])
 
 
 @njit(cache=True, error_model="numpy")
@@ -540,7 +551,8 @@ def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, s
 
 
 conv_forward_on_threads = OnThreads(conv_forward_worker)
-conv_input_grad_on_threads = OnThreads(conv_input_grad_worker)
+conv_input_grad_rows_on_threads = OnThreads(conv_input_grad_rows_worker)
+conv_input_grad_columns_on_threads = OnThreads(conv_input_grad_columns_worker)
 conv_weight_grad_on_threads = OnThreads(conv_weight_grad_worker)
 
 
@@ -633,8 +645,11 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
         workers = _workers(grad_y.size * weights.shape[1], batch)
-        _run(conv_input_grad_on_threads, workers, grad_y, weights,
-             grad_x, *_geometry(weight.shape, stride, padding), out_h, out_w)
+        kernel = (conv_input_grad_rows_on_threads
+                  if weights.shape[1] >= ROWS_LAYOUT_MIN_PATCH
+                  else conv_input_grad_columns_on_threads)
+        _run(kernel, workers, grad_y, weights, grad_x,
+             *_geometry(weight.shape, stride, padding), out_h, out_w)
     return grad_x
 
 
