@@ -74,11 +74,14 @@ The workers run on threads without ``prange``
 (:class:`~numbanet.kernels.cpu.matmul.OnThreads`): a ``prange`` loop compiles its body
 again. And each helper gets one set of argument types from all three kernels (scratch
 from :func:`empty_rows`, given a dtype; zeroing by :func:`zero_rows`; multiply_rows' left
-operand always an any-layout view), so Numba compiles it once. The seed CNN's first two
-training steps on a cold cache, CPU time at one and two threads (load 2.5-3): 13.9-15.0
-and 23.5-24.8 s with ``prange`` workers and a version per helper call, 12.0-12.9 and
-12.3-12.8 s now; the simpler kernels before the patch layouts above took 9.5-10.4 and
-16.1 s.
+operand always an any-layout view), so Numba compiles it once; and the input gradient's
+two layouts are two kernels, so a model compiles only the one it runs. The seed CNN's
+first two training steps on a cold cache, CPU time of the whole process (4 alternating
+runs each, load 2.5-3.5): with ``prange`` workers and a version per helper call 13.0-15.0
+s at one thread and 23.5-26.6 s at two; now 12.4-13.6 s and 11.4-11.5 s. The three conv
+kernels' own compiling at one thread went from 8.4-10.0 s to 6.6-7.1 s; the simpler
+kernels before the patch layouts above took about 4 s (the whole step 9.5-10.4 s at one
+thread, 16.1 s at two).
 """
 
 import math
