@@ -114,3 +114,33 @@ def test_seed_cnn_shapes_match_torch_across_threads():
                                tx.grad.numpy(), **scale)
     np.testing.assert_allclose(conv.conv2d_weight_grad(grad_y, x, weight.shape),
                                tw.grad.numpy(), rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize("channels_in", [1, 32])  # the columns and the rows layouts
+def test_workers_on_threads_match_one_worker(channels_in):
+    """Two workers, run at once on two threads (nogil kernels on OnThreads' pool), give
+    the one-worker results: the forward pass and the input gradient bit for bit (each
+    image is one worker's), the weight gradient up to the order its two partial sums
+    are added in."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS >= 2")
+    x = RNG.standard_normal((8, channels_in, 14, 14)).astype(np.float32)
+    weight = RNG.standard_normal((64, channels_in, 3, 3)).astype(np.float32)
+    bias = RNG.standard_normal(64).astype(np.float32)
+    grad_y = RNG.standard_normal((8, 64, 12, 12)).astype(np.float32)
+    threads = numba.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            numba.set_num_threads(count)
+            assert conv._workers(grad_y.size * weight[0].size, len(x)) == count  # split
+            results.append((conv.conv2d_forward(x, weight, bias),
+                            conv.conv2d_input_grad(grad_y, weight, x.shape),
+                            conv.conv2d_weight_grad(grad_y, x, weight.shape)))
+    finally:
+        numba.set_num_threads(threads)
+    (y1, gx1, gw1), (y2, gx2, gw2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(gx1, gx2)
+    np.testing.assert_allclose(gw1, gw2, rtol=1e-5, atol=1e-4)

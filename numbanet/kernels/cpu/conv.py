@@ -67,16 +67,32 @@ broadcasting loop, and three of them cost the forward pass and the weight gradie
 seconds of compiling on a cold cache.
 
 Work is split across cores by image; each worker allocates its scratch once.
+
+**Compiling.** A first run compiles these kernels (Numba caches them on disk for the next
+runs), and a learner's first CNN run waits for it, so they are written to compile little.
+The workers run on threads without ``prange``
+(:class:`~numbanet.kernels.cpu.matmul.OnThreads`): a ``prange`` loop compiles its body
+again. And each helper gets one set of argument types from all three kernels (scratch
+from :func:`empty_rows`, given a dtype; zeroing by :func:`zero_rows`; multiply_rows' left
+operand always an any-layout view), so Numba compiles it once; and the input gradient's
+two layouts are two kernels, so a model compiles only the one it runs. The seed CNN's
+first two training steps on a cold cache, CPU time of the whole process (4 alternating
+runs each, load 2.5-3.5): with ``prange`` workers and a version per helper call 13.0-15.0
+s at one thread and 23.5-26.6 s at two; now 12.4-13.6 s and 11.4-11.5 s. The three conv
+kernels' own compiling at one thread went from 8.4-10.0 s to 6.6-7.1 s; the simpler
+kernels before the patch layouts above took about 4 s (the whole step 9.5-10.4 s at one
+thread, 16.1 s at two).
 """
 
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
 from numbanet.kernels.cpu.matmul import (
     TILE_COLS,
     TILE_ROWS,
+    OnThreads,
     dot_tile,
     multiply_rows,
     pack_columns,
@@ -94,20 +110,33 @@ CACHE_LINE_BYTES = 64  # multiply-add operands start on a cache line: see empty_
 
 
 @njit(cache=True, error_model="numpy")
-def empty_rows(rows, row_length, like):
-    """An uninitialised C-contiguous (rows, row_length) array of ``like``'s dtype whose
-    first number starts a cache line.
+def empty_rows(rows, row_length, dtype):
+    """An uninitialised C-contiguous (rows, row_length) array of ``dtype`` whose first
+    number starts a cache line.
 
     The multiply-adds load and store 64-byte vectors; one that straddles two cache lines
     costs two accesses. numpy and Numba only promise 16 or 32 bytes of alignment, so
     where a buffer starts is luck, and at the seed CNN's shapes the unlucky placements of
-    the operands were up to 15% slower.
+    the operands were up to 15% slower. (It takes a dtype, not an array to copy it from:
+    one compiled version serves every caller, whatever the number of dimensions of
+    their arrays.)
     """
-    pad = CACHE_LINE_BYTES // like.itemsize
-    buffer = np.empty(rows * row_length + pad, dtype=like.dtype)
+    buffer = np.empty(rows * row_length + CACHE_LINE_BYTES, dtype=dtype)  # room to shift
     start = (CACHE_LINE_BYTES - buffer.ctypes.data % CACHE_LINE_BYTES) % CACHE_LINE_BYTES
-    first = start // like.itemsize
+    first = start // buffer.itemsize
     return buffer[first : first + rows * row_length].reshape(rows, row_length)
+
+
+@njit(cache=True, error_model="numpy")
+def zero_rows(rows):
+    """Set the C-contiguous 2-D array ``rows`` to 0, as a plain loop. ``rows[...] = 0``
+    does the same, but Numba compiles it into a general loop for any layout, dimensions
+    and value, once per statement, and that costs more compiling than this one function
+    shared by all of them."""
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for q in range(row.size):
+            row[q] = 0
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -134,7 +163,7 @@ def gather_patch_columns(image, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
     """
     channels, height, width = image.shape
     if pad_h or pad_w:
-        cols[...] = 0
+        zero_rows(cols)
     row = 0
     for c in range(channels):
         for i in range(kernel_h):
@@ -203,11 +232,11 @@ def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
                 target[q] += source[q]
 
 
-# Each operation below is a *worker* kernel: worker ``w`` of ``workers`` handles its share
-# of the images (or of the image chunks) and allocates its scratch buffer once for all of
-# them. One worker on the calling thread is the serial path; the ``*_parallel`` kernels
-# run one worker per core, each passing its worker number on as a signed integer (prange
-# hands out unsigned ones): the serial path's machine code, compiled once instead of twice.
+# Each operation below is a *worker* kernel: worker ``w`` of ``workers`` (its last two
+# arguments) handles its share of the images and allocates its scratch buffer once for all
+# of them. One worker on the calling thread is the serial path; for more, the same
+# compiled worker runs on several threads at once (``nogil``, :class:`OnThreads`), so
+# the parallel path costs no compiling of its own.
 
 
 @njit(cache=True, error_model="numpy")
@@ -236,9 +265,9 @@ def copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, rows):
                 row += 1
 
 
-@njit(cache=True, error_model="numpy")
-def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
-                        stride_w, pad_h, pad_w, out_h, out_w):
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                        pad_w, out_h, out_w, worker, workers):
     """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
 
     ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
@@ -258,13 +287,14 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
     padded = pad_h > 0 or pad_w > 0
     positions = y.shape[2]
     wide = y[0]
-    planes = np.zeros((channels if shifted and padded else 0, padded_height * padded_width),
-                      dtype=y.dtype)
+    planes = empty_rows(channels if shifted and padded else 0, padded_height * padded_width,
+                        y.dtype)
+    zero_rows(planes)  # the padding stays 0
     if shifted:
         vector = CACHE_LINE_BYTES // y.itemsize  # whole vectors: no scalar loop after them
         positions = (out_h * padded_width + vector - 1) // vector * vector
-        wide = empty_rows(channels_out, positions, y)
-    cols = empty_rows(patch_size, positions, y)
+        wide = empty_rows(channels_out, positions, y.dtype)
+    cols = empty_rows(patch_size, positions, y.dtype)
     for n in range(worker * images // workers, (worker + 1) * images // workers):
         if not shifted:
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
@@ -284,8 +314,13 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
                               padded_width, cols)
             product = wide
         for o in range(channels_out):
-            product[o] = bias[o]
-        multiply_rows(weights, cols, product, 0, channels_out, 0, positions)
+            row = product[o]
+            for q in range(row.size):
+                row[q] = bias[o]
+        # W as a view of any layout ('A'), as the input gradient passes its left operands:
+        # one compiled multiply_rows serves both kernels (it reads W a number at a time,
+        # so the layout does not change its speed).
+        multiply_rows(weights[:, :], cols, product, 0, channels_out, 0, positions)
         if shifted:
             for o in range(channels_out):
                 for oh in range(out_h):
@@ -295,70 +330,64 @@ def conv_forward_worker(worker, workers, x, weights, bias, y, kernel_h, kernel_w
                         target[ow] = source[ow]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_forward_parallel(workers, x, weights, bias, y, kernel_h, kernel_w, stride_h,
-                          stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_forward_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_forward_worker(np.int64(worker), workers, x, weights, bias, y, kernel_h, kernel_w,
-                            stride_h, stride_w, pad_h, pad_w, out_h, out_w)
-
-
-@njit(cache=True, error_model="numpy")
-def conv_input_grad_worker(worker, workers, grad_y, weights, grad_x, kernel_h, kernel_w,
-                           stride_h, stride_w, pad_h, pad_w, out_h, out_w):
-    """For each of this worker's images: the patches' gradients ``grad_y[n].T @ W``, then
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_input_grad_rows_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
+                                stride_w, pad_h, pad_w, out_h, out_w, worker, workers):
+    """For each of this worker's images, with long patches (``K >=
+    ROWS_LAYOUT_MIN_PATCH``): the patches' gradients ``grad_y[n].T @ W`` as rows, then
     col2im.
 
-    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K). The sum runs over the
-    ``O`` output channels, short, so the outer-product order. Long patches, as rows
-    (channels last, as ``weights``' columns): a block of positions at a time, small enough
-    to stay in L1 (``GRAD_CHUNK_BYTES``), each position's row the sum of ``grad_y[n][o,
-    p] * W[o]`` (``grad_y[n].T`` read in place), then added onto the channels-last pixel
-    gradients while still in cache; those are transposed into ``grad_x[n]`` at the end.
-    Short patches, as columns: ``cols = W.T @ grad_y[n]``, then col2im. Each image's
-    gradient is written by one worker only, so overlapping patches never race.
+    ``grad_y`` is (N, O, positions) and ``weights`` is W, (O, K), its columns channels
+    last. The sum runs over the ``O`` output channels, short, so the outer-product order:
+    a block of positions at a time, small enough to stay in L1 (``GRAD_CHUNK_BYTES``),
+    each position's row the sum of ``grad_y[n][o, p] * W[o]`` (``grad_y[n].T`` read in
+    place), then added onto the channels-last pixel gradients while still in cache
+    (:func:`scatter_patch_rows`); those are transposed into ``grad_x[n]`` at the end.
+    Each image's gradient is written by one worker only, so overlapping patches never
+    race.
     """
     images, channels, height, width = grad_x.shape
-    channels_out, patch_size = weights.shape
+    patch_size = weights.shape[1]
     positions = grad_y.shape[2]
-    rows_layout = patch_size >= ROWS_LAYOUT_MIN_PATCH
     chunk = max(1, GRAD_CHUNK_BYTES // (patch_size * grad_y.itemsize) // 4) * 4
-    if rows_layout:
-        patches = empty_rows(min(chunk, positions), patch_size, grad_y)
-        pixels = empty_rows(height * width, channels, grad_y)
-    else:
-        patches = empty_rows(patch_size, positions, grad_y)
-        pixels = np.empty((0, 0), dtype=grad_y.dtype)
-    pixel_rows = pixels.reshape(-1, width * channels) if rows_layout else pixels
-    weights_t = weights.T
+    patches = empty_rows(min(chunk, positions), patch_size, grad_y.dtype)
+    pixels = empty_rows(height * width, channels, grad_y.dtype)
+    pixel_rows = pixels.reshape(height, width * channels)
     for n in range(worker * images // workers, (worker + 1) * images // workers):
-        if rows_layout:
-            pixels[...] = 0
-            grad_y_t = grad_y[n].T
-            for start in range(0, positions, chunk):
-                block = patches[: min(positions, start + chunk) - start]
-                block[...] = 0
-                multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0,
-                              patch_size)
-                scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                   pad_w, out_w, start, pixel_rows, channels)
-            pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
-        else:
-            patches[...] = 0
-            multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
-            grad_x[n] = 0
-            scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                  pad_w, out_h, out_w, grad_x[n])
+        zero_rows(pixels)
+        grad_y_t = grad_y[n].T
+        for start in range(0, positions, chunk):
+            block = patches[: min(positions, start + chunk) - start]
+            zero_rows(block)
+            multiply_rows(grad_y_t[start:], weights, block, 0, block.shape[0], 0, patch_size)
+            scatter_patch_rows(block, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                               out_w, start, pixel_rows, channels)
+        pack_columns(pixels, 0, channels, grad_x[n].reshape(channels, height * width))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_input_grad_parallel(workers, grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
-                             stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_input_grad_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_input_grad_worker(np.int64(worker), workers, grad_y, weights, grad_x, kernel_h,
-                               kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_input_grad_columns_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
+                                   stride_w, pad_h, pad_w, out_h, out_w, worker, workers):
+    """For each of this worker's images, with short patches: the patches' gradients as
+    columns, ``cols = W.T @ grad_y[n]``, then col2im (:func:`scatter_patch_columns`).
+
+    A kernel of its own, not a branch of :func:`conv_input_grad_rows_worker`: Numba
+    compiles every branch of a function, and the seed CNN, whose first layer needs no
+    input gradient, never runs this one (0.6 s less to compile on a cold cache).
+    """
+    images, channels, height, width = grad_x.shape
+    patch_size = weights.shape[1]
+    positions = grad_y.shape[2]
+    patches = empty_rows(patch_size, positions, grad_y.dtype)
+    # W.T as a view of any layout ('A'), the layout of the left operands the other kernels
+    # pass: one compiled multiply_rows serves them all.
+    weights_t = weights.T[:]
+    for n in range(worker * images // workers, (worker + 1) * images // workers):
+        zero_rows(patches)
+        multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
+        zero_rows(grad_x[n].reshape(channels, height * width))
+        scatter_patch_columns(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                              out_h, out_w, grad_x[n])
 
 
 @njit(cache=True, error_model="numpy")
@@ -379,7 +408,7 @@ def expand_kernel_rows(pixel_rows, channels, first_row, kernel_h, stride_h, pad_
     width = pixel_rows.shape[1] // channels
     padded_width = windows.shape[1] // (kernel_h * channels)
     if pad_h or pad_w:
-        windows[...] = 0
+        zero_rows(windows)
     w_stop = min(padded_width, width + pad_w)
     for r in range(windows.shape[0]):
         for i in range(kernel_h):
@@ -469,9 +498,9 @@ def add_window_products(grad_y_image, first_position, stop_position, windows, ou
                 c3[j] += a30 * y0
 
 
-@njit(cache=True, error_model="numpy")
-def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kernel_w,
-                            stride_h, stride_w, pad_h, pad_w, out_h, out_w):
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w,
+                            pad_h, pad_w, out_h, out_w, worker, workers):
     """``partials[worker] = sum over this worker's images n of grad_y[n] @ patches(x[n])``.
 
     ``grad_y`` is (N, O, positions); ``partials`` is (workers, O rounded up to 4, K). Long
@@ -488,16 +517,16 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
     images, channels_out, positions = grad_y.shape
     channels = x.shape[1]
     patch_size = partials.shape[2]
-    total = empty_rows(partials.shape[1], patch_size, partials)
-    total[...] = 0
+    total = empty_rows(partials.shape[1], patch_size, partials.dtype)
+    zero_rows(total)
     first_image, stop_image = worker * images // workers, (worker + 1) * images // workers
     if patch_size >= ROWS_LAYOUT_MIN_PATCH:
         row_length = ((out_w - 1) * stride_w + kernel_w) * kernel_h * channels
         chunk_rows = max(1, min(out_h, WINDOW_CHUNK_BYTES // (row_length * x.itemsize)))
-        windows = empty_rows(chunk_rows, row_length, x)
+        windows = empty_rows(chunk_rows, row_length, x.dtype)
         window_step = stride_w * kernel_h * channels
         height, width = x.shape[2:]
-        pixels = np.empty((height * width, channels), dtype=x.dtype)
+        pixels = empty_rows(height * width, channels, x.dtype)
         pixel_rows = pixels.reshape(height, width * channels)
         for n in range(first_image, stop_image):
             pack_columns(x[n].reshape(channels, height * width), 0, height * width, pixels)
@@ -508,8 +537,8 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
                 add_window_products(grad_y[n], first_row * out_w, (first_row + rows) * out_w,
                                     windows, out_w, window_step, total)
     else:
-        cols = np.empty((patch_size, positions), dtype=grad_y.dtype)
-        product = np.empty((channels_out, patch_size), dtype=grad_y.dtype)
+        cols = empty_rows(patch_size, positions, grad_y.dtype)
+        product = empty_rows(channels_out, patch_size, grad_y.dtype)
         for n in range(first_image, stop_image):
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                                  out_h, out_w, cols)
@@ -524,13 +553,10 @@ def conv_weight_grad_worker(worker, workers, grad_y, x, partials, kernel_h, kern
             partials[worker, o, r] = total[o, r]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def conv_weight_grad_parallel(workers, grad_y, x, partials, kernel_h, kernel_w, stride_h,
-                              stride_w, pad_h, pad_w, out_h, out_w):
-    """:func:`conv_weight_grad_worker` for every worker, one per core."""
-    for worker in prange(workers):
-        conv_weight_grad_worker(np.int64(worker), workers, grad_y, x, partials, kernel_h,
-                                kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w)
+conv_forward_on_threads = OnThreads(conv_forward_worker)
+conv_input_grad_rows_on_threads = OnThreads(conv_input_grad_rows_worker)
+conv_input_grad_columns_on_threads = OnThreads(conv_input_grad_columns_worker)
+conv_weight_grad_on_threads = OnThreads(conv_weight_grad_worker)
 
 
 def _output_size(x_shape, weight_shape, stride, padding) -> tuple[int, int]:
@@ -578,12 +604,12 @@ def _workers(multiply_adds: int, items: int) -> int:
     return max(1, min(items, get_num_threads()))
 
 
-def _run(worker_kernel, parallel_kernel, workers: int, *args) -> None:
-    """Launch one worker on this thread, or ``workers`` of them across the cores."""
+def _run(worker_kernel: OnThreads, workers: int, *args) -> None:
+    """Launch one worker on this thread, or ``workers`` of them, one per thread."""
     if workers == 1:
-        launch(worker_kernel, 0, 1, *args)
+        launch(worker_kernel.kernel, *args, 0, 1)
     else:
-        launch(parallel_kernel, workers, *args)
+        launch(worker_kernel, *args, workers)
 
 
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -602,7 +628,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     y = _empty_aligned((batch, channels_out, out_h * out_w), dtype)
     if y.size:
         workers = _workers(y.size * weights.shape[1], batch)
-        _run(conv_forward_worker, conv_forward_parallel, workers, x, weights, bias, y,
+        _run(conv_forward_on_threads, workers, x, weights, bias, y,
              *_geometry(weight.shape, stride, padding), out_h, out_w)
     return y.reshape(batch, channels_out, out_h, out_w)
 
@@ -622,8 +648,11 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
     grad_x = np.zeros(x_shape, dtype=dtype)
     if grad_y.size:
         workers = _workers(grad_y.size * weights.shape[1], batch)
-        _run(conv_input_grad_worker, conv_input_grad_parallel, workers, grad_y, weights,
-             grad_x, *_geometry(weight.shape, stride, padding), out_h, out_w)
+        kernel = (conv_input_grad_rows_on_threads
+                  if weights.shape[1] >= ROWS_LAYOUT_MIN_PATCH
+                  else conv_input_grad_columns_on_threads)
+        _run(kernel, workers, grad_y, weights, grad_x,
+             *_geometry(weight.shape, stride, padding), out_h, out_w)
     return grad_x
 
 
@@ -643,7 +672,7 @@ def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[in
     workers = _workers(grad_y.size * patch_size, batch)
     partials = np.zeros((workers, -(-channels_out // 4) * 4, patch_size), dtype=dtype)
     if grad_y.size:
-        _run(conv_weight_grad_worker, conv_weight_grad_parallel, workers, grad_y, x, partials,
+        _run(conv_weight_grad_on_threads, workers, grad_y, x, partials,
              *_geometry(weight_shape, stride, padding), out_h, out_w)
     grad_weight = partials.sum(axis=0)[:channels_out]
     if patch_size < ROWS_LAYOUT_MIN_PATCH:
