@@ -362,9 +362,10 @@ def batched_matmul_rows(a, b, c, row_groups, column_chunks, part, parts):
 
 
 class OnThreads:
-    """A matmul kernel run on several threads at once: ``OnThreads(kernel)(*args, parts)``
-    calls ``kernel(*args, part, parts)`` for every ``part`` in ``range(parts)``, each on a
-    thread of its own, and returns when all are done.
+    """A kernel run on several threads at once (the matmul's, and the convolution's
+    workers): ``OnThreads(kernel)(*args, parts)`` calls ``kernel(*args, part, parts)`` for
+    every ``part`` in ``range(parts)``, each on a thread of its own, and returns when all
+    are done.
 
     The kernels are compiled with ``nogil=True``: while one runs, it lets go of Python's
     global lock, so a pool of plain Python threads (``parts - 1`` of them, plus the calling
@@ -415,7 +416,7 @@ def _thread_pool() -> ThreadPoolExecutor:
     global _pool, _pool_process
     if _pool is None or _pool_process != os.getpid():
         _pool = ThreadPoolExecutor(max(1, config.NUMBA_NUM_THREADS - 1),
-                                   thread_name_prefix="numbanet-matmul")
+                                   thread_name_prefix="numbanet-kernel")
         _pool_process = os.getpid()
     return _pool
 
