@@ -423,6 +423,7 @@ class Tensor(Shaping, Arithmetic, Reductions, InPlace, Selection):
             return left, other if other.dtype is dtype else other.to(dtype)
         return left, Tensor._from_data(creation.scalar_data(other, dtype.numpy, self.device))
 
+
 def wrap_result(data, backend) -> Tensor:
     """A new Tensor around ``data``, an array an op just made on ``backend`` (its kernel
     module): no history yet, its own version counter.
