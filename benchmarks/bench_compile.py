@@ -16,7 +16,6 @@ issue's targets: the replayed step at most 0.5x PyTorch eager, for both steps.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_training import mlp  # noqa: E402 - the MLP the training benchmark uses
+from bench_training import median_step_seconds, mlp  # noqa: E402 - shared with the training benchmark
 
 BATCH_SIZE = 64
 
@@ -74,20 +73,6 @@ def looped(step, inputs) -> Callable[[], None]:
     return run
 
 
-def median_seconds(closures: list[Callable[[], None]], warmup: int, steps: int,
-                   clock: Callable[[], float] = time.perf_counter) -> list[float]:
-    for closure in closures:
-        for _ in range(warmup):
-            closure()
-    times: list[list[float]] = [[] for _ in closures]
-    for _ in range(steps):
-        for closure, samples in zip(closures, times, strict=True):
-            started = clock()
-            closure()
-            samples.append(clock() - started)
-    return [statistics.median(samples) for samples in times]
-
-
 def ratio(a: float, b: float | None) -> str:
     return f"{a / b:.2f}x" if b else "-"
 
@@ -127,7 +112,8 @@ def main() -> None:
                         looped(numbanet.compile(compiled_step), compiled_inputs)]
             if torch is not None:
                 closures.append(looped(*make(torch)))
-            eager, replay, *reference = median_seconds(closures, args.warmup, args.steps, clock)
+            eager, replay, *reference = median_step_seconds(closures, args.warmup,
+                                                            args.steps, clock=clock)
             theirs = reference[0] if reference else None
             print(f"{name:<8} {threads:>7} {eager * 1e3:>9.3f} {replay * 1e3:>10.3f} "
                   f"{theirs * 1e3 if theirs else float('nan'):>9.3f} "

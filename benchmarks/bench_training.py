@@ -137,19 +137,31 @@ class PhaseClock:
                   f"{(seconds - kernels) / steps * 1e3:8.2f}")
 
 
-def median_step_seconds(steps_by_library: list[Callable], warmup: int,
-                        steps: int) -> list[float]:
-    """Median seconds per step of each closure, timed in turns (A, B, A, B, ...) so that a
-    busy spell of the machine slows both libraries alike."""
+def median_step_seconds(steps_by_library: list[Callable], warmup: int, steps: int,
+                        run: int = 5, clock: Callable[[], float] = time.perf_counter
+                        ) -> list[float]:
+    """Median seconds per step of each closure, timed in turns of ``run`` steps per library
+    (A A A A A, B B B B B, A ...), so that a busy spell of the machine slows both libraries
+    alike; the first step of each turn is not counted.
+
+    Turns of one step each (A, B, A, B) measured something a training loop never does:
+    each step began with the other library's weights and activations in the caches
+    (PyTorch's MLP step took 1.25 ms that way against 0.82 ms in turns of 5), and at 2
+    threads PyTorch's OpenMP threads, which keep spinning for a while after its calls,
+    shared the cores with the numbanet step right after.
+    """
     for step in steps_by_library:
         for _ in range(warmup):
             step()
     times = [[] for _ in steps_by_library]
-    for _ in range(steps):
+    turns = -(-steps // (run - 1))
+    for _ in range(turns):
         for step, samples in zip(steps_by_library, times, strict=True):
-            started = time.perf_counter()
-            step()
-            samples.append(time.perf_counter() - started)
+            step()  # settles this library's threads; not counted
+            for _ in range(run - 1):
+                started = clock()
+                step()
+                samples.append(clock() - started)
     return [statistics.median(samples) for samples in times]
 
 
