@@ -15,6 +15,13 @@ from numbanet.kernels import launch
 
 matmul = import_module("numbanet.kernels.cpu.matmul")
 
+
+@pytest.fixture(autouse=True)
+def share_small_products(monkeypatch):
+    """These tests check how a product is shared out between threads, on shapes small
+    enough to run fast; from which size a second thread pays is a tuning of its own."""
+    monkeypatch.setattr(matmul, "PARALLEL_THRESHOLD", 1 << 18)
+
 two_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
                                  reason="needs 2 Numba threads")
 

@@ -79,7 +79,10 @@ from numbanet.kernels.launch import launch
 TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile
 PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of a 512 KiB L2
-PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster than two
+# multiply-adds below which one thread is faster than two: handing a share to a second
+# thread costs tens of microseconds on these 2-vCPU machines, so (64, 784, 128) ran 146 us on
+# one thread and 191-200 us on two, (256, 784, 128) 0.50 ms and 0.31 ms
+PARALLEL_THRESHOLD = 1 << 24
 ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of B the outer-product kernel sweeps
 ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B...
 ROWS_LARGEST_B = 1024 * 1024  # ...unless B fits in L2 (bytes per matrix)
