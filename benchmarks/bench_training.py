@@ -187,7 +187,9 @@ def profile(model_name: str, steps: int, top: int) -> None:
     kernel_seconds: dict[str, list[float]] = {}
 
     def on_kernel(kernel, grid, block, compilation, seconds) -> None:
-        python_function = getattr(kernel, "py_func", kernel)
+        # (a kernel run on threads, OnThreads, names the Numba kernel it runs __wrapped__)
+        python_function = getattr(kernel, "py_func", None) or getattr(kernel, "__wrapped__",
+                                                                       kernel)
         name = f"{python_function.__module__.rsplit('.', 1)[-1]}.{python_function.__name__}"
         kernel_seconds.setdefault(name, []).append(seconds)
 
