@@ -187,26 +187,30 @@ def _optimizer_step_frame(frame):
     return found
 
 
+def _overload(kernel, args):
+    """Numba's compiled version of ``kernel`` for these arguments' types, None when it
+    cannot be found (not a Numba dispatcher, or not compiled for them)."""
+    try:
+        types = tuple(kernel.typeof_pyval(value) for value in args)
+        return kernel.overloads[types]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
 def _compiled(kernel, args):
     """The machine code Numba compiled for ``kernel`` on these argument types, callable
     without the dispatcher's type lookup (which costs a microsecond per call); the
     dispatcher itself when it cannot be found."""
-    try:
-        types = tuple(kernel.typeof_pyval(value) for value in args)
-        return kernel.overloads[types].entry_point
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return kernel
+    overload = _overload(kernel, args)
+    return kernel if overload is None else overload.entry_point
 
 
 def _returns_a_value(kernel, args) -> bool:
     """Whether the machine code of ``kernel`` for these arguments returns something: a
     verdict its Python acts on (the position of the first target that is no class index,
     for the loss to raise). A bare replay would drop it, so such a call replays whole."""
-    try:
-        types = tuple(kernel.typeof_pyval(value) for value in args)
-        return kernel.overloads[types].signature.return_type != numba_types.none
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return False
+    overload = _overload(kernel, args)
+    return overload is not None and overload.signature.return_type != numba_types.none
 
 
 def _bytes(array: np.ndarray) -> np.ndarray:
