@@ -142,7 +142,7 @@ def _nll_forward(ctx, log_probs, targets, weight, ignore_index, reduction, op):
     except IndexError as error:
         raise op_error(IndexError, op, f"{error}: check the number of outputs of your last "
                        "layer and your labels") from None
-    ctx.reduction, ctx.num_classes, ctx.dtype = reduction, num_classes, log_probs.dtype
+    ctx.num_classes, ctx.dtype = num_classes, log_probs.dtype
     ctx.mark_for_trace(reduction=reduction, ignore_index=ignore_index)
     saved = (safe_targets, row_weights)
     if reduction == "none":

@@ -248,10 +248,10 @@ def nll_loss_rows(log_probs: np.ndarray, targets: np.ndarray, weight: np.ndarray
         raise ValueError(f"nll_loss: {rows} rows of log-probabilities but {targets.size} "
                          "targets")
     dtype = log_probs.dtype
-    weighted = weight is not None
-    weight = np.ascontiguousarray(weight, dtype=dtype) if weighted else np.empty(0, dtype)
     losses, row_weights = np.empty(rows, dtype), np.empty(rows, dtype)
     safe_targets = np.empty(rows, np.int64)
+    weighted = weight is not None  # else the kernel reads no weight: row_weights stands in
+    weight = np.ascontiguousarray(weight, dtype=dtype) if weighted else row_weights
     bad = launch(nll_loss_rows_kernel, log_probs, targets, weight, weighted, ignore_index,
                  losses, safe_targets, row_weights)
     if bad >= 0:

@@ -17,7 +17,7 @@ from numba import cuda
 
 from numbanet.kernels.cuda.indexing import check_in_range
 from numbanet.kernels.cuda.layout import DeviceArray, grid_stride_launch
-from numbanet.kernels.cuda.memory import empty, full
+from numbanet.kernels.cuda.memory import empty
 from numbanet.kernels.cuda.views import broadcast_to
 from numbanet.kernels.launch import launch
 
@@ -76,12 +76,11 @@ def nll_loss_rows(log_probs: DeviceArray, targets: DeviceArray, weight: DeviceAr
         raise ValueError(f"nll_loss: log-probabilities of shape {tuple(log_probs.shape)} "
                          f"need one target per row, got {targets.shape[0]}")
     rows, classes = log_probs.shape
-    weighted = weight is not None
-    if not weighted:
-        weight = full((1,), 1, log_probs.dtype)
     losses = empty((rows,), log_probs.dtype)
     row_weights = empty((rows,), log_probs.dtype)
     safe_targets = empty((rows,), np.int64)
+    weighted = weight is not None  # else the kernel reads no weight: row_weights stands in
+    weight = weight if weighted else row_weights
     if rows:
         blocks, threads = grid_stride_launch(rows)
         launch(nll_loss_rows_kernel, losses, safe_targets, row_weights, log_probs, targets,
