@@ -99,7 +99,6 @@ from numbanet.kernels.cpu.matmul import (
     prefer_512_bit_vectors,
 )
 from numbanet.kernels.cpu.pool import as_pair
-from numbanet.kernels.launch import launch
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients are rows
@@ -604,14 +603,6 @@ def _workers(multiply_adds: int, items: int) -> int:
     return max(1, min(items, get_num_threads()))
 
 
-def _run(worker_kernel: OnThreads, workers: int, *args) -> None:
-    """Launch one worker on this thread, or ``workers`` of them, one per thread."""
-    if workers == 1:
-        launch(worker_kernel.kernel, *args, 0, 1)
-    else:
-        launch(worker_kernel, *args, workers)
-
-
 def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                    stride=1, padding=0) -> np.ndarray:
     """Convolution of ``x`` (N, C, H, W) with ``weight`` (O, C, kh, kw), plus ``bias`` (O,)
@@ -628,8 +619,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     y = _empty_aligned((batch, channels_out, out_h * out_w), dtype)
     if y.size:
         workers = _workers(y.size * weights.shape[1], batch)
-        _run(conv_forward_on_threads, workers, x, weights, bias, y,
-             *_geometry(weight.shape, stride, padding), out_h, out_w)
+        conv_forward_on_threads.run(workers, x, weights, bias, y,
+                                    *_geometry(weight.shape, stride, padding), out_h, out_w)
     return y.reshape(batch, channels_out, out_h, out_w)
 
 
@@ -651,8 +642,8 @@ def conv2d_input_grad(grad_y: np.ndarray, weight: np.ndarray, x_shape: tuple[int
         kernel = (conv_input_grad_rows_on_threads
                   if weights.shape[1] >= ROWS_LAYOUT_MIN_PATCH
                   else conv_input_grad_columns_on_threads)
-        _run(kernel, workers, grad_y, weights, grad_x,
-             *_geometry(weight.shape, stride, padding), out_h, out_w)
+        kernel.run(workers, grad_y, weights, grad_x, *_geometry(weight.shape, stride, padding),
+                   out_h, out_w)
     return grad_x
 
 
@@ -672,8 +663,9 @@ def conv2d_weight_grad(grad_y: np.ndarray, x: np.ndarray, weight_shape: tuple[in
     workers = _workers(grad_y.size * patch_size, batch)
     partials = np.zeros((workers, -(-channels_out // 4) * 4, patch_size), dtype=dtype)
     if grad_y.size:
-        _run(conv_weight_grad_on_threads, workers, grad_y, x, partials,
-             *_geometry(weight_shape, stride, padding), out_h, out_w)
+        conv_weight_grad_on_threads.run(workers, grad_y, x, partials,
+                                        *_geometry(weight_shape, stride, padding), out_h,
+                                        out_w)
     grad_weight = partials.sum(axis=0)[:channels_out]
     if patch_size < ROWS_LAYOUT_MIN_PATCH:
         return grad_weight.reshape(weight_shape)

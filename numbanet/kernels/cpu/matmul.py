@@ -398,6 +398,14 @@ class OnThreads:
     def stats(self):
         return self.kernel.stats
 
+    def run(self, parts: int, *arguments) -> None:
+        """Launch the kernel's ``parts`` shares: on this thread alone when ``parts`` is 1
+        (the plain kernel, as the trace then shows it), else one share per thread."""
+        if parts > 1:
+            launch(self, *arguments, parts)
+        else:
+            launch(self.kernel, *arguments, 0, 1)
+
     def __call__(self, *arguments_and_parts) -> None:
         *arguments, parts = arguments_and_parts
         pool = _thread_pool()
@@ -487,11 +495,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         row_groups = 1
         if batch * column_chunks < threads:
             row_groups = min(-(-n // TILE_ROWS), -(-threads // (batch * column_chunks)))
-        parts = min(threads, batch * row_groups * column_chunks)
-        if parts > 1:
-            launch(batched_matmul_rows_on_threads, a3, b3, c, row_groups, column_chunks, parts)
-        else:
-            launch(batched_matmul_rows, a3, b3, c, row_groups, column_chunks, 0, 1)
+        batched_matmul_rows_on_threads.run(min(threads, batch * row_groups * column_chunks),
+                                           a3, b3, c, row_groups, column_chunks)
         return c if batched else c[0]
     a3 = np.ascontiguousarray(a3, dtype=dtype)
     b_source = b_transposed if source_is_transposed else np.ascontiguousarray(b3, dtype=dtype)
@@ -500,10 +505,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         packed = np.empty((1, 0, 0), dtype=dtype)
     else:
         packed = np.empty((batch * row_groups, m, k), dtype=dtype)
-    arguments = (a3, b_source, source_is_transposed, packed, c, row_groups, column_chunks)
-    parts = min(threads, batch * row_groups * column_chunks)
-    if parts > 1:
-        launch(batched_matmul_on_threads, *arguments, parts)
-    else:
-        launch(batched_matmul, *arguments, 0, 1)
+    batched_matmul_on_threads.run(min(threads, batch * row_groups * column_chunks), a3,
+                                  b_source, source_is_transposed, packed, c, row_groups,
+                                  column_chunks)
     return c if batched else c[0]
