@@ -482,6 +482,23 @@ def test_max_pool2d_forward_and_backward(dtype, kernel, stride, padding):
                                expected_grad, **tolerance(dtype))
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("kernel, stride, padding", POOL_CASES)
+def test_max_pool2d_edge_values_anywhere_in_the_window(dtype, kernel, stride, padding):
+    """NaN (the first one wins and stays), +inf, and ties of -0.0 and 0.0 (the first
+    wins), at every position of the windows, in the border windows as in the inner
+    ones: the branch-free comparison picks what the definition picks."""
+    rng = np.random.default_rng(7)
+    x = rng.choice(np.array([-0.0, 0.0, 1.0, np.inf, np.nan], dtype), size=(3, 2, 9, 8),
+                   p=[0.3, 0.3, 0.2, 0.1, 0.1])
+    expected_y, expected_argmax = numpy_max_pool2d(x, kernel, stride, padding)
+    y, argmax = pool.max_pool2d_forward(x, kernel, stride, padding)
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    winners = np.take_along_axis(x.reshape(3, 2, -1), argmax.reshape(3, 2, -1), axis=2)
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(winners.reshape(y.shape)))
+
+
 def test_max_pool2d_parallel_size_nan_and_defaults():
     x = sample((8, 16, 20, 20), np.float32)  # 46,208 outputs: the parallel kernels
     x[0, 0, 3, 4] = np.nan
