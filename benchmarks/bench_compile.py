@@ -8,16 +8,17 @@ backward, optimizer step, then ``loss.item()`` outside the step):
 - ``linreg``: the seeds' linear regression, ``nn.Linear(1, 1)`` on 4 points, MSELoss, SGD.
 
 For each thread count (1 and 2 by default, both in this run: Numba's and PyTorch's thread
-counts are set alike) the three closures are timed in turns (A, B, C, A, B, C, ...) so that
-a busy spell of the machine slows all of them alike; figures are medians per step. The
+counts are set alike) the three steps, each in a process of its own (``step_process.py``),
+are timed in turns of five steps (A, B, C, A, B, C, ...) so that a busy spell of the
+machine slows all of them alike; figures are medians per step. The
 issue's targets: the replayed step at most 0.5x PyTorch eager, for both steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import median_step_seconds, mlp  # noqa: E402 - shared with the training benchmark
+from step_process import StepProcess  # noqa: E402
 
 BATCH_SIZE = 64
 
@@ -66,11 +68,20 @@ def linreg_step(library) -> Callable:
     return step, (x, y)
 
 
-def looped(step, inputs) -> Callable[[], None]:
+def looped(library, name: str, replayed: bool) -> Callable[[], None]:
+    """The closure timed in a ``StepProcess``: step ``name`` ("mlp" or "linreg") in
+    ``library``, through ``numbanet.compile`` when ``replayed``."""
+    step, inputs = STEPS[name](library)
+    if replayed:
+        step = library.compile(step)
+
     def run() -> None:
         step(*inputs).item()  # wait for the result, as a loop printing the loss does
 
     return run
+
+
+STEPS = {"mlp": mlp_step, "linreg": linreg_step}
 
 
 def ratio(a: float, b: float | None) -> str:
@@ -88,38 +99,32 @@ def main() -> None:
                              "shared with other work, time spent descheduled is not counted")
     args = parser.parse_args()
 
-    import numba
-
-    import numbanet
-
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    have_torch = importlib.util.find_spec("torch") is not None
     print(f"numbanet.compile benchmark: medians of {args.steps} steps after {args.warmup} "
-          f"warm-up, {args.clock} clock; PyTorch {torch.__version__ if torch else 'none'}")
+          f"warm-up, {args.clock} clock, each step in a process of its own")
     print(f"{'step':<8} {'threads':>7} {'eager ms':>9} {'replay ms':>10} {'torch ms':>9} "
           f"{'replay/torch':>13} {'eager/torch':>12} {'replay/eager':>13}")
+    versions = set()
     for threads in args.threads:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        if torch is not None:
-            torch.set_num_threads(threads)
-        for name, make in (("mlp", mlp_step), ("linreg", linreg_step)):
-            eager_step, eager_inputs = make(numbanet)
-            compiled_step, compiled_inputs = make(numbanet)
-            closures = [looped(eager_step, eager_inputs),
-                        looped(numbanet.compile(compiled_step), compiled_inputs)]
-            if torch is not None:
-                closures.append(looped(*make(torch)))
-            eager, replay, *reference = median_step_seconds(closures, args.warmup,
-                                                            args.steps, clock=clock)
+        for name in STEPS:
+            runs = [("numbanet", False), ("numbanet", True)] + ([("torch", False)]
+                                                                if have_torch else [])
+            processes = [StepProcess("bench_compile:looped", library, name, replayed,
+                                     threads=threads, clock=args.clock)
+                         for library, replayed in runs]
+            try:
+                eager, replay, *reference = median_step_seconds(
+                    [process.timed_steps for process in processes], args.warmup, args.steps)
+            finally:
+                for process in processes:
+                    versions.add(f"{process.name.split()[0]} {process.version}")
+                    process.close()
             theirs = reference[0] if reference else None
             print(f"{name:<8} {threads:>7} {eager * 1e3:>9.3f} {replay * 1e3:>10.3f} "
                   f"{theirs * 1e3 if theirs else float('nan'):>9.3f} "
                   f"{ratio(replay, theirs):>13} {ratio(eager, theirs):>12} "
                   f"{ratio(replay, eager):>13}")
-
+    print("versions: " + ", ".join(sorted(versions)))
 
 if __name__ == "__main__":
     main()

@@ -9,11 +9,11 @@ stray pause of the machine does not move it.
 - the tutorial CNN (conv 1->32, conv 32->64, max-pool, dropout, fc 9216->128->10,
   log_softmax + CrossEntropyLoss), batch 64, SGD with momentum 0.5
 
-PyTorch runs in the same process on the same inputs, when it is installed (``pip install
+PyTorch runs the same step on the same inputs, when it is installed (``pip install
 torch``), its steps taking turns with numbanet's; without it the table has numbanet's times
-only. Both use
-the same number of threads: Numba's thread count (all cores unless ``NUMBA_NUM_THREADS`` or
-``--threads`` says otherwise) is passed to ``torch.set_num_threads``. On a machine busy with
+only. Each library runs in a process of its own (``step_process.py`` says why). Both use
+the same number of threads: ``--threads``, else Numba's thread count (all cores unless
+``NUMBA_NUM_THREADS`` says otherwise). On a machine busy with
 other work, parallel kernels of both libraries wait for descheduled threads; ``--threads 1``
 gives steadier figures there.
 
@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import pstats
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
-import pytorch_first  # noqa: F401 - before numbanet: PyTorch keeps its OpenMP defaults
+from step_process import StepProcess, use_threads
 
 BATCH_SIZE = 64
 
@@ -137,12 +138,13 @@ class PhaseClock:
                   f"{(seconds - kernels) / steps * 1e3:8.2f}")
 
 
-def median_step_seconds(steps_by_library: list[Callable], warmup: int, steps: int,
-                        run: int = 5, clock: Callable[[], float] = time.perf_counter
-                        ) -> list[float]:
-    """Median seconds per step of each closure, timed in turns of ``run`` steps per library
-    (A A A A A, B B B B B, A ...), so that a busy spell of the machine slows both libraries
-    alike; the first step of each turn is not counted.
+def median_step_seconds(timers: list[Callable[[int], list[float]]], warmup: int,
+                        steps: int, run: int = 5) -> list[float]:
+    """Median seconds per step of each timer (a ``StepProcess``'s ``timed_steps``, or
+    :func:`in_this_process`: called with a count, it runs that many steps and returns
+    their times), timed in turns of ``run`` steps per timer (A A A A A, B B B B B, A ...),
+    so that a busy spell of the machine slows every library alike; the first step of each
+    turn is not counted.
 
     Turns of one step each (A, B, A, B) measured something a training loop never does:
     each step began with the other library's weights and activations in the caches
@@ -150,19 +152,35 @@ def median_step_seconds(steps_by_library: list[Callable], warmup: int, steps: in
     threads PyTorch's OpenMP threads, which keep spinning for a while after its calls,
     shared the cores with the numbanet step right after.
     """
-    for step in steps_by_library:
-        for _ in range(warmup):
-            step()
-    times = [[] for _ in steps_by_library]
+    for timed in timers:
+        timed(warmup)
+    times = [[] for _ in timers]
     turns = -(-steps // (run - 1))
     for _ in range(turns):
-        for step, samples in zip(steps_by_library, times, strict=True):
-            step()  # settles this library's threads; not counted
-            for _ in range(run - 1):
-                started = clock()
-                step()
-                samples.append(clock() - started)
+        for timed, samples in zip(timers, times, strict=True):
+            samples.extend(timed(run)[1:])  # the first settles this library's threads
     return [statistics.median(samples) for samples in times]
+
+
+def in_this_process(step: Callable[[], None], clock: Callable[[], float] = time.perf_counter
+                    ) -> Callable[[int], list[float]]:
+    """A timer for :func:`median_step_seconds` running ``step`` in this process."""
+
+    def timed(count: int) -> list[float]:
+        seconds = []
+        for _ in range(count):
+            started = clock()
+            step()
+            seconds.append(clock() - started)
+        return seconds
+
+    return timed
+
+
+def model_step(library, model_name: str) -> Callable[[], None]:
+    """The step :func:`main` times (in a ``StepProcess``): ``model_name`` on the fixed
+    batch."""
+    return training_step(library, model_name, *batch())
 
 
 def batch() -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +200,7 @@ def profile(model_name: str, steps: int, top: int) -> None:
     step = training_step(numbanet, model_name, *batch())
     for _ in range(3):
         step()
-    step_seconds = median_step_seconds([step], 0, steps)[0]
+    step_seconds = median_step_seconds([in_this_process(step)], 0, steps)[0]
 
     kernel_seconds: dict[str, list[float]] = {}
 
@@ -249,33 +267,35 @@ def main() -> None:
 
     import numba
 
-    import numbanet
-
-    if args.threads:
-        numba.set_num_threads(args.threads)
-    threads = numba.get_num_threads()
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
     if args.profile:
+        import numbanet
+
+        use_threads(numbanet, threads)
         profile(args.profile, args.steps, args.top)
         return
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-
+    libraries = ["numbanet"]
+    if importlib.util.find_spec("torch") is not None:
+        libraries.append("torch")
     rows = []
+    versions = {}
     for model_name in args.models:
-        images, labels = batch()
-        libraries = [numbanet] if torch is None else [numbanet, torch]
-        steps = [training_step(library, model_name, images, labels) for library in libraries]
-        medians = median_step_seconds(steps, args.warmup, args.steps)
-        rows.append((model_name, medians[0], medians[1] if torch is not None else None))
+        processes = [StepProcess("bench_training:model_step", library, model_name,
+                                 threads=threads) for library in libraries]
+        try:
+            medians = median_step_seconds([process.timed_steps for process in processes],
+                                          args.warmup, args.steps)
+        finally:
+            for process in processes:
+                versions[process.name.split()[0]] = process.version
+                process.close()
+        rows.append((model_name, medians[0], medians[1] if len(medians) > 1 else None))
 
-    torch_note = (f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
-                  if torch is not None else "PyTorch not installed")
+    torch_note = (f"PyTorch {versions['torch']}, {threads} threads" if "torch" in versions
+                  else "PyTorch not installed")
     print(f"median training step, batch {BATCH_SIZE}, {args.steps} steps after {args.warmup} "
-          f"warm-up; numbanet on {threads} Numba threads; {torch_note}")
+          f"warm-up, each library in a process of its own; numbanet on {threads} Numba "
+          f"threads; {torch_note}")
     names = {"mlp": "MLP 784-128-10, Adam", "cnn": "tutorial CNN, SGD momentum"}
     header = f"{'model':<28} {'numbanet ms':>12} {'PyTorch ms':>11} {'ratio':>7}"
     print(header)
