@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import importlib.util
+import math
 import pstats
 import statistics
 import time
@@ -138,27 +139,38 @@ class PhaseClock:
                   f"{(seconds - kernels) / steps * 1e3:8.2f}")
 
 
+SETTLE_SECONDS = 0.02  # a pause before each turn: the other library's threads stop spinning
+TURN_SECONDS = 0.05  # a turn runs at least this long (and at least ``run`` steps)
+
+
 def median_step_seconds(timers: list[Callable[[int], list[float]]], warmup: int,
                         steps: int, run: int = 5) -> list[float]:
     """Median seconds per step of each timer (a ``StepProcess``'s ``timed_steps``, or
     :func:`in_this_process`: called with a count, it runs that many steps and returns
-    their times), timed in turns of ``run`` steps per timer (A A A A A, B B B B B, A ...),
-    so that a busy spell of the machine slows every library alike; the first step of each
-    turn is not counted.
+    their times), timed in turns (A A A A A, B B B B B, A ...), so that a busy spell of the
+    machine slows every library alike; the first step of each turn is not counted. A turn
+    is ``run`` steps, or more for a short step: as many as take ``TURN_SECONDS`` (judged
+    from the warm-up), and about ``steps`` are timed per timer.
 
     Turns of one step each (A, B, A, B) measured something a training loop never does:
     each step began with the other library's weights and activations in the caches
     (PyTorch's MLP step took 1.25 ms that way against 0.82 ms in turns of 5), and at 2
     threads PyTorch's OpenMP threads, which keep spinning for a while after its calls,
-    shared the cores with the numbanet step right after.
+    shared the cores with the numbanet step right after. Even in processes of their own,
+    the threads of the library whose turn ended spin on for a few milliseconds (PyTorch's
+    OpenMP threads, numbanet's workers), so each turn starts after a short pause
+    (``SETTLE_SECONDS``), and lasts long enough for the machine to be back at speed
+    after it: each library is timed as in a training loop of its own.
     """
+    turn_lengths = []
     for timed in timers:
-        timed(warmup)
+        warm = timed(max(warmup, 1))
+        turn_lengths.append(max(run, math.ceil(TURN_SECONDS / max(min(warm), 1e-6))))
     times = [[] for _ in timers]
-    turns = -(-steps // (run - 1))
-    for _ in range(turns):
-        for timed, samples in zip(timers, times, strict=True):
-            samples.extend(timed(run)[1:])  # the first settles this library's threads
+    while any(len(samples) < steps for samples in times):
+        for timed, samples, length in zip(timers, times, turn_lengths, strict=True):
+            time.sleep(SETTLE_SECONDS)
+            samples.extend(timed(length)[1:])  # the first settles this library's threads
     return [statistics.median(samples) for samples in times]
 
 

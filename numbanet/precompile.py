@@ -20,7 +20,7 @@ three ``parallel=True`` kernels (21.4 s of the 30.5 s of compiling on one core),
 helper compiled two of those and SGD's parallel kernel, the script the other 21, and the
 script's CPU time to its first step went from 21.2 s to 17.2 s (medians of 3, interleaved
 with the previous version, on a busy 2-core machine). Since the matmul runs its threads
-without ``prange`` (:class:`numbanet.kernels.cpu.matmul.OnThreads`) there is 40% less to
+without ``prange`` (:class:`numbanet.kernels.cpu.threads.OnThreads`) there is 40% less to
 compile (6.9 s of CPU in one process against 11.5 s, one run each, load 5.5): the script
 compiles the first 18 kernels (the forward matmul and the loss), the helper the last 6
 (the backward matmuls, the bias gradient, SGD), and the script no longer waits for the
@@ -479,14 +479,14 @@ def record(write: bool = False) -> tuple[tuple, int]:
     :mod:`numbanet.precompile_manifest`."""
     import numbanet as torch
     from numbanet.kernels import launch
-    from numbanet.kernels.cpu.matmul import OnThreads
+    from numbanet.kernels.cpu.threads import CALLER, OnThreads
     from numbanet.warmup import _classifier_accuracy, _classifier_training
 
     seen: dict[tuple, None] = {}
 
     def on_arguments(kernel, arguments, grid, block) -> None:
-        if isinstance(kernel, OnThreads):  # the Numba kernel it runs, with (part, parts)
-            kernel, arguments = kernel.kernel, (*arguments[:-1], 0, arguments[-1])
+        if isinstance(kernel, OnThreads):  # the Numba kernel it runs: (caller, part, parts)
+            kernel, arguments = kernel.kernel, (*arguments[:-1], CALLER, 0, arguments[-1])
         function = getattr(kernel, "py_func", None)
         if function is None or grid is not None:
             return

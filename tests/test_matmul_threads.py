@@ -1,5 +1,5 @@
-"""The CPU matmul on several threads: OnThreads runs a kernel's task shares on a pool of
-Python threads (numbanet/kernels/cpu/matmul.py). The result must not depend on the number
+"""The CPU matmul on several threads: OnThreads runs a kernel's task shares on worker
+threads (numbanet/kernels/cpu/threads.py). The result must not depend on the number
 of threads, bit for bit, and the pool must keep working in a forked child."""
 
 import multiprocessing
@@ -14,6 +14,7 @@ from numbanet import trace
 from numbanet.kernels import launch
 
 matmul = import_module("numbanet.kernels.cpu.matmul")
+threads = import_module("numbanet.kernels.cpu.threads")
 
 
 @pytest.fixture(autouse=True)
@@ -89,9 +90,10 @@ def recording_kernel():
 
 def test_every_share_runs_once_each_on_a_thread_of_its_own():
     kernel, calls = recording_kernel()
-    matmul.OnThreads(kernel)("x", 7, 2)
-    shares = sorted(calls)
-    assert [arguments for arguments, _ in shares] == [("x", 7, 0, 2), ("x", 7, 1, 2)]
+    threads.OnThreads(kernel)("x", 7, 2)
+    shares = sorted(calls, key=lambda call: call[0][-2])
+    assert [arguments for arguments, _ in shares] == [("x", 7, threads.CALLER, 0, 2),
+                                                      ("x", 7, threads.CALLER, 1, 2)]
     assert shares[0][1] == threading.get_ident()  # the first share on the calling thread
     assert shares[1][1] != threading.get_ident()
 

@@ -71,7 +71,7 @@ Work is split across cores by image; each worker allocates its scratch once.
 **Compiling.** A first run compiles these kernels (Numba caches them on disk for the next
 runs), and a learner's first CNN run waits for it, so they are written to compile little.
 The workers run on threads without ``prange``
-(:class:`~numbanet.kernels.cpu.matmul.OnThreads`): a ``prange`` loop compiles its body
+(:class:`~numbanet.kernels.cpu.threads.OnThreads`): a ``prange`` loop compiles its body
 again. And each helper gets one set of argument types from all three kernels (scratch
 from :func:`empty_rows`, given a dtype; zeroing by :func:`zero_rows`; multiply_rows' left
 operand always an any-layout view), so Numba compiles it once; and the input gradient's
@@ -92,13 +92,13 @@ from numba import get_num_threads, njit
 from numbanet.kernels.cpu.matmul import (
     TILE_COLS,
     TILE_ROWS,
-    OnThreads,
     dot_tile,
     multiply_rows,
     pack_columns,
     prefer_512_bit_vectors,
 )
 from numbanet.kernels.cpu.pool import as_pair
+from numbanet.kernels.cpu.threads import OnThreads, caller_started
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients are rows
@@ -232,10 +232,10 @@ def scatter_patch_rows(patches, kernel_h, kernel_w, stride_h, stride_w, pad_h, p
 
 
 # Each operation below is a *worker* kernel: worker ``w`` of ``workers`` (its last two
-# arguments) handles its share of the images and allocates its scratch buffer once for all
-# of them. One worker on the calling thread is the serial path; for more, the same
-# compiled worker runs on several threads at once (``nogil``, :class:`OnThreads`), so
-# the parallel path costs no compiling of its own.
+# arguments, after the ``caller`` mailbox of :class:`OnThreads`) handles its share of the
+# images and allocates its scratch buffer once for all of them. One worker on the calling
+# thread is the serial path; for more, the same compiled worker runs on several threads at
+# once (``nogil``, :class:`OnThreads`), so the parallel path costs no compiling of its own.
 
 
 @njit(cache=True, error_model="numpy")
@@ -266,7 +266,7 @@ def copy_shifted_rows(planes, kernel_h, kernel_w, padded_width, rows):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                        pad_w, out_h, out_w, worker, workers):
+                        pad_w, out_h, out_w, caller, worker, workers):
     """``y[n] = bias + W @ patches(x[n])`` for each of this worker's images.
 
     ``weights`` is W, (O, C*kh*kw); ``y`` is (N, O, positions). Each output row starts as
@@ -278,6 +278,7 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
     numbers than there are output channels (dropping copies ``O`` rows in short runs,
     gathering ``K``) and few columns are thrown away (``SHIFTED_ROWS_MAX_WASTE``).
     """
+    caller_started(caller, worker)
     images, channels, height, width = x.shape
     channels_out, patch_size = weights.shape
     padded_height, padded_width = height + 2 * pad_h, width + 2 * pad_w
@@ -331,7 +332,7 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv_input_grad_rows_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
-                                stride_w, pad_h, pad_w, out_h, out_w, worker, workers):
+                                stride_w, pad_h, pad_w, out_h, out_w, caller, worker, workers):
     """For each of this worker's images, with long patches (``K >=
     ROWS_LAYOUT_MIN_PATCH``): the patches' gradients ``grad_y[n].T @ W`` as rows, then
     col2im.
@@ -345,6 +346,7 @@ def conv_input_grad_rows_worker(grad_y, weights, grad_x, kernel_h, kernel_w, str
     Each image's gradient is written by one worker only, so overlapping patches never
     race.
     """
+    caller_started(caller, worker)
     images, channels, height, width = grad_x.shape
     patch_size = weights.shape[1]
     positions = grad_y.shape[2]
@@ -366,7 +368,7 @@ def conv_input_grad_rows_worker(grad_y, weights, grad_x, kernel_h, kernel_w, str
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv_input_grad_columns_worker(grad_y, weights, grad_x, kernel_h, kernel_w, stride_h,
-                                   stride_w, pad_h, pad_w, out_h, out_w, worker, workers):
+                                   stride_w, pad_h, pad_w, out_h, out_w, caller, worker, workers):
     """For each of this worker's images, with short patches: the patches' gradients as
     columns, ``cols = W.T @ grad_y[n]``, then col2im (:func:`scatter_patch_columns`).
 
@@ -374,6 +376,7 @@ def conv_input_grad_columns_worker(grad_y, weights, grad_x, kernel_h, kernel_w, 
     compiles every branch of a function, and the seed CNN, whose first layer needs no
     input gradient, never runs this one (0.6 s less to compile on a cold cache).
     """
+    caller_started(caller, worker)
     images, channels, height, width = grad_x.shape
     patch_size = weights.shape[1]
     positions = grad_y.shape[2]
@@ -499,7 +502,7 @@ def add_window_products(grad_y_image, first_position, stop_position, windows, ou
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, stride_w,
-                            pad_h, pad_w, out_h, out_w, worker, workers):
+                            pad_h, pad_w, out_h, out_w, caller, worker, workers):
     """``partials[worker] = sum over this worker's images n of grad_y[n] @ patches(x[n])``.
 
     ``grad_y`` is (N, O, positions); ``partials`` is (workers, O rounded up to 4, K). Long
@@ -513,6 +516,7 @@ def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, s
     Each worker sums into its own partial, added up at the end, so no two threads add
     into one weight.
     """
+    caller_started(caller, worker)
     images, channels_out, positions = grad_y.shape
     channels = x.shape[1]
     patch_size = partials.shape[2]

@@ -25,7 +25,8 @@ can reach). Four ideas get them there, in this order:
    in the L2 cache; the 4 rows of A in use stay in L1 while they meet every column of
    the chunk, so each byte brought from memory is used many times.
 4. **Threads.** Tasks (a column chunk of one matrix of the batch, and a group of rows when
-   there are few chunks) are shared out between threads by :class:`OnThreads`; each packs
+   there are few chunks) are shared out between threads by
+   :class:`~numbanet.kernels.cpu.threads.OnThreads`; each packs
    its own columns, so packing runs in parallel too. Small products run on one thread.
 
 **The other order, for row-major B.** A dot product over a short sum (k = 64, the batch,
@@ -61,28 +62,26 @@ and the two multiply-add kernels (:func:`task_block`, :func:`multiply_block`,
 :func:`run_task`, :func:`rows_task`) are therefore inlined into their callers
 (``inline="always"``), which took a quarter off compiling the quickstart's three matmul
 kernels (4.7 s of CPU to 3.4 s, medians of 6 alternating runs on a loaded machine). And
-there is no ``prange`` (see :class:`OnThreads`).
+there is no ``prange`` (see :mod:`numbanet.kernels.cpu.threads`).
 
 ``fastmath`` lets LLVM reorder the additions of a dot product (that is what vectorising a
 sum needs), so results differ from numpy's in the last bits.
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
-from numba import config, get_num_threads, njit, types
+from numba import get_num_threads, njit, types
 from numba.extending import intrinsic
 
-from numbanet.kernels.launch import launch
+from numbanet.kernels.cpu.threads import OnThreads, caller_started
 
 TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile
 PACKED_CHUNK_BYTES = 256 * 1024  # packed columns of B one task sweeps: half of a 512 KiB L2
-# multiply-adds below which one thread is faster than two: handing a share to a second
-# thread costs tens of microseconds on these 2-vCPU machines, so (64, 784, 128) ran 146 us on
-# one thread and 191-200 us on two, (256, 784, 128) 0.50 ms and 0.31 ms
-PARALLEL_THRESHOLD = 1 << 24
+# multiply-adds below which one thread is faster than two: a share reaches a spinning
+# worker in microseconds (numbanet/kernels/cpu/threads.py), so two threads pay from about a
+# million: (64, 128, 64) 23 us on one thread and on two, (64, 256, 64) 40 and 32 us,
+# (64, 512, 64) 72-78 and 51 us, (64, 784, 128) 171-188 and 96 us (a busy 2-vCPU machine)
+PARALLEL_THRESHOLD = 1 << 20
 ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of B the outer-product kernel sweeps
 ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B...
 ROWS_LARGEST_B = 1024 * 1024  # ...unless B fits in L2 (bytes per matrix)
@@ -245,7 +244,7 @@ def run_task(task, a, b_source, source_is_transposed, packed, c, row_groups, col
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, column_chunks,
-                   part, parts):
+                   caller, part, parts):
     """``C[t] = A[t] @ B[t]`` for every matrix ``t`` of the batch: share ``part`` of
     ``parts`` of the tasks (all of them when ``parts`` is 1; :class:`OnThreads` runs the
     shares on several threads at once).
@@ -254,6 +253,7 @@ def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, col
     (batch, m, k) when ``source_is_transposed``; C-contiguous either way. ``packed``:
     scratch of shape (batch * row_groups, m, k). ``c``: (batch, n, m), written.
     """
+    caller_started(caller, part)
     tasks = c.shape[0] * row_groups * column_chunks
     for task in range(part * tasks // parts, (part + 1) * tasks // parts):
         run_task(task, a, b_source, source_is_transposed, packed, c, row_groups,
@@ -352,93 +352,18 @@ def rows_task(task, a, b, c, row_groups, column_chunks):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def batched_matmul_rows(a, b, c, row_groups, column_chunks, part, parts):
+def batched_matmul_rows(a, b, c, row_groups, column_chunks, caller, part, parts):
     """``C[t] = A[t] @ B[t]`` for every matrix of the batch, B row-major: share ``part`` of
     ``parts`` of the tasks, as :func:`batched_matmul`.
 
     ``a``: (batch, n, k), any strides. ``b``: (batch, k, m) C-contiguous. ``c``: (batch,
     n, m), written. A column chunk of B stays in L2 while bands of C's rows meet it.
     """
+    caller_started(caller, part)
     tasks = c.shape[0] * row_groups * column_chunks
     for task in range(part * tasks // parts, (part + 1) * tasks // parts):
         rows_task(task, a, b, c, row_groups, column_chunks)
 
-
-class OnThreads:
-    """A kernel run on several threads at once (the matmul's, and the convolution's
-    workers): ``OnThreads(kernel)(*args, parts)`` calls ``kernel(*args, part, parts)`` for
-    every ``part`` in ``range(parts)``, each on a thread of its own, and returns when all
-    are done.
-
-    The kernels are compiled with ``nogil=True``: while one runs, it lets go of Python's
-    global lock, so a pool of plain Python threads (``parts - 1`` of them, plus the calling
-    thread) runs the shares at the same time, on as many cores. Numba's own way, a
-    ``prange`` loop in a ``parallel=True`` kernel, costs far more to compile: Numba turns
-    the loop into a function of its own and LLVM optimises all the matmul code again inside
-    it. The quickstart's three matmul kernels took 9 s of CPU to compile that way against
-    4.6 s for the plain loops here (on a loaded 2-core machine), and that was most of a
-    first run's compiling. Nothing more is needed to run a share: each task writes its own
-    block of C, so it does not matter which thread runs it, and the result is bit for bit
-    the same on any number of threads.
-
-    For the trace it passes as the kernel it runs (its source, and whether this call
-    compiled it).
-    """
-
-    def __init__(self, kernel):
-        self.kernel = kernel
-        self.__wrapped__ = kernel.py_func
-        self.__name__ = kernel.py_func.__name__
-
-    @property
-    def signatures(self):
-        return self.kernel.signatures
-
-    @property
-    def stats(self):
-        return self.kernel.stats
-
-    def run(self, parts: int, *arguments) -> None:
-        """Launch the kernel's ``parts`` shares: on this thread alone when ``parts`` is 1
-        (the plain kernel, as the trace then shows it), else one share per thread."""
-        if parts > 1:
-            launch(self, *arguments, parts)
-        else:
-            launch(self.kernel, *arguments, 0, 1)
-
-    def __call__(self, *arguments_and_parts) -> None:
-        *arguments, parts = arguments_and_parts
-        pool = _thread_pool()
-        others = [pool.submit(self.kernel, *arguments, part, parts) for part in range(1, parts)]
-        try:
-            self.kernel(*arguments, 0, parts)
-        finally:
-            for other in others:
-                other.result()
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_process = 0  # the process that made it: a forked child makes its own
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    """The threads :class:`OnThreads` runs on, besides the calling one (made on first use,
-    as many as Numba may be asked to use)."""
-    global _pool, _pool_process
-    if _pool is None or _pool_process != os.getpid():
-        _pool = ThreadPoolExecutor(max(1, config.NUMBA_NUM_THREADS - 1),
-                                   thread_name_prefix="numbanet-kernel")
-        _pool_process = os.getpid()
-    return _pool
-
-
-# These threads share the cores with the OpenMP threads that run Numba's ``prange``
-# kernels (the optimizers', softmax's). By default OpenMP keeps its threads spinning for a
-# while after each such kernel, ready for the next one, and a matmul's second share then
-# has to share its core with a spinning thread (an MLP's Adam step at 2 threads, on a
-# loaded machine: 3.9 and 2.8 ms, against 1.4 and 1.4 ms with them asleep). Set before
-# Numba starts OpenMP (at its first ``prange`` kernel); a value of the user's own is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 batched_matmul_on_threads = OnThreads(batched_matmul)
 batched_matmul_rows_on_threads = OnThreads(batched_matmul_rows)
