@@ -252,6 +252,7 @@ def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, col
     ``a``: (batch, n, k) C-contiguous. ``b_source``: B as (batch, k, m), or B transposed as
     (batch, m, k) when ``source_is_transposed``; C-contiguous either way. ``packed``:
     scratch of shape (batch * row_groups, m, k). ``c``: (batch, n, m), written.
+    ``caller``: :class:`OnThreads`' mailbox, told first thing that share 0 runs.
     """
     caller_started(caller, part)
     tasks = c.shape[0] * row_groups * column_chunks
