@@ -166,13 +166,18 @@ def wait_until_finished(cells, share, polls):
 
 def polls_per_second() -> float:
     """How many mailbox reads :func:`wait_for_change` makes in a second on this machine
-    (measured once, over about a millisecond), to turn :data:`SPIN_SECONDS` into a count."""
+    (measured once, over half a millisecond or so), to turn :data:`SPIN_SECONDS` into a
+    count."""
     cells = np.zeros(16, dtype=np.int64)
     wait_for_change(cells, POSTED, 0, 1)  # compiled (or loaded from the cache) first
-    polls = 1 << 20
-    started = time.perf_counter()
-    wait_for_change(cells, POSTED, 0, polls)
-    return polls / max(time.perf_counter() - started, 1e-6)
+    polls = 256
+    while True:
+        started = time.perf_counter()
+        wait_for_change(cells, POSTED, 0, polls)
+        elapsed = time.perf_counter() - started
+        if elapsed >= 5e-4 or polls >= 1 << 30:
+            return polls / max(elapsed, 1e-9)
+        polls *= 2
 
 
 class Worker:
