@@ -139,13 +139,21 @@ class PhaseClock:
                   f"{(seconds - kernels) / steps * 1e3:8.2f}")
 
 
-SETTLE_SECONDS = 0.02  # a pause before each turn: the other library's threads stop spinning
+# a pause before each turn, for the other libraries' threads to stop spinning: OpenBLAS's
+# (numpy's) keep polling for 2^28 CPU cycles after a call, 0.1 s at 2.6 GHz
+SETTLE_SECONDS = 0.15
 TURN_SECONDS = 0.05  # a turn runs at least this long (and at least ``run`` steps)
 
 
 def median_step_seconds(timers: list[Callable[[int], list[float]]], warmup: int,
                         steps: int, run: int = 5) -> list[float]:
-    """Median seconds per step of each timer (a ``StepProcess``'s ``timed_steps``, or
+    """Median seconds per step of each timer: the medians of :func:`step_seconds`."""
+    return [statistics.median(samples) for samples in step_seconds(timers, warmup, steps, run)]
+
+
+def step_seconds(timers: list[Callable[[int], list[float]]], warmup: int, steps: int,
+                 run: int = 5) -> list[list[float]]:
+    """Seconds of each step of each timer (a ``StepProcess``'s ``timed_steps``, or
     :func:`in_this_process`: called with a count, it runs that many steps and returns
     their times), timed in turns (A A A A A, B B B B B, A ...), so that a busy spell of the
     machine slows every library alike; the first step of each turn is not counted. A turn
@@ -171,7 +179,7 @@ def median_step_seconds(timers: list[Callable[[int], list[float]]], warmup: int,
         for timed, samples, length in zip(timers, times, turn_lengths, strict=True):
             time.sleep(SETTLE_SECONDS)
             samples.extend(timed(length)[1:])  # the first settles this library's threads
-    return [statistics.median(samples) for samples in times]
+    return times
 
 
 def in_this_process(step: Callable[[], None], clock: Callable[[], float] = time.perf_counter

@@ -1,4 +1,4 @@
-"""A training step timed in a Python process of its own, one process per library.
+"""A training step (or any timed call) in a Python process of its own, one per library.
 
 Why not time numbanet and PyTorch in one process: both run their parallel loops on an
 OpenMP runtime, and PyTorch brings its own copy (``torch/lib/libgomp.so.1``). Loaded first,
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -75,18 +76,28 @@ class StepProcess:
 
 
 def use_threads(library, threads: int) -> None:
-    """Give ``library`` (numbanet or torch) ``threads`` threads for its kernels."""
+    """Give ``library`` (numbanet, torch or numpy) ``threads`` threads for its kernels
+    (numpy's BLAS reads its count when it is loaded: :func:`serve` sets it before)."""
     if library.__name__ == "torch":
         library.set_num_threads(threads)
-    else:
+    elif library.__name__ == "numbanet":
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
+def limit_blas_threads(threads: int) -> None:
+    """Tell numpy's BLAS (OpenBLAS, or MKL) to use ``threads`` threads, before numpy is
+    imported."""
+    for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+
+
 def serve(spec: dict) -> None:
     """The child: build the step, then answer each request line (a step count) with the
     times of that many steps, until the parent closes the pipe."""
+    if spec["library"] == "numpy":
+        limit_blas_threads(spec["threads"])
     library = importlib.import_module(spec["library"])
     use_threads(library, spec["threads"])
     module_name, function_name = spec["maker"].split(":")
