@@ -6,6 +6,7 @@ Exports exactly the names of :data:`numbanet.kernels.contract.KERNEL_CONTRACT`.
 from .conv import conv2d_forward, conv2d_input_grad, conv2d_weight_grad
 from .dropout import dropout_mask
 from .elementwise import *  # noqa: F403 - one function per formula (formulas.FORMULAS)
+from .heap import keep_freed_memory
 from .indexing import gather, scatter_add
 from .matmul import matmul
 from .memory import arange, astype, contiguous, copy_into, empty, fill, from_host, full, to_host
@@ -32,3 +33,5 @@ from .sorting import scatter, scatter_multiply, sort
 from .views import basic_index, broadcast_to, permute, reshape
 
 DEVICE_TYPE = "cpu"
+
+KEPT_FREED_MEMORY = keep_freed_memory()  # large arrays without page faults (heap.py)
