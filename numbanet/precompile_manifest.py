@@ -105,6 +105,9 @@ KERNELS = (
         "bool",
         "float32",
         "bool",
+        "Array(int64, 1, 'C', False, aligned=True)",
+        "int64",
+        "int64",
     ]),
     ("numbanet.kernels.cpu.reductions", "extreme_middle", [
         "Array(float32, 3, 'C', False, aligned=True)",

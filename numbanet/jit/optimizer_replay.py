@@ -79,20 +79,24 @@ def fast_step(optimizer, grads: list, calls: list, compiled):
                for param in group["params"] if gradient.get(id(param)) is not None]
     if len(updates) != len(calls):
         return None
-    members = []  # (group, param, state, watched state tensors, step array, kernel, arrays)
+    members = []  # (group, param, state, watched state tensors, step array, kernel, arrays,
+    #              the thread sharing arguments)
     for (param, group, grad), (_, [(kernel, args)]) in zip(updates, calls, strict=True):
         state = optimizer.state[param]
         if rule is Adam:
-            keys, arrays, scalars = ("exp_avg", "exp_avg_sq"), args[:4], args[4:]
+            keys, arrays = ("exp_avg", "exp_avg_sq"), args[:4]
             step = state.get("step")
             if step is None:
                 return None
             expected = _adam_scalars(param._data.dtype, group, int(step._data.item()))
         else:
             keys = ("momentum_buffer",) if group["momentum"] != 0 else ()
-            arrays, scalars = args[:3], args[3:]
+            arrays = args[:3]
             step = None
             expected = _sgd_scalars(param._data.dtype, group)
+        # after the scalars: how the elements are shared out between threads, as captured
+        scalars = args[len(arrays):len(arrays) + len(expected)]
+        sharing = args[len(arrays) + len(expected):]
         tensors = [state.get(key) for key in keys]
         if (any(t is None for t in tensors) or not _same(tuple(scalars), expected)
                 or not _views_of(arrays[0], param) or not _views_of(arrays[1], grad)
@@ -101,7 +105,7 @@ def fast_step(optimizer, grads: list, calls: list, compiled):
         watched = tuple(zip(keys, tensors, strict=True)) + ((("step", step),) if step else ())
         members.append((group, param, state, watched,
                         step._data if step is not None else None,
-                        compiled(kernel, args), tuple(arrays)))
+                        compiled(kernel, args), tuple(arrays), tuple(sharing)))
     groups = [(group, len(group["params"])) for group in optimizer.param_groups]
     watch = [(state, key, tensor) for _, _, state, watched, *_ in members
              for key, tensor in watched]
@@ -123,14 +127,14 @@ def fast_step(optimizer, grads: list, calls: list, compiled):
         if not current():
             return False
         scalars: dict = {}  # (group id, step) -> scalars: computed once per group and step
-        for group, param, _, _, step_array, kernel, arrays in members:
+        for group, param, _, _, step_array, kernel, arrays, sharing in members:
             count = step_array.item() + 1  # Optimizer._count_step
             step_array[()] = count
             key = (id(group), count)
             values = scalars.get(key)
             if values is None:
                 values = scalars[key] = _adam_scalars(arrays[0].dtype, group, int(count))
-            kernel(*arrays, *values)
+            kernel(*arrays, *values, *sharing)
             param._version_box[0] += 1
         return True
 
@@ -138,11 +142,11 @@ def fast_step(optimizer, grads: list, calls: list, compiled):
         if not current():
             return False
         scalars: dict = {}
-        for group, param, _, _, _, kernel, arrays in members:
+        for group, param, _, _, _, kernel, arrays, sharing in members:
             values = scalars.get(id(group))
             if values is None:
                 values = scalars[id(group)] = _sgd_scalars(arrays[0].dtype, group)
-            kernel(*arrays, *values)
+            kernel(*arrays, *values, *sharing)
             param._version_box[0] += 1
         return True
 

@@ -4,7 +4,7 @@ Each kernel applies PyTorch's update rule (``torch.optim.SGD``, ``Adam``, ``RMSp
 element by element. Written as separate array operations an Adam step would read and
 write each array several times; fused, it reads every element once and writes it once.
 Every element's update is independent of the others, so large parameters are split
-across cores.
+across cores (:class:`~numbanet.kernels.cpu.threads.OnThreads`).
 
 Hyperparameters are converted to the parameter's dtype before the kernel runs (complements
 such as ``1 - beta1`` are computed first, in double precision), so a float32 model is
@@ -15,20 +15,18 @@ place through flat views, which is why they must be C-contiguous.
 import math
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit
 
-from numbanet.kernels.launch import launch
+from numbanet.kernels.cpu.threads import OnThreads, caller_started
 
-# elements below which one thread is faster: waking a second thread for a prange loop
-# costs tens of microseconds on these 2-vCPU machines (an MLP's Adam step over 100k
-# parameters took 107 us on one thread, 140-152 us on two)
-PARALLEL_THRESHOLD = 1 << 20
+# elements from which a second thread pays: a share reaches a spinning worker in
+# microseconds (numbanet/kernels/cpu/threads.py)
+PARALLEL_THRESHOLD = 1 << 16
 
 
-def _kernel_for(size: int, serial, parallel):
-    """The ``prange`` twin for a parameter large enough to pay and more than one thread to
-    run it on, else the serial kernel (the same arithmetic, element by element)."""
-    return parallel if size >= PARALLEL_THRESHOLD and get_num_threads() > 1 else serial
+def _parts(size: int) -> int:
+    """How many threads update a parameter of ``size`` elements."""
+    return get_num_threads() if size >= PARALLEL_THRESHOLD else 1
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -63,20 +61,18 @@ def sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, neste
     param[i] = param[i] - lr * g
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def sgd_kernel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
-               weight_decay, first_step):
-    """:func:`sgd_element` for every element of the flat arrays."""
+               weight_decay, first_step, caller, part, parts):
+    """:func:`sgd_element` for share ``part`` of ``parts`` of the elements of the flat
+    arrays (all of them when ``parts`` is 1; :class:`OnThreads` runs the shares on several
+    threads at once). Each share is a slice of its own, looped from 0 so that LLVM
+    vectorises it as it would the whole array."""
+    caller_started(caller, part)
+    start, stop = part * param.size // parts, (part + 1) * param.size // parts
+    param, grad = param[start:stop], grad[start:stop]
+    buffer = buffer[start:stop] if buffer.size else buffer
     for i in range(param.size):
-        sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, nesterov,
-                    weight_decay, first_step)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def sgd_kernel_parallel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
-                        weight_decay, first_step):
-    """:func:`sgd_kernel` with the elements split across cores."""
-    for i in prange(param.size):
         sgd_element(param, grad, buffer, i, lr, momentum, one_minus_dampening, nesterov,
                     weight_decay, first_step)
 
@@ -103,20 +99,17 @@ def adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1
     param[i] = param[i] - step_size * (m / denominator)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def adam_kernel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1, beta2,
-                one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
-    """:func:`adam_element` for every element of the flat arrays."""
+                one_minus_beta2, eps, weight_decay, bias_correction2_sqrt, caller, part,
+                parts):
+    """:func:`adam_element` for share ``part`` of ``parts`` of the elements of the flat
+    arrays, as :func:`sgd_kernel`."""
+    caller_started(caller, part)
+    start, stop = part * param.size // parts, (part + 1) * param.size // parts
+    param, grad = param[start:stop], grad[start:stop]
+    exp_avg, exp_avg_sq = exp_avg[start:stop], exp_avg_sq[start:stop]
     for i in range(param.size):
-        adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1, beta2,
-                     one_minus_beta2, eps, weight_decay, bias_correction2_sqrt)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def adam_kernel_parallel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1,
-                         beta2, one_minus_beta2, eps, weight_decay, bias_correction2_sqrt):
-    """:func:`adam_kernel` with the elements split across cores."""
-    for i in prange(param.size):
         adam_element(param, grad, exp_avg, exp_avg_sq, i, step_size, one_minus_beta1, beta2,
                      one_minus_beta2, eps, weight_decay, bias_correction2_sqrt)
 
@@ -151,22 +144,24 @@ def rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
         param[i] = param[i] - lr * (g / avg)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def rmsprop_kernel(param, grad, square_avg, buffer, grad_avg, lr, alpha, one_minus_alpha,
-                   eps, weight_decay, momentum, centered):
-    """:func:`rmsprop_element` for every element of the flat arrays."""
+                   eps, weight_decay, momentum, centered, caller, part, parts):
+    """:func:`rmsprop_element` for share ``part`` of ``parts`` of the elements of the flat
+    arrays, as :func:`sgd_kernel`."""
+    caller_started(caller, part)
+    start, stop = part * param.size // parts, (part + 1) * param.size // parts
+    param, grad, square_avg = param[start:stop], grad[start:stop], square_avg[start:stop]
+    buffer = buffer[start:stop] if buffer.size else buffer
+    grad_avg = grad_avg[start:stop] if grad_avg.size else grad_avg
     for i in range(param.size):
         rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
                         one_minus_alpha, eps, weight_decay, momentum, centered)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def rmsprop_kernel_parallel(param, grad, square_avg, buffer, grad_avg, lr, alpha,
-                            one_minus_alpha, eps, weight_decay, momentum, centered):
-    """:func:`rmsprop_kernel` with the elements split across cores."""
-    for i in prange(param.size):
-        rmsprop_element(param, grad, square_avg, buffer, grad_avg, i, lr, alpha,
-                        one_minus_alpha, eps, weight_decay, momentum, centered)
+sgd_on_threads = OnThreads(sgd_kernel)
+adam_on_threads = OnThreads(adam_kernel)
+rmsprop_on_threads = OnThreads(rmsprop_kernel)
 
 
 def _flat(name: str, array: np.ndarray, param: np.ndarray) -> np.ndarray:
@@ -212,10 +207,9 @@ def sgd_update(param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray 
         buffer = _flat("momentum_buffer", momentum_buffer, param)
     else:
         buffer = _unused_state(param)
-    kernel = _kernel_for(param.size, sgd_kernel, sgd_kernel_parallel)
-    launch(kernel, flat_param, _flat_grad(grad, param), buffer,
-           *sgd_scalars(param.dtype, lr, momentum, dampening, nesterov, weight_decay,
-                        first_step))
+    sgd_on_threads.run(_parts(param.size), flat_param, _flat_grad(grad, param), buffer,
+                       *sgd_scalars(param.dtype, lr, momentum, dampening, nesterov,
+                                    weight_decay, first_step))
 
 
 def sgd_scalars(dtype: np.dtype, lr: float, momentum: float, dampening: float,
@@ -240,9 +234,9 @@ def adam_update(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray,
     flat_param = _flat_param(param)
     first = _flat("exp_avg", exp_avg, param)
     second = _flat("exp_avg_sq", exp_avg_sq, param)
-    kernel = _kernel_for(param.size, adam_kernel, adam_kernel_parallel)
-    launch(kernel, flat_param, _flat_grad(grad, param), first, second,
-           *adam_scalars(param.dtype, lr, beta1, beta2, eps, weight_decay, step))
+    adam_on_threads.run(_parts(param.size), flat_param, _flat_grad(grad, param), first,
+                        second, *adam_scalars(param.dtype, lr, beta1, beta2, eps,
+                                              weight_decay, step))
 
 
 def adam_scalars(dtype: np.dtype, lr: float, beta1: float, beta2: float, eps: float,
@@ -280,7 +274,7 @@ def rmsprop_update(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,
     else:
         average = _unused_state(param)
     scalar = param.dtype.type
-    kernel = _kernel_for(param.size, rmsprop_kernel, rmsprop_kernel_parallel)
-    launch(kernel, flat_param, _flat_grad(grad, param), squares, buffer, average, scalar(lr),
-           scalar(alpha), scalar(1 - alpha), scalar(eps), scalar(weight_decay),
-           scalar(momentum), bool(centered))
+    rmsprop_on_threads.run(_parts(param.size), flat_param, _flat_grad(grad, param), squares,
+                           buffer, average, scalar(lr), scalar(alpha), scalar(1 - alpha),
+                           scalar(eps), scalar(weight_decay), scalar(momentum),
+                           bool(centered))
