@@ -97,7 +97,7 @@ KERNELS = (
     ]),
     ("numbanet.kernels.cpu.optimizers", "sgd_kernel", [
         "Array(float32, 1, 'C', False, aligned=True)",
-        "Array(float32, 1, 'C', True, aligned=True)",
+        "Array(float32, 1, 'C', False, aligned=True)",
         "Array(float32, 1, 'C', False, aligned=True)",
         "float32",
         "float32",

@@ -186,7 +186,8 @@ def _flat_grad(grad: np.ndarray, param: np.ndarray) -> np.ndarray:
     """The gradient read as a flat array of the parameter's dtype (a copy only if needed)."""
     if grad.shape == param.shape and grad.dtype == param.dtype and grad.flags.c_contiguous:
         return grad.reshape(-1)  # the usual case, without broadcast_to's 5 us
-    return np.ascontiguousarray(np.broadcast_to(grad, param.shape), dtype=param.dtype).reshape(-1)
+    # else a copy: writable, as the usual case, so that each kernel compiles once
+    return np.array(np.broadcast_to(grad, param.shape), dtype=param.dtype, order="C").reshape(-1)
 
 
 def _unused_state(param: np.ndarray) -> np.ndarray:
