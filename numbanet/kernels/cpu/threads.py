@@ -1,10 +1,11 @@
 """Running one kernel on several cores at once, without ``prange``: :class:`OnThreads`.
 
-A kernel that can be cut into independent shares takes two extra arguments, ``part`` and
-``parts``, and does share ``part`` of ``parts`` (the matmul's tasks, the convolution's
-images). Compiled with ``nogil=True``, it lets go of Python's global lock (the GIL) while
-it runs, so plain Python threads can run several shares at the same time, on as many
-cores. The calling thread runs share 0 and a *worker* thread each of the others.
+A kernel that can be cut into independent shares takes three extra arguments, ``caller``
+(see "Who holds the GIL" below), ``part`` and ``parts``, and does share ``part`` of
+``parts`` (the matmul's tasks, the convolution's images, an optimizer's elements).
+Compiled with ``nogil=True``, it lets go of Python's global lock (the GIL) while it runs,
+so plain Python threads can run several shares at the same time, on as many cores. The
+calling thread runs share 0 and a *worker* thread each of the others.
 
 Numba's own way, a ``prange`` loop in a ``parallel=True`` kernel, costs far more to compile:
 Numba turns the loop into a function of its own and LLVM optimises all the kernel's code
@@ -19,8 +20,8 @@ a virtual machine whose other core went idle, the hypervisor must first wake tha
 (784, 128) product took 116 us on one thread and 149-157 us on two that way). So a worker
 that has just finished a share does not go to sleep at once: for about a millisecond it
 *spins*, reading its mailbox over and over (:func:`wait_for_change`, compiled ``nogil``, so
-it holds no lock while it waits), and a share posted in that time starts within
-nanoseconds. This is what OpenMP runtimes do between parallel loops (``OMP_WAIT_POLICY``,
+it holds no lock while it waits), and a share posted in that time starts within a
+microsecond. This is what OpenMP runtimes do between parallel loops (``OMP_WAIT_POLICY``,
 ``GOMP_SPINCOUNT``), and PyTorch's threads do it too. A worker that spun for its
 millisecond in vain sleeps on a condition variable until the next share, so an idle
 program costs no CPU.
@@ -33,11 +34,11 @@ first spins a little longer, until the caller's share says it is running: the fi
 statement of every kernel run this way is :func:`caller_started`, which share 0 uses to
 write the call's number into the :data:`CALLER` mailbox, and a kernel's body only runs once
 the GIL is let go. Handing a do-nothing share to a second thread and waiting for it took
-23 us without this step and 3 us with it.
+23 us without this step and 5 us with it.
 
 The mailboxes are small int64 arrays: the caller writes the number of the call it posts,
-the worker writes the number of the call whose share it finished. The reads and writes between
-threads are *atomic* (:func:`load_acquire`, :func:`store_release`): the compiler may not
+the worker writes the number of the call whose share it finished. The reads and writes
+between threads are *atomic* (:func:`load_acquire`, :func:`store_release`): the compiler may not
 keep the value in a register (a loop re-reading a plain array element could be compiled
 into a loop that never looks again), and everything written before the store (the share's
 results) is visible to the thread that sees the stored number.
