@@ -98,7 +98,7 @@ from numbanet.kernels.cpu.matmul import (
     prefer_512_bit_vectors,
 )
 from numbanet.kernels.cpu.pool import as_pair
-from numbanet.kernels.cpu.threads import OnThreads, caller_started
+from numbanet.kernels.cpu.threads import OnThreads, caller_started, share
 
 PARALLEL_THRESHOLD = 1 << 18  # multiply-adds below which one thread is faster
 ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients are rows
@@ -295,7 +295,8 @@ def conv_forward_worker(x, weights, bias, y, kernel_h, kernel_w, stride_h, strid
         positions = (out_h * padded_width + vector - 1) // vector * vector
         wide = empty_rows(channels_out, positions, y.dtype)
     cols = empty_rows(patch_size, positions, y.dtype)
-    for n in range(worker * images // workers, (worker + 1) * images // workers):
+    first_image, stop_image = share(images, worker, workers)
+    for n in range(first_image, stop_image):
         if not shifted:
             gather_patch_columns(x[n], kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                                  out_h, out_w, cols)
@@ -354,7 +355,8 @@ def conv_input_grad_rows_worker(grad_y, weights, grad_x, kernel_h, kernel_w, str
     patches = empty_rows(min(chunk, positions), patch_size, grad_y.dtype)
     pixels = empty_rows(height * width, channels, grad_y.dtype)
     pixel_rows = pixels.reshape(height, width * channels)
-    for n in range(worker * images // workers, (worker + 1) * images // workers):
+    first_image, stop_image = share(images, worker, workers)
+    for n in range(first_image, stop_image):
         zero_rows(pixels)
         grad_y_t = grad_y[n].T
         for start in range(0, positions, chunk):
@@ -384,7 +386,8 @@ def conv_input_grad_columns_worker(grad_y, weights, grad_x, kernel_h, kernel_w, 
     # W.T as a view of any layout ('A'), the layout of the left operands the other kernels
     # pass: one compiled multiply_rows serves them all.
     weights_t = weights.T[:]
-    for n in range(worker * images // workers, (worker + 1) * images // workers):
+    first_image, stop_image = share(images, worker, workers)
+    for n in range(first_image, stop_image):
         zero_rows(patches)
         multiply_rows(weights_t, grad_y[n], patches, 0, patch_size, 0, positions)
         zero_rows(grad_x[n].reshape(channels, height * width))
@@ -522,7 +525,7 @@ def conv_weight_grad_worker(grad_y, x, partials, kernel_h, kernel_w, stride_h, s
     patch_size = partials.shape[2]
     total = empty_rows(partials.shape[1], patch_size, partials.dtype)
     zero_rows(total)
-    first_image, stop_image = worker * images // workers, (worker + 1) * images // workers
+    first_image, stop_image = share(images, worker, workers)
     if patch_size >= ROWS_LAYOUT_MIN_PATCH:
         row_length = ((out_w - 1) * stride_w + kernel_w) * kernel_h * channels
         chunk_rows = max(1, min(out_h, WINDOW_CHUNK_BYTES // (row_length * x.itemsize)))

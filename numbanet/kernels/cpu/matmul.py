@@ -72,7 +72,7 @@ import numpy as np
 from numba import get_num_threads, njit, types
 from numba.extending import intrinsic
 
-from numbanet.kernels.cpu.threads import OnThreads, caller_started
+from numbanet.kernels.cpu.threads import OnThreads, caller_started, share
 
 TILE_ROWS = 4  # rows of A (and C) in one register tile
 TILE_COLS = 3  # columns of B (and C) in one register tile
@@ -256,7 +256,8 @@ def batched_matmul(a, b_source, source_is_transposed, packed, c, row_groups, col
     """
     caller_started(caller, part)
     tasks = c.shape[0] * row_groups * column_chunks
-    for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+    first_task, stop_task = share(tasks, part, parts)
+    for task in range(first_task, stop_task):
         run_task(task, a, b_source, source_is_transposed, packed, c, row_groups,
                  column_chunks)
 
@@ -362,7 +363,8 @@ def batched_matmul_rows(a, b, c, row_groups, column_chunks, caller, part, parts)
     """
     caller_started(caller, part)
     tasks = c.shape[0] * row_groups * column_chunks
-    for task in range(part * tasks // parts, (part + 1) * tasks // parts):
+    first_task, stop_task = share(tasks, part, parts)
+    for task in range(first_task, stop_task):
         rows_task(task, a, b, c, row_groups, column_chunks)
 
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import get_num_threads, njit
 
-from numbanet.kernels.cpu.threads import OnThreads, caller_started
+from numbanet.kernels.cpu.threads import OnThreads, caller_started, share
 
 # elements from which a second thread pays: a share reaches a spinning worker in
 # microseconds (numbanet/kernels/cpu/threads.py)
@@ -69,7 +69,7 @@ def sgd_kernel(param, grad, buffer, lr, momentum, one_minus_dampening, nesterov,
     threads at once). Each share is a slice of its own, looped from 0 so that LLVM
     vectorises it as it would the whole array."""
     caller_started(caller, part)
-    start, stop = part * param.size // parts, (part + 1) * param.size // parts
+    start, stop = share(param.size, part, parts)
     param, grad = param[start:stop], grad[start:stop]
     buffer = buffer[start:stop] if buffer.size else buffer
     for i in range(param.size):
@@ -106,7 +106,7 @@ def adam_kernel(param, grad, exp_avg, exp_avg_sq, step_size, one_minus_beta1, be
     """:func:`adam_element` for share ``part`` of ``parts`` of the elements of the flat
     arrays, as :func:`sgd_kernel`."""
     caller_started(caller, part)
-    start, stop = part * param.size // parts, (part + 1) * param.size // parts
+    start, stop = share(param.size, part, parts)
     param, grad = param[start:stop], grad[start:stop]
     exp_avg, exp_avg_sq = exp_avg[start:stop], exp_avg_sq[start:stop]
     for i in range(param.size):
@@ -150,7 +150,7 @@ def rmsprop_kernel(param, grad, square_avg, buffer, grad_avg, lr, alpha, one_min
     """:func:`rmsprop_element` for share ``part`` of ``parts`` of the elements of the flat
     arrays, as :func:`sgd_kernel`."""
     caller_started(caller, part)
-    start, stop = part * param.size // parts, (part + 1) * param.size // parts
+    start, stop = share(param.size, part, parts)
     param, grad, square_avg = param[start:stop], grad[start:stop], square_avg[start:stop]
     buffer = buffer[start:stop] if buffer.size else buffer
     grad_avg = grad_avg[start:stop] if grad_avg.size else grad_avg

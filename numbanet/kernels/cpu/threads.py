@@ -128,6 +128,13 @@ def wait_for_change(cells, index, seen, polls):
 
 
 @njit(cache=True, inline="always")
+def share(count, part, parts):
+    """``(start, stop)``: the items of ``range(count)`` that share ``part`` of ``parts``
+    does, as evenly as integer division spreads them."""
+    return part * count // parts, (part + 1) * count // parts
+
+
+@njit(cache=True, inline="always")
 def caller_started(caller, part):
     """The first statement of a kernel run by :class:`OnThreads`: share 0 (the calling
     thread's) says, through the ``caller`` mailbox, that it is running (so it has let go of
@@ -190,7 +197,7 @@ class Worker:
         self.polls = polls
         self.job = None
         self.error: BaseException | None = None
-        self.posted = 0
+        self.posted = 0  # the call last posted, as a Python int (Numba types it fastest)
         self.wake = threading.Condition()
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self.thread.start()
