@@ -65,6 +65,11 @@ KERNELS = (
         "Array(float32, 2, 'C', False, aligned=True)",
         "Array(float32, 2, 'C', False, aligned=True)",
     ]),
+    ("numbanet.kernels.cpu.reductions", "sum_middle", [
+        "Array(float32, 3, 'C', False, aligned=True)",
+        "float64",
+        "Array(float32, 2, 'C', False, aligned=True)",
+    ]),
     ("numbanet.kernels.cpu.matmul", "batched_matmul_rows", [
         "Array(float32, 3, 'C', False, aligned=True)",
         "Array(float32, 3, 'C', False, aligned=True)",
@@ -84,11 +89,6 @@ KERNELS = (
         "Array(int64, 1, 'C', False, aligned=True)",
         "int64",
         "int64",
-    ]),
-    ("numbanet.kernels.cpu.reductions", "sum_middle", [
-        "Array(float32, 3, 'C', False, aligned=True)",
-        "float64",
-        "Array(float32, 2, 'C', False, aligned=True)",
     ]),
     ("numbanet.kernels.cpu.elementwise", "relu_backward_contiguous", [
         "Array(float32, 1, 'C', False, aligned=True)",

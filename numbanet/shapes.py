@@ -294,6 +294,15 @@ def permutation(dims: tuple, shape: tuple) -> tuple:
     return dims
 
 
+def inverse_permutation(axes: tuple) -> tuple:
+    """The permutation that undoes ``axes``: ``permute(permute(a, axes), inverse) == a``
+    (axis ``axes[i]`` went to position ``i``, so it comes back from there)."""
+    inverse = [0] * len(axes)
+    for position, axis in enumerate(axes):
+        inverse[axis] = position
+    return tuple(inverse)
+
+
 def expanded_shape(shape: tuple, sizes: tuple) -> tuple:
     """The shape of ``expand(*sizes)``: size-1 dims (and new leading ones) take the
     requested size, ``-1`` keeps a dim's size, other dims must already match."""

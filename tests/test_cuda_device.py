@@ -683,6 +683,9 @@ TWINS = {  # name -> (backend, put: numpy array -> that backend's array) -> resu
     "max": lambda k, put: k.max(put(A), 1, False),
     "min": lambda k, put: k.min(put(A), 0, True),
     "matmul": lambda k, put: k.matmul(put(A), put(POSITIVE.T.copy())),
+    "addmm_backward": lambda k, put: k.addmm_backward(  # mat2 a transposed view, as weight.t()
+        put(GRAD), put(POSITIVE[:, :3].copy()), k.permute(put(A.T.copy()), (1, 0)),
+        (True, True, True)),
     "gather": lambda k, put: k.gather(put(A), put(np.array([0, 5, 11, 5]))),
     "scatter_add": _scattered,
     "scatter": _scattered_by("scatter", [0, 5, 3, 2]),  # distinct: one right answer

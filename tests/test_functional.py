@@ -120,6 +120,24 @@ def test_linear_matches_numpy_and_gradchecks():
     assert gradcheck(F.linear, (leaf(x), leaf(w), leaf(b)))
 
 
+@pytest.mark.parametrize("needing", ["x", "w", "b", "wb", "xw"])
+def test_linear_gradients_of_only_the_inputs_that_need_them(needing):
+    """Addmm's fused backward computes only the gradients asked for (an MLP's first layer:
+    the images need none); each still equals the textbook rule."""
+    x, w, b = RNG.normal(size=(5, 4)), RNG.normal(size=(3, 4)), RNG.normal(size=3)
+    grad = RNG.normal(size=(5, 3))
+    tensors = {name: nb.tensor(value, requires_grad=name in needing)
+               for name, value in (("x", x), ("w", w), ("b", b))}
+    F.linear(tensors["x"], tensors["w"], tensors["b"]).backward(nb.tensor(grad))
+    expected = {"x": grad @ w, "w": grad.T @ x, "b": grad.sum(axis=0)}
+    for name, tensor in tensors.items():
+        if name in needing:
+            np.testing.assert_allclose(values(tensor.grad), expected[name], rtol=1e-12)
+            assert tensor.grad.is_contiguous()
+        else:
+            assert tensor.grad is None
+
+
 # ---- losses ----------------------------------------------------------------------------------
 
 

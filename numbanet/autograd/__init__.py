@@ -24,7 +24,7 @@ __all__ = ["Function", "Node", "backward", "detect_anomaly", "enable_grad", "gra
 
 
 def _seeds(outputs, grad_outputs, op: str) -> list:
-    from numbanet.creation import ones_like
+    from numbanet.tensor import Tensor
 
     seeds = []
     for output, seed in zip(outputs, grad_outputs, strict=True):
@@ -37,7 +37,10 @@ def _seeds(outputs, grad_outputs, op: str) -> list:
                 raise RuntimeError(f"{op}: grad can be implicitly created only for scalar "
                                    f"outputs; this output has shape {list(output.shape)}. "
                                    "Pass a gradient of that shape.")
-            seed = ones_like(output)  # the gradient of the output with respect to itself
+            # the gradient of the output with respect to itself: ones (ones_like's work,
+            # without its argument handling: every backward() of a loss makes one)
+            data = output._data
+            seed = Tensor._from_data(output._backend.full(data.shape, 1, data.dtype))
         elif seed.shape != output.shape:
             raise RuntimeError(f"{op}: Mismatch in shape: grad_output[0] has a shape of "
                                f"{list(seed.shape)} and output[0] has a shape of "

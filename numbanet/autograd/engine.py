@@ -146,8 +146,12 @@ def _incoming(node, slots: dict, capture, captured: dict) -> list:
     """The gradient of each of ``node``'s outputs: the sum of the contributions that arrived
     (None when none did), passed through the output's hooks; noted in ``captured`` when
     ``capture`` asks for it."""
-    grad_outputs = []
     hooks = node.output_hooks
+    if not hooks and not capture and len(slots) == 1:  # the common case: one gradient
+        arrived = slots.get(0)
+        if arrived is not None and len(arrived) == 1:
+            return [arrived[0][1]]
+    grad_outputs = []
     for index in range(max(slots) + 1 if slots else 1):
         grad = None
         for _, contribution in slots.get(index, ()):

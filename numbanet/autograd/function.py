@@ -311,12 +311,16 @@ class KernelNode(Node):
         self._saved = arrays
 
     def fused_kernel(self, name: str, *args):
-        """Run the kernel ``name`` (``relu_backward``, ``conv2d_input_grad``, ...) on Tensors:
+        """Run the kernel ``name`` (``relu_backward``, ``addmm_backward``, ...) on Tensors:
         Tensor arguments go in as their device arrays, the array it returns comes back as a
-        Tensor. The one way a backward rule calls a kernel directly."""
+        Tensor (a tuple of arrays as a tuple of Tensors, None staying None). The one way a
+        backward rule calls a kernel directly."""
         Tensor = _tensor_class()
         arrays = [arg._data if isinstance(arg, Tensor) else arg for arg in args]
-        return Tensor._from_data(getattr(self.kernels, name)(*arrays))
+        result = getattr(self.kernels, name)(*arrays)
+        if type(result) is tuple:
+            return tuple(None if item is None else Tensor._from_data(item) for item in result)
+        return Tensor._from_data(result)
 
     def _resolve_saved(self, Tensor, args, arrays, raw_outputs, outputs) -> None:
         """Replace the saved arrays by Tensors and note their versions: an input's array by

@@ -380,7 +380,9 @@ class Recorder:
         arrays = [value for value in (*args, *kwargs.values()) if _is_array(value)]
         self.buffers.extend(arrays)
         self._inputs = [describe(array) for array in arrays]
-        results = result if isinstance(result, tuple) else (result,)
+        # a tuple's None is a result not asked for (addmm_backward's unneeded gradients)
+        results = tuple(r for r in result if r is not None) if isinstance(result, tuple) \
+            else (result,)
         fresh = [r for r in results if _is_array(r) and not overlaps(r, arrays)]
         self.buffers.extend(r for r in results if _is_array(r))
         output = ", ".join(describe(r) for r in results if _is_array(r))
@@ -447,7 +449,8 @@ class Recorder:
                     if into is not None:
                         copy_into(into, new)
 
-            fresh_slots = [r if any(r is f for f in fresh) else None for r in results]
+            fresh_slots = [r if r is not None and any(r is f for f in fresh) else None
+                           for r in result]
             self._add(copied_back, name, output, "call, copy back")
         else:
             self._add(lambda: copy_into(result, original(*args, **kwargs)), name, output,
@@ -470,6 +473,10 @@ class Recorder:
         to read again: see :meth:`_value_reads`), or None.
         """
         launched = self._launched
+        # a result that is the transpose of a fresh C-contiguous array (addmm_backward's
+        # weight gradient) is checked through that array: the same memory
+        fresh = [r.T if isinstance(r, np.ndarray) and r.ndim == 2 and r.T.flags.c_contiguous
+                 else r for r in fresh]
         if (not launched or not fresh or len(fresh) != sum(_is_array(r) for r in results)
                 or any(grid is not None for _, _, grid, _ in launched)
                 or any(_returns_a_value(kernel, kernel_args)

@@ -50,6 +50,9 @@ REDUCTIONS = (
 
 LINEAR_ALGEBRA = (
     "matmul",  # matmul(a, b) -> a @ b for 2-D (n,k)@(k,m) or 3-D (B,n,k)@(B,k,m)
+    # addmm_backward(grad, mat1, mat2, needs) -> (grad summed over rows, grad @ mat2^T,
+    # (grad^T @ mat1)^T), each None unless needs[i]: the gradients of bias + mat1 @ mat2
+    "addmm_backward",
 )
 
 INDEXING = (

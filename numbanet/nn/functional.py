@@ -94,7 +94,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A
     _same_device(layer if layer is not None else "linear", input, weight, bias)
     if (bias is None or input.dim() < 2 or weight.dim() != 2 or bias.dim() != 1
             or input.shape[-1] != weight.shape[1] or bias.shape[0] != weight.shape[0]
-            or not input.dtype == weight.dtype == bias.dtype):  # or matmul's error
+            or not input._data.dtype == weight._data.dtype == bias._data.dtype):  # or matmul's
         out = input @ weight.t()
         return out if bias is None else out + bias
     if input.dim() == 2:

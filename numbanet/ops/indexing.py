@@ -13,6 +13,7 @@ import numpy as np
 
 from numbanet.autograd.function import KernelFunction
 from numbanet.ops.shape import positions_along
+from numbanet.shapes import inverse_permutation
 
 
 class Gather(KernelFunction):
@@ -125,7 +126,7 @@ class Sort(KernelFunction):
         rows = math.prod(moved_shape[:-1])
         moved = kernels.contiguous(kernels.permute(a, axes))
         values, indices = kernels.sort(kernels.reshape(moved, (rows, shape[dim])), descending)
-        back = tuple(int(axis) for axis in np.argsort(axes))
+        back = inverse_permutation(axes)
         values = kernels.contiguous(kernels.permute(kernels.reshape(values, moved_shape), back))
         indices = kernels.contiguous(
             kernels.permute(kernels.reshape(indices, moved_shape), back))

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from numbanet.autograd.function import KernelFunction
 from numbanet.errors import op_error
 from numbanet.random import default_generator
+from numbanet.shapes import inverse_permutation
 
 
 class RowLayout(NamedTuple):
@@ -51,8 +50,7 @@ def from_rows(kernels, rows, layout: RowLayout, shape: tuple):
     """Undo :func:`rows_along`: the rows back in an array of ``shape``."""
     moved = kernels.reshape(rows, layout.moved_shape)
     if layout.axes != tuple(range(len(layout.axes))):
-        inverse = tuple(int(axis) for axis in np.argsort(layout.axes))
-        moved = kernels.contiguous(kernels.permute(moved, inverse))
+        moved = kernels.contiguous(kernels.permute(moved, inverse_permutation(layout.axes)))
     return kernels.reshape(moved, tuple(shape))
 
 
@@ -61,14 +59,15 @@ def rows_of(tensor, layout: RowLayout):
     with the layout the forward found."""
     if layout.axes != tuple(range(len(layout.axes))):
         tensor = tensor.permute(*layout.axes)
-    return tensor.contiguous().reshape(-1, layout.moved_shape[-1])
+    rows = tensor.contiguous()
+    return rows if rows.dim() == 2 else rows.reshape(-1, layout.moved_shape[-1])
 
 
 def tensor_from_rows(rows, layout: RowLayout, shape: tuple):
     """:func:`from_rows` for a Tensor."""
     moved = rows.reshape(layout.moved_shape)
     if layout.axes != tuple(range(len(layout.axes))):
-        moved = moved.permute(*(int(axis) for axis in np.argsort(layout.axes)))
+        moved = moved.permute(*inverse_permutation(layout.axes))
     return moved.reshape(shape)
 
 

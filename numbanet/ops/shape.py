@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from numbanet.autograd.function import KernelFunction
+from numbanet.shapes import inverse_permutation
 
 
 class Reshape(KernelFunction):
@@ -49,8 +50,7 @@ class Permute(KernelFunction):
 
     @staticmethod
     def backward(ctx, grad):
-        inverse = tuple(int(i) for i in np.argsort(ctx.axes))
-        return grad.permute(*inverse), None
+        return ctx.fused_kernel("permute", grad, inverse_permutation(ctx.axes)), None
 
 
 class Transpose(Permute):

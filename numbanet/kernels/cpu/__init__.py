@@ -8,7 +8,7 @@ from .dropout import dropout_mask
 from .elementwise import *  # noqa: F403 - one function per formula (formulas.FORMULAS)
 from .heap import keep_freed_memory
 from .indexing import gather, scatter_add
-from .matmul import matmul
+from .matmul import addmm_backward, matmul
 from .memory import arange, astype, contiguous, copy_into, empty, fill, from_host, full, to_host
 from .optimizers import adam_update, rmsprop_update, sgd_update
 from .pool import max_pool2d_backward, max_pool2d_forward

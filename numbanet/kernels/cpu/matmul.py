@@ -72,6 +72,7 @@ import numpy as np
 from numba import get_num_threads, njit, types
 from numba.extending import intrinsic
 
+from numbanet.kernels.cpu import reductions
 from numbanet.kernels.cpu.threads import OnThreads, caller_started, share
 
 TILE_ROWS = 4  # rows of A (and C) in one register tile
@@ -437,3 +438,21 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                                   b_source, source_is_transposed, packed, c, row_groups,
                                   column_chunks)
     return c if batched else c[0]
+
+
+def addmm_backward(grad: np.ndarray, mat1: np.ndarray, mat2: np.ndarray,
+                   needs: tuple[bool, bool, bool]):
+    """The gradients of ``out = bias + mat1 @ mat2`` (``nn.Linear``'s addmm, bias 1-D) for
+    a 2-D ``grad`` of ``out``'s shape, in one call: ``(grad summed over its rows, grad @
+    mat2^T, mat1^T @ grad)``, each None where ``needs`` says that input needs none.
+
+    ``mat1^T @ grad`` is computed as ``(grad^T @ mat1)^T``: for ``nn.Linear``, ``mat2`` is
+    ``weight^T``, so the transpose undoes itself and the weight's gradient arrives
+    C-contiguous. The matmuls and the sum are the ones ``grad @ mat2.t()`` and
+    ``grad.sum(0)`` run; one call saves their Tensors and graph bookkeeping.
+    """
+    needs_bias, needs_mat1, needs_mat2 = needs
+    grad_bias = reductions.sum(grad, (0,), False) if needs_bias else None
+    grad_mat1 = matmul(grad, mat2.T) if needs_mat1 else None
+    grad_mat2 = matmul(grad.T, mat1).T if needs_mat2 else None
+    return grad_bias, grad_mat1, grad_mat2

@@ -31,7 +31,7 @@ from numbanet.kernels.cuda.dropout import dropout_mask
 from numbanet.kernels.cuda.elementwise import *  # noqa: F403 - one function per formula
 from numbanet.kernels.cuda.indexing import gather, scatter_add
 from numbanet.kernels.cuda.loss import nll_loss_backward, nll_loss_rows
-from numbanet.kernels.cuda.matmul import matmul
+from numbanet.kernels.cuda.matmul import addmm_backward, matmul
 from numbanet.kernels.cuda.memory import (
     arange,
     astype,

@@ -41,6 +41,8 @@ from numba import cuda, uint64
 
 from numbanet.kernels.cuda.layout import SIMULATED, DeviceArray, contiguous_strides, make_view
 from numbanet.kernels.cuda.memory import astype, contiguous, empty, fill
+from numbanet.kernels.cuda.reductions import sum as sum_over
+from numbanet.kernels.cuda.views import permute
 from numbanet.kernels.launch import launch
 
 BLOCK_ROWS = 128  # rows of C computed by one block
@@ -186,3 +188,15 @@ def _as_batch(x: DeviceArray) -> DeviceArray:
         return x
     shape = (1, *x.shape)
     return make_view(x, shape, contiguous_strides(shape))
+
+
+def addmm_backward(grad: DeviceArray, mat1: DeviceArray, mat2: DeviceArray,
+                   needs: tuple[bool, bool, bool]):
+    """The gradients of ``out = bias + mat1 @ mat2`` for a 2-D ``grad``: ``(grad summed
+    over its rows, grad @ mat2^T, (grad^T @ mat1)^T)``, None where ``needs`` says so (the
+    CPU backend's docstring has the whole story)."""
+    needs_bias, needs_mat1, needs_mat2 = needs
+    grad_bias = sum_over(grad, (0,), False) if needs_bias else None
+    grad_mat1 = matmul(grad, permute(mat2, (1, 0))) if needs_mat1 else None
+    grad_mat2 = permute(matmul(permute(grad, (1, 0)), mat1), (1, 0)) if needs_mat2 else None
+    return grad_bias, grad_mat1, grad_mat2
