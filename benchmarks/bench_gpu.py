@@ -7,6 +7,9 @@ textbook starting point, so the table shows what register blocking buys. Prints 
 
     python benchmarks/bench_gpu.py            # on a machine with a GPU and PyTorch (CUDA)
 
+Then the replayed training steps of ``bench_compile.py --device cuda``: ``numbanet.compile``
+on the GPU against PyTorch's CUDA eager step.
+
 Exits politely (status 0) when there is no GPU, no CUDA build of PyTorch, or when the
 CUDA simulator is switched on.
 """
@@ -16,6 +19,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_compile  # noqa: E402 - a sibling script
 
 SIZES = (1024, 2048, 4096)
 PLAIN_TILE = 16
@@ -126,6 +132,8 @@ def main() -> int:
         ours, plain, cublas, error = _measure(n, plain_tile)
         print(f"{n:>6} {ours:>17.0f} {plain:>11.0f} {cublas:>9.0f} {ours / cublas:>16.2f} "
               f"{error:>15.1e}")
+    print()
+    bench_compile.main(["--device", "cuda", "--threads", "1", "--steps", "200"])
     return 0
 
 
