@@ -23,10 +23,10 @@ class Sum(KernelFunction):
     @staticmethod
     def backward(ctx, grad):
         dims = ctx.dims or tuple(range(len(ctx.input_shape)))
-        if not ctx.keepdim:
+        if not ctx.keepdim:  # the summed dims back as size 1, then stretched (views)
             kept_shape = tuple(1 if i in dims else n for i, n in enumerate(ctx.input_shape))
-            grad = grad.reshape(kept_shape)
-        return grad.expand(ctx.input_shape), None, None
+            grad = ctx.fused_kernel("reshape", grad, kept_shape)
+        return ctx.fused_kernel("broadcast_to", grad, ctx.input_shape), None, None
 
 
 class Mean(KernelFunction):

@@ -32,6 +32,7 @@ from numba.extending import register_jitable
 
 from numbanet.kernels import formulas
 from numbanet.kernels import launch as _launch
+from numbanet.kernels.cpu.views import broadcast_to
 from numbanet.kernels.formulas import FORMULAS, Formula
 from numbanet.kernels.launch import launch
 
@@ -221,24 +222,9 @@ def _as_4d(array, shape):
     if array.shape == shape:  # np.broadcast_to would cost ~8 us to do nothing
         view = array.view()
         view.flags.writeable = False
-    elif array.flags.c_contiguous and array.size:  # a bias row: its strides, 0 where stretched
-        view = np.ndarray(shape, array.dtype, array, 0, _broadcast_strides(array, shape))
-        view.flags.writeable = False  # (1 us; np.broadcast_to checks more and takes 4-5 us)
     else:
-        view = np.broadcast_to(array, shape)
+        view = broadcast_to(array, shape)  # read-only
     return view.reshape((1,) * (4 - len(shape)) + tuple(shape)) if len(shape) < 4 else view
-
-
-def _broadcast_strides(array, shape) -> tuple:
-    """The strides of ``array`` stretched to ``shape`` by numpy's broadcasting rules: 0 for
-    a new leading axis and for a size-1 axis stretched, the array's own otherwise."""
-    extra = len(shape) - array.ndim
-    if extra < 0 or any(n not in (1, shape[extra + axis]) for axis, n in enumerate(array.shape)):
-        raise ValueError(f"operands could not be broadcast together with shapes "
-                         f"{array.shape} {tuple(shape)}")
-    own = array.strides
-    return tuple(0 if axis < extra or array.shape[axis - extra] != size
-                 else own[axis - extra] for axis, size in enumerate(shape))
 
 
 def _strided_apply(kernel, arrays, out):
