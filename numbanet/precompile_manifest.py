@@ -19,10 +19,10 @@ KERNELS = (
         "int64",
         "int64",
     ]),
-    ("numbanet.kernels.cpu.elementwise", "add_strided", [
-        "Array(float32, 4, 'C', True, aligned=True)",
-        "Array(float32, 4, 'A', True, aligned=True)",
-        "Array(float32, 4, 'C', False, aligned=True)",
+    ("numbanet.kernels.cpu.elementwise", "add_rows_right", [
+        "Array(float32, 1, 'C', False, aligned=True)",
+        "Array(float32, 1, 'C', False, aligned=True)",
+        "Array(float32, 1, 'C', False, aligned=True)",
     ]),
     ("numbanet.kernels.cpu.elementwise", "relu_contiguous", [
         "Array(float32, 1, 'C', False, aligned=True)",

@@ -4,9 +4,10 @@ The replay of ``numbanet.compile`` skips a backend function's Python and launche
 kernels directly when a check at capture shows the kernels alone give the same bits: an
 output numpy zeroed before the kernel is zeroed again (the NLL loss's backward), a result
 numpy converted from a workspace is converted again (a whole-array sum's float64 partial),
-an in-place call (the bias add of a Linear) launches its kernel, Adam's and SGD's ``step()`` become
-their kernels with the per-step numbers recomputed. These tests show each of those, that
-the parameters stay bit-identical to eager, and that the checks refuse what they should.
+an in-place call (a gradient added into a ``.grad``) launches its kernel, Adam's and SGD's
+``step()`` become their kernels with the per-step numbers recomputed. These tests show each
+of those, that the parameters stay bit-identical to eager, and that the checks refuse what
+they should.
 """
 
 import copy
@@ -22,12 +23,13 @@ from numbanet.kernels.launch import launch
 BATCHES = 4
 
 
-def compiled_beside_eager(make_optimizer, data, steps):
+def compiled_beside_eager(make_optimizer, data, steps, **step_options):
     """Train the model twice from one seed on ``data`` (cycled), eagerly and through
     ``numbanet.compile``: every step's loss and the final parameters must be equal bit for
-    bit. Returns the compiled step, its model and its optimizer."""
-    eager_model, _, eager_step = model_and_step(make_optimizer)
-    model, optimizer, step = model_and_step(make_optimizer)
+    bit. Returns the compiled step, its model and its optimizer. (``step_options``: for
+    ``model_and_step``.)"""
+    eager_model, _, eager_step = model_and_step(make_optimizer, **step_options)
+    model, optimizer, step = model_and_step(make_optimizer, **step_options)
     compiled = torch.compile(step)
     for i in range(steps):
         x, y = data[i % len(data)]
@@ -94,8 +96,16 @@ def test_matmuls_bias_adds_and_sums_launch_their_kernels_directly():
     assert replay_of(compiled, "addmm_backward") == ["kernels"] * 2
     # the loss's backward kernel writes only the targets' entries into a zeroed output
     assert replay_of(compiled, "nll_loss_backward") == ["zeroed, kernel"]
-    assert "kernel (in place)" in replay_of(compiled, "add")  # the bias, added into out=
+    assert replay_of(compiled, "add") == ["kernel"] * 2  # the biases, into new arrays
     assert "kernel, converted" in replay_of(compiled, "sum")  # float64 partial -> float32
+
+
+def test_an_in_place_add_replays_as_its_kernel():
+    # Without zero_grad in the step, backward adds each new gradient into the .grad
+    # already there: add(grad, new, out=grad), whose kernel alone does what the call did.
+    compiled, _, _ = compiled_beside_eager(lambda p: torch.optim.SGD(p, lr=0.1),
+                                           batches(BATCHES), 6, zero_grad_inside=False)
+    assert replay_of(compiled, "add") == ["kernel"] * 2 + ["kernel (in place)"] * 4
 
 
 def test_numpy_work_before_an_in_place_kernel_keeps_the_call(monkeypatch):
@@ -115,8 +125,9 @@ def test_numpy_work_before_an_in_place_kernel_keeps_the_call(monkeypatch):
 
     monkeypatch.setattr(cpu_backend, "add", numpy_first_add)
     compiled, _, _ = compiled_beside_eager(lambda p: torch.optim.SGD(p, lr=0.1),
-                                           batches(BATCHES), 6)
-    assert "kernel (in place)" not in replay_of(compiled, "add")
+                                           batches(BATCHES), 6, zero_grad_inside=False)
+    # the four accumulations into .grad (see test_an_in_place_add_replays_as_its_kernel)
+    assert replay_of(compiled, "add").count("call (in place)") == 4
 
 
 def test_zeros_copied_from_an_all_zero_argument_are_not_taken_for_a_zeroed_output(

@@ -159,6 +159,27 @@ def test_cpu_strided_loop_gives_the_contiguous_loops_bits(name, dtype):
     assert_same_bits(strided, contiguous, name)
 
 
+ROW_CASES = [(name, dtype) for name, dtype in CASES
+             if formulas.BY_NAME[name].arity == 2 and np.dtype(dtype).kind == "f"
+             and valid(name, dtype)]
+
+
+@pytest.mark.parametrize("name, dtype", ROW_CASES, ids=[f"{n}-{np.dtype(d)}" for n, d in ROW_CASES])
+def test_cpu_row_broadcast_loop_gives_the_contiguous_loops_bits(name, dtype):
+    """``x + bias``: a row met by every row of a matrix runs a loop of its own
+    (``rows_right``); on every pair of edge values it gives the flat loop's bits (and in
+    place, ``out=``, where the result keeps the operands' dtype)."""
+    values = edge_values(dtype)
+    rows = np.repeat(values, len(values)).reshape(len(values), len(values))  # row i: v_i
+    expected = run(cpu, name, [rows.ravel(), np.tile(values, len(values))])
+    assert_same_bits(run(cpu, name, [rows, values]), expected.reshape(rows.shape), name)
+    if formulas.BY_NAME[name].section == "binary" and expected.dtype == dtype:  # out=
+        into = rows.copy()
+        with np.errstate(all="ignore"):
+            getattr(cpu, name)(into, values, out=into)
+        assert_same_bits(into, expected.reshape(rows.shape), f"{name} out=")
+
+
 @pytest.mark.parametrize("name", ["clamp", "clamp_backward"])
 @pytest.mark.parametrize("dtype", DTYPES[1:])
 def test_cpu_clamp_number_bounds_give_the_array_bounds_bits(name, dtype):

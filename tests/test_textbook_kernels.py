@@ -79,6 +79,9 @@ def test_a_linear_layers_weight_is_read_transposed():
 def test_kernel_names_lead_to_their_formula():
     assert formula_name("numbanet.kernels.cpu.elementwise.relu_contiguous") == "relu"
     assert formula_name("numbanet.kernels.cpu.elementwise.add_strided") == "add"
+    assert formula_name("numbanet.kernels.cpu.elementwise.add_rows_right") == "add"
+    assert formula_name("numbanet.kernels.cpu.elementwise.mul_scalar_right") == "mul"
+    assert formula_name("numbanet.kernels.cpu.elementwise.clamp_scalar_bounds") == "clamp"
 
 
 @pytest.fixture(scope="module")

@@ -201,7 +201,7 @@ async def test_j_opens_the_captured_step_and_escape_closes_it():
         await pilot.press("down", "down", "enter")  # the whole row, as a note
         await pilot.pause()
         note = list(app._notifications)[-1]
-        assert note.title == "Launch #2" and "kernels: add_strided" in note.message
+        assert note.title == "Launch #2" and "kernels: add_rows_right" in note.message
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, LaunchesScreen)

@@ -18,7 +18,8 @@ from rich.text import Text
 
 from numbanet.trace import Event
 
-SUFFIXES = ("_contiguous", "_strided", "_scalar")
+SUFFIXES = ("_contiguous", "_strided", "_scalar_right", "_scalar_left", "_scalar_bounds",
+            "_rows_right", "_scalar")  # the loops of kernels/cpu/elementwise.py
 
 
 def formula_name(kernel_name: str) -> str:

@@ -144,8 +144,17 @@ def _binary_loops(f):
         for i in range(out.size):
             out[i] = f(a, b[i])
 
+    def rows_right(a, b, out):
+        """``out[i, j] = f(a[i, j], b[j])`` with ``a`` and ``out`` flat and contiguous, read
+        as rows of ``b.size``: a bias row met by every row (``x + bias``)."""
+        width = b.size
+        for row in range(out.size // width):  # (a stepped range kept LLVM from vectorising)
+            start = row * width
+            for j in range(width):
+                out[start + j] = f(a[start + j], b[j])
+
     return {"contiguous": contiguous, "strided": strided, "scalar_right": scalar_right,
-            "scalar_left": scalar_left}
+            "scalar_left": scalar_left, "rows_right": rows_right}
 
 
 def _ternary_loops(f):
@@ -289,6 +298,10 @@ def _binary(kernels: Kernels, a, b, out, dtype):
     elif (shape == b.shape == out.shape and a.flags.c_contiguous and b.flags.c_contiguous
           and out.flags.c_contiguous):
         launch(kernels.contiguous, a.ravel(), b.ravel(), out.ravel())
+        return out
+    if (b.ndim == 1 and len(shape) >= 2 and out.shape == shape and b.size == shape[-1] > 0
+            and a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        launch(kernels.rows_right, a.ravel(), b, out.ravel())  # x + bias: no 4-D walk
         return out
     _strided_apply(kernels.strided, (a, b), out)
     return out
