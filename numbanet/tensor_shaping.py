@@ -41,7 +41,8 @@ class Shaping:
         shape = shapes.resolve_shape(shapes.shape_arg(shape), self.shape, "reshape")
         if shape == self.shape:
             return self
-        if shapes.view_strides(self.shape, self.stride(), shape) is None:  # as PyTorch:
+        if not self.is_contiguous() and shapes.view_strides(  # (contiguous: always a view)
+                self.shape, self.stride(), shape) is None:  # no view possible, as PyTorch:
             return shape_ops.UnsafeView.apply(self.contiguous(), shape)  # copy, then view
         return shape_ops.Reshape.apply(self, shape)
 

@@ -144,7 +144,7 @@ def _same_device(op, input: Tensor, weight: Tensor,  # noqa: A002
                  other: Tensor | None, other_name: str = "bias") -> None:
     """``op``: the op's name, or the calling module (its repr is made only for an error)."""
     for name, tensor in (("weight", weight), (other_name, other)):
-        if tensor is not None and tensor.device != input.device:
+        if tensor is not None and tensor._backend is not input._backend:  # (the device)
             op = op if isinstance(op, str) else repr(op)
             raise op_error(RuntimeError, op, f"Input type ({input.type()}) and {name} type "
                            f"({tensor.type()}) should be the same: input is on "
