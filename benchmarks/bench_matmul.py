@@ -30,6 +30,8 @@ import numpy as np
 from bench_training import step_seconds
 from step_process import StepProcess
 
+TURNS = 8  # turns per contender: a product of 0.1 ms fills its 30 runs in one turn of 50 ms
+
 CASES = [  # (n, k, m), operand passed as a transposed view ("A", "B" or "")
     ((64, 784, 128), ""), ((256, 784, 128), ""), ((1024, 1024, 1024), ""),
     ((64, 784, 128), "B"), ((128, 64, 784), "A"),
@@ -64,12 +66,14 @@ def product(library, n: int, k: int, m: int, transposed: str, dtype: str):
 
 def measure(n: int, k: int, m: int, transposed: str, dtype: str, repeats: int,
             threads: int) -> dict:
-    """name -> (median, best) GFLOP/s over at least ``repeats`` runs, in turns."""
+    """name -> (median, best) GFLOP/s over at least ``repeats`` runs, in ``TURNS`` turns
+    or more."""
     names = ["numbanet", "numpy"] + (["torch"] if importlib.util.find_spec("torch") else [])
     processes = [StepProcess("bench_matmul:product", name, n, k, m, transposed, dtype,
                              threads=threads) for name in names]
     try:
-        seconds = step_seconds([process.timed_steps for process in processes], 3, repeats)
+        seconds = step_seconds([process.timed_steps for process in processes], 3, repeats,
+                               turns=TURNS)
     finally:
         for process in processes:
             process.close()
@@ -97,7 +101,8 @@ def main() -> None:
     header = f"{'shape (n, k, m)':<24}{'threads':>8}"
     header += "".join(f"{name + ' GFLOP/s':>24}" for name in names)
     ratio_names = [name for name in names if name != "numbanet"]
-    print(f"{dtype} matmul, median (best) of {arguments.repeats} runs")
+    print(f"{dtype} matmul, median (best) over at least {arguments.repeats} runs in {TURNS} "
+          "turns per contender")
     print(header + "".join(f"{'numbanet / ' + name:>22}" for name in ratio_names))
     for (shape, transposed, threads), speeds in results.items():
         cells = "".join(f"{f'{median:.1f} ({best:.1f})':>24}" for median, best in speeds.values())

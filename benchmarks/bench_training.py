@@ -152,13 +152,15 @@ def median_step_seconds(timers: list[Callable[[int], list[float]]], warmup: int,
 
 
 def step_seconds(timers: list[Callable[[int], list[float]]], warmup: int, steps: int,
-                 run: int = 5) -> list[list[float]]:
+                 run: int = 5, turns: int = 1) -> list[list[float]]:
     """Seconds of each step of each timer (a ``StepProcess``'s ``timed_steps``, or
     :func:`in_this_process`: called with a count, it runs that many steps and returns
     their times), timed in turns (A A A A A, B B B B B, A ...), so that a busy spell of the
     machine slows every library alike; the first step of each turn is not counted. A turn
     is ``run`` steps, or more for a short step: as many as take ``TURN_SECONDS`` (judged
-    from the warm-up), and about ``steps`` are timed per timer.
+    from the warm-up), and about ``steps`` are timed per timer, in at least ``turns``
+    turns each (a short call fills ``steps`` in one turn, one moment of a machine whose
+    speed drifts; more turns spread the samples over time).
 
     Turns of one step each (A, B, A, B) measured something a training loop never does:
     each step began with the other library's weights and activations in the caches
@@ -175,7 +177,9 @@ def step_seconds(timers: list[Callable[[int], list[float]]], warmup: int, steps:
         warm = timed(max(warmup, 1))
         turn_lengths.append(max(run, math.ceil(TURN_SECONDS / max(min(warm), 1e-6))))
     times = [[] for _ in timers]
-    while any(len(samples) < steps for samples in times):
+    done = 0
+    while done < turns or any(len(samples) < steps for samples in times):
+        done += 1
         for timed, samples, length in zip(timers, times, turn_lengths, strict=True):
             time.sleep(SETTLE_SECONDS)
             samples.extend(timed(length)[1:])  # the first settles this library's threads

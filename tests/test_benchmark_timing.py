@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_training import in_this_process, median_step_seconds  # noqa: E402
+from bench_training import in_this_process, median_step_seconds, step_seconds  # noqa: E402
 from step_process import StepProcess  # noqa: E402
 
 
@@ -28,6 +28,14 @@ def test_turns_time_every_step_but_the_first_of_each_turn():
     assert ran == {"a": 2 + 2 * 5, "b": 2 + 2 * 5}  # warm-up, then 2 turns of 5 steps
     assert order[4:9] == ["a"] * 5 and order[9:14] == ["b"] * 5  # in turns, not interleaved
     assert medians == [1, 1]  # each step: one tick of the fake clock
+
+
+def test_a_short_step_is_still_timed_in_the_turns_asked_for():
+    # five steps fill the four samples asked for in one turn; three turns were asked for
+    clock_ticks = iter(range(10_000))
+    timer = in_this_process(lambda: None, clock=lambda: next(clock_ticks))
+    (samples,) = step_seconds([timer], warmup=1, steps=4, run=5, turns=3)
+    assert len(samples) == 3 * 4  # three turns of five steps, the first of each not counted
 
 
 def test_a_step_process_times_a_numbanet_step_without_importing_torch():
