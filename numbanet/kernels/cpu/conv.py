@@ -97,6 +97,7 @@ from numbanet.kernels.cpu.matmul import (
     pack_columns,
     prefer_512_bit_vectors,
 )
+from numbanet.kernels.cpu.memory import CACHE_LINE_BYTES, empty_aligned
 from numbanet.kernels.cpu.pool import as_pair
 from numbanet.kernels.cpu.threads import OnThreads, caller_started, share
 
@@ -105,7 +106,6 @@ ROWS_LAYOUT_MIN_PATCH = 32  # patch size (C*kh*kw) from which patch gradients ar
 GRAD_CHUNK_BYTES = 16 * 1024  # patch gradients the input gradient builds at once: half of L1
 WINDOW_CHUNK_BYTES = 256 * 1024  # kernel-row windows the weight gradient lays out at once
 SHIFTED_ROWS_MAX_WASTE = 1 / 8  # share of wide positions the stride-1 forward may drop
-CACHE_LINE_BYTES = 64  # multiply-add operands start on a cache line: see empty_rows
 
 
 @njit(cache=True, error_model="numpy")
@@ -595,14 +595,6 @@ def _flat_weights(weight: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
 
 
-def _empty_aligned(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """``np.empty(shape, dtype)`` starting on a cache line, as :func:`empty_rows`."""
-    size = math.prod(shape) * np.dtype(dtype).itemsize
-    buffer = np.empty(size + CACHE_LINE_BYTES, dtype=np.uint8)
-    start = -buffer.ctypes.data % CACHE_LINE_BYTES
-    return buffer[start : start + size].view(dtype).reshape(shape)
-
-
 def _workers(multiply_adds: int, items: int) -> int:
     """How many workers: one per core for large jobs, else one (the serial path)."""
     if multiply_adds < PARALLEL_THRESHOLD:
@@ -623,7 +615,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     x = np.ascontiguousarray(x, dtype=dtype)
     weights = np.ascontiguousarray(weight, dtype=dtype).reshape(channels_out, -1)
     bias = np.ascontiguousarray(np.zeros(channels_out) if bias is None else bias, dtype=dtype)
-    y = _empty_aligned((batch, channels_out, out_h * out_w), dtype)
+    y = empty_aligned((batch, channels_out, out_h * out_w), dtype)
     if y.size:
         workers = _workers(y.size * weights.shape[1], batch)
         conv_forward_on_threads.run(workers, x, weights, bias, y,

@@ -75,6 +75,7 @@ from numba import get_num_threads, njit, types
 from numba.extending import intrinsic
 
 from numbanet.kernels.cpu import reductions
+from numbanet.kernels.cpu.memory import empty_aligned
 from numbanet.kernels.cpu.threads import OnThreads, caller_started, share
 
 TILE_ROWS = 4  # rows of A (and C) in one register tile
@@ -88,27 +89,12 @@ PARALLEL_THRESHOLD = 1 << 20
 ROWS_CHUNK_BYTES = 512 * 1024  # a column chunk of B the outer-product kernel sweeps
 ROWS_LONGEST_SUM = 256  # longer sums run as dot products over packed columns of B...
 ROWS_LARGEST_B = 1024 * 1024  # ...unless B fits in L2 (bytes per matrix)
-CACHE_LINE = 64  # bytes
-ALIGNED_FROM_BYTES = 16 * 1024  # results from this size start on a cache line
-
-
-def empty_result(shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """``np.empty(shape, dtype)`` starting on a cache line, for results of
-    ``ALIGNED_FROM_BYTES`` or more.
-
-    numpy's allocator aligns to 16 bytes, and a 512-bit store into a row of C that starts
-    part-way into a cache line writes two lines. The outer-product kernel's (64, 784) @
-    (784, 128) into a C at 20 places, taking turns (1 thread): 127-149 us where C began a
-    line, 148-168 us 16, 32, 48 or 80 bytes past one; and a process whose allocator kept
-    handing out a misaligned C stayed in that slow mode. Finding the offset and cutting
-    the view costs ~1.5 us, which a small product would feel.
-    """
-    size = math.prod(shape) * dtype.itemsize
-    if size < ALIGNED_FROM_BYTES:
-        return np.empty(shape, dtype)
-    buffer = np.empty(size + CACHE_LINE, np.uint8)
-    start = -buffer.ctypes.data % CACHE_LINE  # bytes to the next line's start
-    return buffer[start:start + size].view(dtype).reshape(shape)
+# C from this size starts on a cache line (memory.empty_aligned). The outer-product
+# kernel's (64, 784) @ (784, 128) into a C at 20 places, taking turns (1 thread): 127-149 us
+# where C began a line, 148-168 us 16, 32, 48 or 80 bytes past one, and a process whose
+# allocator kept handing out a misaligned C stayed slow. Aligning costs ~1.5 us, which a
+# small product would feel.
+ALIGNED_FROM_BYTES = 16 * 1024
 
 
 @intrinsic
@@ -432,7 +418,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b3 = b if batched else b[None]
     batch, n, k = a3.shape
     m = b3.shape[2]
-    c = empty_result((batch, n, m), dtype)
+    shape = (batch, n, m)
+    c = (empty_aligned(shape, dtype) if math.prod(shape) * dtype.itemsize >= ALIGNED_FROM_BYTES
+         else np.empty(shape, dtype))
     if c.size == 0 or k == 0:
         c.fill(0)
         return c if batched else c[0]

@@ -4,12 +4,31 @@ These are memory operations rather than arithmetic, so they use numpy directly: 
 reading the CPU backend should spend their time on the Numba kernels, not on ``np.empty``.
 """
 
+import math
+
 import numpy as np
+
+CACHE_LINE_BYTES = 64
+
 
 
 def empty(shape, dtype):
     """An uninitialised array of ``shape`` and ``dtype``."""
     return np.empty(shape, dtype=dtype)
+
+
+def empty_aligned(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` whose first element starts a cache line.
+
+    numpy promises 16 bytes of alignment, so where an array starts is luck; a kernel that
+    stores 64-byte vectors into its rows writes two cache lines per vector when it starts
+    mid-line (the convolution's output, a large matmul's C). Found by over-allocating
+    bytes and cutting the view at the first line's start.
+    """
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    buffer = np.empty(size + CACHE_LINE_BYTES, dtype=np.uint8)
+    start = -buffer.ctypes.data % CACHE_LINE_BYTES  # bytes to the next line's start
+    return buffer[start : start + size].view(dtype).reshape(shape)
 
 
 def full(shape, value, dtype):

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from numba import config
 
+from numbanet.kernels.broadcasting import broadcast_strides as stretched_strides
+
 SIMULATED = bool(config.ENABLE_CUDASIM)
 
 if SIMULATED:
@@ -54,24 +56,10 @@ def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def broadcast_strides(a: DeviceArray, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Element strides that make ``a`` read as if broadcast to ``shape`` (numpy's rules).
-
-    Shapes are lined up from the right; missing leading axes and size-1 axes that must
-    stretch get stride 0, so every index along them reads the same element.
-    """
-    own_shape, own_strides = tuple(a.shape), element_strides(a)
-    missing = len(shape) - len(own_shape)
-    if missing < 0:
-        raise ValueError(f"cannot broadcast an array of shape {own_shape} to shape {shape}")
-    strides = [0] * missing
-    for extent, stride, target in zip(own_shape, own_strides, shape[missing:], strict=True):
-        if extent == target:
-            strides.append(stride)
-        elif extent == 1:
-            strides.append(0)
-        else:
-            raise ValueError(f"cannot broadcast an array of shape {own_shape} to shape {shape}")
-    return tuple(strides)
+    """Element strides that make ``a`` read as if broadcast to ``shape`` (numpy's rules:
+    missing leading axes and size-1 axes that must stretch get stride 0, so every index
+    along them reads the same element; see :mod:`numbanet.kernels.broadcasting`)."""
+    return stretched_strides(tuple(a.shape), element_strides(a), tuple(shape))
 
 
 def is_c_contiguous(a: DeviceArray) -> bool:
